@@ -1,0 +1,26 @@
+"""The Dagster code location: assets, checks, sensor and resources (loaded by workspace.yaml)."""
+
+from dagster import Definitions, EnvVar, in_process_executor
+
+from pipelines.ingest.assets import convention_documents
+from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
+from pipelines.resources import ProgressSink, QpSettings
+from pipelines.sensors import territory_registry_sensor
+
+ASSETS = [convention_documents, convention_parses, territories, core_conventions]
+ASSET_CHECKS = [conventions_accepted]
+
+
+def settings_from_env() -> QpSettings:
+    return QpSettings(raw_dir=EnvVar("QP_RAW_DIR"), warehouse=EnvVar("QP_WAREHOUSE"),
+                      marts_dir=EnvVar("QP_MARTS_DIR"))
+
+
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=ASSET_CHECKS,
+    sensors=[territory_registry_sensor],
+    resources={"settings": settings_from_env(), "progress": ProgressSink()},
+    # Steps share one DuckDB file: run them one after another in the run's process.
+    executor=in_process_executor,
+)

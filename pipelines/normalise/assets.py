@@ -1,0 +1,128 @@
+"""Normalise: conventions parsed (staging) and loaded into typed, keyed tables (core)."""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    ResourceParam,
+    asset,
+    asset_check,
+    multi_asset,
+)
+
+from pipelines.ingest.assets import convention_documents
+from pipelines.metadata import definition_metadata, run_metadata
+from pipelines.partitions import territory_partitions
+from pipelines.resources import ProgressSink, QpSettings
+from qp_analytics.ingest import normalise_conventions, parse_documents, registry_rows, rejection_rows
+from qp_analytics.schema import TABLES
+from qp_analytics.territories import read_registry
+from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
+
+PARSES = "staging.convention_parses"
+CORE_CONVENTION_TABLES = ("core.conventions", "core.convention_commitments", "core.convention_field_sources",
+                          "core.convention_warnings")
+_BY_KEYS = "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id"
+
+
+@asset(
+    key=["staging", "convention_parses"],
+    group_name="staging",
+    deps=[convention_documents],
+    partitions_def=territory_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    metadata=definition_metadata(PARSES),
+    kinds={"duckdb"},
+)
+def convention_parses(context: AssetExecutionContext, settings: QpSettings,
+                      progress: ResourceParam[ProgressSink]) -> MaterializeResult:
+    """Each convention parsed: every field with the page, offsets and sentence it was read from (the same
+    object as `qp-analytics parse convention --json`). A convention lacking a required field is recorded
+    in staging.rejections and the territory keeps its last good parse."""
+    keys = list(context.partition_keys)
+
+    def report(stage: str, done: int, total: int, tid: str) -> None:
+        context.log.debug(f"{stage} {done}/{total} {tid}")
+        progress(stage, done, total, tid)
+
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        documents = con.execute(f"SELECT * FROM raw.convention_documents {_BY_KEYS}", [keys]).pl()
+        result = parse_documents(documents, report)
+        for r in result.rejections:
+            context.log.warning(f"{r.territory_id}: rejected at parse: {'; '.join(r.problems)}")
+        with transaction(con):
+            replace_rows(con, PARSES, result.accepted, result.rows[PARSES])
+            replace_rows(con, "staging.rejections", keys, rejection_rows(result.rejections), " AND stage = 'parse'")
+        metadata = run_metadata(con, PARSES, result.accepted, rejected=[r.territory_id for r in result.rejections])
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    key=["core", "territories"],
+    group_name="core",
+    partitions_def=territory_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    metadata=definition_metadata("core.territories"),
+    kinds={"duckdb"},
+)
+def territories(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
+    """The territory registry (territories.csv): name, SIREN and département of each intercommunalité."""
+    keys = list(context.partition_keys)
+    registry = [t for t in read_registry(settings.raw_path) if t.territory_id in set(keys)]
+    with connect(settings.warehouse_path) as con, transaction(con):
+        ensure_tables(con)
+        replace_rows(con, "core.territories", keys, registry_rows(registry))
+        metadata = run_metadata(con, "core.territories", keys)
+    return MaterializeResult(metadata=metadata)
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(name.split("."), group_name="core", deps=[convention_parses, convention_documents],
+                  description=TABLES[name].description, metadata=definition_metadata(name), kinds={"duckdb"})
+        for name in CORE_CONVENTION_TABLES
+    ],
+    partitions_def=territory_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def core_conventions(context: AssetExecutionContext, settings: QpSettings):
+    """The parsed conventions normalised into typed tables: one row per convention, its commitments, the
+    source of every field and its warnings. All four tables are replaced together, per territory."""
+    keys = list(context.partition_keys)
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        parses = con.execute(f"SELECT * FROM {PARSES} {_BY_KEYS}", [keys]).pl()
+        documents = con.execute(f"SELECT territory_id, path FROM raw.convention_documents {_BY_KEYS}", [keys]).pl()
+        result = normalise_conventions(parses, documents, settings.raw_path)
+        with transaction(con):
+            for name in CORE_CONVENTION_TABLES:
+                replace_rows(con, name, result.accepted, result.rows[name])
+        metadata = {name: run_metadata(con, name, result.accepted) for name in CORE_CONVENTION_TABLES}
+    for name in CORE_CONVENTION_TABLES:
+        yield MaterializeResult(asset_key=AssetKey(name.split(".")), metadata=metadata[name])
+
+
+@asset_check(
+    asset=convention_parses,
+    description="Every territory's latest convention file was read and parsed (no rejection).",
+)
+def conventions_accepted(settings: QpSettings) -> AssetCheckResult:
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        rows = con.execute(
+            "SELECT territory_id, stage, problem FROM staging.rejections ORDER BY territory_id, stage, problem_no"
+        ).fetchall()
+    problems = [f"{tid} ({stage}): {problem}" for tid, stage, problem in rows]
+    return AssetCheckResult(
+        passed=not rows,
+        severity=AssetCheckSeverity.ERROR,
+        description="Rejected conventions keep their last good data; fix the files named below." if rows else None,
+        metadata={"rejected_territories": len({r[0] for r in rows}),
+                  "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none")},
+    )

@@ -1,0 +1,135 @@
+"""Run the asset graph for many territories in one in-process Dagster run (what `qp-analytics materialize` does).
+
+One run covers every selected territory (BackfillPolicy.single_run on each asset): the run registers the
+selected territories as the partitions of a fresh ephemeral instance, so any selection is one contiguous
+range and costs one run, not one per territory.
+"""
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qp_analytics.territories import read_registry
+from qp_analytics.warehouse import connect, ensure_tables
+
+
+class RunRequestError(Exception):
+    """The run asked for cannot start (unknown territory, ...)."""
+
+
+@dataclass
+class RunSummary:
+    territories: list[str]
+    as_of: dt.date
+    seconds: float
+    success: bool
+    warehouse: Path
+    loaded: dict[str, int] = field(default_factory=dict)  # table -> rows for the run's territories
+    rejections: list[tuple[str, str, str]] = field(default_factory=list)  # (territory, stage, problem)
+    stale_since: dict[str, str] = field(default_factory=dict)  # rejected territory -> last good read
+    failures: list[str] = field(default_factory=list)  # failed steps (bugs, not bad input)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success and not self.rejections and not self.failures else 1
+
+    def render(self) -> str:
+        rejected = sorted({r[0] for r in self.rejections})
+        ok = len(self.territories) - len(rejected)
+        lines = [
+            f"Materialised {ok}/{len(self.territories)} territories in {self.seconds:.1f} s "
+            f"(as_of {self.as_of.isoformat()}) into {self.warehouse}",
+        ]
+        for table, n in self.loaded.items():
+            lines.append(f"  {table:<34} {n:>7} rows")
+        for name, passed, detail in self.checks:
+            lines.append(f"  check {name}: {'passed' if passed else 'FAILED'}{(' — ' + detail) if detail else ''}")
+        if rejected:
+            lines.append(f"Rejected ({len(rejected)} territories; each keeps its last good data):")
+            for tid in rejected:
+                since = self.stale_since.get(tid)
+                state = f"stale: last good file read {since}" if since else "no data loaded yet"
+                lines.append(f"  {tid} ({state})")
+                for _, stage, problem in (r for r in self.rejections if r[0] == tid):
+                    lines.append(f"    [{stage}] {problem}")
+        for failure in self.failures:
+            lines.append(f"Step failed: {failure}")
+        return "\n".join(lines)
+
+
+def _printer(echo: Callable[[str], None]) -> Callable[[str, int, int, str], None]:
+    """Per-territory progress, thinned to about ten lines per stage on large runs."""
+
+    def report(stage: str, done: int, total: int, tid: str) -> None:
+        step = 1 if total <= 20 else max(1, total // 10)
+        if done % step == 0 or done == total:
+            echo(f"  {stage:<6} {done:>5}/{total:<5} {tid}")
+
+    return report
+
+
+def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date, territories: list[str],
+                 echo: Callable[[str], None] = print) -> RunSummary:
+    import warnings
+
+    from dagster import BetaWarning, DagsterInstance, PreviewWarning, materialize
+
+    # backfill_policy is "beta" in Dagster 1.13; a user of the CLI cannot act on that warning.
+    warnings.simplefilter("ignore", BetaWarning)
+    warnings.simplefilter("ignore", PreviewWarning)
+    from pipelines.definitions import ASSET_CHECKS, ASSETS
+    from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, territory_partitions
+    from pipelines.resources import ProgressSink, QpSettings
+
+    registry = [t.territory_id for t in read_registry(raw_dir)]
+    unknown = [t for t in territories if t not in registry]
+    if unknown:
+        raise RunRequestError(f"unknown territory id(s): {', '.join(unknown)}; "
+                              f"{raw_dir / 'territories.csv'} lists: {', '.join(registry)}")
+    selected = list(dict.fromkeys(territories)) if territories else registry
+    if not selected:
+        raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
+    echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}")
+    started = time.perf_counter()
+    settings = QpSettings(raw_dir=str(raw_dir), warehouse=str(warehouse), marts_dir=str(marts_dir),
+                          as_of=as_of.isoformat())
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(territory_partitions.name, selected)
+        result = materialize(
+            [*ASSETS, *ASSET_CHECKS],
+            instance=instance,
+            resources={"settings": settings, "progress": ProgressSink(_printer(echo))},
+            tags={RANGE_START_TAG: selected[0], RANGE_END_TAG: selected[-1], "qp/as_of": as_of.isoformat()},
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            raise_on_error=False,
+        )
+    summary = RunSummary(selected, as_of, time.perf_counter() - started, result.success, warehouse)
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
+            error = event.step_failure_data.error
+            summary.failures.append(f"{event.step_key}: {error.message.strip() if error else 'unknown error'}")
+    for evaluation in result.get_asset_check_evaluations():
+        problems = evaluation.metadata.get("rejected_territories")
+        detail = f"{problems.value} territories rejected" if problems and problems.value else ""
+        summary.checks.append((evaluation.check_name, evaluation.passed, detail))
+    with connect(warehouse) as con:
+        ensure_tables(con)
+        for table in ("raw.convention_documents", "core.territories", "core.conventions",
+                      "core.convention_commitments", "core.convention_warnings"):
+            summary.loaded[table] = con.execute(
+                f"SELECT count(*) FROM {table} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", [selected]
+            ).fetchone()[0]
+        summary.rejections = con.execute(
+            "SELECT territory_id, stage, problem FROM staging.rejections "
+            "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id, stage, problem_no",
+            [selected],
+        ).fetchall()
+        for tid, read_at in con.execute(
+            "SELECT territory_id, strftime(read_at, '%Y-%m-%d %H:%M UTC') FROM raw.convention_documents "
+            "WHERE territory_id IN (SELECT DISTINCT territory_id FROM staging.rejections)"
+        ).fetchall():
+            summary.stale_since[tid] = read_at
+    return summary

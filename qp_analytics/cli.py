@@ -1,0 +1,167 @@
+"""The `qp-analytics` command line: parse a document, generate illustrative data, run the pipeline.
+
+A user's mistake (a missing file, a document without a required field) ends with a message naming the
+file and the place, and exit status 2; never with a traceback.
+"""
+
+import datetime as dt
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qp_analytics.convention import ConventionError, parse_convention
+from qp_analytics.documents import DocumentError, read_document
+from qp_analytics.territories import RegistryError
+
+USER_ERROR = 2
+
+PARTY_LABELS = {"etat": "État", "intercommunalite": "Intercommunalité", "chef_de_file": "Chef de file",
+                "partenaires": "Partenaires"}
+FIELD_LABELS = [
+    ("territory_name", "Intercommunalité"), ("representative", "Représentée par"),
+    ("state_representative", "État représenté par"), ("chef_de_file", "Chef de file"),
+    ("labellisation_date", "Labellisation"), ("roadmap_deadline_months", "Délai feuille de route (mois)"),
+    ("roadmap_due_date", "Feuille de route due le"), ("duration_months", "Durée (mois)"),
+    ("end_date", "Fin de la convention"), ("signature_place", "Signée à"), ("signature_date", "Signée le"),
+]
+
+
+def fail(messages: list[str] | str) -> None:
+    for message in [messages] if isinstance(messages, str) else messages:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(USER_ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qp-analytics")
+def main() -> None:
+    """Evaluation data platform of the Quartiers productifs programme."""
+
+
+@main.group()
+def parse() -> None:
+    """Read one document and show what the pipeline would load from it."""
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "— (absent)"
+    if isinstance(value, dict):
+        return ", ".join(f"{v}" for v in (value.get("title"), value.get("name")) if v) or "—"
+    return str(value)
+
+
+@parse.command("convention")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+def parse_convention_cmd(file: Path, as_json: bool) -> None:
+    """Read a convention d'engagement (PDF with a text layer, or text) and print its fields.
+
+    Exit status 2, with one message per problem, when the file cannot be read or lacks a required
+    field (intercommunalité, chef de file, labellisation, deadlines)."""
+    try:
+        doc = read_document(file)
+        convention = parse_convention(doc)
+    except DocumentError as exc:
+        fail(str(exc))
+        return
+    except ConventionError as exc:
+        fail([f"{exc.path}: {p}" for p in exc.problems])
+        return
+    data = convention.to_dict()
+    data["document"] = {"path": doc.path, "format": doc.format, "sha256": doc.sha256, "pages": doc.page_count}
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"Convention {doc.path} ({doc.format}, {doc.page_count} page(s), sha256 {doc.sha256[:12]}…)")
+    width = max(len(label) for _, label in FIELD_LABELS)
+    for key, label in FIELD_LABELS:
+        source = data["provenance"].get(key)
+        where = f"  [page {source['page']}]" if isinstance(source, dict) and "page" in source else ""
+        click.echo(f"  {label:<{width}}  {_format_value(data[key])}{where}")
+    click.echo(f"  Engagements ({len(data['commitments'])}):")
+    for c in data["commitments"]:
+        ref = f"({c['ref']}) " if c["ref"] else ""
+        text = c["text"] if len(c["text"]) <= 90 else c["text"][:89] + "…"
+        click.echo(f"    {PARTY_LABELS[c['party']]:<16} {ref}{text}")
+    if data["warnings"]:
+        click.echo("  Avertissements:")
+        for w in data["warnings"]:
+            click.echo(f"    - {w['field']}: {w['message']}")
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder to write (territories.csv, conventions/, manifest.csv).")
+@click.option("--territories", "count", type=click.IntRange(min=1), default=None,
+              help="Number of fictitious territories to create.")
+@click.option("--registry", type=click.Path(path_type=Path), default=None,
+              help="Use the territories of this territories.csv instead (e.g. data/raw/territories.csv).")
+@click.option("--seed", type=int, default=2021, show_default=True, help="Random seed: same seed, same bytes.")
+def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int) -> None:
+    """Write a complete raw folder of illustrative territories.
+
+    Files the folder's manifest lists as real are never overwritten."""
+    from qp_analytics.generator import synthetic_territories, write_raw_folder
+    from qp_analytics.territories import read_registry
+
+    if (count is None) == (registry is None):
+        fail("give either --territories N or --registry FILE")
+    try:
+        if registry is not None:
+            territories = read_registry(registry.parent) if registry.name == "territories.csv" else None
+            if territories is None:
+                fail(f"{registry}: the registry file must be named territories.csv")
+                return
+        else:
+            territories = synthetic_territories(count or 0, random.Random(seed))
+    except RegistryError as exc:
+        fail(exc.problems)
+        return
+    step = max(1, len(territories) // 10)
+
+    def progress(done: int, total: int, territory_id: str) -> None:
+        if done % step == 0 or done == total:
+            click.echo(f"  {done}/{total} territories written ({territory_id})", err=True)
+
+    result = write_raw_folder(out_dir, territories, seed=seed, progress=progress)
+    click.echo(f"Wrote {len(result.specs)} illustrative convention(s) to {out_dir}"
+               + (f", kept {len(result.kept_real)} real one(s) ({', '.join(result.kept_real)})"
+                  if result.kept_real else "")
+               + f"; manifest: {result.manifest}")
+
+
+@main.command()
+@click.option("--raw-dir", type=click.Path(path_type=Path), default=Path("data/raw"), show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), default=Path("data/warehouse.duckdb"),
+              show_default=True, help="DuckDB file (created if absent).")
+@click.option("--marts-dir", type=click.Path(path_type=Path), default=Path("data/marts"), show_default=True)
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Evaluation date (YYYY-MM-DD). Default: today, recorded with the run.")
+@click.option("--territory", "territories", multiple=True, metavar="ID",
+              help="Only this territory (repeatable). Default: every territory of territories.csv.")
+def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.datetime | None,
+                territories: tuple[str, ...]) -> None:
+    """Run the Dagster asset graph for all territories (or those named) in one process."""
+    from pipelines.run import RunRequestError, run_pipeline
+
+    as_of_date = as_of.date() if as_of else dt.date.today()
+    try:
+        summary = run_pipeline(raw_dir=raw_dir, warehouse=warehouse, marts_dir=marts_dir, as_of=as_of_date,
+                               territories=list(territories), echo=lambda m: click.echo(m, err=True))
+    except RegistryError as exc:
+        fail(exc.problems)
+        return
+    except RunRequestError as exc:
+        fail(str(exc))
+        return
+    click.echo(summary.render())
+    sys.exit(summary.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""French dates and quantities as drafters write them, found in folded text (see text.fold)."""
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from dateutil.relativedelta import relativedelta
+from text_to_num import text2num
+
+MONTHS = {
+    "janvier": 1, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
+    "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "decembre": 12,
+}
+MONTH_NAMES = [
+    "janvier", "février", "mars", "avril", "mai", "juin", "juillet",
+    "août", "septembre", "octobre", "novembre", "décembre",
+]
+
+# Dates in folded text: "18 mars 2021", "1er avril 2021", "18/03/2021", "18.03.2021", "2021-03-18".
+DATE_PATTERN = re.compile(
+    r"\b(?:(?P<d>\d{1,2}|1er|premier)\s*(?P<m>" + "|".join(MONTHS) + r")\s+(?P<y>\d{4})"
+    r"|(?P<nd>\d{1,2})\s*[/.]\s*(?P<nm>\d{1,2})\s*[/.]\s*(?P<ny>\d{4})"
+    r"|(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2}))\b"
+)
+
+
+@dataclass(frozen=True)
+class FoundDate:
+    value: dt.date | None  # None when the text is a date that does not exist (31/02/2021)
+    start: int  # folded offsets
+    end: int
+    raw: str
+
+
+def find_dates(folded: str, start: int = 0, end: int | None = None) -> list[FoundDate]:
+    found = []
+    for m in DATE_PATTERN.finditer(folded, start, len(folded) if end is None else end):
+        if m.group("m"):
+            day_text = m.group("d")
+            day = 1 if day_text in ("1er", "premier") else int(day_text)
+            month, year = MONTHS[m.group("m")], int(m.group("y"))
+        elif m.group("nm"):
+            day, month, year = int(m.group("nd")), int(m.group("nm")), int(m.group("ny"))
+        else:
+            day, month, year = int(m.group("id")), int(m.group("im")), int(m.group("iy"))
+        try:
+            value: dt.date | None = dt.date(year, month, day)
+        except ValueError:
+            value = None
+        found.append(FoundDate(value, m.start(), m.end(), m.group(0)))
+    return found
+
+
+def french_date(value: dt.date, style: str = "long") -> str:
+    """Write a date as a French drafter would: long ('1er avril 2021'), numeric ('01/04/2021')."""
+    if style == "numeric":
+        return value.strftime("%d/%m/%Y")
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {MONTH_NAMES[value.month - 1]} {value.year}"
+
+
+# A quantity of months or years: "6 mois", "six mois", "six (6) mois", "vingt-quatre mois", "deux ans".
+QUANTITY_PATTERN = re.compile(
+    r"(?P<words>(?:[a-z]+[- ]){0,3}?)(?P<digits>\d{1,3})?\s*(?:\(\s*(?P<paren>\d{1,3})\s*\)\s*)?"
+    r"(?P<unit>mois|ans?|annees?)\b"
+)
+
+
+@dataclass(frozen=True)
+class FoundMonths:
+    months: int
+    start: int
+    end: int
+    raw: str
+
+
+def _words_to_int(words: str) -> tuple[int, int] | None:
+    """The number written by the last words of `words`, and the offset in `words` where it starts."""
+    tokens = list(re.finditer(r"[a-z]+", words))
+    for take in range(min(3, len(tokens)), 0, -1):
+        phrase = " ".join(t.group(0) for t in tokens[-take:])
+        try:
+            value = text2num(phrase, "fr")
+        except ValueError:
+            continue
+        if value > 0:
+            return value, tokens[-take].start()
+    return None
+
+
+def find_months(folded: str, start: int = 0, end: int | None = None) -> list[FoundMonths]:
+    """Durations written in months or years, converted to months."""
+    found = []
+    for m in QUANTITY_PATTERN.finditer(folded, start, len(folded) if end is None else end):
+        value: int | None = None
+        q_start = m.start("digits") if m.group("digits") else m.start("unit")
+        if m.group("paren"):
+            value = int(m.group("paren"))
+        if m.group("digits"):
+            value = int(m.group("digits"))
+        words = m.group("words") or ""
+        parsed = _words_to_int(words) if words else None
+        if parsed is not None:
+            if value is None:
+                value = parsed[0]
+            q_start = m.start("words") + parsed[1]
+        if value is None:
+            continue
+        if m.group("unit") != "mois":
+            value *= 12
+        found.append(FoundMonths(value, q_start, m.end(), folded[q_start:m.end()]))
+    return found
+
+
+def add_months(start: dt.date, months: int) -> dt.date:
+    """Same day N calendar months later; a day that does not exist clamps to the month's last day."""
+    return start + relativedelta(months=months)

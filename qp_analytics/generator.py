@@ -1,0 +1,456 @@
+"""Deterministic generator of illustrative raw data, written from the national convention template.
+
+Real conventions differ in who signs (Président or Présidente), which préfet and département, which
+operator is chef de file and how its name is written, the deadlines and durations, whether place and
+date of signature were filled in, PDF or text, and the noise of PDF extraction. The generator draws
+all of that from a seeded random source, records what it meant to write (`ConventionSpec.expected`),
+and lists every file it writes in the manifest as illustrative. Files the manifest lists as real are
+never overwritten.
+"""
+
+import datetime as dt
+import importlib.resources
+import random
+import re
+import textwrap
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qp_analytics.french import add_months, french_date
+from qp_analytics.manifest import ManifestEntry, read_manifest, sha256_of, write_manifest
+from qp_analytics.territories import Territory, is_territory_id, write_registry
+
+LABELLISATION = dt.date(2021, 3, 18)
+
+# Département code -> (name, the name with its French preposition "du/de la/des/de l'").
+DEPARTEMENTS: dict[str, tuple[str, str]] = {
+    "11": ("Aude", "de l'Aude"),
+    "13": ("Bouches-du-Rhône", "des Bouches-du-Rhône"),
+    "25": ("Doubs", "du Doubs"),
+    "31": ("Haute-Garonne", "de la Haute-Garonne"),
+    "33": ("Gironde", "de la Gironde"),
+    "34": ("Hérault", "de l'Hérault"),
+    "35": ("Ille-et-Vilaine", "d'Ille-et-Vilaine"),
+    "38": ("Isère", "de l'Isère"),
+    "42": ("Loire", "de la Loire"),
+    "44": ("Loire-Atlantique", "de la Loire-Atlantique"),
+    "45": ("Loiret", "du Loiret"),
+    "53": ("Mayenne", "de la Mayenne"),
+    "54": ("Meurthe-et-Moselle", "de Meurthe-et-Moselle"),
+    "57": ("Moselle", "de la Moselle"),
+    "59": ("Nord", "du Nord"),
+    "62": ("Pas-de-Calais", "du Pas-de-Calais"),
+    "63": ("Puy-de-Dôme", "du Puy-de-Dôme"),
+    "67": ("Bas-Rhin", "du Bas-Rhin"),
+    "69": ("Rhône", "du Rhône"),
+    "76": ("Seine-Maritime", "de la Seine-Maritime"),
+    "80": ("Somme", "de la Somme"),
+    "91": ("Essonne", "de l'Essonne"),
+    "93": ("Seine-Saint-Denis", "de la Seine-Saint-Denis"),
+    "94": ("Val-de-Marne", "du Val-de-Marne"),
+    "95": ("Val-d'Oise", "du Val-d'Oise"),
+    "974": ("La Réunion", "de La Réunion"),
+}
+
+# Facts known from DOMAIN.md that a generated document must carry.
+KNOWN_SIGNATURES = {"est-ensemble": ("Bondy", dt.date(2021, 6, 29))}
+
+FIRST_NAMES = {
+    "f": ["Claire", "Sophie", "Nathalie", "Isabelle", "Hélène", "Amélie", "Catherine", "Louise", "Agnès", "Fatima"],
+    "m": ["Jean-Luc", "François", "Olivier", "Thierry", "Karim", "Benoît", "Philippe", "Loïc", "Mathieu", "Éric"],
+}
+SURNAMES = ["MARTIN", "LEFÈVRE", "BENALI", "DUPONT-MOREAU", "GIRAUD", "N'DIAYE", "ROUSSEL", "CHEVALIER",
+            "FAURE", "LAMBERT", "MERCIER", "BOYER", "GARNIER", "PERRIN", "MOREL", "DA SILVA"]
+PLACE_PARTS = (["Val", "Mont", "Beau", "Saint-", "Pont", "Roche", "Bel", "Clair", "Ville", "Fontaine"],
+               ["brenne", "lieu", "mont", "val", "fort", "champ", "court", "ville", "bois", "ris"],
+               ["", "", "", "-sur-Lys", "-les-Bains", "-en-Vallée", "-sur-Mer", "-la-Forêt"])
+EPCI_KINDS = ["Communauté d'agglomération", "Communauté urbaine", "Métropole", "Communauté de communes"]
+
+# How drafters write each operator's name (all must read back as the code).
+OPERATOR_SPELLINGS = {
+    "anct": ["l'ANCT", "l'Agence nationale de la cohésion des territoires (ANCT)",
+             "l'Agence Nationale de la Cohésion des Territoires", "l'A.N.C.T."],
+    "anru": ["l'ANRU", "l'Agence nationale pour la rénovation urbaine",
+             "l'Agence Nationale pour la Rénovation Urbaine (ANRU)", "l'A.N.R.U."],
+    "banque_des_territoires": ["la Banque des Territoires", "la Banque des Territoires (Caisse des dépôts)",
+                               "la Caisse des Dépôts – Banque des Territoires", "la Banque des territoires"],
+    "bpifrance": ["Bpifrance", "BPI France", "la Banque publique d'investissement (Bpifrance)", "BPIFRANCE"],
+}
+GOVERNANCE_SENTENCES = [
+    "Le Chef de file désigné pour suivre le déploiement du programme sur l'intercommunalité bénéficiaire est {op}.",
+    "{Op} est désigné(e) Chef de file du programme pour l'intercommunalité bénéficiaire.",
+    "Les parties conviennent que le rôle de Chef de file est confié à {op}.",
+    "Chef de file désigné : {op}.",
+]
+NUMBER_WORDS = {6: "six", 9: "neuf", 12: "douze", 18: "dix-huit", 24: "vingt-quatre", 36: "trente-six"}
+
+COMMITMENTS: list[tuple[str, str | None, str]] = [
+    ("etat", "i", "à animer le réseau des Partenaires du programme afin d'en faciliter l'élaboration et la mise "
+                  "en œuvre"),
+    ("etat", "ii", "à désigner au sein de ses services déconcentrés un référent chargé d'assurer le suivi des "
+                   "projets et l'accessibilité de l'offre de services"),
+    ("etat", "iii", "à étudier le possible co-financement des actions inscrites dans la Feuille de route qui "
+                    "seraient éligibles aux dotations et crédits disponibles de l'Etat et de ses partenaires"),
+    ("etat", "iv", "à mobiliser les experts techniques des services déconcentrés"),
+    ("intercommunalite", None, "à renforcer les dynamiques locales destinées à favoriser le développement "
+                               "économique dans les QPV et à mobiliser les moyens nécessaires pour assurer le "
+                               "pilotage du programme, notamment via la désignation d'un « Coordonnateur » "
+                               "(cf. article 3 – Gouvernance locale)"),
+    ("chef_de_file", "i", "à appuyer l'intercommunalité bénéficiaire dans la mise en œuvre de "
+                          "l'expérimentation et dans la priorisation de ses projets"),
+    ("chef_de_file", "ii", "à porter auprès des services de l'Etat et des différents Partenaires techniques et "
+                           "financiers les projets identifiés dans le cadre de l'expérimentation"),
+    ("partenaires", None, "à favoriser la capitalisation et le partage des bonnes pratiques, en vue notamment "
+                          "de l'évaluation à venir des contrats de ville et du NPNRU"),
+    ("partenaires", "i", "instruire dans les meilleurs délais les propositions de projets et d'actions qui "
+                         "seront soumises par l'intercommunalité bénéficiaire"),
+    ("partenaires", "ii", "mobiliser leurs ressources humaines et financières pour permettre la réalisation "
+                          "des actions entrant dans leur champ d'intervention"),
+]
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def typographic(text: str) -> str:
+    """Apostrophes as word processors write them."""
+    return text.replace("'", "\u2019")
+
+
+def de_departement(code: str, name: str) -> str:
+    known = DEPARTEMENTS.get(code)
+    return known[1] if known else f"de {name}"
+
+
+def _article(name: str) -> str:
+    """The article a drafter puts before an intercommunalité's name ('' when the name has one)."""
+    if re.match(r"^(?:Le|La|Les|L')\s?", name):
+        return ""
+    if name.startswith(("Métropole", "Communauté", "CA ")):
+        return "La "
+    if name[0] in "AEIOUÉÈ":
+        return "L'"
+    return ""
+
+
+@dataclass
+class ConventionSpec:
+    """What one generated convention says; `expected()` is what reading it back must give."""
+
+    territory: Territory
+    fmt: str  # pdf | txt
+    rep_gender: str
+    rep_name: str
+    rep_title: str
+    state_representative: str
+    chef_de_file: str
+    chef_spelling: str
+    governance_variant: int
+    labellisation_date: dt.date
+    labellisation_style: str
+    deadline_months: int
+    deadline_style: str
+    duration_months: int
+    duration_style: str
+    signature_place: str | None
+    signature_date: dt.date | None
+    signature_style: str
+    noise: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def written_name(self) -> str:
+        return _article(self.territory.name) + self.territory.name
+
+    def expected(self) -> dict[str, Any]:
+        name = re.sub(r"^(?:La|Le|Les)\s+|^L'\s*", "", self.written_name)
+        return {
+            "territory_name": typographic(name),
+            "representative": {"name": typographic(self.rep_name), "title": self.rep_title},
+            "state_representative": typographic(self.state_representative),
+            "chef_de_file": self.chef_de_file,
+            "labellisation_date": self.labellisation_date.isoformat(),
+            "roadmap_deadline_months": self.deadline_months,
+            "roadmap_due_date": add_months(self.labellisation_date, self.deadline_months).isoformat(),
+            "duration_months": self.duration_months,
+            "end_date": add_months(self.labellisation_date, self.duration_months).isoformat(),
+            "signature_place": self.signature_place,
+            "signature_date": self.signature_date.isoformat() if self.signature_date else None,
+            "commitments": [{"party": p, "ref": r, "text": typographic(t)} for p, r, t in COMMITMENTS],
+        }
+
+
+def _months_text(months: int, style: str) -> str:
+    if style == "years" and months % 12 == 0:
+        years = months // 12
+        return f"{ {1: 'un', 2: 'deux', 3: 'trois', 4: 'quatre'}[years]} an{'s' if years > 1 else ''}"
+    if style == "words" and months in NUMBER_WORDS:
+        return f"{NUMBER_WORDS[months]} mois"
+    if style == "both" and months in NUMBER_WORDS:
+        return f"{NUMBER_WORDS[months]} ({months}) mois"
+    return f"{months} mois"
+
+
+def plan_convention(territory: Territory, rng: random.Random, chef_de_file: str,
+                    labellisation: dt.date = LABELLISATION) -> ConventionSpec:
+    gender = rng.choice("fm")
+    rep_name = f"{rng.choice(FIRST_NAMES[gender])} {rng.choice(SURNAMES)}"
+    rep_title = "Présidente" if gender == "f" else "Président"
+    prefect = "la Préfète" if rng.random() < 0.4 else "le Préfet"
+    dep = de_departement(territory.departement_code, territory.departement)
+    state = rng.choice([
+        f"{prefect} du département {dep}",
+        "la Ministre déléguée auprès de la Ministre de la cohésion des territoires et des relations avec les "
+        f"collectivités territoriales, chargée de la Ville, ou {prefect} du département {dep} le cas échéant",
+    ])
+    deadline = rng.choices([6, 9, 12], weights=[8, 2, 1])[0]
+    duration = rng.choices([24, 36, 18], weights=[8, 2, 1])[0]
+    place: str | None
+    signed: dt.date | None
+    if territory.territory_id in KNOWN_SIGNATURES:
+        place, signed = KNOWN_SIGNATURES[territory.territory_id]
+    else:
+        roll = rng.random()
+        city = re.sub(r"^(?:Communauté (?:urbaine|d'agglomération|de communes)|Métropole|EPT|Établissement "
+                      r"public territorial)\s*(?:d'|de |du )?", "", territory.name).split(" ")[0] or "Paris"
+        place = None if roll < 0.15 else city
+        signed = None if roll < 0.4 else labellisation + dt.timedelta(days=rng.randint(20, 160))
+    return ConventionSpec(
+        territory=territory, fmt=rng.choice(["pdf", "txt"]), rep_gender=gender, rep_name=rep_name,
+        rep_title=rep_title, state_representative=state, chef_de_file=chef_de_file,
+        chef_spelling=rng.choice(OPERATOR_SPELLINGS[chef_de_file]),
+        governance_variant=rng.randrange(len(GOVERNANCE_SENTENCES)),
+        labellisation_date=labellisation, labellisation_style=rng.choice(["long", "numeric", "defined"]),
+        deadline_months=deadline, deadline_style=rng.choice(["digits", "words", "both"]),
+        duration_months=duration, duration_style=rng.choice(["digits", "words", "both", "years"]),
+        signature_place=place, signature_date=signed, signature_style=rng.choice(["A", "Fait à", "À"]),
+        noise={"width": rng.randint(88, 118), "sep": rng.choice([" \n\n", "\n", " \n"]),
+               "blank_runs": rng.randint(1, 4), "page_lines": rng.choice([0, 0, 55, 70])},
+    )
+
+
+def convention_paragraphs(spec: ConventionSpec) -> list[tuple[str, str]]:
+    """The document as (kind, text) paragraphs: kind is 'p', 'h' (heading), 'b' (bullet) or 'gap'."""
+    d = spec.labellisation_date
+    date_text = french_date(d, "numeric" if spec.labellisation_style == "numeric" else "long")
+    op = spec.chef_spelling
+    governance = GOVERNANCE_SENTENCES[spec.governance_variant].format(op=op, Op=op[0].upper() + op[1:])
+    commitments = {p: [(r, t) for q, r, t in COMMITMENTS if q == p] for p in ("etat", "intercommunalite",
+                                                                                "chef_de_file", "partenaires")}
+
+    def numbered(items: list[tuple[str | None, str]]) -> str:
+        return " ; ".join(f"({r}) {t}" for r, t in items)
+
+    if spec.labellisation_style == "defined":
+        labellisation = (f"Le territoire a été labellisé « Quartiers productifs » le {date_text} (ci-après "
+                         "« la Labellisation »), avec treize autres territoires expérimentateurs.")
+    else:
+        labellisation = ("L'intercommunalité signataire a confirmé sa volonté de participer à ce programme "
+                         "expérimental par retour écrit adressé au Ministère chargé de la ville en amont du "
+                         f"lancement officiel le {date_text}, date à laquelle ont été labellisés les territoires "
+                         "Quartiers productifs (ci-après désignée « la Labellisation »).")
+    if spec.signature_place is None and spec.signature_date is None:
+        signature = "A …, le …"
+    else:
+        when = french_date(spec.signature_date, rng_style(spec)) if spec.signature_date else "…"
+        signature = f"{spec.signature_style} {spec.signature_place or '…'}, le {when}"
+    possessive = "sa" if spec.rep_gender == "f" else "son"
+    feminine = "e" if spec.written_name.startswith(("La ", "Métropole", "Communauté")) else ""
+    paragraphs = [
+        ("p", "ENTRE"),
+        ("p", f"{spec.written_name} représenté{feminine} par {possessive} {spec.rep_title} {spec.rep_name}."),
+        ("p", "ci-après, « l'intercommunalité bénéficiaire » ;"),
+        ("p", "d'une part,"), ("p", "ET"),
+        ("p", f"L'Etat représenté par {spec.state_representative},"), ("p", "ci-après, « l'Etat » ;"),
+        ("p", "d'autre part,"), ("gap", ""), ("p", "Il est convenu ce qui suit."), ("gap", ""),
+        ("h", "CONVENTION D'ENGAGEMENT"), ("h", "QUARTIERS PRODUCTIFS"), ("h", "Contexte"),
+        ("p", "Trop longtemps, dans les quartiers prioritaires de la politique de la ville (QPV), "
+              "l'accompagnement social a été la règle et le développement économique l'exception."),
+        ("p", "Annoncé dans le cadre du Comité interministériel des villes qui s'est tenu le 29 janvier 2021, "
+              "le programme Quartiers productifs est porté par le Ministère de la ville et mis en œuvre "
+              "conjointement par quatre opérateurs nationaux : l'Agence Nationale de la Cohésion des "
+              "Territoires (ANCT), l'Agence Nationale pour la Rénovation Urbaine (ANRU), la Banque des "
+              "Territoires de la Caisse des dépôts et Bpifrance, ci-après désignés « les Partenaires »."),
+        ("p", "Le programme se décline localement, avec la désignation, sur chaque territoire et en lien avec "
+              "l'intercommunalité signataire, d'un chef de file dédié (« Chef de file »), interlocuteur unique "
+              "désigné parmi les 4 Partenaires."),
+        ("p", labellisation),
+        ("h", "Article 1.  Objet de la convention"),
+        ("p", "La Convention engage l'intercommunalité bénéficiaire, avec le soutien de l'Etat ou des "
+              "Partenaires, à formaliser et à annexer dans un délai de "
+              f"{_months_text(spec.deadline_months, spec.deadline_style)} à compter de la Labellisation, à la "
+              "présente convention une feuille de route (« la Feuille de route ») explicitant un renforcement "
+              "de la stratégie de développement économique des QPV en lien avec le programme."),
+        ("h", "Article 2.  Engagements réciproques des parties"),
+        ("p", "Les parties s'engagent à fournir leurs meilleurs efforts pour assurer le succès de la mise en "
+              "œuvre du programme et la réalisation de la Feuille de route annexée à la présente convention."),
+        ("p", "En particulier :"),
+        ("b", f"L'Etat s'engage {numbered(commitments['etat'])}."),
+        ("b", f"l'intercommunalité bénéficiaire s'engage {commitments['intercommunalite'][0][1]}."),
+        ("b", f"Le Chef de file s'engage {numbered(commitments['chef_de_file'])}."),
+        ("b", f"Les partenaires s'engagent par ailleurs {commitments['partenaires'][0][1]}."),
+        ("p", "En outre, les partenaires techniques et financiers (le Ministère de la ville, l'ANCT, la Banque "
+              "des Territoires, l'ANRU, et Bpifrance) se sont engagés au niveau national à "
+              f"{numbered(commitments['partenaires'][1:])}."),
+        ("h", "Article 3.  Gouvernance"),
+        ("p", governance),
+        ("p", "L'intercommunalité bénéficiaire s'engage à désigner un « Coordonnateur » Quartiers productifs, "
+              "chargé d'assurer le suivi du programme et de rendre compte de l'avancée des travaux aux instances "
+              "de gouvernance arrêtées localement (annexe 1)."),
+        ("h", "Article 4.  Durée"),
+        ("p", "La présente Convention est valable pour une durée de "
+              f"{_months_text(spec.duration_months, spec.duration_style)} maximum à compter de la labellisation. "
+              "Selon les besoins exprimés par l'instance de pilotage locale, cette durée pourra être prolongée "
+              "par avenant à l'appréciation de l'Etat représenté par le préfet de département."),
+        ("gap", ""),
+        ("p", signature),
+        ("gap", ""),
+        ("p", f"{'La Préfète' if spec.state_representative.startswith('la Préfète') else 'Le Préfet'}"
+              f"        {spec.rep_title} de {spec.territory.name}"),
+    ]
+    return [(k, typographic(t)) for k, t in paragraphs]
+
+
+def rng_style(spec: ConventionSpec) -> str:
+    return "numeric" if spec.labellisation_style == "numeric" else "long"
+
+
+def render_text(spec: ConventionSpec) -> str:
+    """Text as a PDF-to-text extraction leaves it: wrapped lines, bullets, blank runs, form feeds."""
+    width, sep = spec.noise["width"], spec.noise["sep"]
+    lines: list[str] = []
+    for kind, text in convention_paragraphs(spec):
+        if kind == "gap":
+            lines.extend([" "] * spec.noise["blank_runs"])
+            continue
+        prefix = "\uf0b7 " if kind == "b" else (" " if kind == "h" else "")
+        wrapped = textwrap.wrap(prefix + text, width=width, break_on_hyphens=False) or [""]
+        lines.extend(line + " " for line in wrapped)
+    page_lines = spec.noise["page_lines"]
+    if page_lines:
+        pages = [lines[i:i + page_lines] for i in range(0, len(lines), page_lines)]
+        return "\f".join(sep.join(p) for p in pages) + "\n"
+    return sep.join(lines) + "\n"
+
+
+def _font_file(bold: bool = False) -> Path:
+    # DejaVu ships inside matplotlib (a dependency for charts), so a fresh machine has it without system fonts.
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return Path(str(importlib.resources.files("matplotlib") / "mpl-data" / "fonts" / "ttf" / name))
+
+
+def render_pdf(spec: ConventionSpec) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(dt.datetime(2021, 3, 18, tzinfo=dt.UTC))  # byte-for-byte reproducible
+    pdf.set_producer("qp-analytics generator")
+    pdf.add_font("DejaVu", "", str(_font_file()))
+    pdf.add_font("DejaVu", "B", str(_font_file(bold=True)))
+    pdf.set_margins(22, 20, 22)
+    pdf.add_page()
+    for kind, text in convention_paragraphs(spec):
+        if kind == "gap":
+            pdf.ln(4 * spec.noise["blank_runs"])
+            continue
+        pdf.set_font("DejaVu", "B" if kind == "h" else "", 11 if kind == "h" else 10)
+        if kind == "b":
+            text = "\u2022 " + text
+        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    return bytes(pdf.output())
+
+
+def programme_chefs(territories: list[Territory], rng: random.Random) -> list[str]:
+    """Chefs de file spread over the four operators, in a seeded order."""
+    codes = list(OPERATOR_SPELLINGS)
+    chefs = [codes[i % len(codes)] for i in range(len(territories))]
+    rng.shuffle(chefs)
+    return chefs
+
+
+def synthetic_territories(n: int, rng: random.Random) -> list[Territory]:
+    """N fictitious intercommunalités with unique ids (for scale and tests)."""
+    out: list[Territory] = []
+    used: set[str] = set()
+    codes = sorted(DEPARTEMENTS)
+    while len(out) < n:
+        place = rng.choice(PLACE_PARTS[0]) + rng.choice(PLACE_PARTS[1]) + rng.choice(PLACE_PARTS[2])
+        place = place.replace("--", "-")
+        place = place[0].upper() + place[1:]
+        base = slugify(place)
+        tid, k = base, 2
+        while tid in used:
+            tid, k = f"{base}-{k}", k + 1
+        used.add(tid)
+        code = rng.choice(codes)
+        kind = rng.choice(EPCI_KINDS)
+        name = f"{kind} de {place}" if kind != "Métropole" else f"Métropole de {place}"
+        siren = "2" + "".join(rng.choice("0123456789") for _ in range(8))
+        out.append(Territory(tid, name, siren, code, DEPARTEMENTS[code][0]))
+    return out
+
+
+@dataclass
+class GenerationResult:
+    out_dir: Path
+    specs: list[ConventionSpec]
+    kept_real: list[str]
+    manifest: Path
+
+
+def write_raw_folder(out_dir: str | Path, territories: list[Territory], seed: int = 2021,
+                     progress: Callable[[int, int, str], None] | None = None) -> GenerationResult:
+    """Write territories.csv, one convention per territory and the manifest into `out_dir`.
+
+    A convention the folder's manifest lists as real is kept as it is (and stays listed as real)."""
+    out = Path(out_dir)
+    (out / "conventions").mkdir(parents=True, exist_ok=True)
+    previous = read_manifest(out)
+    real = {e.territory_id: e for e in previous.values() if e.provenance == "real" and e.kind == "convention"}
+    rng = random.Random(seed)
+    chefs = programme_chefs(territories, rng)
+    entries: list[ManifestEntry] = []
+    specs: list[ConventionSpec] = []
+    kept: list[str] = []
+    for i, (territory, chef) in enumerate(zip(territories, chefs, strict=True)):
+        if not is_territory_id(territory.territory_id):
+            raise ValueError(f"{territory.territory_id!r} is not a territory id")
+        t_rng = random.Random(f"{seed}:{territory.territory_id}")
+        if territory.territory_id in real:
+            entry = real[territory.territory_id]
+            entries.append(entry)
+            kept.append(territory.territory_id)
+        else:
+            spec = plan_convention(territory, t_rng, chef)
+            for suffix in (".pdf", ".txt"):  # one file per territory
+                stale = out / "conventions" / f"{territory.territory_id}{suffix}"
+                if stale.exists() and suffix[1:] != spec.fmt:
+                    stale.unlink()
+            path = out / "conventions" / f"{territory.territory_id}.{spec.fmt}"
+            if spec.fmt == "pdf":
+                path.write_bytes(render_pdf(spec))
+            else:
+                path.write_text(render_text(spec), encoding="utf-8")
+            specs.append(spec)
+            entries.append(ManifestEntry(
+                path=f"conventions/{path.name}", territory_id=territory.territory_id, kind="convention",
+                provenance="illustrative", sha256=sha256_of(path),
+                note=f"generated from the national template (seed {seed}); not a real document",
+            ))
+        if progress:
+            progress(i + 1, len(territories), territory.territory_id)
+    registry = write_registry(out, territories)
+    registry_entry = previous.get("territories.csv")
+    entries.append(ManifestEntry(
+        path="territories.csv", territory_id="", kind="registry",
+        provenance=registry_entry.provenance if registry_entry else "illustrative",
+        sha256=sha256_of(registry),
+        note=registry_entry.note if registry_entry else f"fictitious territories (seed {seed})",
+    ))
+    manifest = write_manifest(out, entries)
+    return GenerationResult(out, specs, kept, manifest)

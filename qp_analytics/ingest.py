@@ -1,0 +1,164 @@
+"""The conventions' journey, stage by stage, as plain functions: read files, parse, normalise into rows.
+
+Each stage takes the territories of a run and returns the rows to load and the rejections; a rejected
+territory produces no rows, so its last good rows stay in the warehouse.
+"""
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from qp_analytics.convention import ConventionError, parse_convention
+from qp_analytics.documents import Document, DocumentError, read_document
+from qp_analytics.manifest import read_manifest
+from qp_analytics.schema import TABLES
+from qp_analytics.territories import MissingFile, Territory, convention_path
+
+Progress = Callable[[str, int, int, str], None]  # (stage, done, total, territory_id)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Rejection:
+    territory_id: str
+    stage: str
+    file: str | None
+    problems: list[str]
+
+
+@dataclass
+class StageResult:
+    rows: dict[str, pl.DataFrame]  # table name -> rows for the accepted territories
+    accepted: list[str]
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def rejection_rows(rejections: Sequence[Rejection]) -> pl.DataFrame:
+    now = _now()
+    records = [
+        {"territory_id": r.territory_id, "stage": r.stage, "problem_no": i, "file": r.file, "problem": p,
+         "rejected_at": now}
+        for r in rejections for i, p in enumerate(r.problems, start=1)
+    ]
+    return TABLES["staging.rejections"].frame(records)
+
+
+def registry_rows(territories: Sequence[Territory]) -> pl.DataFrame:
+    return TABLES["core.territories"].frame([dict(t.__dict__) for t in territories])
+
+
+def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: Sequence[str],
+                     progress: Progress | None = None) -> StageResult:
+    """Read each territory's convention file (text layer, sha256, pages)."""
+    records: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    known_set = set(known)
+    for i, tid in enumerate(territory_ids, start=1):
+        if tid not in known_set:
+            registry = Path(raw_dir) / "territories.csv"
+            rejections.append(Rejection(tid, "registry", None, [f"unknown territory {tid!r}: not a row of {registry}"]))
+            continue
+        try:
+            path = convention_path(raw_dir, tid)
+            doc = read_document(path)
+        except (MissingFile, DocumentError) as exc:
+            rejections.append(Rejection(tid, "read", None if isinstance(exc, MissingFile) else str(path),
+                                        [str(exc)]))
+        else:
+            records.append({"territory_id": tid, "path": doc.path, "format": doc.format, "sha256": doc.sha256,
+                            "page_count": doc.page_count, "char_count": len(doc.text), "text": doc.text,
+                            "read_at": _now()})
+        if progress:
+            progress("read", i, len(territory_ids), tid)
+    rows = TABLES["raw.convention_documents"].frame(records)
+    return StageResult({"raw.convention_documents": rows}, rows["territory_id"].to_list(), rejections)
+
+
+def parse_documents(documents: pl.DataFrame, progress: Progress | None = None) -> StageResult:
+    """Parse read conventions (rows of raw.convention_documents)."""
+    records: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    total = documents.height
+    for i, row in enumerate(documents.iter_rows(named=True), start=1):
+        doc = Document(row["path"], row["format"], row["sha256"], row["text"].split("\f"))
+        try:
+            convention = parse_convention(doc)
+        except ConventionError as exc:
+            rejections.append(Rejection(row["territory_id"], "parse", doc.path,
+                                        [f"{exc.path}: {p}" for p in exc.problems]))
+        else:
+            data = convention.to_dict()
+            records.append({"territory_id": row["territory_id"], "sha256": doc.sha256,
+                            "parsed": json.dumps(data, ensure_ascii=False),
+                            "warning_count": len(data["warnings"]), "parsed_at": _now()})
+        if progress:
+            progress("parse", i, total, row["territory_id"])
+    rows = TABLES["staging.convention_parses"].frame(records)
+    return StageResult({"staging.convention_parses": rows}, rows["territory_id"].to_list(), rejections)
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir: str | Path) -> StageResult:
+    """Rows of core.conventions, core.convention_commitments, core.convention_field_sources and
+    core.convention_warnings from parsed conventions (staging.convention_parses joined to their documents)."""
+    manifest = read_manifest(raw_dir)
+    paths = {r["territory_id"]: r["path"] for r in documents.iter_rows(named=True)}
+    conventions, commitments, sources, warnings = [], [], [], []
+    for row in parses.iter_rows(named=True):
+        tid = row["territory_id"]
+        p = json.loads(row["parsed"])
+        rep = p["representative"] or {}
+        path = paths.get(tid, "")
+        try:
+            relative = Path(path).resolve().relative_to(Path(raw_dir).resolve()).as_posix()
+        except ValueError:
+            relative = path
+        entry = manifest.get(relative)
+        conventions.append({
+            "territory_id": tid, "territory_name": p["territory_name"],
+            "representative_name": rep.get("name"), "representative_title": rep.get("title"),
+            "state_representative": p["state_representative"], "chef_de_file": p["chef_de_file"],
+            "labellisation_date": _date(p["labellisation_date"]),
+            "roadmap_deadline_months": p["roadmap_deadline_months"], "roadmap_due_date": _date(p["roadmap_due_date"]),
+            "duration_months": p["duration_months"], "end_date": _date(p["end_date"]),
+            "signature_place": p["signature_place"], "signature_date": _date(p["signature_date"]),
+            "warning_count": len(p["warnings"]), "source_path": path, "source_sha256": row["sha256"],
+            "source_provenance": entry.provenance if entry else None,
+        })
+        commitment_sources = p["provenance"].get("commitments", [])
+        for pos, c in enumerate(p["commitments"], start=1):
+            src = commitment_sources[pos - 1] if pos - 1 < len(commitment_sources) else {}
+            commitments.append({"territory_id": tid, "position": pos, "party": c["party"], "ref": c["ref"],
+                                "text": c["text"], "page": src.get("page")})
+        for name, src in p["provenance"].items():
+            if isinstance(src, list):
+                items = [(f"{name}[{n}]", s) for n, s in enumerate(src, start=1)]
+            else:
+                items = [(name, src)]
+            for field_name, s in items:
+                derived = s.get("derived_from")
+                sources.append({
+                    "territory_id": tid, "field": field_name, "page": s.get("page"),
+                    "start_offset": s.get("start"), "end_offset": s.get("end"), "excerpt": s.get("excerpt"),
+                    "sentence": s.get("sentence") if not derived else "computed from " + " + ".join(derived),
+                })
+        for n, w in enumerate(p["warnings"], start=1):
+            warnings.append({"territory_id": tid, "warning_no": n, **w})
+    frames = {
+        "core.conventions": TABLES["core.conventions"].frame(conventions),
+        "core.convention_commitments": TABLES["core.convention_commitments"].frame(commitments),
+        "core.convention_field_sources": TABLES["core.convention_field_sources"].frame(sources),
+        "core.convention_warnings": TABLES["core.convention_warnings"].frame(warnings),
+    }
+    return StageResult(frames, parses["territory_id"].to_list())

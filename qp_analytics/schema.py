@@ -1,0 +1,138 @@
+"""The warehouse's tables, column by column: one definition for the DDL, the Dagster metadata and the docs."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+_POLARS_TYPES = {"VARCHAR": pl.String, "JSON": pl.String, "INTEGER": pl.Int32, "BIGINT": pl.Int64,
+                 "DATE": pl.Date, "TIMESTAMP": pl.Datetime("us"), "BOOLEAN": pl.Boolean, "DOUBLE": pl.Float64}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    description: str
+    key: bool = False  # part of the primary key
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # schema.table, also the Dagster asset key
+    description: str
+    columns: tuple[Column, ...]
+
+    @property
+    def key(self) -> list[str]:
+        return [c.name for c in self.columns if c.key]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def polars_schema(self) -> dict[str, Any]:
+        return {c.name: _POLARS_TYPES[c.type] for c in self.columns}
+
+    def frame(self, records: list[dict[str, Any]]) -> pl.DataFrame:
+        """Rows as a DataFrame typed like the table (an empty list gives an empty, typed frame)."""
+        return pl.DataFrame(records, schema=self.polars_schema())
+
+    def ddl(self) -> str:
+        cols = [f'"{c.name}" {c.type}{"" if c.nullable or c.key else " NOT NULL"}' for c in self.columns]
+        if self.key:
+            cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+T = "territory_id"
+_TID = Column(T, "VARCHAR", "Territory id (lower-case slug, the partition key).", key=True)
+
+TABLES: dict[str, Table] = {t.name: t for t in [
+    Table("raw.convention_documents", "Each territory's convention as read: text layer, sha256, pages.", (
+        _TID,
+        Column("path", "VARCHAR", "File the text was read from, as given to the pipeline.", nullable=False),
+        Column("format", "VARCHAR", "pdf or txt.", nullable=False),
+        Column("sha256", "VARCHAR", "SHA-256 of the file's bytes.", nullable=False),
+        Column("page_count", "INTEGER", "Pages (a text file without form feeds is one page).", nullable=False),
+        Column("char_count", "INTEGER", "Characters of extracted text.", nullable=False),
+        Column("text", "VARCHAR", "Extracted text, pages separated by a form feed (\\f).", nullable=False),
+        Column("read_at", "TIMESTAMP", "When the file was read (UTC).", nullable=False),
+    )),
+    Table("staging.convention_parses", "Each convention parsed: every field with its provenance, as JSON.", (
+        _TID,
+        Column("sha256", "VARCHAR", "SHA-256 of the document parsed.", nullable=False),
+        Column("parsed", "JSON", "The parse result (same object as `qp-analytics parse convention --json`).",
+               nullable=False),
+        Column("warning_count", "INTEGER", "Warnings raised while reading (blank date, ...).", nullable=False),
+        Column("parsed_at", "TIMESTAMP", "When it was parsed (UTC).", nullable=False),
+    )),
+    Table("staging.rejections", "Inputs rejected by the latest run of each stage; the territory keeps its "
+          "last good rows.", (
+        _TID,
+        Column("stage", "VARCHAR", "Where it was rejected: registry, read or parse.", key=True),
+        Column("problem_no", "INTEGER", "1, 2, ... for several problems of one input.", key=True),
+        Column("file", "VARCHAR", "The file at fault (null when the file itself is missing)."),
+        Column("problem", "VARCHAR", "What is wrong and what was expected, naming file and place.",
+               nullable=False),
+        Column("rejected_at", "TIMESTAMP", "When (UTC).", nullable=False),
+    )),
+    Table("core.territories", "The territory registry (territories.csv), one row per territory.", (
+        _TID,
+        Column("name", "VARCHAR", "Signatory intercommunalité, as in the registry.", nullable=False),
+        Column("siren", "VARCHAR", "SIREN of the intercommunalité (9 digits)."),
+        Column("departement_code", "VARCHAR", "Département code (e.g. 13, 974)."),
+        Column("departement", "VARCHAR", "Département name."),
+    )),
+    Table("core.conventions", "One convention d'engagement per territory, its fields as the document states "
+          "them.", (
+        _TID,
+        Column("territory_name", "VARCHAR", "The intercommunalité bénéficiaire as the convention names it.",
+               nullable=False),
+        Column("representative_name", "VARCHAR", "Who signs for the intercommunalité (null: not named)."),
+        Column("representative_title", "VARCHAR", "Their title (Président, Présidente, ...)."),
+        Column("state_representative", "VARCHAR", "Who represents the State, as written."),
+        Column("chef_de_file", "VARCHAR", "Chef de file: anct, anru, banque_des_territoires or bpifrance.",
+               nullable=False),
+        Column("labellisation_date", "DATE", "Date of the Labellisation the convention states.", nullable=False),
+        Column("roadmap_deadline_months", "INTEGER", "Months allowed to annex the feuille de route.",
+               nullable=False),
+        Column("roadmap_due_date", "DATE", "Labellisation + deadline months (clamped to month end)."),
+        Column("duration_months", "INTEGER", "The convention's duration in months.", nullable=False),
+        Column("end_date", "DATE", "Labellisation + duration months, before any avenant."),
+        Column("signature_place", "VARCHAR", "Place of signature (null: left blank)."),
+        Column("signature_date", "DATE", "Date of signature (null: left blank)."),
+        Column("warning_count", "INTEGER", "Warnings raised while reading.", nullable=False),
+        Column("source_path", "VARCHAR", "File read.", nullable=False),
+        Column("source_sha256", "VARCHAR", "SHA-256 of the file read.", nullable=False),
+        Column("source_provenance", "VARCHAR", "real or illustrative, from the data manifest (null: unlisted)."),
+    )),
+    Table("core.convention_commitments", "Each party's numbered commitments, in document order.", (
+        _TID,
+        Column("position", "INTEGER", "Order in the document (1, 2, ...).", key=True),
+        Column("party", "VARCHAR", "etat, intercommunalite, chef_de_file or partenaires.", nullable=False),
+        Column("ref", "VARCHAR", "The item's number as written: i, ii, ... (null: unnumbered)."),
+        Column("text", "VARCHAR", "The commitment's text.", nullable=False),
+        Column("page", "INTEGER", "Page it was read on."),
+    )),
+    Table("core.convention_field_sources", "Where each convention field was read: the traceability of "
+          "core.conventions.", (
+        _TID,
+        Column("field", "VARCHAR", "Field of core.conventions (or commitments[n]).", key=True),
+        Column("page", "INTEGER", "1-based page."),
+        Column("start_offset", "INTEGER", "Start offset in raw.convention_documents.text."),
+        Column("end_offset", "INTEGER", "End offset (exclusive)."),
+        Column("excerpt", "VARCHAR", "The characters read."),
+        Column("sentence", "VARCHAR", "The sentence they were read from; for computed fields, what they are "
+               "computed from."),
+    )),
+    Table("core.convention_warnings", "What a convention leaves blank or unclear (null fields are flagged "
+          "here).", (
+        _TID,
+        Column("warning_no", "INTEGER", "1, 2, ... within the territory.", key=True),
+        Column("field", "VARCHAR", "The field concerned.", nullable=False),
+        Column("code", "VARCHAR", "Machine-readable code (undated, signature_place_blank, ...).", nullable=False),
+        Column("message", "VARCHAR", "Explanation for a person.", nullable=False),
+    )),
+]}

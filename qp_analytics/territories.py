@@ -1,0 +1,111 @@
+"""The territory registry (`territories.csv`) and where each territory's raw files live.
+
+Territory ids become partition keys, file names and SQL values: they are checked against a strict
+slug pattern before any of that happens.
+"""
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REGISTRY_FILE = "territories.csv"
+REGISTRY_COLUMNS = ("territory_id", "name", "siren", "departement_code", "departement")
+TERRITORY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CONVENTION_SUFFIXES = (".pdf", ".txt")
+
+
+class RegistryError(Exception):
+    """territories.csv is missing or malformed; one message per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Territory:
+    territory_id: str
+    name: str
+    siren: str
+    departement_code: str
+    departement: str
+
+
+def is_territory_id(value: str) -> bool:
+    return bool(TERRITORY_ID.match(value)) and len(value) <= 80
+
+
+def read_registry(raw_dir: str | Path) -> list[Territory]:
+    """Read and validate `<raw_dir>/territories.csv` (row numbers as a spreadsheet shows them)."""
+    path = Path(raw_dir) / REGISTRY_FILE
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise RegistryError([f"{path}: file not found (the territory registry is expected here)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError([f"{path}: cannot be read as UTF-8 text ({exc})"]) from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise RegistryError([f"{path}: empty file; expected a header {','.join(REGISTRY_COLUMNS)}"])
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in REGISTRY_COLUMNS if c not in header]
+    if missing:
+        raise RegistryError([f"{path}: row 1: missing column(s) {', '.join(missing)}; "
+                             f"expected {','.join(REGISTRY_COLUMNS)}"])
+    problems: list[str] = []
+    territories: list[Territory] = []
+    seen: dict[str, int] = {}
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(f"{path}: row {line_no}: {len(row)} cells, expected {len(header)}")
+            continue
+        values = {h: cell.strip() for h, cell in zip(header, row, strict=True)}
+        tid = values["territory_id"]
+        if not is_territory_id(tid):
+            problems.append(f"{path}: row {line_no}, column territory_id: {tid!r} is not a territory id "
+                            "(lower-case letters, digits and single hyphens, e.g. 'grand-nancy')")
+            continue
+        if tid in seen:
+            problems.append(f"{path}: row {line_no}, column territory_id: {tid!r} already on row {seen[tid]}")
+            continue
+        if not values["name"]:
+            problems.append(f"{path}: row {line_no}, column name: empty; the intercommunalité's name is expected")
+        if values["siren"] and not re.fullmatch(r"\d{9}", values["siren"]):
+            problems.append(f"{path}: row {line_no}, column siren: {values['siren']!r} is not 9 digits")
+        seen[tid] = line_no
+        territories.append(Territory(**{c: values[c] for c in REGISTRY_COLUMNS}))
+    if problems:
+        raise RegistryError(problems)
+    return territories
+
+
+def write_registry(raw_dir: str | Path, territories: list[Territory]) -> Path:
+    path = Path(raw_dir) / REGISTRY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(REGISTRY_COLUMNS)
+        for t in territories:
+            writer.writerow([getattr(t, c) for c in REGISTRY_COLUMNS])
+    return path
+
+
+class MissingFile(Exception):
+    """A territory's file is absent or ambiguous."""
+
+
+def convention_path(raw_dir: str | Path, territory_id: str) -> Path:
+    """The one convention file of a territory: conventions/<id>.pdf or .txt."""
+    if not is_territory_id(territory_id):
+        raise MissingFile(f"{territory_id!r} is not a territory id")
+    folder = Path(raw_dir) / "conventions"
+    found = [folder / f"{territory_id}{s}" for s in CONVENTION_SUFFIXES if (folder / f"{territory_id}{s}").is_file()]
+    if not found:
+        raise MissingFile(f"{folder}/{territory_id}.pdf|.txt: no convention file for territory {territory_id!r}")
+    if len(found) > 1:
+        raise MissingFile(f"{', '.join(str(p) for p in found)}: two convention files for territory "
+                          f"{territory_id!r}; keep exactly one")
+    return found[0]

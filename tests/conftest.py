@@ -1,0 +1,31 @@
+"""Shared fixtures: the committed raw data, and small raw folders written by the generator."""
+
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RAW = REPO / "data" / "raw"
+SEED_CONVENTION = RAW / "conventions" / "aix-marseille-provence.txt"
+
+
+@pytest.fixture(scope="session")
+def small_raw(tmp_path_factory):
+    """Five fictitious territories written by the generator, with what it meant to write."""
+    from qp_analytics.generator import synthetic_territories, write_raw_folder
+
+    out = tmp_path_factory.mktemp("raw_small")
+    result = write_raw_folder(out, synthetic_territories(5, random.Random(11)), seed=11)
+    return out, {s.territory.territory_id: s for s in result.specs}
+
+
+@pytest.fixture
+def raw_copy(tmp_path):
+    """A private copy of the committed data/raw, free to break."""
+    dest = tmp_path / "raw"
+    shutil.copytree(RAW, dest)
+    for p in dest.rglob("*"):
+        p.chmod(0o644 if p.is_file() else 0o755)
+    return dest

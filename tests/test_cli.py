@@ -1,0 +1,102 @@
+"""The command line as a user meets it: output, exit status, and no traceback for a user's mistake."""
+
+import json
+import subprocess
+import sys
+
+import duckdb
+from click.testing import CliRunner
+
+from qp_analytics.cli import main
+from tests.conftest import REPO, SEED_CONVENTION
+
+KEYS = {"territory_name", "representative", "state_representative", "chef_de_file", "labellisation_date",
+        "roadmap_deadline_months", "roadmap_due_date", "duration_months", "end_date", "signature_place",
+        "signature_date", "commitments", "warnings", "provenance"}
+
+
+def test_parse_convention_json():
+    result = CliRunner().invoke(main, ["parse", "convention", str(SEED_CONVENTION), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert KEYS <= set(data)
+    assert data["chef_de_file"] == "anru"
+    assert data["labellisation_date"] == "2021-03-18"
+    assert data["signature_date"] is None
+    assert data["representative"] == {"name": "Martine VASSAL", "title": "Présidente"}
+    assert {c["party"] for c in data["commitments"]} == {"etat", "intercommunalite", "chef_de_file", "partenaires"}
+    assert data["provenance"]["chef_de_file"]["excerpt"] == "ANRU"
+
+
+def test_parse_convention_for_a_person():
+    result = CliRunner().invoke(main, ["parse", "convention", str(SEED_CONVENTION)])
+    assert result.exit_code == 0
+    out = result.output
+    assert "Chef de file" in out and "anru" in out
+    assert "Signée le" in out and "— (absent)" in out
+    assert "signature_date: the signature date is left blank" in out
+
+
+def test_broken_convention_exits_2_with_one_message_per_problem(tmp_path):
+    path = tmp_path / "bad.txt"
+    text = SEED_CONVENTION.read_text(encoding="utf-8")
+    path.write_text(text.replace("est l’ANRU", "est à désigner").replace("délai de 6 mois", "délai raisonnable"),
+                    encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "parse", "convention", str(path)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"error: {path}: chef_de_file:")
+    assert lines[1].startswith(f"error: {path}: roadmap_deadline_months:")
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_file_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "parse", "convention",
+                           str(tmp_path / "nope.pdf")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nope.pdf'}: file not found"
+
+
+def test_generate_writes_a_complete_raw_folder(tmp_path):
+    out = tmp_path / "raw"
+    result = CliRunner().invoke(main, ["generate", "--territories", "4", "--out", str(out), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    rows = (out / "territories.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "territory_id,name,siren,departement_code,departement" and len(rows) == 5
+    assert len(list((out / "conventions").iterdir())) == 4
+    manifest = (out / "manifest.csv").read_text(encoding="utf-8")
+    assert manifest.count(",illustrative,") == 5  # 4 conventions + the fictitious registry
+
+
+def test_generate_needs_a_source():
+    result = CliRunner().invoke(main, ["generate", "--out", "x"])
+    assert result.exit_code == 2
+
+
+def test_materialize_end_to_end(tmp_path):
+    raw = tmp_path / "raw"
+    assert CliRunner().invoke(main, ["generate", "--territories", "3", "--out", str(raw)]).exit_code == 0
+    warehouse = tmp_path / "w.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(raw), "--warehouse",
+         str(warehouse), "--marts-dir", str(tmp_path / "marts"), "--as-of", "2022-06-30"],
+        capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "Materialised 3/3 territories" in proc.stdout and "as_of 2022-06-30" in proc.stdout
+    assert "parse" in proc.stderr and "3/3" in proc.stderr  # progress per territory
+    assert "Warning" not in proc.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM core.conventions").fetchone() == (3,)
+
+
+def test_materialize_bad_registry_and_bad_date(tmp_path):
+    (tmp_path / "territories.csv").write_text("territory_id,name\n../etc,Evil\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(tmp_path),
+                           "--warehouse", str(tmp_path / "w.duckdb")], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert "row 1: missing column(s) siren, departement_code, departement" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    result = CliRunner().invoke(main, ["materialize", "--as-of", "2022-13-01"])
+    assert result.exit_code == 2 and "2022-13-01" in result.output

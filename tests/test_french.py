@@ -1,0 +1,48 @@
+"""Dates and quantities as French drafters write them: property tests."""
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qp_analytics.french import add_months, find_dates, find_months, french_date
+from qp_analytics.text import fold
+
+dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2099, 12, 31))
+
+
+@given(dates, st.sampled_from(["long", "numeric"]))
+def test_any_written_date_reads_back(value, style):
+    written = f"signée le {french_date(value, style)}, à Paris"
+    found = find_dates(fold(written))
+    assert [d.value for d in found] == [value]
+
+
+@given(dates, st.integers(min_value=0, max_value=120))
+def test_add_months_is_same_day_or_month_end(start, months):
+    result = add_months(start, months)
+    assert (result.year * 12 + result.month) - (start.year * 12 + start.month) == months
+    if result.day != start.day:  # clamped: the day did not exist in that month
+        assert result.day < start.day
+        assert (result + dt.timedelta(days=1)).day == 1
+
+
+WORDS = {1: "un", 2: "deux", 6: "six", 9: "neuf", 12: "douze", 18: "dix-huit", 24: "vingt-quatre",
+         36: "trente-six", 48: "quarante-huit"}
+
+
+@given(st.sampled_from(sorted(WORDS)), st.sampled_from(["digits", "words", "both"]))
+def test_months_in_digits_or_words(months, style):
+    text = {"digits": f"{months} mois", "words": f"{WORDS[months]} mois",
+            "both": f"{WORDS[months]} ({months}) mois"}[style]
+    found = find_months(fold(f"dans un délai de {text} à compter"))
+    assert [m.months for m in found] == [months]
+
+
+def test_years_count_as_twelve_months():
+    assert [m.months for m in find_months(fold("une durée de trois ans"))] == [36]
+    assert [m.months for m in find_months(fold("pour un an"))] == [12]
+
+
+def test_impossible_date_is_found_but_has_no_value():
+    assert [(d.raw, d.value) for d in find_dates("le 30/02/2021")] == [("30/02/2021", None)]

@@ -1,0 +1,86 @@
+"""Every generated convention reads back equal to what the generator meant to write."""
+
+import random
+
+import pytest
+
+from qp_analytics.convention import parse_convention
+from qp_analytics.documents import read_document
+from qp_analytics.generator import synthetic_territories, write_raw_folder
+from qp_analytics.manifest import read_manifest, sha256_of
+from qp_analytics.territories import convention_path, read_registry
+from tests.conftest import RAW
+
+
+def _read_back(raw_dir, spec):
+    got = parse_convention(read_document(convention_path(raw_dir, spec.territory.territory_id))).to_dict()
+    return {k: got[k] for k in spec.expected()}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("raw_gen")
+    return out, write_raw_folder(out, synthetic_territories(48, random.Random(5)), seed=5)
+
+
+def test_generated_documents_read_back_as_meant(generated):
+    out, result = generated
+    assert len(result.specs) == 48
+    mismatches = {s.territory.territory_id: _read_back(out, s) for s in result.specs
+                  if _read_back(out, s) != s.expected()}
+    assert mismatches == {}
+
+
+def test_generator_covers_the_variation_real_documents_have(generated):
+    _, result = generated
+    specs = result.specs
+    assert {s.fmt for s in specs} == {"pdf", "txt"}
+    assert {s.chef_de_file for s in specs} == {"anct", "anru", "banque_des_territoires", "bpifrance"}
+    assert {s.rep_title for s in specs} == {"Président", "Présidente"}
+    assert any(s.signature_date is None for s in specs) and any(s.signature_date for s in specs)
+    assert any(s.signature_place is None for s in specs)
+    assert {s.deadline_months for s in specs} >= {6, 9}
+    assert {s.duration_months for s in specs} >= {24, 36}
+    assert len({s.chef_spelling for s in specs}) >= 8
+    assert len({s.governance_variant for s in specs}) == 4
+
+
+def test_same_seed_same_bytes(generated, tmp_path):
+    out, result = generated
+    again = write_raw_folder(tmp_path, synthetic_territories(48, random.Random(5)), seed=5)
+    first, second = read_manifest(out), read_manifest(tmp_path)
+    assert first == second
+    assert len(again.specs) == 48
+
+
+def test_committed_raw_data_matches_its_manifest():
+    manifest = read_manifest(RAW)
+    on_disk = {p.relative_to(RAW).as_posix() for p in RAW.rglob("*") if p.is_file() and p.name != "manifest.csv"}
+    assert set(manifest) == on_disk
+    for path, entry in manifest.items():
+        assert sha256_of(RAW / path) == entry.sha256, path
+    real = [e.path for e in manifest.values() if e.provenance == "real"]
+    assert real == ["conventions/aix-marseille-provence.txt"]
+    assert all(e.provenance == "illustrative" for e in manifest.values() if e.kind == "convention"
+               and e.territory_id != "aix-marseille-provence")
+
+
+def test_committed_illustrative_conventions_are_the_generator_output(tmp_path):
+    """Regenerating data/raw from its registry reproduces every illustrative file byte for byte, keeps the
+    real one, and each reads back as the generator meant."""
+    import shutil
+
+    shutil.copy(RAW / "territories.csv", tmp_path / "territories.csv")
+    shutil.copy(RAW / "manifest.csv", tmp_path / "manifest.csv")
+    result = write_raw_folder(tmp_path, read_registry(RAW), seed=2021)
+    assert result.kept_real == ["aix-marseille-provence"]
+    regenerated, committed = read_manifest(tmp_path), read_manifest(RAW)
+    assert regenerated == committed
+    for spec in result.specs:
+        assert _read_back(tmp_path, spec) == spec.expected()
+
+
+def test_known_facts_of_the_domain_are_carried():
+    """DOMAIN.md: Est Ensemble's convention was signed on 29 June 2021 in Bondy."""
+    got = parse_convention(read_document(convention_path(RAW, "est-ensemble")))
+    assert (got.signature_place, got.signature_date.isoformat()) == ("Bondy", "2021-06-29")

@@ -1,0 +1,192 @@
+"""The Dagster pipeline at three levels: definitions load; each asset on committed data; a whole run."""
+
+import datetime as dt
+import hashlib
+import shutil
+
+import duckdb
+import pytest
+from dagster import DagsterInstance, Definitions, materialize
+
+from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
+from pipelines.partitions import territory_partitions
+from pipelines.resources import ProgressSink, QpSettings
+from pipelines.run import run_pipeline
+from qp_analytics.generator import plan_convention, programme_chefs
+from qp_analytics.schema import TABLES
+from qp_analytics.territories import read_registry
+from tests.conftest import RAW, SEED_CONVENTION
+
+AMP = "aix-marseille-provence"
+
+
+def query(warehouse, sql, params=()):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+# -- level 1: definitions --------------------------------------------------------------------------
+
+def test_definitions_load():
+    Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"raw/convention_documents", "staging/convention_parses", "core/territories",
+                    "core/conventions", "core/convention_commitments", "core/convention_field_sources",
+                    "core/convention_warnings"}
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.partitions_def == territory_partitions
+        assert node.group_name == key.path[0]
+        schema = node.metadata["dagster/column_schema"]
+        table = TABLES[".".join(key.path)]
+        assert [c.name for c in schema.columns] == table.column_names
+        assert all(c.description for c in schema.columns)
+
+
+# -- level 2: each asset on committed data, values asserted ----------------------------------------
+
+@pytest.fixture
+def one_territory_run(tmp_path, request):
+    warehouse = tmp_path / "wh.duckdb"
+    instance = DagsterInstance.ephemeral()
+    request.addfinalizer(instance.dispose)
+    instance.add_dynamic_partitions(territory_partitions.name, [AMP])
+    resources = {"settings": QpSettings(raw_dir=str(RAW), warehouse=str(warehouse), marts_dir=str(tmp_path)),
+                 "progress": ProgressSink()}
+
+    def run(assets):
+        result = materialize(assets, instance=instance, resources=resources, partition_key=AMP)
+        assert result.success
+        return result
+
+    return warehouse, run
+
+
+def test_raw_convention_documents_asset(one_territory_run):
+    warehouse, run = one_territory_run
+    result = run([ASSETS[0]])
+    content = SEED_CONVENTION.read_bytes()
+    row = query(warehouse, "SELECT territory_id, format, sha256, page_count, text FROM raw.convention_documents")
+    assert row == [(AMP, "txt", hashlib.sha256(content).hexdigest(), 1, content.decode("utf-8"))]
+    mats = result.get_asset_materialization_events()
+    assert [m.materialization.partition for m in mats] == [AMP]
+    assert mats[0].materialization.metadata["dagster/row_count"].value == 1
+
+
+def test_parse_and_core_assets(one_territory_run):
+    warehouse, run = one_territory_run
+    run(ASSETS)  # documents, parses, territories, core tables
+    assert query(warehouse, "SELECT territory_id, name, siren, departement_code FROM core.territories") == [
+        (AMP, "Métropole d'Aix-Marseille-Provence", "200054807", "13")]
+    assert query(warehouse, """
+        SELECT chef_de_file, labellisation_date, roadmap_deadline_months, roadmap_due_date, duration_months,
+               end_date, signature_place, signature_date, representative_name, source_provenance
+        FROM core.conventions""") == [
+        ("anru", dt.date(2021, 3, 18), 6, dt.date(2021, 9, 18), 24, dt.date(2023, 3, 18), "Marseille", None,
+         "Martine VASSAL", "real")]
+    parties = query(warehouse, "SELECT party, count(*) FROM core.convention_commitments GROUP BY party ORDER BY 1")
+    assert parties == [("chef_de_file", 2), ("etat", 4), ("intercommunalite", 1), ("partenaires", 3)]
+    assert query(warehouse, "SELECT excerpt FROM core.convention_field_sources WHERE field = 'chef_de_file'") == [
+        ("ANRU",)]
+    assert query(warehouse, "SELECT field, code FROM core.convention_warnings") == [("signature_date", "undated")]
+    # the text offsets in field_sources address raw.convention_documents.text
+    assert query(warehouse, """
+        SELECT substr(d.text, s.start_offset + 1, s.end_offset - s.start_offset)
+        FROM core.convention_field_sources s JOIN raw.convention_documents d USING (territory_id)
+        WHERE s.field = 'labellisation_date'""") == [("18 mars 2021",)]
+
+
+# -- level 3: a whole run into a temporary folder ---------------------------------------------------
+
+def _expected_chefs():
+    """The chef de file the generator wrote for each illustrative territory, plus AMP's read by hand."""
+    import random
+
+    territories = read_registry(RAW)
+    chefs = programme_chefs(territories, random.Random(2021))
+    expected = {t.territory_id: plan_convention(t, random.Random(f"2021:{t.territory_id}"), chef).chef_de_file
+                for t, chef in zip(territories, chefs, strict=True)}
+    expected[AMP] = "anru"
+    return expected
+
+
+def test_whole_run_then_query(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    summary = run_pipeline(RAW, warehouse, tmp_path / "marts", dt.date(2022, 1, 1), [], echo=lambda m: None)
+    assert summary.exit_code == 0, summary.render()
+    assert query(warehouse, "SELECT count(*) FROM core.territories") == [(14,)]
+    chefs = dict(query(warehouse, "SELECT territory_id, chef_de_file FROM core.conventions"))
+    assert chefs == _expected_chefs()
+    assert query(warehouse, "SELECT count(*) FROM core.convention_commitments WHERE party = 'etat'") == [(14 * 4,)]
+    provenance = dict(query(warehouse, "SELECT source_provenance, count(*) FROM core.conventions GROUP BY 1"))
+    assert provenance == {"real": 1, "illustrative": 13}
+    assert query(warehouse, "SELECT count(*) FROM staging.rejections") == [(0,)]
+
+    # re-running replaces rows, never appends
+    before = query(warehouse, "SELECT count(*) FROM core.convention_field_sources")
+    run_pipeline(RAW, warehouse, tmp_path / "marts", dt.date(2022, 1, 1), [], echo=lambda m: None)
+    assert query(warehouse, "SELECT count(*) FROM core.conventions") == [(14,)]
+    assert query(warehouse, "SELECT count(*) FROM core.convention_field_sources") == before
+
+
+def test_one_territory_refresh_touches_only_it(tmp_path, raw_copy):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), [], echo=lambda m: None)
+    read_at = dict(query(warehouse, "SELECT territory_id, read_at FROM raw.convention_documents"))
+    lines = []
+    summary = run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), ["laval"], echo=lines.append)
+    assert summary.territories == ["laval"] and summary.exit_code == 0
+    after = dict(query(warehouse, "SELECT territory_id, read_at FROM raw.convention_documents"))
+    assert [t for t in after if after[t] != read_at[t]] == ["laval"]
+    assert any("laval" in line for line in lines)
+
+
+def test_rejected_file_keeps_last_good_data(tmp_path, raw_copy):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), [], echo=lambda m: None)
+    good = query(warehouse, "SELECT * FROM core.conventions WHERE territory_id = 'laval'")
+    laval = next((raw_copy / "conventions").glob("laval.*"))
+    text = laval.read_text(encoding="utf-8") if laval.suffix == ".txt" else None
+    if text is None:
+        pytest.skip("laval is a PDF in this data set")
+    laval.write_text(text.replace("Chef de file", "Référent"), encoding="utf-8")
+    (raw_copy / "conventions" / "toulouse.pdf").write_bytes(b"%PDF-1.4 broken")
+
+    summary = run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), [], echo=lambda m: None)
+    assert summary.exit_code == 1
+    rejected = {(t, stage) for t, stage, _ in summary.rejections}
+    assert rejected == {("laval", "parse"), ("toulouse", "read")}
+    problems = " ".join(p for _, _, p in summary.rejections)
+    assert str(laval) in problems and "chef_de_file" in problems
+    assert "two convention files" in problems  # toulouse.txt and the new toulouse.pdf
+    assert query(warehouse, "SELECT * FROM core.conventions WHERE territory_id = 'laval'") == good
+    assert query(warehouse, "SELECT count(*) FROM core.conventions") == [(14,)]
+    rendered = summary.render()
+    assert "laval (stale: last good file read" in rendered and "Rejected (2 territories" in rendered
+    assert [c for c in summary.checks if c[0] == "conventions_accepted"][0][1] is False
+
+
+def test_unknown_territory_is_refused(tmp_path):
+    from pipelines.run import RunRequestError
+
+    with pytest.raises(RunRequestError, match="unknown territory id.*atlantis"):
+        run_pipeline(RAW, tmp_path / "w.duckdb", tmp_path, dt.date(2022, 1, 1), ["atlantis"], echo=lambda m: None)
+
+
+def test_added_territory_needs_no_code_change(tmp_path, raw_copy):
+    shutil.copy(SEED_CONVENTION, raw_copy / "conventions" / "nouveau-territoire.txt")
+    with (raw_copy / "territories.csv").open("a", encoding="utf-8") as fh:
+        fh.write("nouveau-territoire,Métropole Nouvelle,200000001,13,Bouches-du-Rhône\n")
+    warehouse = tmp_path / "w.duckdb"
+    summary = run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), ["nouveau-territoire"],
+                           echo=lambda m: None)
+    assert summary.exit_code == 0
+    assert query(warehouse, "SELECT territory_id, chef_de_file FROM core.conventions") == [
+        ("nouveau-territoire", "anru")]
+
+
+def test_asset_checks_are_defined_on_the_parses():
+    keys = [(spec.key.asset_key.to_user_string(), spec.key.name)
+            for check in ASSET_CHECKS for spec in check.check_specs]
+    assert keys == [("staging/convention_parses", "conventions_accepted")]
