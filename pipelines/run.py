@@ -31,6 +31,7 @@ class RunSummary:
     stale_since: dict[str, str] = field(default_factory=dict)  # rejected territory -> last good read
     failures: list[str] = field(default_factory=list)  # failed steps (bugs, not bad input)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    without_roadmap: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -45,6 +46,8 @@ class RunSummary:
         ]
         for table, n in self.loaded.items():
             lines.append(f"  {table:<34} {n:>7} rows")
+        if self.without_roadmap:
+            lines.append(f"  no roadmap loaded for {len(self.without_roadmap)}: {', '.join(self.without_roadmap)}")
         for name, passed, detail in self.checks:
             lines.append(f"  check {name}: {'passed' if passed else 'FAILED'}{(' — ' + detail) if detail else ''}")
         if rejected:
@@ -118,10 +121,16 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     with connect(warehouse) as con:
         ensure_tables(con)
         for table in ("raw.convention_documents", "core.territories", "core.conventions",
-                      "core.convention_commitments", "core.convention_warnings"):
+                      "core.convention_commitments", "core.convention_warnings", "core.roadmaps", "core.actions",
+                      "core.action_partners", "core.funding_requests", "core.milestones",
+                      "core.governance_meetings", "core.good_practices", "core.practice_reuse"):
             summary.loaded[table] = con.execute(
                 f"SELECT count(*) FROM {table} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", [selected]
             ).fetchone()[0]
+        with_roadmap = {r[0] for r in con.execute(
+            "SELECT territory_id FROM core.roadmaps WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", [selected]
+        ).fetchall()}
+        summary.without_roadmap = [t for t in selected if t not in with_roadmap]
         summary.rejections = con.execute(
             "SELECT territory_id, stage, problem FROM staging.rejections "
             "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id, stage, problem_no",

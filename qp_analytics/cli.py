@@ -94,6 +94,39 @@ def parse_convention_cmd(file: Path, as_json: bool) -> None:
             click.echo(f"    - {w['field']}: {w['message']}")
 
 
+@parse.command("roadmap")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+def parse_roadmap_cmd(path: Path, as_json: bool) -> None:
+    """Check a feuille de route workbook (or a folder of its CSV exports) against the template's contract.
+
+    Exit status 2 with every problem listed (file, sheet, row, column, value, what was expected)."""
+    from collections import Counter
+
+    from qp_analytics.roadmap import RoadmapError, parse_roadmap, to_jsonable
+
+    try:
+        roadmap = parse_roadmap(path)
+    except RoadmapError as exc:
+        fail([str(p) for p in exc.problems])
+        return
+    data = to_jsonable(roadmap)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"Feuille de route {path}: conforms to the template")
+    for key, value in data["fiche"].items():
+        click.echo(f"  {key:<26} {'— (absent)' if value is None else value}")
+    for sheet, column in (("actions", "statut"), ("partenaires", "partenaire"), ("financements", "decision"),
+                          ("jalons", None), ("gouvernance", "instance"), ("bonnes_pratiques", "canal")):
+        rows = data[sheet]
+        detail = ""
+        if column and rows:
+            counts = Counter(str(r[column]) for r in rows)
+            detail = " (" + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) + ")"
+        click.echo(f"  {sheet:<17} {len(rows):>4} rows{detail}")
+
+
 @main.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Folder to write (territories.csv, conventions/, manifest.csv).")

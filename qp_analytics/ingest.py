@@ -120,11 +120,6 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
         p = json.loads(row["parsed"])
         rep = p["representative"] or {}
         path = paths.get(tid, "")
-        try:
-            relative = Path(path).resolve().relative_to(Path(raw_dir).resolve()).as_posix()
-        except ValueError:
-            relative = path
-        entry = manifest.get(relative)
         conventions.append({
             "territory_id": tid, "territory_name": p["territory_name"],
             "representative_name": rep.get("name"), "representative_title": rep.get("title"),
@@ -134,7 +129,7 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
             "duration_months": p["duration_months"], "end_date": _date(p["end_date"]),
             "signature_place": p["signature_place"], "signature_date": _date(p["signature_date"]),
             "warning_count": len(p["warnings"]), "source_path": path, "source_sha256": row["sha256"],
-            "source_provenance": entry.provenance if entry else None,
+            "source_provenance": _provenance_of(manifest, raw_dir, path),
         })
         commitment_sources = p["provenance"].get("commitments", [])
         for pos, c in enumerate(p["commitments"], start=1):
@@ -162,3 +157,146 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
         "core.convention_warnings": TABLES["core.convention_warnings"].frame(warnings),
     }
     return StageResult(frames, parses["territory_id"].to_list())
+
+
+# -- roadmaps -------------------------------------------------------------------------------------------
+
+def roadmap_source(raw_dir: str | Path, territory_id: str) -> tuple[Path | None, str | None]:
+    """(path, format) of a territory's roadmap: roadmaps/<id>.xlsx or its CSV exports; (None, None) if absent.
+
+    Raises MissingFile when both forms are present."""
+    from qp_analytics.roadmap import SHEETS
+
+    folder = Path(raw_dir) / "roadmaps"
+    workbook = folder / f"{territory_id}.xlsx"
+    csvs = [folder / f"{territory_id}.{s}.csv" for s in SHEETS if (folder / f"{territory_id}.{s}.csv").is_file()]
+    if workbook.is_file() and csvs:
+        raise MissingFile(f"{workbook} and {csvs[0]}: a workbook and CSV exports for territory {territory_id!r}; "
+                          "keep one of them")
+    if workbook.is_file():
+        return workbook, "xlsx"
+    if csvs:
+        return csvs[0], "csv"
+    return None, None
+
+
+def _sha256_of_source(path: Path, fmt: str, territory_id: str) -> str:
+    import hashlib
+
+    from qp_analytics.roadmap import SHEETS
+
+    digest = hashlib.sha256()
+    if fmt == "xlsx":
+        digest.update(path.read_bytes())
+    else:
+        for sheet in SHEETS:
+            part = path.parent / f"{territory_id}.{sheet}.csv"
+            if part.is_file():
+                digest.update(part.read_bytes())
+    return digest.hexdigest()
+
+
+def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str],
+                   progress: Progress | None = None) -> tuple[StageResult, list[str]]:
+    """Read and check each territory's roadmap. Returns the stage result and the territories without one."""
+    from qp_analytics.roadmap import RoadmapError, parse_roadmap_with_rows, to_jsonable
+
+    records: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    absent: list[str] = []
+    for i, tid in enumerate(territory_ids, start=1):
+        try:
+            path, fmt = roadmap_source(raw_dir, tid)
+        except MissingFile as exc:
+            rejections.append(Rejection(tid, "roadmap", None, [str(exc)]))
+            path = fmt = None
+        if path is None or fmt is None:
+            if not any(r.territory_id == tid for r in rejections):
+                absent.append(tid)
+        else:
+            try:
+                data, rows = parse_roadmap_with_rows(path)
+            except RoadmapError as exc:
+                rejections.append(Rejection(tid, "roadmap", str(path), [str(p) for p in exc.problems]))
+            else:
+                records.append({"territory_id": tid, "path": str(path), "format": fmt,
+                                "sha256": _sha256_of_source(path, fmt, tid),
+                                "parsed": json.dumps(to_jsonable(data), ensure_ascii=False),
+                                "source_rows": json.dumps(rows), "parsed_at": _now()})
+        if progress:
+            progress("roadmap", i, len(territory_ids), tid)
+    rows_df = TABLES["staging.roadmap_parses"].frame(records)
+    return StageResult({"staging.roadmap_parses": rows_df}, rows_df["territory_id"].to_list(), rejections), absent
+
+
+ROADMAP_TABLES = ("core.roadmaps", "core.actions", "core.action_qpv", "core.action_partners",
+                  "core.funding_requests", "core.milestones", "core.governance_meetings",
+                  "core.meeting_participants", "core.good_practices", "core.practice_reuse")
+
+
+def _provenance_of(manifest: dict, raw_dir: str | Path, path: str) -> str | None:
+    try:
+        relative = Path(path).resolve().relative_to(Path(raw_dir).resolve()).as_posix()
+    except ValueError:
+        return None
+    entry = manifest.get(relative)
+    return entry.provenance if entry else None
+
+
+def normalise_roadmaps(parses: pl.DataFrame, raw_dir: str | Path) -> StageResult:
+    """Rows of the core roadmap tables from staging.roadmap_parses."""
+    from decimal import Decimal
+
+    manifest = read_manifest(raw_dir)
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in ROADMAP_TABLES}
+
+    def amount(value: Any) -> Decimal | None:
+        return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+
+    for row in parses.iter_rows(named=True):
+        tid = row["territory_id"]
+        p = json.loads(row["parsed"])
+        rows = json.loads(row["source_rows"])
+        fiche = p["fiche"]
+        out["core.roadmaps"].append({
+            "territory_id": tid, "territoire": fiche["territoire"], "version": fiche["version"],
+            **{k: _date(fiche[k]) for k in ("date_adoption", "date_annexion", "coordonnateur_designe_le",
+                                             "referent_etat_designe_le")},
+            "source_path": row["path"], "source_sha256": row["sha256"],
+            "source_provenance": _provenance_of(manifest, raw_dir, row["path"]),
+        })
+        date_columns = ("debut_prevu", "fin_prevue", "debut_reel", "fin_reelle")
+        for a, source_row in zip(p["actions"], rows["actions"], strict=True):
+            out["core.actions"].append({
+                "territory_id": tid, "action_id": a["action_id"], "axe": a["axe"], "intitule": a["intitule"],
+                "porteur": a["porteur"], "statut": a["statut"], **{k: _date(a[k]) for k in date_columns},
+                "source_row": source_row})
+            for code in dict.fromkeys(a["qpv"]):
+                out["core.action_qpv"].append({"territory_id": tid, "action_id": a["action_id"], "qpv_code": code})
+        for r, source_row in zip(p["partenaires"], rows["partenaires"], strict=True):
+            out["core.action_partners"].append({"territory_id": tid, "source_row": source_row, **r})
+        for f, source_row in zip(p["financements"], rows["financements"], strict=True):
+            out["core.funding_requests"].append({
+                "territory_id": tid, "source_row": source_row, **f,
+                **{k: amount(f[k]) for k in ("montant_sollicite", "montant_accorde", "montant_verse")},
+                **{k: _date(f[k]) for k in ("date_sollicitation", "date_decision")}})
+        for j, source_row in zip(p["jalons"], rows["jalons"], strict=True):
+            out["core.milestones"].append({
+                "territory_id": tid, "source_row": source_row, **j,
+                **{k: _date(j[k]) for k in ("date_prevue", "date_reelle")}})
+        for g, source_row in zip(p["gouvernance"], rows["gouvernance"], strict=True):
+            out["core.governance_meetings"].append({"territory_id": tid, "source_row": source_row,
+                                                    "date": _date(g["date"]), "instance": g["instance"]})
+            for who in dict.fromkeys(g["participants"]):
+                out["core.meeting_participants"].append({"territory_id": tid, "source_row": source_row,
+                                                         "participant": who})
+        for b, source_row in zip(p["bonnes_pratiques"], rows["bonnes_pratiques"], strict=True):
+            out["core.good_practices"].append({
+                "territory_id": tid, "pratique_id": b["pratique_id"], "action_id": b["action_id"],
+                "titre": b["titre"], "date_partage": _date(b["date_partage"]), "canal": b["canal"],
+                "source_row": source_row})
+            for other in dict.fromkeys(b["reutilisee_par"]):
+                out["core.practice_reuse"].append({"territory_id": tid, "pratique_id": b["pratique_id"],
+                                                   "reused_by": other})
+    return StageResult({name: TABLES[name].frame(records) for name, records in out.items()},
+                       parses["territory_id"].to_list())

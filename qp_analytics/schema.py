@@ -6,7 +6,9 @@ from typing import Any
 import polars as pl
 
 _POLARS_TYPES = {"VARCHAR": pl.String, "JSON": pl.String, "INTEGER": pl.Int32, "BIGINT": pl.Int64,
-                 "DATE": pl.Date, "TIMESTAMP": pl.Datetime("us"), "BOOLEAN": pl.Boolean, "DOUBLE": pl.Float64}
+                 "DATE": pl.Date, "TIMESTAMP": pl.Datetime("us"), "BOOLEAN": pl.Boolean, "DOUBLE": pl.Float64,
+                 "DECIMAL(14,2)": pl.Decimal(14, 2)}
+AMOUNT = "DECIMAL(14,2)"  # euros, exact to the cent
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,118 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         Column("message", "VARCHAR", "Explanation for a person.", nullable=False),
     )),
 ]}
+
+_ROW = Column("source_row", "INTEGER", "Row of the workbook sheet it was read from (header = row 1).", key=True)
+_ROW_INFO = Column("source_row", "INTEGER", "Row of the workbook sheet it was read from (header = row 1).",
+                   nullable=False)
+_ACTION = Column("action_id", "VARCHAR", "The action (core.actions.action_id).", nullable=False)
+
+
+def _partner(name: str, meaning: str) -> Column:
+    return Column(name, "VARCHAR", f"{meaning}: etat, anct, anru, banque_des_territoires, bpifrance, or another "
+                  "organisation's name as written (trimmed).", nullable=False)
+
+
+TABLES.update({t.name: t for t in [
+    Table("staging.roadmap_parses", "Each territory's feuille de route, checked against the template and "
+          "normalised, as JSON.", (
+        _TID,
+        Column("path", "VARCHAR", "Workbook (or CSV exports) read.", nullable=False),
+        Column("format", "VARCHAR", "xlsx or csv.", nullable=False),
+        Column("sha256", "VARCHAR", "SHA-256 of the workbook (of the CSV files, concatenated in sheet order).",
+               nullable=False),
+        Column("parsed", "JSON", "Same object as `qp-analytics parse roadmap --json`.", nullable=False),
+        Column("source_rows", "JSON", "For each sheet, the workbook row of each row object.", nullable=False),
+        Column("parsed_at", "TIMESTAMP", "When it was read (UTC).", nullable=False),
+    )),
+    Table("core.roadmaps", "The roadmap's fiche: one row per territory that sent a workbook.", (
+        _TID,
+        Column("territoire", "VARCHAR", "The territory's name as the fiche gives it."),
+        Column("version", "INTEGER", "Roadmap version (1 for the first)."),
+        Column("date_adoption", "DATE", "Adopted by the intercommunalité's council."),
+        Column("date_annexion", "DATE", "Annexed to the convention (timeliness is measured on it; null: not yet)."),
+        Column("coordonnateur_designe_le", "DATE", "Coordonnateur designated (null: not yet)."),
+        Column("referent_etat_designe_le", "DATE", "State référent designated (null: not yet)."),
+        Column("source_path", "VARCHAR", "File read.", nullable=False),
+        Column("source_sha256", "VARCHAR", "Its SHA-256.", nullable=False),
+        Column("source_provenance", "VARCHAR", "real or illustrative, from the data manifest (null: unlisted)."),
+    )),
+    Table("core.actions", "The roadmap's actions.", (
+        _TID,
+        Column("action_id", "VARCHAR", "Action id as written in the sheet 'actions' (unique per territory).",
+               key=True),
+        Column("axe", "VARCHAR", "entrepreneuriat, commerce_artisanat, implantation_activites or "
+               "transition_numerique_ecologique.", nullable=False),
+        Column("intitule", "VARCHAR", "Title.", nullable=False),
+        Column("porteur", "VARCHAR", "Lead organisation (free text)."),
+        Column("statut", "VARCHAR", "a_lancer, en_cours, realisee or abandonnee.", nullable=False),
+        Column("debut_prevu", "DATE", "Planned start."),
+        Column("fin_prevue", "DATE", "Planned end."),
+        Column("debut_reel", "DATE", "Actual start."),
+        Column("fin_reelle", "DATE", "Actual end."),
+        _ROW_INFO,
+    )),
+    Table("core.action_qpv", "The QPV each action targets (one row per action and QPV code).", (
+        _TID,
+        Column("action_id", "VARCHAR", "The action.", key=True),
+        Column("qpv_code", "VARCHAR", "QPV code, upper case (QP + 6 digits for 2015 codes, QN for 2024).", key=True),
+    )),
+    Table("core.action_partners", "Who is involved in each action, in which role (sheet 'partenaires').", (
+        _TID, _ROW, _ACTION, _partner("partner", "Partner"),
+        Column("role", "VARCHAR", "pilote, cofinanceur, ingenierie, expertise or relais.", nullable=False),
+    )),
+    Table("core.funding_requests", "Funding requests and their decisions (sheet 'financements').", (
+        _TID, _ROW, _ACTION, _partner("financeur", "Funder"),
+        Column("type_credit", "VARCHAR", "droit_commun or specifique."),
+        Column("nature", "VARCHAR", "subvention, pret, fonds_propres, garantie or ingenierie."),
+        Column("montant_sollicite", AMOUNT, "Euros requested (null: unknown, never 0 for unknown)."),
+        Column("montant_accorde", AMOUNT, "Euros granted."),
+        Column("montant_verse", AMOUNT, "Euros paid (≤ granted)."),
+        Column("date_sollicitation", "DATE", "Requested on."),
+        Column("date_decision", "DATE", "Decided on (≥ requested on)."),
+        Column("decision", "VARCHAR", "accordee, refusee or en_instruction.", nullable=False),
+    )),
+    Table("core.milestones", "Milestones of the actions (sheet 'jalons').", (
+        _TID, _ROW, _ACTION,
+        Column("jalon", "VARCHAR", "Label.", nullable=False),
+        Column("date_prevue", "DATE", "Planned date."),
+        Column("date_reelle", "DATE", "Date reached (null: not reached)."),
+    )),
+    Table("core.governance_meetings", "Governance meetings (sheet 'gouvernance').", (
+        _TID, _ROW,
+        Column("date", "DATE", "Date of the meeting.", nullable=False),
+        Column("instance", "VARCHAR", "comite_pilotage, comite_technique or revue_de_projet.", nullable=False),
+    )),
+    Table("core.meeting_participants", "Who took part in each governance meeting.", (
+        _TID, _ROW,
+        Column("participant", "VARCHAR", "Partner code, or another organisation's name as written.", key=True),
+    )),
+    Table("core.good_practices", "Good practices documented (sheet 'bonnes_pratiques').", (
+        _TID,
+        Column("pratique_id", "VARCHAR", "Practice id (unique per territory).", key=True),
+        _ACTION,
+        Column("titre", "VARCHAR", "Title.", nullable=False),
+        Column("date_partage", "DATE", "Shared with the national network on (null: not yet)."),
+        Column("canal", "VARCHAR", "atelier_reseau, fiche_capitalisation, webinaire or visite."),
+        _ROW_INFO,
+    )),
+    Table("core.practice_reuse", "Which territories reused which practice (one row per practice and reuser).", (
+        _TID,
+        Column("pratique_id", "VARCHAR", "The practice (of territory_id).", key=True),
+        Column("reused_by", "VARCHAR", "Territory id that reused it.", key=True),
+    )),
+    Table("core.avenants", "Amendments to the conventions: extensions of their duration.", (
+        _TID,
+        Column("number", "INTEGER", "Avenant number (n° 1, 2, ...).", key=True),
+        Column("territory_name", "VARCHAR", "The intercommunalité as the avenant names it."),
+        Column("extension_months", "INTEGER", "Months added to the convention's duration (null if a new end date "
+               "is set instead)."),
+        Column("new_end_date", "DATE", "New end date of the convention (null if extended by months)."),
+        Column("signature_place", "VARCHAR", "Place of signature (null: left blank)."),
+        Column("signature_date", "DATE", "Date of signature (null: left blank; an undated avenant extends "
+               "anyway)."),
+        Column("source_path", "VARCHAR", "File read.", nullable=False),
+        Column("source_sha256", "VARCHAR", "Its SHA-256.", nullable=False),
+        Column("source_provenance", "VARCHAR", "real or illustrative, from the data manifest."),
+    )),
+]})

@@ -32,7 +32,10 @@ def test_definitions_load():
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {"raw/convention_documents", "staging/convention_parses", "core/territories",
                     "core/conventions", "core/convention_commitments", "core/convention_field_sources",
-                    "core/convention_warnings"}
+                    "core/convention_warnings", "staging/roadmap_parses", "core/roadmaps", "core/actions",
+                    "core/action_qpv", "core/action_partners", "core/funding_requests", "core/milestones",
+                    "core/governance_meetings", "core/meeting_participants", "core/good_practices",
+                    "core/practice_reuse"}
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
@@ -189,4 +192,5 @@ def test_added_territory_needs_no_code_change(tmp_path, raw_copy):
 def test_asset_checks_are_defined_on_the_parses():
     keys = [(spec.key.asset_key.to_user_string(), spec.key.name)
             for check in ASSET_CHECKS for spec in check.check_specs]
-    assert keys == [("staging/convention_parses", "conventions_accepted")]
+    assert keys == [("staging/convention_parses", "conventions_accepted"),
+                    ("staging/roadmap_parses", "roadmaps_accepted")]

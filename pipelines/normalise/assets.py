@@ -113,16 +113,22 @@ def core_conventions(context: AssetExecutionContext, settings: QpSettings):
     description="Every territory's latest convention file was read and parsed (no rejection).",
 )
 def conventions_accepted(settings: QpSettings) -> AssetCheckResult:
+    return rejections_check(settings, ("registry", "read", "parse"))
+
+
+def rejections_check(settings: QpSettings, stages: tuple[str, ...]) -> AssetCheckResult:
+    """Passes when no input of these stages is rejected; otherwise names the territories and problems."""
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
         rows = con.execute(
-            "SELECT territory_id, stage, problem FROM staging.rejections ORDER BY territory_id, stage, problem_no"
+            "SELECT territory_id, stage, problem FROM staging.rejections WHERE stage IN (SELECT unnest(?::VARCHAR[])) "
+            "ORDER BY territory_id, stage, problem_no", [list(stages)]
         ).fetchall()
     problems = [f"{tid} ({stage}): {problem}" for tid, stage, problem in rows]
     return AssetCheckResult(
         passed=not rows,
         severity=AssetCheckSeverity.ERROR,
-        description="Rejected conventions keep their last good data; fix the files named below." if rows else None,
+        description="Rejected inputs keep their last good data; fix the files named below." if rows else None,
         metadata={"rejected_territories": len({r[0] for r in rows}),
                   "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none")},
     )

@@ -1,0 +1,421 @@
+"""Read a feuille de route workbook (or its CSV exports) against the national template's contract.
+
+Cells come as people fill them in: stray spaces, capitals and accents on codes, dates as Excel dates or
+text, French amounts as text. Each cell is normalised (codes folded, dates ISO, amounts exact, empty =
+unknown, never zero); every breach of the contract is collected, not only the first, each naming the
+file, the sheet, the row as Excel numbers it (header = row 1), the column, the value and what was
+expected.
+"""
+
+import csv
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+from qp_analytics.territories import is_territory_id
+
+PARTNER_CODES = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
+CODES: dict[str, tuple[str, ...]] = {
+    "axe": ("entrepreneuriat", "commerce_artisanat", "implantation_activites", "transition_numerique_ecologique"),
+    "statut": ("a_lancer", "en_cours", "realisee", "abandonnee"),
+    "role": ("pilote", "cofinanceur", "ingenierie", "expertise", "relais"),
+    "type_credit": ("droit_commun", "specifique"),
+    "nature": ("subvention", "pret", "fonds_propres", "garantie", "ingenierie"),
+    "decision": ("accordee", "refusee", "en_instruction"),
+    "instance": ("comite_pilotage", "comite_technique", "revue_de_projet"),
+    "canal": ("atelier_reseau", "fiche_capitalisation", "webinaire", "visite"),
+}
+
+# Column kinds: how a cell is read. Sheets and columns in the template's order.
+SHEETS: dict[str, dict[str, str]] = {
+    "fiche": {"champ": "text", "valeur": "raw"},
+    "actions": {"action_id": "text", "axe": "code", "intitule": "text", "qpv": "qpv_list", "porteur": "text",
+                "statut": "code", "debut_prevu": "date", "fin_prevue": "date", "debut_reel": "date",
+                "fin_reelle": "date"},
+    "partenaires": {"action_id": "action_ref", "partenaire": "partner", "role": "code"},
+    "financements": {"action_id": "action_ref", "financeur": "partner", "type_credit": "code", "nature": "code",
+                     "montant_sollicite": "amount", "montant_accorde": "amount", "montant_verse": "amount",
+                     "date_sollicitation": "date", "date_decision": "date", "decision": "code"},
+    "jalons": {"action_id": "action_ref", "jalon": "text", "date_prevue": "date", "date_reelle": "date"},
+    "gouvernance": {"date": "date", "instance": "code", "participants": "partner_list"},
+    "bonnes_pratiques": {"pratique_id": "text", "action_id": "action_ref", "titre": "text", "date_partage": "date",
+                         "canal": "code", "reutilisee_par": "territory_list"},
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "actions": ("action_id", "axe", "intitule", "statut"),
+    "partenaires": ("action_id", "partenaire", "role"),
+    "financements": ("action_id", "financeur", "decision"),
+    "jalons": ("action_id", "jalon"),
+    "gouvernance": ("date", "instance"),
+    "bonnes_pratiques": ("pratique_id", "action_id", "titre"),
+}
+FICHE_FIELDS = {"territoire_id": "territory", "territoire": "text", "version": "int", "date_adoption": "date",
+                "date_annexion": "date", "coordonnateur_designe_le": "date", "referent_etat_designe_le": "date"}
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+PLAUSIBLE_YEARS = (2000, 2100)
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    sheet: str | None = None
+    row: int | None = None
+    column: str | None = None
+    value: Any = None
+    expected: str = ""
+
+    def __str__(self) -> str:
+        place = [f"sheet '{self.sheet}'"] if self.sheet else []
+        if self.row is not None:
+            place.append(f"row {self.row}")
+        if self.column:
+            place.append(f"column '{self.column}'")
+        found = "" if self.value is None else f"found {self.value!r}; "
+        return f"{self.file}: {', '.join(place)}{': ' if place else ''}{found}{self.expected}"
+
+
+class RoadmapError(Exception):
+    def __init__(self, path: str, problems: list[Problem]):
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class CellError(ValueError):
+    """A cell that does not hold what its column expects; the message says what was expected."""
+
+
+def fold_code(value: str) -> str:
+    """' Réalisée ' -> 'realisee', 'Banque des Territoires' -> 'banque_des_territoires'."""
+    text = unicodedata.normalize("NFD", value.strip().lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return re.sub(r"[\s\-_]+", "_", text).strip("_")
+
+
+def _is_empty(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def read_text(cell: Any) -> str:
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if isinstance(cell, dt.datetime | dt.date):
+        return cell.isoformat()[:10]
+    return str(cell).strip()
+
+
+def read_code(cell: Any, allowed: tuple[str, ...]) -> str:
+    code = fold_code(read_text(cell))
+    if code not in allowed:
+        raise CellError(f"one of {', '.join(allowed)}")
+    return code
+
+
+def read_partner(cell: Any) -> str:
+    """A national partner's code, or another organisation's name as written (trimmed)."""
+    text = read_text(cell)
+    code = fold_code(text)
+    return code if code in PARTNER_CODES else text
+
+
+_DATE_TEXT = re.compile(r"^(?:(\d{1,2})/(\d{1,2})/(\d{4})|(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?)$")
+_EXPECTED_DATE = "a date (an Excel date, JJ/MM/AAAA or AAAA-MM-JJ)"
+
+
+def read_date(cell: Any) -> dt.date:
+    if isinstance(cell, dt.datetime):
+        value = cell.date()
+    elif isinstance(cell, dt.date):
+        value = cell
+    elif isinstance(cell, int | float) and not isinstance(cell, bool):
+        if not float(cell).is_integer() or not 1 <= cell < 2958466:
+            raise CellError(_EXPECTED_DATE)
+        value = EXCEL_EPOCH + dt.timedelta(days=int(cell))
+    else:
+        m = _DATE_TEXT.match(read_text(cell))
+        if not m:
+            raise CellError(_EXPECTED_DATE)
+        d, mo, y = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(6), m.group(5), m.group(4))
+        try:
+            value = dt.date(int(y), int(mo), int(d))
+        except ValueError:
+            raise CellError(f"a date that exists ({_EXPECTED_DATE})") from None
+    if not PLAUSIBLE_YEARS[0] <= value.year <= PLAUSIBLE_YEARS[1]:
+        raise CellError(f"a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}")
+    return value
+
+
+_CENT = Decimal("0.01")
+_GROUPED = re.compile(r"^\d{1,3}(?:\.\d{3})+$")
+
+
+def read_amount(cell: Any) -> Decimal:
+    """Euros, exact to the cent: 1250000.5, '1 250 000,50 €', '1250000,50', '1 250 000 €'."""
+    if isinstance(cell, bool):
+        raise CellError("an amount in euros")
+    if isinstance(cell, int | float):
+        value = Decimal(repr(cell)) if isinstance(cell, float) else Decimal(cell)
+    else:
+        text = read_text(cell)
+        text = re.sub(r"(?:€|eur(?:os?)?)$", "", text, flags=re.IGNORECASE).strip()
+        text = re.sub(r"[\s\u00a0\u202f']", "", text)
+        if "," in text:
+            text = text.replace(".", "").replace(",", ".")
+        elif _GROUPED.match(text):
+            text = text.replace(".", "")
+        if not re.fullmatch(r"-?\d+(?:\.\d+)?", text):
+            raise CellError("an amount in euros (e.g. 1 250 000,50 €)")
+        value = Decimal(text)
+    if not value.is_finite():
+        raise CellError("an amount in euros")
+    if value < 0:
+        raise CellError("an amount ≥ 0")
+    if value != value.quantize(_CENT, rounding=ROUND_HALF_EVEN):
+        raise CellError("an amount to the cent (at most 2 decimals)")
+    return value.quantize(_CENT)
+
+
+def read_int(cell: Any) -> int:
+    text = read_text(cell)
+    if not re.fullmatch(r"\d+", text):
+        raise CellError("a whole number")
+    return int(text)
+
+
+def read_territory(cell: Any) -> str:
+    text = read_text(cell).lower()
+    if not is_territory_id(text):
+        raise CellError("a territory id (e.g. grand-nancy)")
+    return text
+
+
+def _split(cell: Any) -> list[str]:
+    return [part.strip() for part in read_text(cell).split(";") if part.strip()]
+
+
+def read_qpv(code: str) -> str:
+    code = code.upper().replace(" ", "")
+    if not re.fullmatch(r"Q[PN]\d{6,7}", code):
+        raise CellError("QPV codes separated by ';' (e.g. QP013001)")
+    return code
+
+
+READERS: dict[str, Callable[[Any], Any]] = {
+    "text": read_text, "raw": lambda c: c, "date": read_date, "amount": read_amount, "int": read_int,
+    "territory": read_territory, "partner": read_partner, "action_ref": read_text,
+    "qpv_list": lambda c: [read_qpv(p) for p in _split(c)],
+    "partner_list": lambda c: [read_partner(p) for p in _split(c)],
+    "territory_list": lambda c: [read_territory(p) for p in _split(c)],
+}
+LIST_KINDS = ("qpv_list", "partner_list", "territory_list")
+
+
+# -- sources: a workbook, or a folder of CSV exports ------------------------------------------------
+
+@dataclass
+class Source:
+    path: str  # what the user named
+    territory_id: str | None  # from the file name
+    sheets: dict[str, list[list[Any]]]  # sheet -> rows of cells (row 1 = header)
+    sheet_files: dict[str, str]  # sheet -> file to name in messages
+
+
+def read_workbook_rows(path: Path) -> dict[str, list[list[Any]]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        return {name.strip().lower(): workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                for name in workbook.sheet_names}
+    except Exception as exc:  # calamine raises its own error types for every kind of broken file
+        reason = f"an Excel workbook (.xlsx) that opens; it does not ({type(exc).__name__}: {exc})"
+        raise RoadmapError(str(path), [Problem(str(path), expected=reason)]) from exc
+
+
+def read_csv_rows(path: Path) -> list[list[Any]]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return [row for row in csv.reader(fh, delimiter=";")]
+    except UnicodeDecodeError as exc:
+        raise RoadmapError(str(path), [Problem(str(path), expected=f"UTF-8 text (byte {exc.start} is not)")]) from exc
+
+
+def open_source(path: str | Path) -> Source:
+    """A workbook `<territory_id>.xlsx`, a folder of `<territory_id>.<sheet>.csv`, or one such CSV."""
+    path = Path(path)
+    if path.is_dir():
+        csvs = sorted(path.glob("*.csv"))
+        ids = {p.name.split(".")[0] for p in csvs if p.name.count(".") == 2}
+        if len(ids) != 1:
+            found = ", ".join(sorted(ids)) or "none"
+            raise RoadmapError(str(path), [Problem(str(path), expected="CSV exports of one territory named "
+                                                   f"<territory_id>.<sheet>.csv (territories found: {found})")])
+        tid = ids.pop()
+        files = {p.name.split(".")[1].lower(): p for p in csvs if p.name.startswith(tid + ".")}
+        return Source(str(path), tid, {s: read_csv_rows(f) for s, f in files.items()},
+                      {s: str(f) for s, f in files.items()})
+    if not path.exists():
+        raise RoadmapError(str(path), [Problem(str(path), expected="an existing file (not found)")])
+    tid = path.name.split(".")[0]
+    if path.suffix.lower() == ".csv" and path.name.count(".") == 2:
+        return open_source_csvs(path.parent, tid)
+    if path.suffix.lower() not in WORKBOOK_SUFFIXES:
+        raise RoadmapError(str(path), [Problem(str(path), value=path.suffix or "(no suffix)",
+                                               expected="an Excel workbook (.xlsx) or a folder of CSV exports")])
+    sheets = read_workbook_rows(path)
+    return Source(str(path), tid, sheets, {s: str(path) for s in sheets})
+
+
+def open_source_csvs(folder: Path, territory_id: str) -> Source:
+    files = {s: folder / f"{territory_id}.{s}.csv" for s in SHEETS if (folder / f"{territory_id}.{s}.csv").is_file()}
+    return Source(str(folder / f"{territory_id}.*.csv"), territory_id, {s: read_csv_rows(f) for s, f in files.items()},
+                  {s: str(f) for s, f in files.items()})
+
+
+# -- the contract ------------------------------------------------------------------------------------
+
+class _Checker:
+    def __init__(self, source: Source):
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def problem(self, sheet: str | None, row: int | None, column: str | None, value: Any, expected: str) -> None:
+        file = self.source.sheet_files.get(sheet, self.source.path) if sheet else self.source.path
+        self.problems.append(Problem(file, sheet, row, column, value, expected))
+
+    def cell(self, sheet: str, row_no: int, column: str, kind: str, cell: Any) -> Any:
+        if _is_empty(cell):
+            if column in REQUIRED.get(sheet, ()):
+                self.problem(sheet, row_no, column, None, "a value (this column is required)")
+            return [] if kind in LIST_KINDS else None
+        try:
+            if kind == "code":
+                return read_code(cell, CODES[column])
+            return READERS[kind](cell)
+        except CellError as exc:
+            self.problem(sheet, row_no, column, cell, f"expected {exc}")
+            return [] if kind in LIST_KINDS else None
+
+    def rows(self, sheet: str) -> list[tuple[int, dict[str, Any]]]:
+        """(Excel row number, {column: cell}) of a sheet's non-empty rows; problems for a missing sheet/column."""
+        columns = SHEETS[sheet]
+        if sheet not in self.source.sheets:
+            found = ", ".join(sorted(self.source.sheets)) or "none"
+            self.problem(None, None, None, None, f"a sheet '{sheet}' (sheets found: {found})")
+            return []
+        table = self.source.sheets[sheet]
+        header = [read_text(h).lower() if not _is_empty(h) else "" for h in (table[0] if table else [])]
+        missing = [c for c in columns if c not in header]
+        for column in missing:
+            found = ", ".join(h for h in header if h)
+            self.problem(sheet, 1, column, None, f"a column '{column}' in the header row (found: {found})")
+        if missing:
+            return []
+        index = {c: header.index(c) for c in columns}
+        out = []
+        for row_no, row in enumerate(table[1:], start=2):
+            cells = {c: (row[i] if i < len(row) else None) for c, i in index.items()}
+            if all(_is_empty(v) for v in cells.values()):
+                continue
+            out.append((row_no, cells))
+        return out
+
+    def sheet(self, sheet: str) -> list[tuple[int, dict[str, Any]]]:
+        return [(row_no, {c: self.cell(sheet, row_no, c, kind, cells[c]) for c, kind in SHEETS[sheet].items()})
+                for row_no, cells in self.rows(sheet)]
+
+    def fiche(self) -> dict[str, Any]:
+        values: dict[str, Any] = dict.fromkeys(FICHE_FIELDS)
+        seen: dict[str, int] = {}
+        for row_no, cells in self.rows("fiche"):
+            champ = fold_code(read_text(cells["champ"])) if not _is_empty(cells["champ"]) else ""
+            if champ not in FICHE_FIELDS:
+                self.problem("fiche", row_no, "champ", cells["champ"], f"one of {', '.join(FICHE_FIELDS)}")
+                continue
+            if champ in seen:
+                self.problem("fiche", row_no, "champ", cells["champ"],
+                             f"each champ once (already on row {seen[champ]})")
+                continue
+            seen[champ] = row_no
+            values[champ] = self.cell("fiche", row_no, "valeur", FICHE_FIELDS[champ], cells["valeur"])
+            if champ == "territoire_id" and values[champ] and self.source.territory_id \
+                    and values[champ] != self.source.territory_id:
+                self.problem("fiche", row_no, "valeur", cells["valeur"],
+                             f"the territory the file is named for ({self.source.territory_id!r})")
+        if "territoire_id" not in seen:
+            self.problem("fiche", None, "champ", None, "a row 'territoire_id'")
+        return values
+
+
+def parse_roadmap(path: str | Path) -> dict[str, Any]:
+    """Read and check a roadmap; returns the normalised content or raises RoadmapError listing every problem."""
+    return parse_roadmap_with_rows(path)[0]
+
+
+def parse_roadmap_with_rows(path: str | Path) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """parse_roadmap, plus the sheet row (Excel numbering) each row object was read from."""
+    source = open_source(path)
+    check = _Checker(source)
+    result: dict[str, Any] = {"fiche": check.fiche()}
+    sheets = {s: check.sheet(s) for s in SHEETS if s != "fiche"}
+
+    actions: dict[str, str] = {}  # folded id -> id as written in 'actions'
+    for row_no, row in sheets["actions"]:
+        if row["action_id"] is None:
+            continue
+        key = row["action_id"].upper()
+        if key in actions:
+            check.problem("actions", row_no, "action_id", row["action_id"], "an action id used once in the sheet")
+        actions.setdefault(key, row["action_id"])
+    practices: set[str] = set()
+    for sheet, rows in sheets.items():
+        for row_no, row in rows:
+            ref = row.get("action_id") if SHEETS[sheet].get("action_id") == "action_ref" else None
+            if ref is not None:
+                if ref.upper() in actions:
+                    row["action_id"] = actions[ref.upper()]
+                else:
+                    check.problem(sheet, row_no, "action_id", ref, "an action_id of the sheet 'actions'")
+    for row_no, row in sheets["financements"]:
+        granted, paid = row["montant_accorde"], row["montant_verse"]
+        if granted is not None and paid is not None and paid > granted:
+            check.problem("financements", row_no, "montant_verse", _plain(paid),
+                          f"a payment ≤ montant_accorde ({_plain(granted)})")
+        asked, decided = row["date_sollicitation"], row["date_decision"]
+        if asked is not None and decided is not None and decided < asked:
+            check.problem("financements", row_no, "date_decision", decided.isoformat(),
+                          f"a decision on or after date_sollicitation ({asked.isoformat()})")
+    for row_no, row in sheets["bonnes_pratiques"]:
+        pid = row["pratique_id"]
+        if pid is not None:
+            if pid.upper() in practices:
+                check.problem("bonnes_pratiques", row_no, "pratique_id", pid, "a pratique_id used once")
+            practices.add(pid.upper())
+    if check.problems:
+        raise RoadmapError(source.path, check.problems)
+    for sheet, rows in sheets.items():
+        result[sheet] = [row for _, row in rows]
+    return result, {sheet: [row_no for row_no, _ in rows] for sheet, rows in sheets.items()}
+
+
+def _plain(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dates as ISO strings, amounts as numbers: the `--json` form of a parsed roadmap."""
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return _plain(value)
+    return value

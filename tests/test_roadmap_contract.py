@@ -1,0 +1,213 @@
+"""The roadmap contract: messy cells normalised, and each rule broken by a workbook of its own."""
+
+import copy
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qp_analytics.cli import main
+from qp_analytics.roadmap import RoadmapError, parse_roadmap, read_amount, read_date
+from tests.roadmap_builder import HEADERS, valid_sheets, write_workbook
+
+
+def test_messy_cells_are_normalised(tmp_path):
+    r = parse_roadmap(write_workbook(tmp_path / "testville.xlsx"))
+    assert r["fiche"] == {"territoire_id": "testville", "territoire": "Métropole de Testville", "version": 1,
+                          "date_adoption": dt.date(2021, 9, 1), "date_annexion": dt.date(2021, 9, 30),
+                          "coordonnateur_designe_le": dt.date(2021, 5, 3), "referent_etat_designe_le": None}
+    first, second = r["actions"]
+    assert first == {"action_id": "TV-01", "axe": "entrepreneuriat", "intitule": "Fabrique à entreprendre",
+                     "qpv": ["QP013001", "QP013002"], "porteur": "Ville", "statut": "en_cours",
+                     "debut_prevu": dt.date(2021, 10, 1), "fin_prevue": dt.date(2022, 12, 31),
+                     "debut_reel": dt.date(2021, 11, 2), "fin_reelle": None}
+    assert second["qpv"] == [] and second["porteur"] is None and second["statut"] == "realisee"
+    assert r["partenaires"] == [
+        {"action_id": "TV-01", "partenaire": "etat", "role": "pilote"},
+        {"action_id": "TV-02", "partenaire": "Région Sud", "role": "cofinanceur"},  # free text kept, trimmed
+        {"action_id": "TV-02", "partenaire": "banque_des_territoires", "role": "ingenierie"},
+    ]
+    granted, pending = r["financements"]
+    assert (granted["montant_sollicite"], granted["montant_accorde"], granted["montant_verse"]) == (
+        Decimal("1250000.50"), Decimal("1000000.00"), Decimal("250000.00"))
+    assert (granted["type_credit"], granted["nature"], granted["decision"]) == ("specifique", "pret", "accordee")
+    assert pending["montant_accorde"] is None and pending["montant_verse"] is None  # empty is unknown, not 0
+    assert pending["decision"] == "en_instruction"
+    assert r["gouvernance"] == [{"date": dt.date(2021, 12, 1), "instance": "comite_pilotage",
+                                 "participants": ["etat", "anru", "Région Sud"]}]
+    assert r["bonnes_pratiques"][0]["reutilisee_par"] == ["laval", "arras"]
+    assert r["bonnes_pratiques"][1] == {"pratique_id": "BP-2", "action_id": "TV-02", "titre": "Bail commercial",
+                                        "date_partage": None, "canal": None, "reutilisee_par": []}
+
+
+def test_empty_sheet_is_an_empty_list(tmp_path):
+    sheets = valid_sheets()
+    sheets["jalons"] = []
+    assert parse_roadmap(write_workbook(tmp_path / "testville.xlsx", sheets))["jalons"] == []
+
+
+def test_csv_exports_are_accepted(tmp_path):
+    import csv
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for sheet, rows in valid_sheets().items():
+        with (folder / f"testville.{sheet}.csv").open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, delimiter=";")
+            writer.writerow(HEADERS[sheet])
+            for row in rows:
+                writer.writerow(["" if v is None else v.strftime("%d/%m/%Y") if isinstance(v, dt.datetime) else v
+                                 for v in row])
+    from_csv = parse_roadmap(folder)
+    from_xlsx = parse_roadmap(write_workbook(tmp_path / "testville.xlsx"))
+    assert from_csv == from_xlsx
+
+
+def broken(tmp_path, edit, headers=None):
+    sheets = copy.deepcopy(valid_sheets())
+    edit(sheets)
+    path = write_workbook(tmp_path / "testville.xlsx", sheets, headers)
+    with pytest.raises(RoadmapError) as err:
+        parse_roadmap(path)
+    return [str(p) for p in err.value.problems], str(path)
+
+
+def _set(sheet, row, col, value):
+    def edit(sheets):
+        sheets[sheet][row][HEADERS[sheet].index(col)] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, place, expected", [
+    (lambda s: s.pop("jalons"), "", "a sheet 'jalons' (sheets found:"),
+    (_set("actions", 0, "axe", "culture"), "sheet 'actions', row 2, column 'axe': found 'culture'",
+     "one of entrepreneuriat, commerce_artisanat"),
+    (_set("actions", 1, "statut", "terminée"), "sheet 'actions', row 3, column 'statut'", "one of a_lancer"),
+    (_set("partenaires", 0, "role", "mécène"), "sheet 'partenaires', row 2, column 'role'", "one of pilote"),
+    (_set("financements", 0, "decision", "ok"), "sheet 'financements', row 2, column 'decision'", "accordee"),
+    (_set("gouvernance", 0, "instance", "assemblée"), "sheet 'gouvernance', row 2, column 'instance'",
+     "comite_pilotage"),
+    (_set("bonnes_pratiques", 0, "canal", "courrier"), "sheet 'bonnes_pratiques', row 2, column 'canal'", "webinaire"),
+    (_set("actions", 0, "fin_prevue", "31/02/2022"), "row 2, column 'fin_prevue': found '31/02/2022'",
+     "a date that exists"),
+    (_set("jalons", 1, "date_prevue", "bientôt"), "sheet 'jalons', row 3, column 'date_prevue'", "a date"),
+    (_set("actions", 0, "debut_prevu", "01/01/1921"), "column 'debut_prevu'", "between 2000 and 2100"),
+    (_set("financements", 1, "montant_sollicite", "-5 000 €"), "row 3, column 'montant_sollicite'",
+     "an amount ≥ 0"),
+    (_set("financements", 1, "montant_sollicite", "beaucoup"), "column 'montant_sollicite'", "an amount in euros"),
+    (_set("financements", 0, "montant_verse", "1 000 000,01"), "row 2, column 'montant_verse'",
+     "a payment ≤ montant_accorde (1000000)"),
+    (_set("financements", 0, "date_decision", "31/01/2022"), "row 2, column 'date_decision'",
+     "a decision on or after date_sollicitation (2022-02-01)"),
+    (_set("partenaires", 1, "action_id", "TV-99"), "sheet 'partenaires', row 3, column 'action_id': found 'TV-99'",
+     "an action_id of the sheet 'actions'"),
+    (_set("bonnes_pratiques", 0, "action_id", "TV-7"), "sheet 'bonnes_pratiques', row 2", "an action_id"),
+    (lambda s: s["actions"].append([" tv-01"] + s["actions"][0][1:]), "sheet 'actions', row 4, column 'action_id'",
+     "used once"),
+    (_set("actions", 0, "statut", None), "sheet 'actions', row 2, column 'statut'", "this column is required"),
+    (_set("fiche", 0, "valeur", "autreville"), "sheet 'fiche', row 2, column 'valeur'",
+     "the territory the file is named for ('testville')"),
+    (_set("fiche", 2, "valeur", "v1"), "sheet 'fiche', row 4, column 'valeur'", "a whole number"),
+    (_set("bonnes_pratiques", 0, "reutilisee_par", "laval; ../etc"), "column 'reutilisee_par'", "a territory id"),
+    (_set("actions", 0, "qpv", "QP13"), "column 'qpv'", "QPV codes"),
+])
+def test_each_rule_broken_alone(tmp_path, edit, place, expected):
+    problems, path = broken(tmp_path, edit)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(path)
+    assert place in problems[0] and expected in problems[0]
+
+
+def test_missing_column_is_named(tmp_path):
+    headers = {"financements": [h for h in HEADERS["financements"] if h != "decision"]}
+
+    def edit(sheets):
+        for row in sheets["financements"]:
+            del row[-1]
+    problems, _ = broken(tmp_path, edit, headers)
+    assert len(problems) == 1
+    assert "sheet 'financements', row 1, column 'decision'" in problems[0]
+
+
+def test_every_problem_is_listed(tmp_path):
+    def edit(sheets):
+        _set("actions", 0, "axe", "culture")(sheets)
+        _set("financements", 0, "montant_verse", 9_999_999)(sheets)
+        _set("jalons", 0, "action_id", "TV-42")(sheets)
+        sheets.pop("gouvernance")
+    problems, _ = broken(tmp_path, edit)
+    assert len(problems) == 4
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"not a zip", "an Excel workbook (.xlsx) that opens"),
+    (b"PK\x03\x04broken", "an Excel workbook (.xlsx) that opens"),
+])
+def test_not_a_workbook(tmp_path, content, expected):
+    path = tmp_path / "testville.xlsx"
+    path.write_bytes(content)
+    with pytest.raises(RoadmapError, match="that opens"):
+        parse_roadmap(path)
+
+
+def test_cli_parse_roadmap(tmp_path):
+    path = write_workbook(tmp_path / "testville.xlsx")
+    result = CliRunner().invoke(main, ["parse", "roadmap", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"fiche", "actions", "partenaires", "financements", "jalons", "gouvernance",
+                         "bonnes_pratiques"}
+    assert data["financements"][0]["montant_sollicite"] == 1250000.5
+    assert data["fiche"]["date_annexion"] == "2021-09-30"
+    human = CliRunner().invoke(main, ["parse", "roadmap", str(path)])
+    assert human.exit_code == 0 and "actions" in human.output
+
+
+def test_cli_broken_roadmap_exits_2_and_lists_all(tmp_path):
+    sheets = valid_sheets()
+    sheets["actions"][0][1] = "culture"
+    sheets["financements"][0][6] = 2_000_000
+    path = write_workbook(tmp_path / "testville.xlsx", sheets)
+    result = CliRunner().invoke(main, ["parse", "roadmap", str(path)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: {path}: sheet '") for line in lines)
+
+
+# -- every spelling of a date or an amount reads back the same ----------------------------------------
+
+dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2099, 12, 31))
+
+
+@given(dates, st.sampled_from(["excel", "serial", "dmy", "dmy_short", "iso"]))
+def test_date_spellings(value, spelling):
+    cell = {
+        "excel": dt.datetime(value.year, value.month, value.day),
+        "serial": float((value - dt.date(1899, 12, 30)).days),
+        "dmy": value.strftime("%d/%m/%Y"),
+        "dmy_short": f"{value.day}/{value.month}/{value.year}",
+        "iso": f" {value.isoformat()} ",
+    }[spelling]
+    assert read_date(cell) == value
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=0, max_value=10**11), st.sampled_from(["number", "fr", "fr_euro", "plain_comma"]),
+       st.sampled_from([" ", "\u00a0", "\u202f"]))
+def test_amount_spellings(cents, spelling, space):
+    value = Decimal(cents) / 100
+    euros, rest = divmod(cents, 100)
+    grouped = f"{euros:,}".replace(",", space)
+    cell = {
+        "number": float(value) if cents < 2**53 else value,
+        "fr": f"{grouped},{rest:02d}",
+        "fr_euro": f"{grouped},{rest:02d} €",
+        "plain_comma": f"{euros},{rest:02d}",
+    }[spelling]
+    if isinstance(cell, Decimal):
+        cell = str(cell)
+    assert read_amount(cell) == value
