@@ -4,12 +4,14 @@ from dagster import Definitions, EnvVar, in_process_executor
 
 from pipelines.ingest.assets import convention_documents
 from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
+from pipelines.normalise.avenants import avenants, avenants_accepted
 from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps_accepted
 from pipelines.resources import ProgressSink, QpSettings
 from pipelines.sensors import territory_registry_sensor
 
-ASSETS = [convention_documents, convention_parses, territories, core_conventions, roadmap_parses, core_roadmaps]
-ASSET_CHECKS = [conventions_accepted, roadmaps_accepted]
+ASSETS = [convention_documents, convention_parses, territories, core_conventions, roadmap_parses, core_roadmaps,
+          avenants]
+ASSET_CHECKS = [conventions_accepted, roadmaps_accepted, avenants_accepted]
 
 
 def settings_from_env() -> QpSettings:

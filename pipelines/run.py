@@ -113,6 +113,8 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
             error = event.step_failure_data.error
+            while error is not None and error.cause is not None:  # the user-code exception, not the wrapper
+                error = error.cause
             summary.failures.append(f"{event.step_key}: {error.message.strip() if error else 'unknown error'}")
     for evaluation in result.get_asset_check_evaluations():
         problems = evaluation.metadata.get("rejected_territories")
@@ -123,7 +125,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
         for table in ("raw.convention_documents", "core.territories", "core.conventions",
                       "core.convention_commitments", "core.convention_warnings", "core.roadmaps", "core.actions",
                       "core.action_partners", "core.funding_requests", "core.milestones",
-                      "core.governance_meetings", "core.good_practices", "core.practice_reuse"):
+                      "core.governance_meetings", "core.good_practices", "core.practice_reuse", "core.avenants"):
             summary.loaded[table] = con.execute(
                 f"SELECT count(*) FROM {table} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", [selected]
             ).fetchone()[0]

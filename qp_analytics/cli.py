@@ -8,16 +8,18 @@ import datetime as dt
 import json
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from qp_analytics.convention import ConventionError, parse_convention
-from qp_analytics.documents import DocumentError, read_document
+from qp_analytics.documents import Document, DocumentError, read_document
 from qp_analytics.territories import RegistryError
 
 USER_ERROR = 2
+T = TypeVar("T")
 
 PARTY_LABELS = {"etat": "État", "intercommunalite": "Intercommunalité", "chef_de_file": "Chef de file",
                 "partenaires": "Partenaires"}
@@ -30,7 +32,7 @@ FIELD_LABELS = [
 ]
 
 
-def fail(messages: list[str] | str) -> None:
+def fail(messages: list[str] | str) -> NoReturn:
     for message in [messages] if isinstance(messages, str) else messages:
         click.echo(f"error: {message}", err=True)
     sys.exit(USER_ERROR)
@@ -55,6 +57,18 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def _read_or_fail(file: Path, parser: Callable[[Document], T]) -> tuple[Document, T]:
+    """Read a document and parse it, or exit 2 with one message per problem."""
+    try:
+        doc = read_document(file)
+        return doc, parser(doc)
+    except DocumentError as exc:
+        fail(str(exc))
+    except ConventionError as exc:
+        fail([f"{exc.path}: {p}" for p in exc.problems])
+    raise AssertionError("unreachable: fail() exits")
+
+
 @parse.command("convention")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
@@ -63,15 +77,7 @@ def parse_convention_cmd(file: Path, as_json: bool) -> None:
 
     Exit status 2, with one message per problem, when the file cannot be read or lacks a required
     field (intercommunalité, chef de file, labellisation, deadlines)."""
-    try:
-        doc = read_document(file)
-        convention = parse_convention(doc)
-    except DocumentError as exc:
-        fail(str(exc))
-        return
-    except ConventionError as exc:
-        fail([f"{exc.path}: {p}" for p in exc.problems])
-        return
+    doc, convention = _read_or_fail(file, parse_convention)
     data = convention.to_dict()
     data["document"] = {"path": doc.path, "format": doc.format, "sha256": doc.sha256, "pages": doc.page_count}
     if as_json:
@@ -92,6 +98,25 @@ def parse_convention_cmd(file: Path, as_json: bool) -> None:
         click.echo("  Avertissements:")
         for w in data["warnings"]:
             click.echo(f"    - {w['field']}: {w['message']}")
+
+
+@parse.command("avenant")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+def parse_avenant_cmd(file: Path, as_json: bool) -> None:
+    """Read an avenant (amendment): territory, number, extension in months or new end date, signature."""
+    from qp_analytics.avenant import parse_avenant
+
+    doc, avenant = _read_or_fail(file, parse_avenant)
+    data = avenant.to_dict()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"Avenant {doc.path} ({doc.format}, {doc.page_count} page(s))")
+    for key in ("territory_name", "number", "extension_months", "new_end_date", "signature_place", "signature_date"):
+        click.echo(f"  {key:<17} {_format_value(data[key])}")
+    for w in data["warnings"]:
+        click.echo(f"  - {w['field']}: {w['message']}")
 
 
 @parse.command("roadmap")
@@ -129,7 +154,7 @@ def parse_roadmap_cmd(path: Path, as_json: bool) -> None:
 
 @main.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder to write (territories.csv, conventions/, manifest.csv).")
+              help="Folder to write (territories.csv, conventions/, roadmaps/, avenants/, manifest.csv).")
 @click.option("--territories", "count", type=click.IntRange(min=1), default=None,
               help="Number of fictitious territories to create.")
 @click.option("--registry", type=click.Path(path_type=Path), default=None,
@@ -139,7 +164,8 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int)
     """Write a complete raw folder of illustrative territories.
 
     Files the folder's manifest lists as real are never overwritten."""
-    from qp_analytics.generator import synthetic_territories, write_raw_folder
+    from qp_analytics.generator import synthetic_territories
+    from qp_analytics.raw_folder import write_raw_folder
     from qp_analytics.territories import read_registry
 
     if (count is None) == (registry is None):
@@ -161,11 +187,14 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int)
         if done % step == 0 or done == total:
             click.echo(f"  {done}/{total} territories written ({territory_id})", err=True)
 
-    result = write_raw_folder(out_dir, territories, seed=seed, progress=progress)
-    click.echo(f"Wrote {len(result.specs)} illustrative convention(s) to {out_dir}"
-               + (f", kept {len(result.kept_real)} real one(s) ({', '.join(result.kept_real)})"
+    # Fictitious sets exercise both roadmap forms: every tenth one as CSV exports.
+    result = write_raw_folder(out_dir, territories, seed=seed, progress=progress,
+                              csv_every=10 if registry is None else 0)
+    click.echo(f"Wrote {len(territories)} territories to {out_dir}: {len(result.specs)} illustrative convention(s)"
+               + (f" (kept {len(result.kept_real)} real one(s): {', '.join(result.kept_real)})"
                   if result.kept_real else "")
-               + f"; manifest: {result.manifest}")
+               + f", {len(result.roadmaps)} roadmap(s), {len(result.avenants)} avenant(s); "
+               f"manifest: {result.manifest}")
 
 
 @main.command()

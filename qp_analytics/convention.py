@@ -65,6 +65,15 @@ class ConventionError(Exception):
         super().__init__("\n".join(f"{path}: {p}" for p in problems))
 
 
+def plain_dict(record: Any) -> dict[str, Any]:
+    """A dataclass as plain values (ISO dates), ready for JSON."""
+    out = asdict(record)
+    for key, value in out.items():
+        if isinstance(value, dt.date):
+            out[key] = value.isoformat()
+    return out
+
+
 @dataclass
 class Source:
     """Where a value was read: 1-based page, offsets in the document's text, the text and its sentence."""
@@ -101,15 +110,10 @@ class Convention:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (ISO dates), ready for JSON."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, dt.date):
-                out[key] = value.isoformat()
-        return out
+        return plain_dict(self)
 
 
-class _Reader:
+class DocumentReader:
     def __init__(self, doc: Document):
         self.doc = doc
         self.text = doc.text
@@ -405,7 +409,7 @@ def split_representative(clause: str) -> dict[str, str | None]:
 
 
 def _due(base_label: str, months: int | None, labellisation: dt.date | None, signature: dt.date | None,
-         reader: _Reader, field_name: str) -> dt.date | None:
+         reader: DocumentReader, field_name: str) -> dt.date | None:
     base = labellisation if base_label == "labellisation" else signature
     if months is None or base is None:
         if months is not None and base_label == "signature":
@@ -417,7 +421,7 @@ def _due(base_label: str, months: int | None, labellisation: dt.date | None, sig
 
 def parse_convention(doc: Document) -> Convention:
     """Parse a read document. Raises ConventionError listing every missing required field."""
-    r = _Reader(doc)
+    r = DocumentReader(doc)
     territory_name, representative, state = r.parties()
     chef = r.chef_de_file()
     labellisation = r.labellisation()

@@ -14,14 +14,12 @@ import random
 import re
 import textwrap
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qp_analytics.french import add_months, french_date
-from qp_analytics.manifest import ManifestEntry, read_manifest, sha256_of, write_manifest
-from qp_analytics.territories import Territory, is_territory_id, write_registry
+from qp_analytics.territories import Territory
 
 LABELLISATION = dt.date(2021, 3, 18)
 
@@ -393,64 +391,3 @@ def synthetic_territories(n: int, rng: random.Random) -> list[Territory]:
         siren = "2" + "".join(rng.choice("0123456789") for _ in range(8))
         out.append(Territory(tid, name, siren, code, DEPARTEMENTS[code][0]))
     return out
-
-
-@dataclass
-class GenerationResult:
-    out_dir: Path
-    specs: list[ConventionSpec]
-    kept_real: list[str]
-    manifest: Path
-
-
-def write_raw_folder(out_dir: str | Path, territories: list[Territory], seed: int = 2021,
-                     progress: Callable[[int, int, str], None] | None = None) -> GenerationResult:
-    """Write territories.csv, one convention per territory and the manifest into `out_dir`.
-
-    A convention the folder's manifest lists as real is kept as it is (and stays listed as real)."""
-    out = Path(out_dir)
-    (out / "conventions").mkdir(parents=True, exist_ok=True)
-    previous = read_manifest(out)
-    real = {e.territory_id: e for e in previous.values() if e.provenance == "real" and e.kind == "convention"}
-    rng = random.Random(seed)
-    chefs = programme_chefs(territories, rng)
-    entries: list[ManifestEntry] = []
-    specs: list[ConventionSpec] = []
-    kept: list[str] = []
-    for i, (territory, chef) in enumerate(zip(territories, chefs, strict=True)):
-        if not is_territory_id(territory.territory_id):
-            raise ValueError(f"{territory.territory_id!r} is not a territory id")
-        t_rng = random.Random(f"{seed}:{territory.territory_id}")
-        if territory.territory_id in real:
-            entry = real[territory.territory_id]
-            entries.append(entry)
-            kept.append(territory.territory_id)
-        else:
-            spec = plan_convention(territory, t_rng, chef)
-            for suffix in (".pdf", ".txt"):  # one file per territory
-                stale = out / "conventions" / f"{territory.territory_id}{suffix}"
-                if stale.exists() and suffix[1:] != spec.fmt:
-                    stale.unlink()
-            path = out / "conventions" / f"{territory.territory_id}.{spec.fmt}"
-            if spec.fmt == "pdf":
-                path.write_bytes(render_pdf(spec))
-            else:
-                path.write_text(render_text(spec), encoding="utf-8")
-            specs.append(spec)
-            entries.append(ManifestEntry(
-                path=f"conventions/{path.name}", territory_id=territory.territory_id, kind="convention",
-                provenance="illustrative", sha256=sha256_of(path),
-                note=f"generated from the national template (seed {seed}); not a real document",
-            ))
-        if progress:
-            progress(i + 1, len(territories), territory.territory_id)
-    registry = write_registry(out, territories)
-    registry_entry = previous.get("territories.csv")
-    entries.append(ManifestEntry(
-        path="territories.csv", territory_id="", kind="registry",
-        provenance=registry_entry.provenance if registry_entry else "illustrative",
-        sha256=sha256_of(registry),
-        note=registry_entry.note if registry_entry else f"fictitious territories (seed {seed})",
-    ))
-    manifest = write_manifest(out, entries)
-    return GenerationResult(out, specs, kept, manifest)

@@ -300,3 +300,64 @@ def normalise_roadmaps(parses: pl.DataFrame, raw_dir: str | Path) -> StageResult
                                                    "reused_by": other})
     return StageResult({name: TABLES[name].frame(records) for name, records in out.items()},
                        parses["territory_id"].to_list())
+
+
+# -- avenants -------------------------------------------------------------------------------------------
+
+def avenant_files(raw_dir: str | Path, territory_id: str) -> list[tuple[int, Path]]:
+    """(number from the file name, path) of avenants/<territory_id>_avenant_<n>.txt|pdf, by number."""
+    import re
+
+    folder = Path(raw_dir) / "avenants"
+    pattern = re.compile(rf"^{re.escape(territory_id)}_avenant_(\d+)\.(?:txt|pdf)$")
+    found = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            m = pattern.match(path.name)
+            if m:
+                found.append((int(m.group(1)), path))
+    return sorted(found)
+
+
+def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None) -> StageResult:
+    """Read each territory's avenants; a territory with one bad avenant keeps its last good set."""
+    from qp_analytics.avenant import parse_avenant
+
+    manifest = read_manifest(raw_dir)
+    records: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    accepted: list[str] = []
+    for i, tid in enumerate(territory_ids, start=1):
+        files = avenant_files(raw_dir, tid)
+        problems: list[str] = []
+        rows: list[dict[str, Any]] = []
+        numbers = [n for n, _ in files]
+        for n, path in files:
+            if numbers.count(n) > 1:
+                problems.append(f"{path}: avenant n° {n} exists as both .txt and .pdf; keep one")
+                continue
+            try:
+                doc = read_document(path)
+                avenant = parse_avenant(doc)
+            except DocumentError as exc:
+                problems.append(str(exc))
+                continue
+            except ConventionError as exc:
+                problems.extend(f"{exc.path}: {p}" for p in exc.problems)
+                continue
+            if avenant.number != n:
+                problems.append(f"{path}: the file is named for avenant n° {n} but the document is n° {avenant.number}")
+                continue
+            rows.append({"territory_id": tid, "number": n, "territory_name": avenant.territory_name,
+                         "extension_months": avenant.extension_months, "new_end_date": avenant.new_end_date,
+                         "signature_place": avenant.signature_place, "signature_date": avenant.signature_date,
+                         "source_path": str(path), "source_sha256": doc.sha256,
+                         "source_provenance": _provenance_of(manifest, raw_dir, str(path))})
+        if problems:
+            rejections.append(Rejection(tid, "avenant", None, problems))
+        else:
+            accepted.append(tid)
+            records.extend(rows)
+        if progress:
+            progress("avenant", i, len(territory_ids), tid)
+    return StageResult({"core.avenants": TABLES["core.avenants"].frame(records)}, accepted, rejections)

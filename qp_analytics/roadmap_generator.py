@@ -19,7 +19,6 @@ import random
 import re
 import statistics
 import textwrap
-import unicodedata
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -33,6 +32,7 @@ from qp_analytics.generator import (
     de_departement,
     typographic,
 )
+from qp_analytics.roadmap import fold_code
 from qp_analytics.territories import Territory
 
 # -- the contract's vocabulary (ROADMAP_TEMPLATE.md) -------------------------------------------------
@@ -90,13 +90,6 @@ FRENCH_SPELLINGS = {
     "webinaire": "webinaire", "visite": "visite",
 }
 CODE_STYLES = ("code", "french", "capitalised", "upper", "hyphen")
-
-
-def fold_code(text: str) -> str:
-    """The rule every written code must satisfy to read back: ' Réalisée ' -> 'realisee'."""
-    text = unicodedata.normalize("NFD", text.strip().lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"[\s-]+", "_", text)
 
 
 def _spellings(code: str) -> dict[str, str]:
@@ -571,7 +564,7 @@ def _plan_practices(tid: str, prefix: str, actions: list[dict[str, Any]], profil
 # -- writing: the mess real people make --------------------------------------------------------------
 
 @dataclass
-class _Habits:
+class WriterHabits:
     """One writer's habits: mostly one way of writing each kind of cell, now and then another."""
 
     code_style: str
@@ -631,7 +624,7 @@ class _Habits:
         return f"{grouped}{decimals}{space}€"
 
 
-def _cell_value(kind: str, value: Any, habits: _Habits, for_csv: bool) -> Any:
+def cell_value(kind: str, value: Any, habits: WriterHabits, for_csv: bool) -> Any:
     """What a writer puts in one cell: a str, a number, a date (workbooks only) or None (empty)."""
     if value is None or value == []:
         return None
@@ -676,7 +669,7 @@ def write_workbook(spec: RoadmapSpec, path: Path, rng: random.Random) -> None:
     """The roadmap as `<territory_id>.xlsx`, byte-for-byte the same for the same spec and rng state."""
     import xlsxwriter
 
-    habits = _Habits.draw(rng)
+    habits = WriterHabits.draw(rng)
     workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
                                                "strings_to_urls": False})
     # A fixed creation date: xlsxwriter otherwise stamps the current time into the file.
@@ -693,7 +686,7 @@ def write_workbook(spec: RoadmapSpec, path: Path, rng: random.Random) -> None:
         date_format = rng.choice(date_formats)
         for r, (kinds, values) in enumerate(_sheet_rows(spec, sheet), start=1):
             for c, (kind, value) in enumerate(zip(kinds, values, strict=True)):
-                cell = _cell_value(kind, value, habits, for_csv=False)
+                cell = cell_value(kind, value, habits, for_csv=False)
                 if cell is None:
                     continue  # an empty cell: unknown
                 if isinstance(cell, dt.date):
@@ -710,7 +703,7 @@ def write_workbook(spec: RoadmapSpec, path: Path, rng: random.Random) -> None:
 def write_csv_exports(spec: RoadmapSpec, folder: Path, rng: random.Random) -> list[Path]:
     """One `<territory_id>.<sheet>.csv` per sheet: `;`-separated UTF-8 (with a BOM as Excel writes it, or
     not), dates as text, amounts as French text or plain numbers."""
-    habits = _Habits.draw(rng)
+    habits = WriterHabits.draw(rng)
     encoding = rng.choice(["utf-8", "utf-8-sig"])
     newline = rng.choice(["\r\n", "\n"])
     folder.mkdir(parents=True, exist_ok=True)
@@ -720,7 +713,7 @@ def write_csv_exports(spec: RoadmapSpec, folder: Path, rng: random.Random) -> li
         writer = csv.writer(buffer, delimiter=";", lineterminator=newline)
         writer.writerow(columns)
         for kinds, values in _sheet_rows(spec, sheet):
-            cells = [_cell_value(kind, value, habits, for_csv=True) for kind, value in zip(kinds, values,
+            cells = [cell_value(kind, value, habits, for_csv=True) for kind, value in zip(kinds, values,
                                                                                           strict=True)]
             writer.writerow(["" if cell is None else cell for cell in cells])
         path = folder / f"{spec.territory_id}.{sheet}.csv"

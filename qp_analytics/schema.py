@@ -195,7 +195,7 @@ TABLES.update({t.name: t for t in [
         Column("qpv_code", "VARCHAR", "QPV code, upper case (QP + 6 digits for 2015 codes, QN for 2024).", key=True),
     )),
     Table("core.action_partners", "Who is involved in each action, in which role (sheet 'partenaires').", (
-        _TID, _ROW, _ACTION, _partner("partner", "Partner"),
+        _TID, _ROW, _ACTION, _partner("partenaire", "Partner"),
         Column("role", "VARCHAR", "pilote, cofinanceur, ingenierie, expertise or relais.", nullable=False),
     )),
     Table("core.funding_requests", "Funding requests and their decisions (sheet 'financements').", (

@@ -14,7 +14,8 @@ SEED_CONVENTION = RAW / "conventions" / "aix-marseille-provence.txt"
 @pytest.fixture(scope="session")
 def small_raw(tmp_path_factory):
     """Five fictitious territories written by the generator, with what it meant to write."""
-    from qp_analytics.generator import synthetic_territories, write_raw_folder
+    from qp_analytics.generator import synthetic_territories
+    from qp_analytics.raw_folder import write_raw_folder
 
     out = tmp_path_factory.mktemp("raw_small")
     result = write_raw_folder(out, synthetic_territories(5, random.Random(11)), seed=11)

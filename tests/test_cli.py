@@ -66,8 +66,11 @@ def test_generate_writes_a_complete_raw_folder(tmp_path):
     rows = (out / "territories.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0] == "territory_id,name,siren,departement_code,departement" and len(rows) == 5
     assert len(list((out / "conventions").iterdir())) == 4
+    assert len(list((out / "roadmaps").glob("*.xlsx"))) == 4
+    files = [p for p in out.rglob("*") if p.is_file() and p.name != "manifest.csv"]
     manifest = (out / "manifest.csv").read_text(encoding="utf-8")
-    assert manifest.count(",illustrative,") == 5  # 4 conventions + the fictitious registry
+    assert manifest.count(",illustrative,") == len(files)  # every file, the fictitious registry included
+    assert "4 illustrative convention(s), 4 roadmap(s)" in result.output
 
 
 def test_generate_needs_a_source():

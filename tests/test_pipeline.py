@@ -35,7 +35,7 @@ def test_definitions_load():
                     "core/convention_warnings", "staging/roadmap_parses", "core/roadmaps", "core/actions",
                     "core/action_qpv", "core/action_partners", "core/funding_requests", "core/milestones",
                     "core/governance_meetings", "core/meeting_participants", "core/good_practices",
-                    "core/practice_reuse"}
+                    "core/practice_reuse", "core/avenants"}
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
@@ -193,4 +193,68 @@ def test_asset_checks_are_defined_on_the_parses():
     keys = [(spec.key.asset_key.to_user_string(), spec.key.name)
             for check in ASSET_CHECKS for spec in check.check_specs]
     assert keys == [("staging/convention_parses", "conventions_accepted"),
-                    ("staging/roadmap_parses", "roadmaps_accepted")]
+                    ("staging/roadmap_parses", "roadmaps_accepted"), ("core/avenants", "avenants_accepted")]
+
+
+# -- roadmaps and avenants --------------------------------------------------------------------------
+
+def _planned_roadmap(territory_id):
+    """What the generator meant to write in the committed roadmap of a territory (an independent route)."""
+    import random
+
+    from qp_analytics.french import add_months
+    from qp_analytics.roadmap_generator import plan_roadmap, story_profiles
+
+    territories = read_registry(RAW)
+    ids = [t.territory_id for t in territories]
+    territory = next(t for t in territories if t.territory_id == territory_id)
+    profiles = story_profiles(ids, random.Random("2021:profiles"))
+    labellisation = dt.date(2021, 3, 18)  # AMP's convention, read by hand: 6 months' deadline
+    return plan_roadmap(territory, labellisation, add_months(labellisation, 6), ids,
+                        random.Random(f"2021:{territory_id}:roadmap"), profiles[territory_id]).meant
+
+
+def test_roadmap_assets(one_territory_run):
+    from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses
+
+    warehouse, run = one_territory_run
+    run([roadmap_parses, core_roadmaps])
+    meant = _planned_roadmap(AMP)
+    assert query(warehouse, "SELECT date_annexion, version FROM core.roadmaps") == [
+        (meant["fiche"]["date_annexion"], meant["fiche"]["version"])]
+    assert query(warehouse, "SELECT count(*) FROM core.actions") == [(len(meant["actions"]),)]
+    granted = sum(f["montant_accorde"] for f in meant["financements"]
+                  if f["decision"] == "accordee" and f["montant_accorde"] is not None)
+    assert query(warehouse, "SELECT sum(montant_accorde) FROM core.funding_requests WHERE decision = 'accordee'") == [
+        (granted,)]
+    reuse = sum(len(p["reutilisee_par"]) for p in meant["bonnes_pratiques"])
+    assert query(warehouse, "SELECT count(*) FROM core.practice_reuse") == [(reuse,)]
+    # every row keeps the workbook row it came from: actions are on rows 2.. in order
+    assert [r[0] for r in query(warehouse, "SELECT source_row FROM core.actions ORDER BY source_row")] == list(
+        range(2, 2 + len(meant["actions"])))
+    types = dict(query(warehouse, "SELECT column_name, data_type FROM information_schema.columns "
+                                  "WHERE table_name = 'funding_requests'"))
+    assert types["montant_accorde"] == "DECIMAL(14,2)" and types["date_decision"] == "DATE"
+
+
+def test_broken_roadmap_keeps_last_good_rows(tmp_path, raw_copy):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2024, 6, 30), [], echo=lambda m: None)
+    before = query(warehouse, "SELECT * FROM core.actions WHERE territory_id = 'arras' ORDER BY action_id")
+    (raw_copy / "roadmaps" / "arras.xlsx").write_bytes(b"this is not a workbook")
+    summary = run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2024, 6, 30), [], echo=lambda m: None)
+    assert summary.exit_code == 1
+    assert [(t, s) for t, s, _ in summary.rejections] == [("arras", "roadmap")]
+    assert "arras.xlsx" in summary.rejections[0][2] and "Excel workbook" in summary.rejections[0][2]
+    assert query(warehouse, "SELECT * FROM core.actions WHERE territory_id = 'arras' ORDER BY action_id") == before
+    assert [c for c in summary.checks if c[0] == "roadmaps_accepted"][0][1] is False
+
+
+def test_avenants_loaded(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_pipeline(RAW, warehouse, tmp_path, dt.date(2024, 6, 30), [], echo=lambda m: None)
+    files = sorted(p.name for p in (RAW / "avenants").iterdir())
+    rows = query(warehouse, "SELECT territory_id || '_avenant_' || number FROM core.avenants ORDER BY 1")
+    assert [r[0] for r in rows] == [f.rsplit(".", 1)[0] for f in files]
+    assert query(warehouse, "SELECT count(*) FROM core.avenants WHERE (extension_months IS NULL) = "
+                            "(new_end_date IS NULL)") == [(0,)]

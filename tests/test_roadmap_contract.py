@@ -211,3 +211,30 @@ def test_amount_spellings(cents, spelling, space):
     if isinstance(cell, Decimal):
         cell = str(cell)
     assert read_amount(cell) == value
+
+
+# -- the generator's own spellings read back: any habit it can draw, any value ------------------------
+
+@settings(max_examples=300)
+@given(dates, st.integers(min_value=0, max_value=2**32), st.booleans())
+def test_generator_date_spellings_read_back(value, seed, for_csv):
+    import random
+
+    from qp_analytics.roadmap_generator import WriterHabits, cell_value
+
+    cell = cell_value("date", value, WriterHabits.draw(random.Random(seed)), for_csv)
+    assert read_date(cell) == value
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=2**32), st.booleans())
+def test_generator_amount_spellings_read_back(cents, seed, for_csv):
+    import random
+
+    from qp_analytics.roadmap_generator import WriterHabits, cell_value
+
+    value = Decimal(cents) / 100
+    cell = cell_value("amount", value.quantize(Decimal("0.01")), WriterHabits.draw(random.Random(seed)), for_csv)
+    if isinstance(cell, Decimal):
+        cell = float(cell)  # what a numeric workbook cell holds once written
+    assert read_amount(cell) == value
