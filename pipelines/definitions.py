@@ -3,6 +3,7 @@
 from dagster import Definitions, EnvVar, in_process_executor
 
 from pipelines.ingest.assets import convention_documents
+from pipelines.marts.assets import marts, published_marts
 from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
 from pipelines.normalise.avenants import avenants, avenants_accepted
 from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps_accepted
@@ -10,7 +11,7 @@ from pipelines.resources import ProgressSink, QpSettings
 from pipelines.sensors import territory_registry_sensor
 
 ASSETS = [convention_documents, convention_parses, territories, core_conventions, roadmap_parses, core_roadmaps,
-          avenants]
+          avenants, marts, published_marts]
 ASSET_CHECKS = [conventions_accepted, roadmaps_accepted, avenants_accepted]
 
 

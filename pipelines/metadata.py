@@ -1,16 +1,16 @@
 """Dagster metadata drawn from the one schema definition (qp_analytics.schema)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
 
-from qp_analytics.schema import TABLES
+from qp_analytics.schema import TABLES, Table
 from qp_analytics.warehouse import count_rows, preview
 
 
-def column_schema(table_name: str) -> TableSchema:
-    table = TABLES[table_name]
+def column_schema(table_name: str, tables: Mapping[str, Table] = TABLES) -> TableSchema:
+    table = tables[table_name]
     return TableSchema(columns=[
         TableColumn(c.name, c.type, description=c.description,
                     constraints=TableColumnConstraints(nullable=c.nullable and not c.key))

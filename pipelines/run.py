@@ -32,6 +32,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)  # failed steps (bugs, not bad input)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     without_roadmap: list[str] = field(default_factory=list)
+    release: Path | None = None  # the marts release this run published
 
     @property
     def exit_code(self) -> int:
@@ -58,6 +59,10 @@ class RunSummary:
                 lines.append(f"  {tid} ({state})")
                 for _, stage, problem in (r for r in self.rejections if r[0] == tid):
                     lines.append(f"    [{stage}] {problem}")
+        if self.release:
+            lines.append(f"Published marts: {self.release} (query them with `qp-analytics query`)")
+        else:
+            lines.append("Marts NOT published by this run: readers keep the previous publication")
         for failure in self.failures:
             lines.append(f"Step failed: {failure}")
         return "\n".join(lines)
@@ -116,6 +121,10 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             while error is not None and error.cause is not None:  # the user-code exception, not the wrapper
                 error = error.cause
             summary.failures.append(f"{event.step_key}: {error.message.strip() if error else 'unknown error'}")
+    published = [e for e in result.get_asset_materialization_events()
+                 if e.materialization.asset_key.path == ["published", "marts"]]
+    if published:
+        summary.release = Path(str(published[0].materialization.metadata["release"].value))
     for evaluation in result.get_asset_check_evaluations():
         problems = evaluation.metadata.get("rejected_territories")
         detail = f"{problems.value} territories rejected" if problems and problems.value else ""

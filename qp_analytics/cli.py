@@ -225,5 +225,24 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.datet
     sys.exit(summary.exit_code)
 
 
+@main.command()
+@click.argument("sql")
+@click.option("--marts-dir", type=click.Path(path_type=Path), default=Path("data/marts"), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def query(sql: str, marts_dir: Path, fmt: str) -> None:
+    """Answer a read-only SQL query over the last complete publication of the marts.
+
+    Tables: mart_timeliness, mart_partner_mobilisation, mart_good_practices, mart_practice_diffusion,
+    mart_evaluation_territories, mart_evaluation_national, dictionary. Anything that writes or reaches
+    outside the marts (DDL, DML, COPY, ATTACH, SET, reading other files) is refused with status 2."""
+    from qp_analytics.query import QueryError, render, run_query
+
+    try:
+        result = run_query(marts_dir, sql)
+    except QueryError as exc:
+        fail(str(exc))
+    click.echo(render(result, fmt))
+
+
 if __name__ == "__main__":
     main()

@@ -253,3 +253,127 @@ TABLES.update({t.name: t for t in [
         Column("source_provenance", "VARCHAR", "real or illustrative, from the data manifest."),
     )),
 ]})
+
+
+# -- the evaluation marts (INDICATORS.md): descriptions are the definitions, as published -----------------
+
+_ASOF = Column("as_of", "DATE", "Evaluation date the row was computed for.", nullable=False)
+_MTID = Column(T, "VARCHAR", "Territory id.", key=True)
+_RATE = "DOUBLE"
+
+_TIMELINESS = (
+    Column("labellisation_date", "DATE", "From the convention."),
+    Column("roadmap_due_date", "DATE", "labellisation_date + the roadmap deadline in months the convention "
+           "states (a missing day clamps to the month's end)."),
+    Column("roadmap_annexed_date", "DATE", "fiche.date_annexion of the roadmap (null: not annexed, or annexed "
+           "after as_of, or no roadmap sent)."),
+    Column("roadmap_delay_days", "INTEGER", "roadmap_annexed_date − roadmap_due_date in days (negative: early); "
+           "null if not annexed."),
+    Column("roadmap_status", "VARCHAR", "on_time (delay ≤ 0), late (delay > 0), missing (not annexed and "
+           "as_of > due), pending (not annexed and as_of ≤ due); null without a convention."),
+    Column("convention_signature_date", "DATE", "Null when the document leaves it blank (or it is after as_of)."),
+    Column("convention_end_date", "DATE", "labellisation_date + duration months + months added by the avenants "
+           "signed by as_of or undated, in number order; an avenant setting a new end date sets it, and later "
+           "avenants' months count from it."),
+    Column("in_force", "BOOLEAN", "as_of ≤ convention_end_date (whether or not the signature date is known)."),
+    Column("actions_total", "INTEGER", "All actions of the roadmap."),
+    Column("actions_due", "INTEGER", "Actions not abandonnee whose fin_prevue ≤ as_of."),
+    Column("actions_on_time", "INTEGER", "Of actions_due, those with fin_reelle ≤ fin_prevue."),
+    Column("action_on_time_rate", _RATE, "actions_on_time / actions_due (null when none is due)."),
+    Column("milestones_due", "INTEGER", "Milestones of actions not abandonnee whose date_prevue ≤ as_of."),
+    Column("milestones_late", "INTEGER", "Of milestones_due, those reached after date_prevue, or not reached "
+           "by as_of."),
+    Column("median_milestone_delay_days", _RATE, "Median of date_reelle − date_prevue over milestones reached by "
+           "as_of (of actions not abandonnee); null if none."),
+)
+_MOBILISATION = (
+    Column("partner", "VARCHAR", "etat, anct, anru, banque_des_territoires, bpifrance, or another organisation "
+           "named in partenaires or financements (as written, trimmed).", key=True),
+    Column("is_national_partner", "BOOLEAN", "One of the five national partners."),
+    Column("is_chef_de_file", "BOOLEAN", "The convention names it chef de file."),
+    Column("actions_involved", "INTEGER", "Distinct actions where it appears in partenaires or as financeur."),
+    Column("actions_share", _RATE, "actions_involved / actions_total of the territory (null if no action)."),
+    Column("pilot_actions", "INTEGER", "Distinct actions where its role is pilote."),
+    Column("amount_requested", "DECIMAL(18,2)", "Sum of montant_sollicite of its requests made by as_of "
+           "(unknown amounts left out; 0 when none)."),
+    Column("amount_granted", "DECIMAL(18,2)", "Sum of montant_accorde over its requests decided accordee by as_of."),
+    Column("amount_paid", "DECIMAL(18,2)", "Sum of montant_verse over the same requests."),
+    Column("grant_share", _RATE, "amount_granted / the territory's total granted, all financeurs (null if 0)."),
+    Column("requests", "INTEGER", "Its funding requests made by as_of (undated requests count)."),
+    Column("decided_requests", "INTEGER", "Those decided accordee or refusee by as_of (a decision dated after "
+           "as_of is still pending)."),
+    Column("pending_requests", "INTEGER", "Those en_instruction at as_of."),
+    Column("median_instruction_days", _RATE, "Median of date_decision − date_sollicitation over decided requests "
+           "with both dates."),
+    Column("meetings_total", "INTEGER", "The territory's governance meetings dated ≤ as_of."),
+    Column("meetings_attended", "INTEGER", "Of those, the ones it took part in."),
+    Column("attendance_rate", _RATE, "meetings_attended / meetings_total (null if no meeting)."),
+)
+_PRACTICES = (
+    Column("practices_documented", "INTEGER", "Rows of bonnes_pratiques."),
+    Column("practices_shared", "INTEGER", "Those with date_partage ≤ as_of."),
+    Column("shared_rate", _RATE, "practices_shared / practices_documented (null if none)."),
+    Column("reuse_links", "INTEGER", "Sum over its practices of the number of other territories that reused "
+           "each (reuse is undated: every reuse listed counts)."),
+    Column("reusing_territories", "INTEGER", "Distinct other territories that reused at least one of its "
+           "practices."),
+    Column("axes_covered", "INTEGER", "Distinct axe of the actions its practices belong to."),
+    Column("median_days_to_share", _RATE, "Median of date_partage − fin_reelle of the practice's action, over "
+           "shared practices whose action has a fin_reelle by as_of."),
+)
+
+MARTS: dict[str, Table] = {t.name: t for t in [
+    Table("marts.mart_timeliness", "Did each territory annex its roadmap and deliver its actions and milestones "
+          "on time; is its convention in force. One row per territory.", (_MTID, *_TIMELINESS, _ASOF)),
+    Table("marts.mart_partner_mobilisation", "How each partner is involved in each territory: actions, roles, "
+          "funding, instruction delays, attendance. One row per territory and partner: always the five "
+          "national partners, plus any other partner named in partenaires or financements.",
+          (_MTID, *_MOBILISATION, _ASOF)),
+    Table("marts.mart_good_practices", "Good practices documented, shared and reused. One row per territory.",
+          (_MTID, *_PRACTICES, _ASOF)),
+    Table("marts.mart_practice_diffusion", "Each good practice, where it comes from and who reused it.", (
+        _MTID,
+        Column("pratique_id", "VARCHAR", "Practice id.", key=True),
+        Column("titre", "VARCHAR", "Title."),
+        Column("axe", "VARCHAR", "Axe of the practice's action."),
+        Column("date_partage", "DATE", "Shared on (null: not shared by as_of)."),
+        Column("canal", "VARCHAR", "Channel it was shared through."),
+        Column("reused_by_count", "INTEGER", "Other territories that reused it."),
+        Column("reused_by", "VARCHAR[]", "Their ids, sorted."),
+        _ASOF)),
+    Table("marts.mart_evaluation_territories", "Each territory's reference data and every indicator side by "
+          "side, with the chef de file's and all partners' figures: the table an evaluator reads first.", (
+        _MTID,
+        Column("name", "VARCHAR", "The intercommunalité (territories.csv)."),
+        Column("siren", "VARCHAR", "Its SIREN."),
+        Column("departement_code", "VARCHAR", "Département code."),
+        Column("departement", "VARCHAR", "Département."),
+        Column("chef_de_file", "VARCHAR", "Chef de file named by the convention."),
+        Column("convention_provenance", "VARCHAR", "real or illustrative (data manifest) for the convention read."),
+        Column("roadmap_provenance", "VARCHAR", "real or illustrative for the roadmap read (null: none)."),
+        *_TIMELINESS,
+        Column("avenants_effective", "INTEGER", "Avenants signed by as_of or undated."),
+        *_PRACTICES,
+        Column("chef_actions_involved", "INTEGER", "actions_involved of the chef de file."),
+        Column("chef_actions_share", _RATE, "actions_share of the chef de file."),
+        Column("chef_amount_granted", "DECIMAL(18,2)", "amount_granted of the chef de file."),
+        Column("chef_median_instruction_days", _RATE, "median_instruction_days of the chef de file."),
+        Column("chef_attendance_rate", _RATE, "attendance_rate of the chef de file."),
+        Column("partners_involved", "INTEGER", "Partners (national or not) involved in at least one action."),
+        Column("total_amount_requested", "DECIMAL(18,2)", "amount_requested, all financeurs."),
+        Column("total_amount_granted", "DECIMAL(18,2)", "amount_granted, all financeurs."),
+        Column("total_amount_paid", "DECIMAL(18,2)", "amount_paid, all financeurs."),
+        Column("total_requests", "INTEGER", "requests, all financeurs."),
+        Column("total_pending_requests", "INTEGER", "pending_requests, all financeurs."),
+        Column("median_instruction_days_all", _RATE, "median_instruction_days over all decided requests."),
+        _ASOF)),
+    Table("marts.mart_evaluation_national", "The programme's indicators, one row per indicator.", (
+        Column("indicator", "VARCHAR", "Indicator name (see the data dictionary's list).", key=True),
+        Column("value", "DOUBLE", "Its value (null: nothing to compute it on)."),
+        Column("unit", "VARCHAR", "territories, conventions, roadmaps, share, days, rate, EUR, practices, links."),
+        Column("territories", "INTEGER", "How many territories the value rests on."),
+        Column("definition", "VARCHAR", "How it is computed."),
+        _ASOF)),
+]}
+_POLARS_TYPES["VARCHAR[]"] = pl.List(pl.String)
+_POLARS_TYPES["DECIMAL(18,2)"] = pl.Decimal(18, 2)

@@ -1,7 +1,7 @@
 """The DuckDB warehouse: create tables from the schema, replace a set of territories' rows atomically."""
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -22,9 +22,10 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None) -> None:
-    for name in tables or list(TABLES):
-        table = TABLES[name]
+def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None,
+                  definitions: Mapping[str, Table] = TABLES) -> None:
+    for name in tables or list(definitions):
+        table = definitions[name]
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {name.split('.')[0]}")
         con.execute(table.ddl())
 
@@ -85,9 +86,15 @@ def preview(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequ
         [list(territory_ids)],
     ).fetchall()
 
+    return markdown_table(cols, rows, max_chars)
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]], max_chars: int = 60) -> str:
+    """A small Markdown table (cells cut at max_chars) for Dagster previews."""
+
     def cell(v: object) -> str:
         s = "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
         return s if len(s) <= max_chars else s[: max_chars - 1] + "…"
 
-    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     return head + "".join("| " + " | ".join(cell(v) for v in r) + " |\n" for r in rows)

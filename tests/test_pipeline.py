@@ -6,7 +6,7 @@ import shutil
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, Definitions, materialize
+from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
 from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
 from pipelines.partitions import territory_partitions
@@ -28,23 +28,27 @@ def query(warehouse, sql, params=()):
 # -- level 1: definitions --------------------------------------------------------------------------
 
 def test_definitions_load():
+    from qp_analytics.schema import MARTS
+
     Definitions.validate_loadable(defs)
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw/convention_documents", "staging/convention_parses", "core/territories",
-                    "core/conventions", "core/convention_commitments", "core/convention_field_sources",
-                    "core/convention_warnings", "staging/roadmap_parses", "core/roadmaps", "core/actions",
-                    "core/action_qpv", "core/action_partners", "core/funding_requests", "core/milestones",
-                    "core/governance_meetings", "core/meeting_participants", "core/good_practices",
-                    "core/practice_reuse", "core/avenants"}
     graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    tables = {name.replace(".", "/") for name in TABLES if not name.startswith("staging.rejections")}
+    assert keys == tables | {name.replace(".", "/") for name in MARTS} | {"published/marts"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
+        assert node.group_name == ("publish" if key.path[0] == "published" else key.path[0])
+        if key.path[0] in ("marts", "published"):
+            assert node.partitions_def is None
+            continue
         assert node.partitions_def == territory_partitions
-        assert node.group_name == key.path[0]
         schema = node.metadata["dagster/column_schema"]
         table = TABLES[".".join(key.path)]
         assert [c.name for c in schema.columns] == table.column_names
         assert all(c.description for c in schema.columns)
+    for name, table in MARTS.items():
+        schema = graph.get(AssetKey(name.split("."))).metadata["dagster/column_schema"]
+        assert [(c.name, c.description) for c in schema.columns] == [(c.name, c.description) for c in table.columns]
 
 
 # -- level 2: each asset on committed data, values asserted ----------------------------------------

@@ -1,0 +1,67 @@
+"""Marts: the evaluation's indicators (DuckDB schema `marts`), then their publication as Parquet."""
+
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
+
+from pipelines.metadata import column_schema
+from pipelines.normalise.assets import core_conventions, territories
+from pipelines.normalise.avenants import avenants
+from pipelines.normalise.roadmaps import core_roadmaps
+from pipelines.resources import QpSettings
+from qp_analytics.marts import compute_marts
+from qp_analytics.publish import dictionary_markdown, publish_release, short_name
+from qp_analytics.schema import MARTS
+from qp_analytics.territories import read_registry
+from qp_analytics.warehouse import connect, ensure_tables, markdown_table, transaction
+
+CORE = [*core_conventions.keys, *core_roadmaps.keys, *territories.keys, *avenants.keys]
+
+
+def _mart_metadata(name: str) -> dict:
+    return {"dagster/column_schema": column_schema(name, MARTS), "dagster/table_name": name}
+
+
+@multi_asset(
+    specs=[AssetSpec(name.split("."), group_name="marts", deps=CORE, description=MARTS[name].description,
+                     metadata=_mart_metadata(name), kinds={"duckdb"}) for name in MARTS],
+)
+def marts(context: AssetExecutionContext, settings: QpSettings):
+    """Every mart for every territory of territories.csv at the run's as_of, replaced together."""
+    as_of = settings.as_of_date()
+    ids = [t.territory_id for t in read_registry(settings.raw_path)]
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        ensure_tables(con, tables=list(MARTS), definitions=MARTS)
+        frames = compute_marts(con, ids, as_of)
+        with transaction(con):
+            for name, frame in frames.items():
+                con.execute(f"DELETE FROM {name}")
+                con.register("_mart", frame.to_arrow())
+                con.execute(f"INSERT INTO {name} SELECT * FROM _mart")
+                con.unregister("_mart")
+    context.log.info(f"marts computed for {len(ids)} territories, as_of {as_of.isoformat()}")
+    for name, frame in frames.items():
+        shown = frame.head(5).select(frame.columns[:8])
+        yield MaterializeResult(asset_key=AssetKey(name.split(".")), metadata={
+            **_mart_metadata(name), "dagster/row_count": frame.height, "as_of": as_of.isoformat(),
+            "preview": MetadataValue.md(markdown_table(shown.columns, shown.rows(), 40))})
+
+
+@asset(
+    key=["published", "marts"],
+    group_name="publish",
+    deps=[AssetKey(name.split(".")) for name in MARTS],
+    kinds={"parquet"},
+    description="The marts and their data dictionary as Parquet (and Markdown) in the marts folder, published "
+                "atomically: `current` points at the last complete release.",
+)
+def published_marts(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
+    with connect(settings.warehouse_path, read_only=True) as con:
+        frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
+    as_of = frames["marts.mart_timeliness"]["as_of"][0] if frames["marts.mart_timeliness"].height else \
+        settings.as_of_date()
+    release = publish_release(settings.marts_dir, frames, as_of, run_id=context.run.run_id)
+    return MaterializeResult(metadata={
+        "release": str(release), "as_of": str(as_of),
+        "files": MetadataValue.json({f"{short_name(n)}.parquet": f.height for n, f in frames.items()}),
+        "dictionary": MetadataValue.md(dictionary_markdown()[:4000]),
+    })

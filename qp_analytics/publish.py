@@ -1,0 +1,140 @@
+"""Publish the marts as Parquet, atomically: readers see the previous complete set or the new one.
+
+Layout of the marts folder:
+    releases/<release_id>/<mart>.parquet, dictionary.parquet, dictionary.md, release.json
+    current -> releases/<release_id>          (a symlink, swapped in one rename)
+    <mart>.parquet -> current/<mart>.parquet  (stable names for analysts; they never change)
+A release is written under a temporary name, flushed, then renamed into place; only then does `current`
+move. A run killed at any point leaves `current` on the last complete release.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from qp_analytics.schema import MARTS, Table
+
+CURRENT = "current"
+RELEASES = "releases"
+KEEP_RELEASES = 5
+DICTIONARY = "dictionary"
+
+
+def short_name(table_name: str) -> str:
+    return table_name.split(".", 1)[1]
+
+
+def dictionary_frame(tables: Mapping[str, Table] = MARTS) -> pl.DataFrame:
+    """table, column, type, key, meaning: the same definitions as the Dagster metadata."""
+    return pl.DataFrame(
+        [{"table": short_name(t.name), "column": c.name, "type": c.type, "key": c.key, "meaning": c.description}
+         for t in tables.values() for c in t.columns],
+        schema={"table": pl.String, "column": pl.String, "type": pl.String, "key": pl.Boolean, "meaning": pl.String},
+    )
+
+
+def dictionary_markdown(tables: Mapping[str, Table] = MARTS, as_of: dt.date | None = None) -> str:
+    lines = ["# Data dictionary of the evaluation marts", ""]
+    if as_of:
+        lines += [f"Computed for as_of = {as_of.isoformat()}.", ""]
+    lines += ["Rules for every mart: facts dated after as_of do not exist yet; a median of nothing and a ratio "
+              "over zero are null; counts and sums are 0 where there is nothing; unknown amounts are left out of "
+              "sums. Amounts are euros. Durations are whole days.", ""]
+    for t in tables.values():
+        lines += [f"## {short_name(t.name)}", "", t.description, "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| {c.name}{' (key)' if c.key else ''} | {c.type} | {c.description.replace('|', '/')} |"
+                  for c in t.columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> str:
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date,
+                    run_id: str = "") -> Path:
+    """Write a complete release of the marts and make it the current one. Returns its folder."""
+    import io
+
+    root = Path(marts_dir)
+    releases = root / RELEASES
+    releases.mkdir(parents=True, exist_ok=True)
+    release_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    staging = releases / f".incomplete-{release_id}"
+    staging.mkdir()
+    files: dict[str, dict[str, object]] = {}
+    for name, frame in {**{short_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary_frame()}.items():
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        files[f"{name}.parquet"] = {"rows": frame.height, "sha256": _write_file(staging / f"{name}.parquet",
+                                                                                buffer.getvalue())}
+    _write_file(staging / f"{DICTIONARY}.md", dictionary_markdown(as_of=as_of).encode("utf-8"))
+    manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
+                "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files}
+    _write_file(staging / "release.json", json.dumps(manifest, indent=2).encode("utf-8"))
+    _fsync_dir(staging)
+    final = releases / release_id
+    os.rename(staging, final)
+    _fsync_dir(releases)
+    # Swap the pointer in one rename: a reader resolves `current` to either the old or the new release.
+    link = root / f".{CURRENT}-{release_id}"
+    os.symlink(Path(RELEASES) / release_id, link)
+    os.replace(link, root / CURRENT)
+    _fsync_dir(root)
+    for name in [*files, f"{DICTIONARY}.md"]:
+        _stable_link(root, name)
+    prune_releases(root)
+    return final
+
+
+def _stable_link(root: Path, name: str) -> None:
+    target = Path(CURRENT) / name
+    path = root / name
+    if path.is_symlink() and Path(os.readlink(path)) == target:
+        return
+    tmp = root / f".{name}.{uuid.uuid4().hex[:6]}"
+    os.symlink(target, tmp)
+    os.replace(tmp, path)
+
+
+def current_release(marts_dir: str | Path) -> Path | None:
+    """The folder of the last complete release (resolved once: read everything from it)."""
+    link = Path(marts_dir) / CURRENT
+    if not link.is_symlink() and not link.is_dir():
+        return None
+    return link.resolve()
+
+
+def prune_releases(root: Path, keep: int = KEEP_RELEASES) -> None:
+    """Drop old releases and leftovers of interrupted ones (never the current one)."""
+    releases = root / RELEASES
+    current = current_release(root)
+    complete = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in complete[:-keep]:
+        if old.resolve() != current:
+            shutil.rmtree(old, ignore_errors=True)
+    for leftover in releases.glob(".incomplete-*"):
+        if leftover.name[len(".incomplete-"):] < (current.name if current else ""):
+            shutil.rmtree(leftover, ignore_errors=True)
+    for stray in root.glob(f".{CURRENT}-*"):
+        stray.unlink(missing_ok=True)

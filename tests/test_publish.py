@@ -1,0 +1,69 @@
+"""Publication: a complete new set or the previous one, never a mix; the dictionary from the same definitions."""
+
+import datetime as dt
+import os
+
+import polars as pl
+import pytest
+
+from qp_analytics import publish
+from qp_analytics.publish import current_release, dictionary_frame, publish_release
+from qp_analytics.schema import MARTS
+
+
+def frames(as_of: dt.date) -> dict[str, pl.DataFrame]:
+    return {name: pl.DataFrame({"as_of": [as_of]}) for name in MARTS}
+
+
+def test_release_layout_and_stable_names(tmp_path):
+    release = publish_release(tmp_path, frames(dt.date(2023, 1, 1)), dt.date(2023, 1, 1))
+    assert current_release(tmp_path) == release.resolve()
+    names = {p.name for p in release.iterdir()}
+    assert names == {f"{n.split('.')[1]}.parquet" for n in MARTS} | {"dictionary.parquet", "dictionary.md",
+                                                                      "release.json"}
+    for name in names - {"release.json"}:
+        assert (tmp_path / name).is_symlink()
+        assert (tmp_path / name).resolve() == (release / name).resolve()
+    assert pl.read_parquet(tmp_path / "mart_timeliness.parquet")["as_of"].to_list() == [dt.date(2023, 1, 1)]
+
+
+def test_a_crash_mid_publication_leaves_the_previous_set(tmp_path, monkeypatch):
+    first = publish_release(tmp_path, frames(dt.date(2023, 1, 1)), dt.date(2023, 1, 1))
+    calls = {"n": 0}
+    real_write = publish._write_file
+
+    def dying_write(path, data):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full (simulated)")
+        return real_write(path, data)
+
+    monkeypatch.setattr(publish, "_write_file", dying_write)
+    with pytest.raises(OSError, match="simulated"):
+        publish_release(tmp_path, frames(dt.date(2024, 1, 1)), dt.date(2024, 1, 1))
+    assert current_release(tmp_path) == first.resolve()
+    for name in MARTS:
+        short = name.split(".")[1]
+        assert pl.read_parquet(tmp_path / f"{short}.parquet")["as_of"].to_list() == [dt.date(2023, 1, 1)]
+    monkeypatch.setattr(publish, "_write_file", real_write)
+    second = publish_release(tmp_path, frames(dt.date(2024, 1, 1)), dt.date(2024, 1, 1))
+    assert current_release(tmp_path) == second.resolve()
+    assert not list((tmp_path / "releases").glob(".incomplete-*"))  # the leftover is cleaned
+
+
+def test_old_releases_are_pruned_but_not_the_current(tmp_path):
+    for day in range(1, 9):
+        publish_release(tmp_path, frames(dt.date(2023, 1, day)), dt.date(2023, 1, day))
+    releases = [p for p in (tmp_path / "releases").iterdir() if not p.name.startswith(".")]
+    assert len(releases) == publish.KEEP_RELEASES
+    assert current_release(tmp_path) in [r.resolve() for r in releases]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".current-")]
+
+
+def test_dictionary_is_drawn_from_the_schema():
+    d = dictionary_frame()
+    assert d.height == sum(len(t.columns) for t in MARTS.values())
+    row = d.filter((pl.col("table") == "mart_timeliness") & (pl.col("column") == "roadmap_status")).to_dicts()[0]
+    assert row["type"] == "VARCHAR" and row["meaning"].startswith("on_time (delay ≤ 0)")
+    md = publish.dictionary_markdown()
+    assert "## mart_partner_mobilisation" in md and "| attendance_rate | DOUBLE |" in md
