@@ -22,6 +22,7 @@ import polars as pl
 import pytest
 
 from pipelines.run import run_pipeline
+from tests.document_builder import convention_text
 from tests.roadmap_builder import write_workbook
 
 AS_OF = dt.date(2023, 6, 30)
@@ -34,24 +35,6 @@ NATIONAL = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
 def d(year, month, day):
     """An Excel date cell."""
     return dt.datetime(year, month, day)
-
-
-def convention_text(*, entre, labellisation, deadline, governance, duration, signature) -> str:
-    """A small convention in the national template's shape (same shape as test_convention_variants)."""
-    return "\n\n".join([
-        "ENTRE", entre, "ci-après, « l’intercommunalité bénéficiaire » ;", "ET",
-        "L’Etat représenté par le Préfet du département du Nord,", "ci-après, « l’Etat » ;",
-        f"Les territoires ont été {labellisation}",
-        "Article 1.  Objet de la convention",
-        f"La Convention engage l’intercommunalité à annexer {deadline}, à la présente convention une feuille de "
-        "route (« la Feuille de route »).",
-        "Article 2.  Engagements réciproques des parties",
-        " L’Etat s’engage (i) à animer le réseau ; (ii) à désigner un référent.",
-        " Le Chef de file s’engage (i) à appuyer l’intercommunalité ; (ii) à porter les projets.",
-        "Article 3.  Gouvernance", governance,
-        "Article 4.  Durée", f"La présente Convention est valable pour {duration} à compter de la labellisation.",
-        signature, "",
-    ])
 
 
 def avenant_text(number, party, extension, signature) -> str:
