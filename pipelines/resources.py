@@ -15,6 +15,8 @@ class QpSettings(ConfigurableResource):
     warehouse: str
     marts_dir: str
     as_of: str | None = None  # ISO date of the evaluation; None: the run's day
+    # False: the marts release is written but `current` is moved by the caller once the warehouse is committed
+    activate_release: bool = True
 
     @property
     def raw_path(self) -> Path:

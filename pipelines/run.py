@@ -5,12 +5,18 @@ selected territories as the partitions of a fresh ephemeral instance, so any sel
 range and costs one run, not one per territory.
 """
 
+import contextlib
 import datetime as dt
+import fcntl
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qp_analytics.ingest import unknown_files
+from qp_analytics.publish import activate_release
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import connect, ensure_tables
 
@@ -33,10 +39,12 @@ class RunSummary:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     without_roadmap: list[str] = field(default_factory=list)
     release: Path | None = None  # the marts release this run published
+    unknown_files: list[str] = field(default_factory=list)  # raw files that belong to no known territory
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.success and not self.rejections and not self.failures else 1
+        clean = self.success and not self.rejections and not self.failures and not self.unknown_files
+        return 0 if clean else 1
 
     def render(self) -> str:
         rejected = sorted({r[0] for r in self.rejections})
@@ -63,6 +71,9 @@ class RunSummary:
             lines.append(f"Published marts: {self.release} (query them with `qp-analytics query`)")
         else:
             lines.append("Marts NOT published by this run: readers keep the previous publication")
+        if self.unknown_files:
+            lines.append(f"Files ignored ({len(self.unknown_files)}; they belong to no territory of territories.csv):")
+            lines += [f"  {problem}" for problem in self.unknown_files]
         for failure in self.failures:
             lines.append(f"Step failed: {failure}")
         return "\n".join(lines)
@@ -79,8 +90,92 @@ def _printer(echo: Callable[[str], None]) -> Callable[[str, int, int, str], None
     return report
 
 
+@contextlib.contextmanager
+def warehouse_lock(warehouse: Path, wait: bool, echo: Callable[[str], None]) -> Iterator[None]:
+    """One materialisation at a time per warehouse: a second one waits (or, with wait=False, refuses)."""
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            if not wait:
+                raise RunRequestError(f"{warehouse} is being materialised by {holder}; try again when it ends "
+                                      "(or let this run wait: without --no-wait)") from None
+            echo(f"Waiting: {warehouse} is being materialised by {holder}…")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _working_copy(warehouse: Path) -> Path:
+    """A private copy of the warehouse for the run; the published file is only replaced when the run ends."""
+    for leftover in warehouse.parent.glob(f".{warehouse.name}.run-*"):  # from runs that were killed
+        leftover.unlink(missing_ok=True)
+    work = warehouse.with_name(f".{warehouse.name}.run-{os.getpid()}")
+    if warehouse.exists():
+        shutil.copyfile(warehouse, work)
+        wal = warehouse.with_name(warehouse.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, work.with_name(work.name + ".wal"))
+    return work
+
+
+def _commit_working_copy(work: Path, warehouse: Path) -> None:
+    with connect(work) as con:
+        con.execute("CHECKPOINT")  # everything in the main file, no WAL to carry
+    with open(work, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(work, warehouse)
+    warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
+
+
 def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date, territories: list[str],
-                 echo: Callable[[str], None] = print) -> RunSummary:
+                 echo: Callable[[str], None] = print, wait: bool = True) -> RunSummary:
+    """Materialise every asset for these territories (all when empty) in one run.
+
+    The run works on a copy of the warehouse, swapped in when it ends: a run that is killed or whose steps
+    fail leaves the warehouse as it was. Rejected inputs are not failures: the rest goes through."""
+    registry = [t.territory_id for t in read_registry(raw_dir)]
+    unknown = [t for t in territories if t not in registry]
+    if unknown:
+        raise RunRequestError(f"unknown territory id(s): {', '.join(unknown)}; "
+                              f"{raw_dir / 'territories.csv'} lists: {', '.join(registry)}")
+    selected = list(dict.fromkeys(territories)) if territories else registry
+    if not selected:
+        raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
+    with warehouse_lock(warehouse, wait, echo):
+        work = _working_copy(warehouse)
+        try:
+            echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}")
+            started = time.perf_counter()
+            result = _materialize(raw_dir, work, marts_dir, as_of, selected, echo)
+            summary = _summarise(result, work, selected, as_of, time.perf_counter() - started, warehouse)
+            summary.unknown_files = unknown_files(raw_dir, registry)
+            if summary.failures:
+                echo(f"A step failed: {warehouse} is left as it was before this run")
+            else:
+                _commit_working_copy(work, warehouse)
+                if summary.release is not None:
+                    activate_release(marts_dir, summary.release)
+        finally:
+            work.unlink(missing_ok=True)
+            work.with_name(work.name + ".wal").unlink(missing_ok=True)
+    return summary
+
+
+def _materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date, selected: list[str],
+                 echo: Callable[[str], None]):
     import warnings
 
     from dagster import BetaWarning, DagsterInstance, PreviewWarning, materialize
@@ -92,21 +187,11 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, territory_partitions
     from pipelines.resources import ProgressSink, QpSettings
 
-    registry = [t.territory_id for t in read_registry(raw_dir)]
-    unknown = [t for t in territories if t not in registry]
-    if unknown:
-        raise RunRequestError(f"unknown territory id(s): {', '.join(unknown)}; "
-                              f"{raw_dir / 'territories.csv'} lists: {', '.join(registry)}")
-    selected = list(dict.fromkeys(territories)) if territories else registry
-    if not selected:
-        raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
-    echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}")
-    started = time.perf_counter()
     settings = QpSettings(raw_dir=str(raw_dir), warehouse=str(warehouse), marts_dir=str(marts_dir),
-                          as_of=as_of.isoformat())
+                          as_of=as_of.isoformat(), activate_release=False)
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(territory_partitions.name, selected)
-        result = materialize(
+        return materialize(
             [*ASSETS, *ASSET_CHECKS],
             instance=instance,
             resources={"settings": settings, "progress": ProgressSink(_printer(echo))},
@@ -114,7 +199,17 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             raise_on_error=False,
         )
-    summary = RunSummary(selected, as_of, time.perf_counter() - started, result.success, warehouse)
+
+
+SUMMARY_TABLES = ("raw.convention_documents", "core.territories", "core.conventions", "core.convention_commitments",
+                  "core.convention_warnings", "core.roadmaps", "core.actions", "core.action_partners",
+                  "core.funding_requests", "core.milestones", "core.governance_meetings", "core.good_practices",
+                  "core.practice_reuse", "core.avenants")
+
+
+def _summarise(result, work: Path, selected: list[str], as_of: dt.date, seconds: float,
+               warehouse: Path) -> RunSummary:
+    summary = RunSummary(selected, as_of, seconds, result.success, warehouse)
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
             error = event.step_failure_data.error
@@ -129,27 +224,28 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
         problems = evaluation.metadata.get("rejected_territories")
         detail = f"{problems.value} territories rejected" if problems and problems.value else ""
         summary.checks.append((evaluation.check_name, evaluation.passed, detail))
-    with connect(warehouse) as con:
+    with connect(work) as con:
         ensure_tables(con)
-        for table in ("raw.convention_documents", "core.territories", "core.conventions",
-                      "core.convention_commitments", "core.convention_warnings", "core.roadmaps", "core.actions",
-                      "core.action_partners", "core.funding_requests", "core.milestones",
-                      "core.governance_meetings", "core.good_practices", "core.practice_reuse", "core.avenants"):
+        ids = [selected]
+        for table in SUMMARY_TABLES:
             summary.loaded[table] = con.execute(
-                f"SELECT count(*) FROM {table} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", [selected]
+                f"SELECT count(*) FROM {table} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", ids
             ).fetchone()[0]
         with_roadmap = {r[0] for r in con.execute(
-            "SELECT territory_id FROM core.roadmaps WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", [selected]
+            "SELECT territory_id FROM core.roadmaps WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", ids
         ).fetchall()}
         summary.without_roadmap = [t for t in selected if t not in with_roadmap]
         summary.rejections = con.execute(
             "SELECT territory_id, stage, problem FROM staging.rejections "
-            "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id, stage, problem_no",
-            [selected],
+            "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id, stage, problem_no", ids
         ).fetchall()
-        for tid, read_at in con.execute(
-            "SELECT territory_id, strftime(read_at, '%Y-%m-%d %H:%M UTC') FROM raw.convention_documents "
-            "WHERE territory_id IN (SELECT DISTINCT territory_id FROM staging.rejections)"
-        ).fetchall():
-            summary.stale_since[tid] = read_at
+        for tid, since in con.execute("""
+            SELECT territory_id, strftime(min(since), '%Y-%m-%d %H:%M UTC') FROM (
+                SELECT r.territory_id, d.read_at AS since FROM staging.rejections r
+                JOIN raw.convention_documents d USING (territory_id) WHERE r.stage IN ('read', 'parse')
+                UNION ALL
+                SELECT r.territory_id, p.parsed_at FROM staging.rejections r
+                JOIN staging.roadmap_parses p USING (territory_id) WHERE r.stage = 'roadmap')
+            GROUP BY territory_id""").fetchall():
+            summary.stale_since[tid] = since
     return summary

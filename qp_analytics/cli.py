@@ -206,15 +206,17 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int)
               help="Evaluation date (YYYY-MM-DD). Default: today, recorded with the run.")
 @click.option("--territory", "territories", multiple=True, metavar="ID",
               help="Only this territory (repeatable). Default: every territory of territories.csv.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="When another materialisation holds the warehouse: wait for it, or refuse at once.")
 def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.datetime | None,
-                territories: tuple[str, ...]) -> None:
+                territories: tuple[str, ...], wait: bool) -> None:
     """Run the Dagster asset graph for all territories (or those named) in one process."""
     from pipelines.run import RunRequestError, run_pipeline
 
     as_of_date = as_of.date() if as_of else dt.date.today()
     try:
         summary = run_pipeline(raw_dir=raw_dir, warehouse=warehouse, marts_dir=marts_dir, as_of=as_of_date,
-                               territories=list(territories), echo=lambda m: click.echo(m, err=True))
+                               territories=list(territories), echo=lambda m: click.echo(m, err=True), wait=wait)
     except RegistryError as exc:
         fail(exc.problems)
         return

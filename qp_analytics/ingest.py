@@ -361,3 +361,34 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
         if progress:
             progress("avenant", i, len(territory_ids), tid)
     return StageResult({"core.avenants": TABLES["core.avenants"].frame(records)}, accepted, rejections)
+
+
+# -- files that belong to no territory ----------------------------------------------------------------------
+
+def unknown_files(raw_dir: str | Path, known: Sequence[str]) -> list[str]:
+    """Problems for raw files whose name is not a known territory's file (a typo, an unknown territory)."""
+    import re
+
+    from qp_analytics.roadmap import SHEETS
+
+    known_set = set(known)
+    patterns = {
+        "conventions": (re.compile(r"^(?P<id>[^.]+)\.(?:pdf|txt)$"), "<territory_id>.pdf|.txt"),
+        "roadmaps": (re.compile(r"^(?P<id>[^.]+)\.(?:xlsx|(?:" + "|".join(SHEETS) + r")\.csv)$"),
+                     "<territory_id>.xlsx or <territory_id>.<sheet>.csv"),
+        "avenants": (re.compile(r"^(?P<id>[^.]+)_avenant_\d+\.(?:pdf|txt)$"), "<territory_id>_avenant_<n>.pdf|.txt"),
+    }
+    problems = []
+    for folder, (pattern, expected) in patterns.items():
+        path = Path(raw_dir) / folder
+        if not path.is_dir():
+            continue
+        for file in sorted(path.iterdir()):
+            if file.name.startswith("."):
+                continue
+            m = pattern.match(file.name)
+            if not m:
+                problems.append(f"{file}: not a {folder[:-1]} file name; expected {expected}")
+            elif m.group("id") not in known_set:
+                problems.append(f"{file}: unknown territory {m.group('id')!r} (not a row of territories.csv)")
+    return problems

@@ -72,8 +72,11 @@ def _write_file(path: Path, data: bytes) -> str:
 
 
 def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date,
-                    run_id: str = "") -> Path:
-    """Write a complete release of the marts and make it the current one. Returns its folder."""
+                    run_id: str = "", activate: bool = True) -> Path:
+    """Write a complete release of the marts and (unless activate=False) make it the current one.
+
+    Returns its folder. A caller that must first commit something else (the CLI commits the warehouse)
+    writes the release inactive, then calls activate_release: the two swaps are then back to back."""
     import io
 
     root = Path(marts_dir)
@@ -96,15 +99,22 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     final = releases / release_id
     os.rename(staging, final)
     _fsync_dir(releases)
-    # Swap the pointer in one rename: a reader resolves `current` to either the old or the new release.
-    link = root / f".{CURRENT}-{release_id}"
-    os.symlink(Path(RELEASES) / release_id, link)
+    if activate:
+        activate_release(root, final)
+    return final
+
+
+def activate_release(marts_dir: str | Path, release: Path) -> None:
+    """Point `current` at a complete release, in one rename: a reader resolves it to the old or the new one."""
+    root = Path(marts_dir)
+    link = root / f".{CURRENT}-{release.name}"
+    os.symlink(Path(RELEASES) / release.name, link)
     os.replace(link, root / CURRENT)
     _fsync_dir(root)
-    for name in [*files, f"{DICTIONARY}.md"]:
-        _stable_link(root, name)
+    for path in release.iterdir():
+        if path.name != "release.json":
+            _stable_link(root, path.name)
     prune_releases(root)
-    return final
 
 
 def _stable_link(root: Path, name: str) -> None:

@@ -59,7 +59,8 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings) -> Mat
         frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
     as_of = frames["marts.mart_timeliness"]["as_of"][0] if frames["marts.mart_timeliness"].height else \
         settings.as_of_date()
-    release = publish_release(settings.marts_dir, frames, as_of, run_id=context.run.run_id)
+    release = publish_release(settings.marts_dir, frames, as_of, run_id=context.run.run_id,
+                              activate=settings.activate_release)
     return MaterializeResult(metadata={
         "release": str(release), "as_of": str(as_of),
         "files": MetadataValue.json({f"{short_name(n)}.parquet": f.height for n, f in frames.items()}),

@@ -30,6 +30,15 @@ CORE_CONVENTION_TABLES = ("core.conventions", "core.convention_commitments", "co
 _BY_KEYS = "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id"
 
 
+def accepted_keys(con, keys: list[str], stages: tuple[str, ...]) -> list[str]:
+    """The run's territories whose input was not rejected at these stages: a rejected territory's rows are
+    left exactly as they were (its last good data), not rebuilt from its older inputs."""
+    rejected = {r[0] for r in con.execute(
+        "SELECT DISTINCT territory_id FROM staging.rejections WHERE stage IN (SELECT unnest(?::VARCHAR[]))",
+        [list(stages)]).fetchall()}
+    return [k for k in keys if k not in rejected]
+
+
 @asset(
     key=["staging", "convention_parses"],
     group_name="staging",
@@ -52,7 +61,8 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
 
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
-        documents = con.execute(f"SELECT * FROM raw.convention_documents {_BY_KEYS}", [keys]).pl()
+        read = accepted_keys(con, keys, ("registry", "read"))
+        documents = con.execute(f"SELECT * FROM raw.convention_documents {_BY_KEYS}", [read]).pl()
         result = parse_documents(documents, report)
         for r in result.rejections:
             context.log.warning(f"{r.territory_id}: rejected at parse: {'; '.join(r.problems)}")
@@ -94,9 +104,9 @@ def territories(context: AssetExecutionContext, settings: QpSettings) -> Materia
 def core_conventions(context: AssetExecutionContext, settings: QpSettings):
     """The parsed conventions normalised into typed tables: one row per convention, its commitments, the
     source of every field and its warnings. All four tables are replaced together, per territory."""
-    keys = list(context.partition_keys)
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
+        keys = accepted_keys(con, list(context.partition_keys), ("registry", "read", "parse"))
         parses = con.execute(f"SELECT * FROM {PARSES} {_BY_KEYS}", [keys]).pl()
         documents = con.execute(f"SELECT territory_id, path FROM raw.convention_documents {_BY_KEYS}", [keys]).pl()
         result = normalise_conventions(parses, documents, settings.raw_path)

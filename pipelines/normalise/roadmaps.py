@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from pipelines.metadata import definition_metadata, run_metadata
-from pipelines.normalise.assets import rejections_check
+from pipelines.normalise.assets import accepted_keys, rejections_check
 from pipelines.partitions import territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
 from qp_analytics.ingest import ROADMAP_TABLES, normalise_roadmaps, parse_roadmaps, rejection_rows
@@ -70,9 +70,9 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
 def core_roadmaps(context: AssetExecutionContext, settings: QpSettings):
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row
     keeping the workbook row it came from. All the tables of a territory are replaced together."""
-    keys = list(context.partition_keys)
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
+        keys = accepted_keys(con, list(context.partition_keys), ("roadmap",))
         parses = con.execute(f"SELECT * FROM {ROADMAP_PARSES} {BY_KEYS}", [keys]).pl()
         result = normalise_roadmaps(parses, settings.raw_path)
         with transaction(con):

@@ -1,0 +1,428 @@
+"""Data-quality checks of the warehouse with Great Expectations, run in memory on DataFrames.
+
+`validate_core` checks the core tables (keys, code sets, dates, amounts, references between tables),
+`validate_marts` the six marts (every territory present, keys, ratios, row counts, one as_of, counts in
+order). Each check is one or more GX expectations on one frame (a table, or a query over it when the rule
+spans tables or rows); each gives a `CheckOutcome` with the rule in words and a sample of what breaks it.
+
+GX has no DuckDB dialect, so every frame is read with DuckDB into pandas and validated by a pandas data
+source of an ephemeral context (no project folder). GX is imported inside the functions: it takes seconds.
+
+Blocking: a failed blocking check means a published figure could be wrong. Non-blocking checks are the
+pure-format ones (SIREN, SHA-256, QPV code shapes), the commitments' party codes (no figure uses them) and
+rows of territories outside territories.csv (every mart is computed for the listed territories only).
+"""
+
+import datetime as dt
+import decimal
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from qp_analytics.marts import NATIONAL_PARTNERS
+from qp_analytics.roadmap import CODES
+from qp_analytics.schema import MARTS, TABLES, Table
+
+CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
+PARTIES = ("etat", "intercommunalite", "chef_de_file", "partenaires")
+ROADMAP_STATUSES = ("on_time", "late", "missing", "pending")
+PLAUSIBLE_DATES = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
+RATIO_COLUMNS = ("action_on_time_rate", "actions_share", "grant_share", "attendance_rate", "shared_rate",
+                 "chef_actions_share", "chef_attendance_rate")
+SIGNED_COLUMNS = ("roadmap_delay_days",)  # integer mart columns that may be negative (early annexion)
+SAMPLE_SIZE = 10
+
+
+@dataclass
+class CheckOutcome:
+    table: str  # e.g. "core.funding_requests" or "marts.mart_timeliness"
+    name: str  # short id, unique within the table
+    expectation: str  # the rule in words
+    passed: bool
+    unexpected_count: int
+    element_count: int
+    sample: list  # up to 10 failing values or rows (JSON-able: str/int/float/bool/None, dates ISO)
+    blocking: bool  # a failure could let a wrong figure be published
+
+
+# -- declaring checks ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Expect:
+    kind: str  # GX expectation class name (great_expectations.expectations.<kind>)
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Check:
+    name: str
+    expectation: str
+    expects: tuple[_Expect, ...]
+    blocking: bool = True
+    rows: bool = False  # sample the failing rows (id columns + values) rather than the bare values
+
+
+@dataclass
+class _Frame:
+    table: str  # the table the outcomes are reported under
+    sql: str  # the query giving the frame validated
+    ids: list[str]  # columns identifying a row in samples
+    checks: list[_Check] = field(default_factory=list)
+
+    def add(self, name: str, expectation: str, *expects: _Expect, blocking: bool = True, rows: bool = False
+            ) -> None:
+        self.checks.append(_Check(name, expectation, expects, blocking, rows))
+
+
+def _e(kind: str, **kwargs: Any) -> _Expect:
+    return _Expect(kind, kwargs)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_literal(v) for v in values) + "]::VARCHAR[]"
+
+
+def _words(values: Sequence[str]) -> str:
+    return "{" + ", ".join(values) + "}"
+
+
+def _key_checks(frame: _Frame, table: Table, unique_name: str = "key_unique", unique_words: str = "") -> None:
+    key = table.key
+    unique = (_e("ExpectCompoundColumnsToBeUnique", column_list=key) if len(key) > 1
+              else _e("ExpectColumnValuesToBeUnique", column=key[0]))
+    frame.add(unique_name, unique_words or f"({', '.join(key)}) unique: no two rows share a key", unique, rows=True)
+    frame.add("key_present", f"{', '.join(key)} never null",
+              *[_e("ExpectColumnValuesToNotBeNull", column=c) for c in key], rows=True)
+
+
+def _in_set(frame: _Frame, column: str, values: Sequence[str], name: str = "", blocking: bool = True,
+            what: str = "") -> None:
+    frame.add(name or f"{column}_in_codes", f"{column} in {what or _words(values)} (null allowed)",
+              _e("ExpectColumnValuesToBeInSet", column=column, value_set=list(values)), blocking=blocking)
+
+
+def _dates_plausible(frame: _Frame, table: Table) -> None:
+    cols = [c.name for c in table.columns if c.type == "DATE"]
+    if not cols:
+        return
+    low, high = (dt.datetime.combine(d, dt.time()) for d in PLAUSIBLE_DATES)
+    frame.add("dates_plausible", f"{', '.join(cols)} between {PLAUSIBLE_DATES[0]} and {PLAUSIBLE_DATES[1]} "
+              "(null allowed)",
+              *[_e("ExpectColumnValuesToBeBetween", column=c, min_value=low, max_value=high) for c in cols],
+              rows=True)
+
+
+def _in_order(frame: _Frame, name: str, later: str, earlier: str, strict: bool = False) -> None:
+    sign = ">" if strict else "≥"
+    frame.add(name, f"{later} {sign} {earlier} on every row where both are given",
+              _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A=later, column_B=earlier, or_equal=not strict,
+                 ignore_row_if="either_value_is_missing"), rows=True)
+
+
+def _non_negative(frame: _Frame, name: str, cols: Sequence[str], what: str = "") -> None:
+    if cols:
+        frame.add(name, f"{what or ', '.join(cols)} ≥ 0 (null allowed)",
+                  *[_e("ExpectColumnValuesToBeBetween", column=c, min_value=0) for c in cols], rows=True)
+
+
+# -- the core tables ----------------------------------------------------------------------------------------
+
+_ACTION_REF = "territory_id || '/' || action_id"
+_REFERENCING_ACTIONS = ("core.action_qpv", "core.action_partners", "core.funding_requests", "core.milestones",
+                        "core.good_practices")
+
+
+def _core_frames(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) -> list[_Frame]:
+    ids = list(territory_ids)
+    actions = [r[0] for r in con.execute(f"SELECT DISTINCT {_ACTION_REF} FROM core.actions "
+                                         "WHERE action_id IS NOT NULL").fetchall()]
+    meetings = [r[0] for r in con.execute("SELECT DISTINCT territory_id || '/' || source_row "
+                                          "FROM core.governance_meetings").fetchall()]
+    practices = [r[0] for r in con.execute("SELECT DISTINCT territory_id || '/' || pratique_id "
+                                           "FROM core.good_practices").fetchall()]
+    frames: dict[str, _Frame] = {}
+    for name, table in TABLES.items():
+        if not name.startswith("core."):
+            continue
+        extra = ""
+        if name in _REFERENCING_ACTIONS:
+            extra = f", {_ACTION_REF} AS action_ref"
+        elif name == "core.meeting_participants":
+            extra = ", territory_id || '/' || source_row AS meeting_ref"
+        elif name == "core.practice_reuse":
+            extra = ", territory_id || '/' || pratique_id AS practice_ref"
+        frame = _Frame(name, f"SELECT *{extra} FROM {name}", table.key)
+        if name == "core.conventions":
+            _key_checks(frame, table, "one_convention_per_territory",
+                        "territory_id unique: one convention per territory")
+        else:
+            _key_checks(frame, table)
+        _dates_plausible(frame, table)
+        if name in _REFERENCING_ACTIONS:
+            frame.add("action_exists", "every action_id is an action of the same territory in core.actions "
+                      "(sample: territory_id/action_id)",
+                      _e("ExpectColumnValuesToBeInSet", column="action_ref", value_set=actions))
+        frames[name] = frame
+
+    f = frames["core.territories"]
+    f.add("territories_present", "every territory of territories.csv has its row",
+          _e("ExpectColumnDistinctValuesToContainSet", column="territory_id", value_set=ids))
+    f.add("siren_format", "siren is 9 digits (null allowed)",
+          _e("ExpectColumnValuesToMatchRegex", column="siren", regex=r"^\d{9}$"), blocking=False)
+
+    f = frames["core.conventions"]
+    _in_set(f, "chef_de_file", CHEFS_DE_FILE)
+    _in_order(f, "roadmap_due_after_labellisation", "roadmap_due_date", "labellisation_date")
+    _in_order(f, "end_after_labellisation", "end_date", "labellisation_date")
+    f.add("durations_positive", "roadmap_deadline_months ≥ 0 and duration_months ≥ 1",
+          _e("ExpectColumnValuesToBeBetween", column="roadmap_deadline_months", min_value=0),
+          _e("ExpectColumnValuesToBeBetween", column="duration_months", min_value=1), rows=True)
+    f.add("source_sha256_format", "source_sha256 is 64 lower-case hex digits",
+          _e("ExpectColumnValuesToMatchRegex", column="source_sha256", regex=r"^[0-9a-f]{64}$"), blocking=False)
+
+    _in_set(frames["core.convention_commitments"], "party", PARTIES, blocking=False)
+
+    f = frames["core.actions"]
+    _in_set(f, "axe", CODES["axe"])
+    _in_set(f, "statut", CODES["statut"])
+    _in_order(f, "actual_end_after_start", "fin_reelle", "debut_reel")
+
+    f = frames["core.action_qpv"]
+    f.add("qpv_code_format", "qpv_code is QP or QN + 6 or 7 digits",
+          _e("ExpectColumnValuesToMatchRegex", column="qpv_code", regex=r"^Q[PN]\d{6,7}$"), blocking=False)
+
+    _in_set(frames["core.action_partners"], "role", CODES["role"])
+
+    f = frames["core.funding_requests"]
+    for col in ("type_credit", "nature", "decision"):
+        _in_set(f, col, CODES[col])
+    _non_negative(f, "amounts_non_negative", ["montant_sollicite", "montant_accorde", "montant_verse"])
+    f.add("payments_within_grants", "montant_verse ≤ montant_accorde on every request where both are given",
+          _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A="montant_accorde", column_B="montant_verse",
+             or_equal=True, ignore_row_if="either_value_is_missing"), rows=True)
+    _in_order(f, "decision_after_request", "date_decision", "date_sollicitation")
+
+    _in_set(frames["core.governance_meetings"], "instance", CODES["instance"])
+    frames["core.meeting_participants"].add(
+        "meeting_exists", "every participant's meeting (territory_id, source_row) is in core.governance_meetings "
+        "(sample: territory_id/source_row)",
+        _e("ExpectColumnValuesToBeInSet", column="meeting_ref", value_set=meetings))
+
+    _in_set(frames["core.good_practices"], "canal", CODES["canal"])
+
+    f = frames["core.practice_reuse"]
+    f.add("practice_exists", "every reused practice is in core.good_practices of its territory "
+          "(sample: territory_id/pratique_id)",
+          _e("ExpectColumnValuesToBeInSet", column="practice_ref", value_set=practices))
+    _in_set(f, "reused_by", ids, name="reused_by_known", what="the territories of territories.csv")
+
+    for name, frame in frames.items():
+        if name != "core.territories":
+            _in_set(frame, "territory_id", ids, name="territory_known", blocking=False,
+                    what="the territories of territories.csv")
+    return list(frames.values())
+
+
+# -- the marts ----------------------------------------------------------------------------------------------
+
+_PER_TERRITORY = ("marts.mart_timeliness", "marts.mart_good_practices", "marts.mart_evaluation_territories")
+
+
+def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
+    ids = list(territory_ids)
+    frames: list[_Frame] = []
+    for name, table in MARTS.items():
+        cols = set(table.column_names)
+        extra = ""
+        if name == "marts.mart_evaluation_national":
+            extra = ", CASE WHEN unit IN ('share', 'rate') THEN value END AS ratio_value"
+        frame = _Frame(name, f"SELECT *{extra} FROM {name}", table.key)
+        frames.append(frame)
+        words = ""
+        if name in _PER_TERRITORY:
+            words = "territory_id unique: at most one row per territory"
+        elif name == "marts.mart_partner_mobilisation":
+            words = "(territory_id, partner) unique: at most one row per partner of a territory"
+        _key_checks(frame, table, unique_words=words)
+        if "territory_id" in cols:
+            if name != "marts.mart_practice_diffusion":
+                frame.add("territories_present", "every territory of territories.csv has its rows",
+                          _e("ExpectColumnDistinctValuesToContainSet", column="territory_id", value_set=ids))
+            _in_set(frame, "territory_id", ids, name="only_listed_territories",
+                    what="the territories of territories.csv: no row for any other territory")
+        ratios = [c for c in RATIO_COLUMNS if c in cols]
+        if name == "marts.mart_evaluation_national":
+            ratios = ["ratio_value"]
+        if ratios:
+            what = "value of the indicators of unit share or rate" if ratios == ["ratio_value"] else ", ".join(ratios)
+            frame.add("ratios_within_0_1", f"{what} between 0 and 1 (null allowed)",
+                      *[_e("ExpectColumnValuesToBeBetween", column=c, min_value=0, max_value=1) for c in ratios],
+                      rows=True)
+        counts = [c.name for c in table.columns if c.type in ("INTEGER", "DECIMAL(18,2)") and not c.key
+                  and c.name not in SIGNED_COLUMNS]
+        _non_negative(frame, "counts_non_negative", counts, what=f"counts and amounts ({', '.join(counts)})")
+        if "roadmap_status" in cols:
+            _in_set(frame, "roadmap_status", ROADMAP_STATUSES, name="roadmap_status_in_codes")
+        for later, earlier in (("actions_due", "actions_on_time"), ("actions_total", "actions_due"),
+                               ("milestones_due", "milestones_late"), ("practices_documented", "practices_shared"),
+                               ("requests", "decided_requests"), ("requests", "pending_requests"),
+                               ("meetings_total", "meetings_attended")):
+            if later in cols and earlier in cols:
+                frame.add(f"{earlier}_within_{later}", f"{earlier} ≤ {later} on every row where both are given",
+                          _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A=later, column_B=earlier,
+                             or_equal=True, ignore_row_if="either_value_is_missing"), rows=True)
+        if name == "marts.mart_practice_diffusion":
+            frame.add("reused_by_count_matches", "reused_by_count = the length of reused_by",
+                      _e("ExpectColumnPairValuesToBeEqual", column_A="reused_by_count", column_B="reused_by_len",
+                         ignore_row_if="both_values_are_missing"), rows=True)
+            frame.sql = f"SELECT *, len(reused_by) AS reused_by_len FROM {name}"
+
+    # Row counts the definitions imply, over the territories each mart has (a territory missing
+    # altogether is the failure of its territories_present check).
+    mob = "marts.mart_partner_mobilisation"
+    f = _Frame(mob, f"SELECT territory_id, count(*) AS row_count FROM {mob} GROUP BY ALL", ["territory_id"])
+    f.add("at_least_five_rows_per_territory", "each territory has at least 5 rows (the national partners, plus "
+          "any other partner named)",
+          _e("ExpectColumnValuesToBeBetween", column="row_count", min_value=len(NATIONAL_PARTNERS)), rows=True)
+    frames.append(f)
+    f = _Frame(mob, f"""
+        SELECT t.territory_id, p.partner, count(m.partner) AS row_count
+        FROM (SELECT DISTINCT territory_id FROM {mob}) t
+        CROSS JOIN (SELECT unnest({_sql_list(NATIONAL_PARTNERS)}) AS partner) p
+        LEFT JOIN {mob} m ON m.territory_id = t.territory_id AND m.partner = p.partner
+        GROUP BY ALL""", ["territory_id", "partner"])
+    f.add("one_row_per_national_partner", f"each territory has exactly one row for each of "
+          f"{_words(NATIONAL_PARTNERS)}",
+          _e("ExpectColumnValuesToBeBetween", column="row_count", min_value=1, max_value=1), rows=True)
+    frames.append(f)
+
+    union = " UNION ALL ".join(f"SELECT DISTINCT {_literal(m)} AS mart, as_of FROM {m}" for m in MARTS)
+    f = _Frame("marts.*", f"SELECT * FROM ({union}) ORDER BY ALL", ["mart"])
+    f.add("single_as_of", "all the marts' rows carry one and the same as_of",
+          _e("ExpectColumnUniqueValueCountToBeBetween", column="as_of", max_value=1), rows=True)
+    frames.append(f)
+    return frames
+
+
+# -- running them -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _quiet_gx() -> Iterator[None]:
+    """Silence the warnings GX (and what it imports) emits, by category and message only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"module 'sre_\w+' is deprecated", category=DeprecationWarning)
+        yield
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able version of a value GX returns (numpy scalars, Timestamps, Decimals, tuples)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else _plain(pd.Timestamp(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _outcome(frame: _Frame, check: _Check, results: list[Any], df: Any) -> CheckOutcome:
+    passed, unexpected, elements, sample = True, 0, 0, []
+    for expect, result in zip(check.expects, results, strict=True):
+        passed = passed and bool(result.success)
+        info = result.exception_info or {}
+        if info.get("raised_exception"):
+            sample.append(f"{expect.kind} raised: {info.get('exception_message')}")
+            continue
+        r = result.result or {}
+        if expect.kind == "ExpectColumnDistinctValuesToContainSet":
+            unexpected += int(r.get("missing_count") or 0)
+            elements = max(elements, len(expect.kwargs["value_set"]))
+            sample.extend(sorted(r.get("partial_missing_list") or []))
+        elif expect.kind == "ExpectColumnUniqueValueCountToBeBetween":
+            elements = max(elements, len(df))
+            if not result.success:
+                unexpected += int(r.get("observed_value") or 0)
+                sample.extend(df.head(SAMPLE_SIZE).to_dict("records"))
+        else:
+            unexpected += int(r.get("unexpected_count") or 0)
+            elements = max(elements, int(r.get("element_count") or 0))
+            if not result.success:
+                found = r.get("partial_unexpected_index_list" if check.rows else "partial_unexpected_list")
+                sample.extend(found or [])
+    return CheckOutcome(table=frame.table, name=check.name, expectation=check.expectation, passed=passed,
+                        unexpected_count=unexpected, element_count=elements,
+                        sample=[_plain(v) for v in sample[:SAMPLE_SIZE]], blocking=check.blocking)
+
+
+def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutcome]:
+    with _quiet_gx():
+        import great_expectations as gx
+        import great_expectations.expectations as gxe
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = context.data_sources.add_pandas("warehouse")
+        outcomes: list[CheckOutcome] = []
+        for n, frame in enumerate(frames):
+            df = con.execute(frame.sql).df()
+            batch = (source.add_dataframe_asset(f"{n}_{frame.table}")
+                     .add_batch_definition_whole_dataframe("whole")
+                     .get_batch(batch_parameters={"dataframe": df}))
+            suite = gx.ExpectationSuite(name=f"{n}_{frame.table}")
+            for i, check in enumerate(frame.checks):
+                for j, expect in enumerate(check.expects):
+                    suite.add_expectation(getattr(gxe, expect.kind)(**expect.kwargs, meta={"check": [i, j]}))
+            result = batch.validate(suite, result_format={
+                "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
+                "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
+            by_check: dict[int, dict[int, Any]] = {}
+            for r in result.results:
+                i, j = r.expectation_config.meta["check"]
+                by_check.setdefault(i, {})[j] = r
+            for i, check in enumerate(frame.checks):
+                got = by_check.get(i, {})
+                outcomes.append(_outcome(frame, check, [got[j] for j in range(len(check.expects))], df))
+    return outcomes
+
+
+def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str]) -> list[CheckOutcome]:
+    """Check the core tables: keys, codes, dates, amounts, references between tables, one convention each."""
+    return _run(con, _core_frames(con, territory_ids))
+
+
+def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str]) -> list[CheckOutcome]:
+    """Check the six marts: every territory present, keys, ratios, row counts, one as_of, counts in order."""
+    return _run(con, _mart_frames(territory_ids))

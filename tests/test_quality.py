@@ -1,0 +1,365 @@
+"""The data-quality checks (qp_analytics.quality) on small hand-made warehouses.
+
+Each validation costs about a second, so each kind of warehouse is validated once (module fixtures): a good
+one where everything passes, empty ones, and broken ones where every rule is broken by its own bad value,
+in a way that breaks no other rule; one test per rule then checks that its outcome failed and shows the bad
+value, and one test that no other outcome failed.
+"""
+
+import datetime as dt
+import json
+
+import duckdb
+import pytest
+
+from qp_analytics.marts import compute_marts
+from qp_analytics.quality import CheckOutcome, validate_core, validate_marts
+from qp_analytics.schema import MARTS, TABLES, Table
+from qp_analytics.warehouse import ensure_tables
+
+IDS = ["t1", "t2"]
+AS_OF = dt.date(2024, 6, 30)
+SHA = "a" * 64
+D = dt.date
+
+
+def put(con: duckdb.DuckDBPyConnection, table: str, *rows: dict) -> None:
+    for row in rows:
+        cols = ", ".join(f'"{c}"' for c in row)
+        con.execute(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+
+
+def plain_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """The table without its PRIMARY KEY nor NOT NULL, so that duplicate or null keys can be written."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.name.split('.')[0]}")
+    cols = ", ".join(f'"{c.name}" {c.type}' for c in table.columns)
+    con.execute(f"CREATE TABLE {table.name} ({cols})")
+
+
+def convention(tid: str, **changes) -> dict:
+    row = {"territory_id": tid, "territory_name": f"CA {tid}", "chef_de_file": "anct",
+           "labellisation_date": D(2021, 3, 18), "roadmap_deadline_months": 6, "roadmap_due_date": D(2021, 9, 18),
+           "duration_months": 60, "end_date": D(2026, 3, 18), "signature_date": D(2021, 4, 1), "warning_count": 0,
+           "source_path": f"{tid}.txt", "source_sha256": SHA}
+    return row | changes
+
+
+def action(tid: str, aid: str, row: int, **changes) -> dict:
+    return {"territory_id": tid, "action_id": aid, "axe": "entrepreneuriat", "intitule": f"Action {aid}",
+            "statut": "realisee", "debut_prevu": D(2022, 1, 1), "fin_prevue": D(2022, 12, 31),
+            "debut_reel": D(2022, 2, 1), "fin_reelle": D(2022, 11, 30), "source_row": row} | changes
+
+
+def request(tid: str, row: int, aid: str, financeur: str, **changes) -> dict:
+    return {"territory_id": tid, "source_row": row, "action_id": aid, "financeur": financeur,
+            "type_credit": "specifique", "nature": "subvention", "montant_sollicite": 1000, "montant_accorde": 800,
+            "montant_verse": 500, "date_sollicitation": D(2022, 1, 10), "date_decision": D(2022, 3, 1),
+            "decision": "accordee"} | changes
+
+
+def fill_good_core(con: duckdb.DuckDBPyConnection) -> None:
+    put(con, "core.territories",
+        {"territory_id": "t1", "name": "CA Un", "siren": "200000001", "departement_code": "13",
+         "departement": "Bouches-du-Rhône"},
+        {"territory_id": "t2", "name": "CA Deux", "siren": "200000002", "departement_code": "974",
+         "departement": "La Réunion"})
+    put(con, "core.conventions", convention("t1"), convention("t2", chef_de_file="bpifrance", signature_date=None))
+    put(con, "core.convention_commitments",
+        {"territory_id": "t1", "position": 1, "party": "etat", "ref": "i", "text": "Accompagner.", "page": 2})
+    put(con, "core.roadmaps",
+        {"territory_id": "t1", "date_adoption": D(2021, 9, 1), "date_annexion": D(2021, 9, 10),
+         "source_path": "t1.xlsx", "source_sha256": SHA})
+    put(con, "core.actions", action("t1", "A1", 2), action("t1", "A2", 3, statut="en_cours", fin_reelle=None),
+        action("t2", "B1", 2, fin_reelle=D(2023, 2, 1)))
+    put(con, "core.action_qpv", {"territory_id": "t1", "action_id": "A1", "qpv_code": "QP013001"})
+    put(con, "core.action_partners",
+        {"territory_id": "t1", "source_row": 2, "action_id": "A1", "partenaire": "anct", "role": "pilote"},
+        {"territory_id": "t1", "source_row": 3, "action_id": "A2", "partenaire": "Mairie d'Un", "role": "relais"},
+        {"territory_id": "t2", "source_row": 2, "action_id": "B1", "partenaire": "anru", "role": "pilote"})
+    put(con, "core.funding_requests", request("t1", 2, "A1", "anct"),
+        request("t2", 2, "B1", "bpifrance", type_credit="droit_commun", nature="pret", montant_accorde=None,
+                montant_verse=None, date_decision=None, decision="en_instruction"))
+    put(con, "core.milestones",
+        {"territory_id": "t1", "source_row": 2, "action_id": "A1", "jalon": "Lancement",
+         "date_prevue": D(2022, 6, 1), "date_reelle": D(2022, 7, 1)})
+    put(con, "core.governance_meetings",
+        {"territory_id": "t1", "source_row": 2, "date": D(2022, 2, 1), "instance": "comite_pilotage"})
+    put(con, "core.meeting_participants", {"territory_id": "t1", "source_row": 2, "participant": "anct"},
+        {"territory_id": "t1", "source_row": 2, "participant": "etat"})
+    put(con, "core.good_practices",
+        {"territory_id": "t1", "pratique_id": "BP1", "action_id": "A1", "titre": "Guichet unique",
+         "date_partage": D(2023, 1, 15), "canal": "webinaire", "source_row": 2})
+    put(con, "core.practice_reuse", {"territory_id": "t1", "pratique_id": "BP1", "reused_by": "t2"})
+    put(con, "core.avenants",
+        {"territory_id": "t1", "number": 1, "extension_months": 12, "signature_date": D(2023, 5, 1),
+         "source_path": "t1-avenant.txt", "source_sha256": SHA})
+
+
+def fill_marts(target: duckdb.DuckDBPyConnection, core: duckdb.DuckDBPyConnection) -> None:
+    for name, frame in compute_marts(core, IDS, AS_OF).items():
+        target.register("_mart", frame.to_arrow())
+        target.execute(f"INSERT INTO {name} SELECT * FROM _mart")
+        target.unregister("_mart")
+
+
+def by_key(outcomes: list[CheckOutcome]) -> dict[tuple[str, str], CheckOutcome]:
+    keyed = {(o.table, o.name): o for o in outcomes}
+    assert len(keyed) == len(outcomes), "check names must be unique within a table"
+    return keyed
+
+
+def failed(outcomes: list[CheckOutcome]) -> set[tuple[str, str]]:
+    return {(o.table, o.name) for o in outcomes if not o.passed}
+
+
+def in_sample(value, sample: list) -> bool:
+    return any(value == s or (isinstance(s, dict) and value in s.values()) for s in sample)
+
+
+@pytest.fixture(scope="module")
+def good():
+    con = duckdb.connect()
+    ensure_tables(con)
+    ensure_tables(con, tables=list(MARTS), definitions=MARTS)
+    fill_good_core(con)
+    fill_marts(con, con)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def good_core(good):
+    return validate_core(good, IDS)
+
+
+@pytest.fixture(scope="module")
+def good_marts(good):
+    return validate_marts(good, IDS)
+
+
+def test_good_warehouse_passes(good_core, good_marts):
+    outcomes = good_core + good_marts
+    assert [(o.table, o.name, o.sample) for o in outcomes if not o.passed] == []
+    keyed = by_key(good_core) | by_key(good_marts)
+    assert keyed["core.actions", "key_unique"].element_count == 3
+    assert keyed["marts.mart_partner_mobilisation", "one_row_per_national_partner"].element_count == 10
+    assert all(o.expectation and o.sample == [] for o in outcomes)
+    json.dumps([o.__dict__ for o in outcomes])
+
+
+def test_every_required_check_is_there(good_core, good_marts):
+    keyed = by_key(good_core) | by_key(good_marts)
+    for table in ("core.actions", "core.action_partners", "core.funding_requests", "core.milestones",
+                  "core.governance_meetings", "core.good_practices", "core.conventions"):
+        assert (table, "key_present") in keyed
+    for table in ("core.action_partners", "core.funding_requests", "core.milestones", "core.good_practices"):
+        assert (table, "action_exists") in keyed
+    for mart in ("mart_timeliness", "mart_good_practices", "mart_evaluation_territories", "mart_partner_mobilisation"):
+        assert (f"marts.{mart}", "territories_present") in keyed
+    assert ("marts.*", "single_as_of") in keyed
+    blocking = {k for k, o in keyed.items() if o.blocking}
+    assert all(k in blocking for k in keyed if k[0].startswith("marts"))
+    assert {k for k in keyed if k not in blocking} == {
+        ("core.territories", "siren_format"), ("core.conventions", "source_sha256_format"),
+        ("core.action_qpv", "qpv_code_format"), ("core.convention_commitments", "party_in_codes"),
+        *((t, "territory_known") for t in TABLES if t.startswith("core.") and t != "core.territories")}
+
+
+def test_empty_warehouse_passes_but_territories_missing():
+    con = duckdb.connect()
+    ensure_tables(con)
+    ensure_tables(con, tables=list(MARTS), definitions=MARTS)
+    core, marts = validate_core(con, IDS), validate_marts(con, IDS)
+    assert failed(core) == {("core.territories", "territories_present")}
+    assert failed(marts) == {(f"marts.{m}", "territories_present") for m in (
+        "mart_timeliness", "mart_good_practices", "mart_evaluation_territories", "mart_partner_mobilisation")}
+    for o in core + marts:
+        if not o.passed:
+            assert o.sample == IDS and o.unexpected_count == 2 and o.blocking
+
+
+# -- core: every rule broken once ---------------------------------------------------------------------------
+
+CORE_BREAKS = [  # (table, check, bad value that must be in its sample)
+    ("core.territories", "territories_present", "t3"),
+    ("core.territories", "siren_format", "12345"),
+    ("core.conventions", "one_convention_per_territory", "t1"),
+    ("core.conventions", "chef_de_file_in_codes", "etat"),
+    ("core.conventions", "roadmap_due_after_labellisation", "2020-01-31"),
+    ("core.conventions", "end_after_labellisation", "2019-12-31"),
+    ("core.conventions", "durations_positive", 0),
+    ("core.conventions", "dates_plausible", "1899-12-30"),
+    ("core.conventions", "source_sha256_format", "not-a-sha"),
+    ("core.convention_commitments", "party_in_codes", "maire"),
+    ("core.actions", "key_unique", "A1"),
+    ("core.actions", "axe_in_codes", "sport"),
+    ("core.actions", "statut_in_codes", "fini"),
+    ("core.actions", "actual_end_after_start", "2021-05-01"),
+    ("core.action_qpv", "qpv_code_format", "XX12"),
+    ("core.action_qpv", "action_exists", "t1/A404"),
+    ("core.action_partners", "role_in_codes", "mecene"),
+    ("core.action_partners", "action_exists", "t2/Z9"),
+    ("core.funding_requests", "type_credit_in_codes", "credit_magique"),
+    ("core.funding_requests", "nature_in_codes", "don"),
+    ("core.funding_requests", "decision_in_codes", "peut_etre"),
+    ("core.funding_requests", "amounts_non_negative", -5.0),
+    ("core.funding_requests", "payments_within_grants", 2000.0),
+    ("core.funding_requests", "decision_after_request", "2021-12-01"),
+    ("core.funding_requests", "dates_plausible", "2150-01-01"),
+    ("core.funding_requests", "action_exists", "t1/A77"),
+    ("core.milestones", "key_present", None),
+    ("core.milestones", "action_exists", "t1/A5"),
+    ("core.governance_meetings", "instance_in_codes", "apero"),
+    ("core.meeting_participants", "meeting_exists", "t1/99"),
+    ("core.good_practices", "canal_in_codes", "pigeon_voyageur"),
+    ("core.good_practices", "action_exists", "t2/B404"),
+    ("core.practice_reuse", "practice_exists", "t1/BP404"),
+    ("core.practice_reuse", "reused_by_known", "atlantide"),
+    ("core.avenants", "territory_known", "zz"),
+]
+
+
+@pytest.fixture(scope="module")
+def broken_core():
+    con = duckdb.connect()
+    for name in ("core.actions", "core.conventions", "core.milestones"):
+        plain_table(con, TABLES[name])  # ensure_tables keeps these (CREATE TABLE IF NOT EXISTS)
+    ensure_tables(con)
+    fill_good_core(con)
+    put(con, "core.conventions",
+        convention("t1"),  # a second convention for t1
+        convention("t3", chef_de_file="etat", roadmap_due_date=D(2020, 1, 31), end_date=D(2019, 12, 31),
+                   duration_months=0, signature_date=D(1899, 12, 30), source_sha256="not-a-sha"))
+    con.execute("UPDATE core.territories SET siren = '12345' WHERE territory_id = 't2'")
+    put(con, "core.convention_commitments",
+        {"territory_id": "t1", "position": 2, "party": "maire", "text": "Animer."})
+    put(con, "core.actions", action("t1", "A1", 2),  # the same action twice
+        action("t1", "A3", 4, axe="sport"), action("t1", "A4", 5, statut="fini"),
+        action("t2", "B2", 3, debut_reel=D(2022, 6, 1), fin_reelle=D(2021, 5, 1)))
+    put(con, "core.action_qpv", {"territory_id": "t1", "action_id": "A2", "qpv_code": "XX12"},
+        {"territory_id": "t1", "action_id": "A404", "qpv_code": "QP013002"})
+    put(con, "core.action_partners",
+        {"territory_id": "t1", "source_row": 4, "action_id": "A1", "partenaire": "anru", "role": "mecene"},
+        {"territory_id": "t2", "source_row": 3, "action_id": "Z9", "partenaire": "anct", "role": "expertise"})
+    put(con, "core.funding_requests",
+        request("t1", 3, "A1", "anru", type_credit="credit_magique"), request("t1", 4, "A1", "anru", nature="don"),
+        request("t1", 5, "A2", "etat", decision="peut_etre"),
+        request("t1", 6, "A2", "etat", montant_accorde=-5, montant_verse=None),
+        request("t2", 3, "B1", "anct", montant_accorde=1000, montant_verse=2000),
+        request("t2", 4, "B1", "anct", date_sollicitation=D(2022, 1, 10), date_decision=D(2021, 12, 1)),
+        request("t2", 5, "B1", "anct", date_sollicitation=D(2150, 1, 1), date_decision=None),
+        request("t1", 7, "A77", "anct"))
+    put(con, "core.milestones",
+        {"territory_id": "t1", "source_row": None, "action_id": "A2", "jalon": "Sans ligne"},
+        {"territory_id": "t1", "source_row": 3, "action_id": "A5", "jalon": "Orphelin"})
+    put(con, "core.governance_meetings",
+        {"territory_id": "t2", "source_row": 2, "date": D(2022, 3, 1), "instance": "apero"})
+    put(con, "core.meeting_participants", {"territory_id": "t1", "source_row": 99, "participant": "anct"})
+    put(con, "core.good_practices",
+        {"territory_id": "t1", "pratique_id": "BP2", "action_id": "A2", "titre": "Pigeons",
+         "canal": "pigeon_voyageur", "source_row": 3},
+        {"territory_id": "t2", "pratique_id": "BP3", "action_id": "B404", "titre": "Orpheline", "source_row": 2})
+    put(con, "core.practice_reuse", {"territory_id": "t1", "pratique_id": "BP404", "reused_by": "t2"},
+        {"territory_id": "t1", "pratique_id": "BP1", "reused_by": "atlantide"})
+    put(con, "core.avenants", {"territory_id": "zz", "number": 1, "extension_months": 6,
+                               "source_path": "zz.txt", "source_sha256": SHA})
+    yield validate_core(con, [*IDS, "t3"])
+    con.close()
+
+
+def test_core_breaks_fail_only_their_checks(broken_core):
+    assert failed(broken_core) == {(t, n) for t, n, _ in CORE_BREAKS}
+
+
+@pytest.mark.parametrize(("table", "name", "bad"), CORE_BREAKS, ids=[f"{t}:{n}" for t, n, _ in CORE_BREAKS])
+def test_core_rule_broken(broken_core, table, name, bad):
+    outcome = by_key(broken_core)[table, name]
+    assert not outcome.passed
+    assert outcome.unexpected_count >= 1 and outcome.element_count >= outcome.unexpected_count
+    assert in_sample(bad, outcome.sample), outcome.sample
+    assert len(outcome.sample) <= 10
+    json.dumps(outcome.sample)
+
+
+def test_core_samples_show_rows_for_pairs(broken_core):
+    outcome = by_key(broken_core)["core.funding_requests", "payments_within_grants"]
+    assert outcome.sample == [{"territory_id": "t2", "source_row": 3, "montant_accorde": 1000.0,
+                               "montant_verse": 2000.0}]
+    assert by_key(broken_core)["core.conventions", "one_convention_per_territory"].unexpected_count == 2
+
+
+# -- marts: every rule broken once --------------------------------------------------------------------------
+
+MOB = "marts.mart_partner_mobilisation"
+MART_BREAKS = [
+    ("marts.mart_timeliness", "territories_present", "t2"),
+    ("marts.mart_timeliness", "ratios_within_0_1", 1.5),
+    ("marts.mart_timeliness", "roadmap_status_in_codes", "early"),
+    ("marts.mart_timeliness", "milestones_late_within_milestones_due", 6),
+    ("marts.mart_good_practices", "key_unique", "t1"),
+    ("marts.mart_good_practices", "counts_non_negative", -1),
+    ("marts.mart_evaluation_territories", "only_listed_territories", "zz"),
+    ("marts.mart_evaluation_territories", "actions_on_time_within_actions_due", 102),
+    ("marts.mart_evaluation_territories", "actions_due_within_actions_total", 2),
+    (MOB, "ratios_within_0_1", 2.0),
+    (MOB, "one_row_per_national_partner", "anru"),
+    (MOB, "at_least_five_rows_per_territory", "t2"),
+    ("marts.mart_practice_diffusion", "reused_by_count_matches", 3),
+    ("marts.mart_evaluation_national", "ratios_within_0_1", 1.7),
+    ("marts.mart_evaluation_national", "key_present", None),
+    ("marts.*", "single_as_of", "2024-07-01"),
+]
+
+
+@pytest.fixture(scope="module")
+def broken_marts(good):
+    con = duckdb.connect()
+    for table in MARTS.values():
+        plain_table(con, table)  # no primary keys: duplicates can be written
+    fill_marts(con, good)
+    con.execute("DELETE FROM marts.mart_timeliness WHERE territory_id = 't2'")
+    con.execute("UPDATE marts.mart_timeliness SET action_on_time_rate = 1.5, roadmap_status = 'early', "
+                "milestones_late = milestones_due + 5 WHERE territory_id = 't1'")
+    con.execute("INSERT INTO marts.mart_good_practices SELECT * FROM marts.mart_good_practices "
+                "WHERE territory_id = 't1'")
+    con.execute("UPDATE marts.mart_good_practices SET reuse_links = -1 WHERE territory_id = 't2'")
+    con.execute("INSERT INTO marts.mart_evaluation_territories SELECT * REPLACE ('zz' AS territory_id) "
+                "FROM marts.mart_evaluation_territories WHERE territory_id = 't2'")
+    con.execute("UPDATE marts.mart_evaluation_territories SET actions_on_time = actions_due + 100 "
+                "WHERE territory_id = 't1'")
+    con.execute("UPDATE marts.mart_evaluation_territories SET actions_due = actions_total + 1 "
+                "WHERE territory_id = 't2'")
+    con.execute(f"UPDATE {MOB} SET grant_share = 2.0 WHERE territory_id = 't1' AND partner = 'anct'")
+    con.execute(f"DELETE FROM {MOB} WHERE territory_id = 't1' AND partner = 'anru'")  # t1 keeps 5 rows
+    con.execute(f"DELETE FROM {MOB} WHERE territory_id = 't2' AND partner IN ('etat', 'anct')")  # 3 rows
+    con.execute("UPDATE marts.mart_practice_diffusion SET reused_by_count = 3, as_of = DATE '2024-07-01'")
+    con.execute("UPDATE marts.mart_evaluation_national SET value = 1.7 WHERE unit = 'share'")
+    con.execute("INSERT INTO marts.mart_evaluation_national (indicator, value, unit, as_of) "
+                "VALUES (NULL, 3, 'days', DATE '2024-06-30')")
+    yield validate_marts(con, IDS)
+    con.close()
+
+
+def test_mart_breaks_fail_only_their_checks(broken_marts):
+    # A territory with fewer than five rows necessarily lacks a national partner's row: t2's missing rows
+    # also fail one_row_per_national_partner, already failed by t1's missing anru.
+    assert failed(broken_marts) == {(t, n) for t, n, _ in MART_BREAKS}
+
+
+@pytest.mark.parametrize(("table", "name", "bad"), MART_BREAKS, ids=[f"{t}:{n}" for t, n, _ in MART_BREAKS])
+def test_mart_rule_broken(broken_marts, table, name, bad):
+    outcome = by_key(broken_marts)[table, name]
+    assert not outcome.passed and outcome.blocking
+    assert in_sample(bad, outcome.sample), outcome.sample
+    json.dumps(outcome.sample)
+
+
+def test_mart_samples_name_the_rows(broken_marts):
+    keyed = by_key(broken_marts)
+    missing = keyed[MOB, "one_row_per_national_partner"].sample
+    assert {"territory_id": "t1", "partner": "anru", "row_count": 0} in missing
+    assert keyed[MOB, "at_least_five_rows_per_territory"].sample == [{"territory_id": "t2", "row_count": 3}]
+    assert keyed["marts.mart_timeliness", "territories_present"].sample == ["t2"]
+    as_of = keyed["marts.*", "single_as_of"]
+    assert {"mart": "marts.mart_practice_diffusion", "as_of": "2024-07-01"} in as_of.sample
+    assert as_of.unexpected_count == 2

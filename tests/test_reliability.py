@@ -1,0 +1,374 @@
+"""Bad inputs are rejected with their file and place, and nothing else changes; killed runs lose nothing."""
+
+import datetime as dt
+import hashlib
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.run import run_pipeline
+from qp_analytics.generator import synthetic_territories
+from qp_analytics.publish import current_release
+from qp_analytics.raw_folder import write_raw_folder
+from qp_analytics.schema import TABLES
+from tests.conftest import REPO
+from tests.roadmap_builder import valid_sheets, write_workbook
+
+AS_OF = dt.date(2024, 6, 30)
+VOLATILE = {"read_at", "parsed_at", "rejected_at", "path", "source_path"}  # when and where, not what
+
+
+def snapshot(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every core/raw/staging table's content (but the rejections), without run times and folder paths."""
+    out = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for name, table in TABLES.items():
+            if name == "staging.rejections":
+                continue
+            cols = [f'"{c}"' for c in table.column_names if c not in VOLATILE]
+            out[name] = con.execute(f"SELECT {', '.join(cols)} FROM {name} ORDER BY ALL").fetchall()
+    return out
+
+
+def marts_snapshot(marts: Path) -> dict[str, pl.DataFrame]:
+    release = current_release(marts)
+    return {p.name: pl.read_parquet(p) for p in sorted(release.glob("mart_*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    base = tmp_path_factory.mktemp("baseline")
+    result = write_raw_folder(base / "raw", synthetic_territories(4, random.Random(3)), seed=3)
+    summary = run_pipeline(base / "raw", base / "w.duckdb", base / "marts", AS_OF, [], echo=lambda m: None)
+    assert summary.exit_code == 0, summary.render()
+    specs = {s.territory.territory_id: s for s in result.specs}
+    return base, specs, {a.territory_id: a for a in result.avenants}, snapshot(base / "w.duckdb"), \
+        marts_snapshot(base / "marts")
+
+
+def pick(specs, fmt):
+    return next(t for t, s in sorted(specs.items()) if s.fmt == fmt)
+
+
+def _convention(raw, tid):
+    return next((raw / "conventions").glob(f"{tid}.*"))
+
+
+def _text_convention(raw, specs):
+    tid = pick(specs, "txt")
+    return tid, _convention(raw, tid)
+
+
+def _rewrite(path, old, new):
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
+def _workbook(raw, tid, edit):
+    sheets = valid_sheets()
+    sheets["fiche"][0][1] = tid
+    edit(sheets)
+    write_workbook(raw / "roadmaps" / f"{tid}.xlsx", sheets)
+
+
+# Each case: (what it breaks, which territory, the rejection stage, a text of the message); the edit runs on a
+# copy of the raw folder.
+def case_pdf_truncated(raw, specs, avenants):
+    tid = pick(specs, "pdf")
+    path = _convention(raw, tid)
+    path.write_bytes(path.read_bytes()[:300])
+    return tid, "read", [str(path), "not a readable PDF"]
+
+
+def case_pdf_not_pdf(raw, specs, avenants):
+    tid = pick(specs, "pdf")
+    _convention(raw, tid).write_bytes(b"<html>not a pdf</html>")
+    return tid, "read", ["no %PDF header"]
+
+
+def case_pdf_scanned(raw, specs, avenants):
+    from fpdf import FPDF
+
+    tid = pick(specs, "pdf")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.rect(10, 10, 100, 100)
+    _convention(raw, tid).write_bytes(bytes(pdf.output()))
+    return tid, "read", ["no text layer"]
+
+
+def case_text_empty(raw, specs, avenants):
+    tid, path = _text_convention(raw, specs)
+    path.write_text("   \n", encoding="utf-8")
+    return tid, "read", [str(path), "the file is empty"]
+
+
+def case_text_latin1(raw, specs, avenants):
+    tid, path = _text_convention(raw, specs)
+    # saved by an editor in Windows-1252/Latin-1: the accents are no longer UTF-8
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1", errors="replace"))
+    return tid, "read", ["is not UTF-8"]
+
+
+def case_no_chef_de_file(raw, specs, avenants):
+    tid, path = _text_convention(raw, specs)
+    text = path.read_text(encoding="utf-8")
+    gov = text.index("Gouvernance")
+    path.write_text(text[:gov] + text[gov:].replace("Chef de", "Référent de", 1).replace("Chef de file", "Référent"),
+                    encoding="utf-8")
+    return tid, "parse", [str(path), "chef_de_file:"]
+
+
+def case_no_labellisation(raw, specs, avenants):
+    tid, path = _text_convention(raw, specs)
+    _rewrite(path, "Labellisation »)", "Lancement »)")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("labellis", "lanc").replace("Labellis", "Lanc"), encoding="utf-8")
+    return tid, "parse", ["labellisation_date:"]
+
+
+def case_two_conventions(raw, specs, avenants):
+    tid = pick(specs, "pdf")
+    shutil.copy(_convention(raw, pick(specs, "txt")), raw / "conventions" / f"{tid}.txt")
+    return tid, "read", ["two convention files"]
+
+
+def case_convention_missing(raw, specs, avenants):
+    tid = pick(specs, "pdf")
+    _convention(raw, tid).unlink()
+    return tid, "read", ["no convention file"]
+
+
+def case_roadmap_not_workbook(raw, specs, avenants):
+    tid = sorted(specs)[0]
+    (raw / "roadmaps" / f"{tid}.xlsx").write_text("a,b\n1,2\n", encoding="utf-8")
+    return tid, "roadmap", [f"{tid}.xlsx", "an Excel workbook (.xlsx) that opens"]
+
+
+def case_roadmap_missing_sheet(raw, specs, avenants):
+    tid = sorted(specs)[0]
+    _workbook(raw, tid, lambda s: s.pop("jalons"))
+    return tid, "roadmap", ["a sheet 'jalons'"]
+
+
+def case_roadmap_unknown_code(raw, specs, avenants):
+    tid = sorted(specs)[0]
+    _workbook(raw, tid, lambda s: s["actions"][0].__setitem__(1, "culture"))
+    return tid, "roadmap", ["sheet 'actions', row 2, column 'axe': found 'culture'"]
+
+
+def case_roadmap_other_territory(raw, specs, avenants):
+    tid = sorted(specs)[0]
+    _workbook(raw, tid, lambda s: s["fiche"][0].__setitem__(1, sorted(specs)[1]))
+    return tid, "roadmap", ["the territory the file is named for"]
+
+
+def case_roadmap_negative_amount(raw, specs, avenants):
+    tid = sorted(specs)[1]
+    _workbook(raw, tid, lambda s: s["financements"][1].__setitem__(4, "-80 000 €"))
+    return tid, "roadmap", ["row 3, column 'montant_sollicite'", "an amount ≥ 0"]
+
+
+def case_roadmap_payment_above_grant(raw, specs, avenants):
+    tid = sorted(specs)[1]
+    _workbook(raw, tid, lambda s: s["financements"][0].__setitem__(6, 5_000_000))
+    return tid, "roadmap", ["a payment ≤ montant_accorde"]
+
+
+def case_roadmap_decision_before_request(raw, specs, avenants):
+    tid = sorted(specs)[1]
+    _workbook(raw, tid, lambda s: s["financements"][0].__setitem__(8, "01/01/2022"))
+    return tid, "roadmap", ["a decision on or after date_sollicitation"]
+
+
+def case_roadmap_unknown_action(raw, specs, avenants):
+    tid = sorted(specs)[2]
+    _workbook(raw, tid, lambda s: s["jalons"][0].__setitem__(0, "TV-99"))
+    return tid, "roadmap", ["sheet 'jalons', row 2, column 'action_id': found 'TV-99'"]
+
+
+def case_roadmap_twice(raw, specs, avenants):
+    tid = sorted(specs)[2]
+    (raw / "roadmaps" / f"{tid}.fiche.csv").write_text("champ;valeur\nterritoire_id;" + tid + "\n", encoding="utf-8")
+    return tid, "roadmap", ["a workbook and CSV exports"]
+
+
+def case_avenant_wrong_number(raw, specs, avenants):
+    tid = next(iter(avenants))
+    path = next((raw / "avenants").glob(f"{tid}_avenant_1.*"))
+    path.rename(path.with_name(f"{tid}_avenant_7{path.suffix}"))
+    return tid, "avenant", ["named for avenant n° 7 but the document is n° 1"]
+
+
+def case_avenant_no_extension(raw, specs, avenants):
+    tid = next(iter(avenants))
+    path = raw / "avenants" / f"{tid}_avenant_3.txt"
+    path.write_text("AVENANT N° 3\n\nVu la convention d’engagement Quartiers productifs conclue entre l’Etat et "
+                    "la Métropole X ;\n\nLa convention est modifiée.\n\nFait à X, le 3 mars 2023\n", encoding="utf-8")
+    return tid, "avenant", [str(path), "extension:"]
+
+
+def case_avenant_twice(raw, specs, avenants):
+    tid = next(iter(avenants))
+    path = next((raw / "avenants").glob(f"{tid}_avenant_1.*"))
+    other = ".txt" if path.suffix == ".pdf" else ".pdf"
+    shutil.copy(path, path.with_suffix(other))
+    return tid, "avenant", ["exists as both .txt and .pdf"]
+
+
+CASES = [case_pdf_truncated, case_pdf_not_pdf, case_pdf_scanned, case_text_empty, case_text_latin1,
+         case_no_chef_de_file, case_no_labellisation, case_two_conventions, case_convention_missing,
+         case_roadmap_not_workbook, case_roadmap_missing_sheet, case_roadmap_unknown_code,
+         case_roadmap_other_territory, case_roadmap_negative_amount, case_roadmap_payment_above_grant,
+         case_roadmap_decision_before_request, case_roadmap_unknown_action, case_roadmap_twice,
+         case_avenant_wrong_number, case_avenant_no_extension, case_avenant_twice]
+
+
+def copy_of(baseline, tmp_path):
+    base = baseline[0]
+    shutil.copytree(base / "raw", tmp_path / "raw")
+    shutil.copy(base / "w.duckdb", tmp_path / "w.duckdb")
+    shutil.copytree(base / "marts", tmp_path / "marts", symlinks=True)
+    return tmp_path / "raw", tmp_path / "w.duckdb", tmp_path / "marts"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])
+def test_bad_input_is_rejected_and_nothing_else_changes(baseline, tmp_path, case):
+    _, specs, avenants, before, marts_before = baseline
+    raw, warehouse, marts = copy_of(baseline, tmp_path)
+    territory, stage, texts = case(raw, specs, avenants)
+    summary = run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert summary.exit_code == 1
+    rejected = {(t, s) for t, s, _ in summary.rejections}
+    assert rejected == {(territory, stage)}, summary.render()
+    message = " | ".join(p for _, _, p in summary.rejections)
+    for text in texts:
+        assert text in message
+    after_tables = snapshot(warehouse)
+    if stage == "parse":
+        # the raw layer shows the document that was read and rejected; what it would have fed is unchanged
+        for table in (after_tables, before):
+            table["raw.convention_documents"] = [r for r in table["raw.convention_documents"] if r[0] != territory]
+    assert after_tables == before  # the territory keeps its last good data; the others are unchanged
+    after = marts_snapshot(marts)
+    assert after.keys() == marts_before.keys()
+    assert all(after[k].equals(marts_before[k]) for k in after)  # the rest is published, the figures unchanged
+    assert summary.release is not None and current_release(marts) == summary.release.resolve()
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("conventions/atlantis.pdf", "unknown territory 'atlantis'"),
+    ("conventions/Laval Convention.PDF", "not a convention file name"),
+    ("roadmaps/atlantis.xlsx", "unknown territory 'atlantis'"),
+    ("avenants/atlantis_avenant_1.txt", "unknown territory 'atlantis'"),
+])
+def test_files_of_unknown_territories_are_reported(baseline, tmp_path, name, expected):
+    _, _, _, before, _ = baseline
+    raw, warehouse, marts = copy_of(baseline, tmp_path)
+    (raw / name).write_bytes(b"stray file")
+    summary = run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert summary.exit_code == 1 and not summary.rejections
+    assert [p for p in summary.unknown_files if expected in p and str(raw / name) in p]
+    assert "Files ignored (1;" in summary.render()
+    assert snapshot(warehouse) == before
+
+
+def test_unusable_registry_changes_nothing(baseline, tmp_path):
+    from qp_analytics.territories import RegistryError
+
+    _, _, _, before, _ = baseline
+    raw, warehouse, marts = copy_of(baseline, tmp_path)
+    with (raw / "territories.csv").open("a", encoding="utf-8") as fh:
+        fh.write("../../etc,Evil,123456789,13,Nowhere\n")
+    with pytest.raises(RegistryError, match=r"column territory_id: '../../etc' is not a territory id"):
+        run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert snapshot(warehouse) == before
+
+
+def test_raw_files_are_never_modified(baseline, tmp_path):
+    raw, warehouse, marts = copy_of(baseline, tmp_path)
+
+    def digest():
+        return {p.relative_to(raw).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+                for p in sorted(raw.rglob("*")) if p.is_file()}
+
+    before = digest()
+    run_pipeline(raw, warehouse, marts, dt.date(2023, 1, 1), [], echo=lambda m: None)
+    assert digest() == before
+
+
+# -- faults: runs killed at several points, two runs at once -----------------------------------------------
+
+def _cli(raw, warehouse, marts, as_of, *extra):
+    return [sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(raw), "--warehouse",
+            str(warehouse), "--marts-dir", str(marts), "--as-of", as_of, *extra]
+
+
+@pytest.fixture(scope="module")
+def bigger(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bigger")
+    subprocess.run([sys.executable, "-m", "qp_analytics.cli", "generate", "--territories", "16", "--out",
+                    str(base / "raw"), "--seed", "8"], check=True, capture_output=True, cwd=REPO)
+    subprocess.run(_cli(base / "raw", base / "w.duckdb", base / "marts", "2023-01-01"), check=True,
+                   capture_output=True, cwd=REPO)
+    return base, snapshot(base / "w.duckdb"), marts_snapshot(base / "marts")
+
+
+@pytest.mark.parametrize("kill_at", ["Materialising", "read ", "parse ", "roadmap ", "avenant ", "after:0.5",
+                                     "after:2.5"])
+def test_a_killed_run_leaves_everything_as_it_was(bigger, tmp_path, kill_at):
+    base, before, marts_before = bigger
+    raw = base / "raw"
+    warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
+    shutil.copy(base / "w.duckdb", warehouse)
+    shutil.copytree(base / "marts", marts, symlinks=True)
+    with subprocess.Popen(_cli(raw, warehouse, marts, "2024-01-01"), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, cwd=REPO) as proc:
+        started = time.monotonic()
+        if kill_at.startswith("after:"):
+            time.sleep(float(kill_at.split(":")[1]))
+        else:
+            for line in proc.stderr:
+                if line.strip().startswith(kill_at.strip()):
+                    break
+        killed = proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert killed, f"the run ended before it could be killed at {kill_at}"
+    assert snapshot(warehouse) == before, f"killed at {kill_at} after {time.monotonic() - started:.1f}s"
+    after = marts_snapshot(marts)
+    assert all(after[k].equals(marts_before[k]) for k in marts_before)
+    # the next run succeeds with no manual repair
+    done = subprocess.run(_cli(raw, warehouse, marts, "2024-01-01"), capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(tmp_path.glob(".w.duckdb.run-*"))
+    assert marts_snapshot(marts)["mart_timeliness.parquet"]["as_of"].unique().to_list() == [dt.date(2024, 1, 1)]
+
+
+def test_two_runs_at_once_second_waits_or_refuses(bigger, tmp_path):
+    base, before, _ = bigger
+    warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
+    shutil.copy(base / "w.duckdb", warehouse)
+    with subprocess.Popen(_cli(base / "raw", warehouse, marts, "2024-01-01"), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, cwd=REPO) as first:
+        for line in first.stderr:
+            if line.startswith("Materialising"):
+                break
+        refused = subprocess.run(_cli(base / "raw", warehouse, marts, "2024-02-01", "--no-wait"),
+                                 capture_output=True, text=True, cwd=REPO)
+        assert refused.returncode == 2 and "is being materialised by pid" in refused.stderr
+        waiting = subprocess.run(_cli(base / "raw", warehouse, marts, "2024-02-01"), capture_output=True, text=True,
+                                 cwd=REPO)
+        first.stderr.read()
+        assert first.wait(timeout=300) == 0
+    assert waiting.returncode == 0 and "Waiting:" in waiting.stderr
+    assert marts_snapshot(marts)["mart_timeliness.parquet"]["as_of"].unique().to_list() == [dt.date(2024, 2, 1)]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM core.conventions").fetchone() == (16,)
