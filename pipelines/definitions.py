@@ -7,12 +7,13 @@ from pipelines.marts.assets import marts, published_marts
 from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
 from pipelines.normalise.avenants import avenants, avenants_accepted
 from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps_accepted
+from pipelines.quality.checks import core_quality, marts_quality
 from pipelines.resources import ProgressSink, QpSettings
 from pipelines.sensors import territory_registry_sensor
 
 ASSETS = [convention_documents, convention_parses, territories, core_conventions, roadmap_parses, core_roadmaps,
           avenants, marts, published_marts]
-ASSET_CHECKS = [conventions_accepted, roadmaps_accepted, avenants_accepted]
+ASSET_CHECKS = [conventions_accepted, roadmaps_accepted, avenants_accepted, core_quality, marts_quality]
 
 
 def settings_from_env() -> QpSettings:

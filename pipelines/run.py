@@ -43,8 +43,14 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        clean = self.success and not self.rejections and not self.failures and not self.unknown_files
+        clean = (self.success and not self.rejections and not self.failures and not self.unknown_files
+                 and not self.failed_quality)
         return 0 if clean else 1
+
+    @property
+    def failed_quality(self) -> list[str]:
+        """Great Expectations checks that failed: the run's data is not trusted, nothing is kept."""
+        return [name for name, ok, _ in self.checks if not ok and name.endswith(":great_expectations")]
 
     def render(self) -> str:
         rejected = sorted({r[0] for r in self.rejections})
@@ -57,8 +63,12 @@ class RunSummary:
             lines.append(f"  {table:<34} {n:>7} rows")
         if self.without_roadmap:
             lines.append(f"  no roadmap loaded for {len(self.without_roadmap)}: {', '.join(self.without_roadmap)}")
-        for name, passed, detail in self.checks:
-            lines.append(f"  check {name}: {'passed' if passed else 'FAILED'}{(' — ' + detail) if detail else ''}")
+        passed = [c for c in self.checks if c[1]]
+        lines.append(f"  checks: {len(passed)} passed, {len(self.checks) - len(passed)} failed "
+                     "(Great Expectations suites on every core table and mart, and input acceptance)")
+        for name, ok, detail in self.checks:
+            if not ok:
+                lines.append(f"  check FAILED {name}{(' — ' + detail) if detail else ''}")
         if rejected:
             lines.append(f"Rejected ({len(rejected)} territories; each keeps its last good data):")
             for tid in rejected:
@@ -162,8 +172,10 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             result = _materialize(raw_dir, work, marts_dir, as_of, selected, echo)
             summary = _summarise(result, work, selected, as_of, time.perf_counter() - started, warehouse)
             summary.unknown_files = unknown_files(raw_dir, registry)
-            if summary.failures:
-                echo(f"A step failed: {warehouse} is left as it was before this run")
+            if summary.failures or summary.failed_quality:
+                echo(f"{'A step' if summary.failures else 'A data quality check'} failed: {warehouse} and the "
+                     "published marts are left as they were before this run")
+                summary.release = None
             else:
                 _commit_working_copy(work, warehouse)
                 if summary.release is not None:
@@ -196,7 +208,8 @@ def _materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             instance=instance,
             resources={"settings": settings, "progress": ProgressSink(_printer(echo))},
             tags={RANGE_START_TAG: selected[0], RANGE_END_TAG: selected[-1], "qp/as_of": as_of.isoformat()},
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            # the summary reports failures and checks; Dagster's own log lines would only repeat them
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
 
@@ -221,9 +234,15 @@ def _summarise(result, work: Path, selected: list[str], as_of: dt.date, seconds:
     if published:
         summary.release = Path(str(published[0].materialization.metadata["release"].value))
     for evaluation in result.get_asset_check_evaluations():
-        problems = evaluation.metadata.get("rejected_territories")
-        detail = f"{problems.value} territories rejected" if problems and problems.value else ""
-        summary.checks.append((evaluation.check_name, evaluation.passed, detail))
+        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        if evaluation.passed:
+            detail = ""
+        elif "rejected_territories" in evaluation.metadata:
+            detail = f"{evaluation.metadata['rejected_territories'].value} territories rejected"
+        else:
+            samples = evaluation.metadata["failing_samples"].value
+            detail = "; ".join(f"{check} (e.g. {str(sample)[:160]})" for check, sample in samples.items())
+        summary.checks.append((name, evaluation.passed, detail))
     with connect(work) as con:
         ensure_tables(con)
         ids = [selected]

@@ -171,7 +171,7 @@ def test_rejected_file_keeps_last_good_data(tmp_path, raw_copy):
     assert query(warehouse, "SELECT count(*) FROM core.conventions") == [(14,)]
     rendered = summary.render()
     assert "laval (stale: last good file read" in rendered and "Rejected (2 territories" in rendered
-    assert [c for c in summary.checks if c[0] == "conventions_accepted"][0][1] is False
+    assert dict((c[0], c[1]) for c in summary.checks)["staging/convention_parses:conventions_accepted"] is False
 
 
 def test_unknown_territory_is_refused(tmp_path):
@@ -182,22 +182,31 @@ def test_unknown_territory_is_refused(tmp_path):
 
 
 def test_added_territory_needs_no_code_change(tmp_path, raw_copy):
+    warehouse = tmp_path / "w.duckdb"
+    run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), [], echo=lambda m: None)
     shutil.copy(SEED_CONVENTION, raw_copy / "conventions" / "nouveau-territoire.txt")
     with (raw_copy / "territories.csv").open("a", encoding="utf-8") as fh:
         fh.write("nouveau-territoire,Métropole Nouvelle,200000001,13,Bouches-du-Rhône\n")
-    warehouse = tmp_path / "w.duckdb"
     summary = run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), ["nouveau-territoire"],
                            echo=lambda m: None)
-    assert summary.exit_code == 0
-    assert query(warehouse, "SELECT territory_id, chef_de_file FROM core.conventions") == [
+    assert summary.exit_code == 0, summary.render()
+    assert query(warehouse, "SELECT territory_id, chef_de_file FROM core.conventions WHERE territory_id LIKE 'n%'") == [
         ("nouveau-territoire", "anru")]
+    assert query(warehouse, "SELECT count(*) FROM marts.mart_timeliness") == [(15,)]
 
 
 def test_asset_checks_are_defined_on_the_parses():
     keys = [(spec.key.asset_key.to_user_string(), spec.key.name)
             for check in ASSET_CHECKS for spec in check.check_specs]
-    assert keys == [("staging/convention_parses", "conventions_accepted"),
-                    ("staging/roadmap_parses", "roadmaps_accepted"), ("core/avenants", "avenants_accepted")]
+    from qp_analytics.schema import MARTS
+
+    gx = {(name.replace(".", "/"), "great_expectations") for name in [*TABLES, *MARTS] if name.split(".")[0] in
+          ("core", "marts")}
+    assert set(keys) == {("staging/convention_parses", "conventions_accepted"),
+                         ("staging/roadmap_parses", "roadmaps_accepted"), ("core/avenants", "avenants_accepted")} | gx
+    blocking = {(s.key.asset_key.to_user_string(), s.key.name) for c in ASSET_CHECKS for s in c.check_specs
+                if s.blocking}
+    assert blocking == gx
 
 
 # -- roadmaps and avenants --------------------------------------------------------------------------
@@ -251,7 +260,7 @@ def test_broken_roadmap_keeps_last_good_rows(tmp_path, raw_copy):
     assert [(t, s) for t, s, _ in summary.rejections] == [("arras", "roadmap")]
     assert "arras.xlsx" in summary.rejections[0][2] and "Excel workbook" in summary.rejections[0][2]
     assert query(warehouse, "SELECT * FROM core.actions WHERE territory_id = 'arras' ORDER BY action_id") == before
-    assert [c for c in summary.checks if c[0] == "roadmaps_accepted"][0][1] is False
+    assert dict((c[0], c[1]) for c in summary.checks)["staging/roadmap_parses:roadmaps_accepted"] is False
 
 
 def test_avenants_loaded(tmp_path):

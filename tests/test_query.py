@@ -83,7 +83,7 @@ def test_no_publication_yet(tmp_path):
 def test_queries_during_a_materialisation_answer_published_figures(tmp_path):
     """While a run publishes new marts (as_of B), every query answers one complete set: A or B, never a mix."""
     raw = tmp_path / "raw"
-    subprocess.run([sys.executable, "-m", "qp_analytics.cli", "generate", "--territories", "40", "--out", str(raw)],
+    subprocess.run([sys.executable, "-m", "qp_analytics.cli", "generate", "--territories", "20", "--out", str(raw)],
                    check=True, capture_output=True, cwd=REPO)
     marts = tmp_path / "marts"
     common = ["--raw-dir", str(raw), "--warehouse", str(tmp_path / "w.duckdb"), "--marts-dir", str(marts)]
@@ -97,9 +97,9 @@ def test_queries_during_a_materialisation_answer_published_figures(tmp_path):
     deadline = time.monotonic() + 300
     while run.poll() is None and time.monotonic() < deadline:
         (a, b, c, n), = run_query(marts, sql).rows
-        assert a == b == c and n == 40
+        assert a == b == c and n == 20
         seen.add(a)
     assert run.wait(timeout=300) == 0
     (a, b, c, n), = run_query(marts, sql).rows
-    assert a == b == c == dt.date(2024, 1, 1) and n == 40
+    assert a == b == c == dt.date(2024, 1, 1) and n == 20
     assert seen <= {dt.date(2023, 1, 1), dt.date(2024, 1, 1)} and seen
