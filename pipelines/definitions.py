@@ -2,6 +2,7 @@
 
 from dagster import Definitions, EnvVar, in_process_executor
 
+from pipelines.automation import evaluation_refresh, raw_files_sensor, weekly_refresh
 from pipelines.ingest.assets import convention_documents
 from pipelines.marts.assets import marts, published_marts
 from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
@@ -9,7 +10,6 @@ from pipelines.normalise.avenants import avenants, avenants_accepted
 from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps_accepted
 from pipelines.quality.checks import core_quality, marts_quality
 from pipelines.resources import ProgressSink, QpSettings
-from pipelines.sensors import territory_registry_sensor
 
 ASSETS = [convention_documents, convention_parses, territories, core_conventions, roadmap_parses, core_roadmaps,
           avenants, marts, published_marts]
@@ -24,7 +24,9 @@ def settings_from_env() -> QpSettings:
 defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    sensors=[territory_registry_sensor],
+    jobs=[evaluation_refresh],
+    schedules=[weekly_refresh],
+    sensors=[raw_files_sensor],
     resources={"settings": settings_from_env(), "progress": ProgressSink()},
     # Steps share one DuckDB file: run them one after another in the run's process.
     executor=in_process_executor,
