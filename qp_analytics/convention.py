@@ -13,7 +13,7 @@ from typing import Any
 
 from qp_analytics.documents import Document
 from qp_analytics.french import add_months, find_dates, find_months
-from qp_analytics.text import FoldedText, sentence_around, squash
+from qp_analytics.text import FoldedText, fold, sentence_around, squash
 
 CHEF_DE_FILE_CODES = ("anct", "anru", "banque_des_territoires", "bpifrance")
 PARTIES = ("etat", "intercommunalite", "chef_de_file", "partenaires")
@@ -146,7 +146,7 @@ class DocumentReader:
 
     def _sections(self) -> list[tuple[str, int, int]]:
         """(folded title, folded start, folded end) of each article."""
-        heads = [(fold_title(m.group("title")), m.start()) for m in _HEADING_RE.finditer(self.text)]
+        heads = [(fold(m.group("title")), m.start()) for m in _HEADING_RE.finditer(self.text)]
         out = []
         for i, (title, start) in enumerate(heads):
             end = heads[i + 1][1] if i + 1 < len(heads) else len(self.text)
@@ -381,16 +381,8 @@ class DocumentReader:
         return items
 
 
-def fold_title(title: str) -> str:
-    from qp_analytics.text import fold
-
-    return fold(title)
-
-
 def split_representative(clause: str) -> dict[str, str | None]:
     """'sa Présidente Martine VASSAL' -> {'name': 'Martine VASSAL', 'title': 'Présidente'}."""
-    from qp_analytics.text import fold
-
     words = re.sub(r"^(?:son|sa|leur|le|la)\s+", "", clause, flags=re.IGNORECASE).strip(" ,")
     words = _CIVILITY_RE.sub("", words)
     title_match = _TITLE_RE.match(fold(words))

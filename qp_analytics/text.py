@@ -6,6 +6,7 @@ any run of blanks) while every match is reported with its span in the original t
 provenance always points at the characters the reader can see.
 """
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -85,8 +86,6 @@ class FoldedText:
 
     def folded_offset(self, original_offset: int) -> int:
         """First folded offset at or after an original offset."""
-        import bisect
-
         return bisect.bisect_left(self._index, original_offset)
 
     def finditer(self, pattern: str | re.Pattern[str], start: int = 0,
