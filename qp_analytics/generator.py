@@ -342,23 +342,27 @@ def _font_file(bold: bool = False) -> Path:
 
 
 def render_pdf(spec: ConventionSpec) -> bytes:
+    return paragraphs_pdf(convention_paragraphs(spec), spec.noise["blank_runs"],
+                          dt.datetime(2021, 3, 18, tzinfo=dt.UTC))
+
+
+def paragraphs_pdf(paragraphs: list[tuple[str, str]], blank_runs: int, created: dt.datetime) -> bytes:
+    """A PDF of (kind, text) paragraphs: 'h' heading, 'b' bullet, 'p' text, 'gap' blank space."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
-    pdf.set_creation_date(dt.datetime(2021, 3, 18, tzinfo=dt.UTC))  # byte-for-byte reproducible
+    pdf.set_creation_date(created)  # byte-for-byte reproducible
     pdf.set_producer("qp-analytics generator")
     pdf.add_font("DejaVu", "", str(_font_file()))
     pdf.add_font("DejaVu", "B", str(_font_file(bold=True)))
     pdf.set_margins(22, 20, 22)
     pdf.add_page()
-    for kind, text in convention_paragraphs(spec):
+    for kind, text in paragraphs:
         if kind == "gap":
-            pdf.ln(4 * spec.noise["blank_runs"])
+            pdf.ln(4 * blank_runs)
             continue
         pdf.set_font("DejaVu", "B" if kind == "h" else "", 11 if kind == "h" else 10)
-        if kind == "b":
-            text = "\u2022 " + text
-        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, "\u2022 " + text if kind == "b" else text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
     return bytes(pdf.output())
 

@@ -27,31 +27,23 @@ from typing import Any, Self
 from qp_analytics.french import add_months, french_date
 from qp_analytics.generator import (
     _article,
-    _font_file,
     _months_text,
     de_departement,
+    paragraphs_pdf,
     typographic,
 )
-from qp_analytics.roadmap import fold_code
+from qp_analytics.roadmap import CODES, PARTNER_CODES, fold_code
+from qp_analytics.roadmap import FICHE_FIELDS as CONTRACT_FICHE_FIELDS
+from qp_analytics.roadmap import SHEETS as CONTRACT_SHEETS
 from qp_analytics.territories import Territory
 
 # -- the contract's vocabulary (ROADMAP_TEMPLATE.md) -------------------------------------------------
 
-SHEETS: dict[str, tuple[str, ...]] = {
-    "fiche": ("champ", "valeur"),
-    "actions": ("action_id", "axe", "intitule", "qpv", "porteur", "statut", "debut_prevu", "fin_prevue",
-                "debut_reel", "fin_reelle"),
-    "partenaires": ("action_id", "partenaire", "role"),
-    "financements": ("action_id", "financeur", "type_credit", "nature", "montant_sollicite", "montant_accorde",
-                     "montant_verse", "date_sollicitation", "date_decision", "decision"),
-    "jalons": ("action_id", "jalon", "date_prevue", "date_reelle"),
-    "gouvernance": ("date", "instance", "participants"),
-    "bonnes_pratiques": ("pratique_id", "action_id", "titre", "date_partage", "canal", "reutilisee_par"),
-}
-FICHE_FIELDS = ("territoire_id", "territoire", "version", "date_adoption", "date_annexion",
-                "coordonnateur_designe_le", "referent_etat_designe_le")
-AXES = ("entrepreneuriat", "commerce_artisanat", "implantation_activites", "transition_numerique_ecologique")
-NATIONAL_PARTNERS = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
+# The contract's sheets and columns, as the reader defines them (one definition for both sides).
+SHEETS: dict[str, tuple[str, ...]] = {sheet: tuple(columns) for sheet, columns in CONTRACT_SHEETS.items()}
+FICHE_FIELDS = tuple(CONTRACT_FICHE_FIELDS)
+AXES = CODES["axe"]
+NATIONAL_PARTNERS = PARTNER_CODES
 
 # How each cell is written: the kind of every column (the fiche's `valeur` takes the kind of its field).
 COLUMN_KINDS: dict[str, dict[str, str]] = {
@@ -834,23 +826,7 @@ def render_avenant_text(spec: AvenantSpec) -> str:
 
 
 def render_avenant_pdf(spec: AvenantSpec) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_creation_date(dt.datetime(2023, 1, 1, tzinfo=dt.UTC))  # byte-for-byte reproducible
-    pdf.set_producer("qp-analytics generator")
-    pdf.add_font("DejaVu", "", str(_font_file()))
-    pdf.add_font("DejaVu", "B", str(_font_file(bold=True)))
-    pdf.set_margins(22, 20, 22)
-    pdf.add_page()
-    for kind, text in avenant_paragraphs(spec):
-        if kind == "gap":
-            pdf.ln(4 * spec.noise["blank_runs"])
-            continue
-        pdf.set_font("DejaVu", "B" if kind == "h" else "", 11 if kind == "h" else 10)
-        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(2)
-    return bytes(pdf.output())
+    return paragraphs_pdf(avenant_paragraphs(spec), spec.noise["blank_runs"], dt.datetime(2023, 1, 1, tzinfo=dt.UTC))
 
 
 # -- the story in figures (for the generator's report and the tests) ---------------------------------
