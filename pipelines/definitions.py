@@ -1,6 +1,13 @@
 """The Dagster code location: assets, checks, sensor and resources (loaded by workspace.yaml)."""
 
-from dagster import Definitions, EnvVar, in_process_executor
+from dagster import (
+    AssetSelection,
+    Definitions,
+    EnvVar,
+    define_asset_job,
+    in_process_executor,
+    multiprocess_executor,
+)
 
 from pipelines.automation import evaluation_refresh, raw_files_sensor, weekly_refresh
 from pipelines.ingest.assets import convention_documents
@@ -9,10 +16,11 @@ from pipelines.normalise.assets import convention_parses, conventions_accepted, 
 from pipelines.normalise.avenants import avenants, avenants_accepted
 from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps_accepted
 from pipelines.quality.checks import core_quality, marts_quality
+from pipelines.report.assets import evaluation_report
 from pipelines.resources import ProgressSink, QpSettings
 
 ASSETS = [convention_documents, convention_parses, territories, core_conventions, roadmap_parses, core_roadmaps,
-          avenants, marts, published_marts]
+          avenants, marts, published_marts, evaluation_report]
 ASSET_CHECKS = [conventions_accepted, roadmaps_accepted, avenants_accepted, core_quality, marts_quality]
 
 
@@ -21,13 +29,20 @@ def settings_from_env() -> QpSettings:
                       marts_dir=EnvVar("QP_MARTS_DIR"))
 
 
+# The same graph with its steps in parallel processes. They share one DuckDB file and take its access lock in
+# turn for as long as they hold a connection (qp_analytics.warehouse): writes are serialised by design.
+evaluation_refresh_multiprocess = define_asset_job(
+    "evaluation_refresh_multiprocess", selection=AssetSelection.all(), executor_def=multiprocess_executor,
+    description="Every asset, steps in parallel processes (multiprocess executor).")
+
 defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[evaluation_refresh],
+    jobs=[evaluation_refresh, evaluation_refresh_multiprocess],
     schedules=[weekly_refresh],
     sensors=[raw_files_sensor],
     resources={"settings": settings_from_env(), "progress": ProgressSink()},
-    # Steps share one DuckDB file: run them one after another in the run's process.
+    # By default a run's steps go one after another in the run's process: each step already spreads its reading
+    # and parsing over the cores (qp_analytics.parallel), and a process per step costs seconds of imports.
     executor=in_process_executor,
 )

@@ -1,6 +1,8 @@
 """Run settings and progress reporting, as Dagster resources."""
 
 import datetime as dt
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +16,16 @@ class QpSettings(ConfigurableResource):
     raw_dir: str
     warehouse: str
     marts_dir: str
+    report_dir: str = ""  # the HTML report's folder; empty: `report` beside the marts folder (data/report)
+    # batch runs (unpartitioned assets, pipelines.batch): the territories to work on; empty: all of them
+    territories: list[str] = []
     as_of: str | None = None  # ISO date of the evaluation; None: the run's day
     # False: the marts release is written but `current` is moved by the caller once the warehouse is committed
     activate_release: bool = True
+    # True: read and parse every territory again, even those whose files and code are unchanged
+    reprocess: bool = False
+    # worker processes for reading and parsing large batches; 0: QP_WORKERS, else one per core
+    workers: int = 0
 
     @property
     def raw_path(self) -> Path:
@@ -26,18 +35,41 @@ class QpSettings(ConfigurableResource):
     def warehouse_path(self) -> Path:
         return Path(self.warehouse)
 
+    @property
+    def report_path(self) -> Path:
+        return Path(self.report_dir) if self.report_dir else Path(self.marts_dir).parent / "report"
+
     def as_of_date(self) -> dt.date:
         return dt.date.fromisoformat(self.as_of) if self.as_of else dt.date.today()
+
+
+def progress_printer(echo: Callable[[str], None]) -> Callable[[str, int, int, str], None]:
+    """Per-territory progress lines, thinned to about ten per stage on large runs."""
+
+    def report(stage: str, done: int, total: int, tid: str) -> None:
+        step = 1 if total <= 20 else max(1, total // 10)
+        if done % step == 0 or done == total:
+            echo(f"  {stage:<7} {done:>5}/{total:<5} {tid}")
+
+    return report
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class ProgressSink:
     """Receives (stage, done, total, territory_id) as a step works through its territories.
 
-    The default does nothing (the steps also log to Dagster); the CLI passes one that prints."""
+    The default prints nothing (the steps also log to Dagster), except when QP_PROGRESS=stderr: then steps
+    running in other processes (multiprocess executor) print their progress to their standard error, which is
+    the CLI's. The CLI's in-process runs pass a callback that prints."""
 
     def __init__(self, callback: Callable[[str, int, int, str], None] | None = None):
         self._callback = callback
 
     def __call__(self, stage: str, done: int, total: int, territory_id: str) -> None:
+        if self._callback is None and os.environ.get("QP_PROGRESS") == "stderr":
+            self._callback = progress_printer(_stderr)
         if self._callback is not None:
             self._callback(stage, done, total, territory_id)

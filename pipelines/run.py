@@ -1,8 +1,8 @@
-"""Run the asset graph for many territories in one in-process Dagster run (what `qp-analytics materialize` does).
+"""Run the asset graph for many territories in one Dagster run (what `qp-analytics materialize` does).
 
-One run covers every selected territory (BackfillPolicy.single_run on each asset): the run registers the
-selected territories as the partitions of a fresh ephemeral instance, so any selection is one contiguous
-range and costs one run, not one per territory.
+One run covers every selected territory: the run uses the batch form of the graph (pipelines.batch, the same
+assets unpartitioned, the territories named in its settings), so any selection costs one run and one event
+per asset, not one per territory. In-process by default; multiprocess or Celery on request.
 """
 
 import contextlib
@@ -18,7 +18,10 @@ from pathlib import Path
 from qp_analytics.ingest import unknown_files
 from qp_analytics.publish import activate_release
 from qp_analytics.territories import read_registry
-from qp_analytics.warehouse import connect, ensure_tables
+from qp_analytics.warehouse import access_lock_path, connect, ensure_tables
+
+EXECUTORS = ("in-process", "multiprocess", "celery")
+REPORT_STEP = "published__report"
 
 
 class RunRequestError(Exception):
@@ -40,6 +43,8 @@ class RunSummary:
     without_roadmap: list[str] = field(default_factory=list)
     release: Path | None = None  # the marts release this run published
     unknown_files: list[str] = field(default_factory=list)  # raw files that belong to no known territory
+    unchanged: dict[str, int] = field(default_factory=dict)  # what -> territories skipped (inputs unchanged)
+    step_processes: int = 1  # distinct processes the steps ran in (other than this one when out of process)
 
     @property
     def exit_code(self) -> int:
@@ -63,6 +68,9 @@ class RunSummary:
             lines.append(f"  {table:<34} {n:>7} rows")
         if self.without_roadmap:
             lines.append(f"  no roadmap loaded for {len(self.without_roadmap)}: {', '.join(self.without_roadmap)}")
+        if any(self.unchanged.values()):
+            lines.append("  unchanged since the last run, not read again: "
+                         + ", ".join(f"{n} {what}" for what, n in self.unchanged.items()))
         passed = [c for c in self.checks if c[1]]
         lines.append(f"  checks: {len(passed)} passed, {len(self.checks) - len(passed)} failed "
                      "(Great Expectations suites on every core table and mart, and input acceptance)")
@@ -87,17 +95,6 @@ class RunSummary:
         for failure in self.failures:
             lines.append(f"Step failed: {failure}")
         return "\n".join(lines)
-
-
-def _printer(echo: Callable[[str], None]) -> Callable[[str, int, int, str], None]:
-    """Per-territory progress, thinned to about ten lines per stage on large runs."""
-
-    def report(stage: str, done: int, total: int, tid: str) -> None:
-        step = 1 if total <= 20 else max(1, total // 10)
-        if done % step == 0 or done == total:
-            echo(f"  {stage:<6} {done:>5}/{total:<5} {tid}")
-
-    return report
 
 
 @contextlib.contextmanager
@@ -150,12 +147,29 @@ def _commit_working_copy(work: Path, warehouse: Path) -> None:
     warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: `executor` in-process (one process, steps in turn), multiprocess (steps in parallel
+    processes) or celery (steps on Celery workers, instance from DAGSTER_HOME); `reprocess` reads and parses
+    unchanged files again; `workers` processes for reading and parsing (0: one per core)."""
+
+    executor: str = "in-process"
+    report_dir: Path | None = None  # None: `report` beside the marts folder
+    reprocess: bool = False
+    workers: int = 0
+    celery_broker: str | None = None
+    celery_backend: str | None = None
+
+
 def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date, territories: list[str],
-                 echo: Callable[[str], None] = print, wait: bool = True) -> RunSummary:
+                 echo: Callable[[str], None] = print, wait: bool = True,
+                 options: RunOptions = RunOptions()) -> RunSummary:
     """Materialise every asset for these territories (all when empty) in one run.
 
     The run works on a copy of the warehouse, swapped in when it ends: a run that is killed or whose steps
     fail leaves the warehouse as it was. Rejected inputs are not failures: the rest goes through."""
+    if options.executor not in EXECUTORS:
+        raise RunRequestError(f"unknown executor {options.executor!r}; expected one of {', '.join(EXECUTORS)}")
     registry = [t.territory_id for t in read_registry(raw_dir)]
     unknown = [t for t in territories if t not in registry]
     if unknown:
@@ -167,70 +181,145 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     with warehouse_lock(warehouse, wait, echo):
         work = _working_copy(warehouse)
         try:
-            echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}")
+            echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
+                 + ("" if options.executor == "in-process" else f", {options.executor} executor"))
             started = time.perf_counter()
-            result = _materialize(raw_dir, work, marts_dir, as_of, selected, echo)
-            summary = _summarise(result, work, selected, as_of, time.perf_counter() - started, warehouse)
+            settings = dict(raw_dir=str(raw_dir), warehouse=str(work), marts_dir=str(marts_dir),
+                            as_of=as_of.isoformat(), activate_release=False, reprocess=options.reprocess,
+                            workers=options.workers, report_dir=str(options.report_dir or ""))
+            if options.executor == "in-process":
+                summary = _summarise(_materialize(settings, selected, echo), work, selected, as_of, started,
+                                     warehouse)
+            else:
+                with _execute(settings, selected, options) as result:
+                    summary = _summarise(result, work, selected, as_of, started, warehouse)
             summary.unknown_files = unknown_files(raw_dir, registry)
-            if summary.failures or summary.failed_quality:
-                echo(f"{'A step' if summary.failures else 'A data quality check'} failed: {warehouse} and the "
+            # the report is drawn from the marts once they are published: its failure does not make the data wrong
+            data_failures = [f for f in summary.failures if not f.startswith(f"{REPORT_STEP}:")]
+            if data_failures or summary.failed_quality:
+                echo(f"{'A step' if data_failures else 'A data quality check'} failed: {warehouse} and the "
                      "published marts are left as they were before this run")
                 summary.release = None
             else:
                 _commit_working_copy(work, warehouse)
                 if summary.release is not None:
                     activate_release(marts_dir, summary.release)
+                if summary.failures:
+                    echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
             work.unlink(missing_ok=True)
             work.with_name(work.name + ".wal").unlink(missing_ok=True)
+            access_lock_path(work).unlink(missing_ok=True)
     return summary
 
 
-def _materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date, selected: list[str],
-                 echo: Callable[[str], None]):
-    import warnings
+def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None]):
+    """One in-process run of the batch graph (pipelines.batch) over the selected territories."""
+    from dagster import DagsterInstance, materialize
 
-    from dagster import BetaWarning, DagsterInstance, PreviewWarning, materialize
+    _quiet_dagster_warnings()
+    from pipelines.batch import ASSET_CHECKS, BATCH_ASSETS
+    from pipelines.resources import ProgressSink, QpSettings, progress_printer
 
-    # backfill_policy is "beta" in Dagster 1.13; a user of the CLI cannot act on that warning.
-    warnings.simplefilter("ignore", BetaWarning)
-    warnings.simplefilter("ignore", PreviewWarning)
-    from pipelines.definitions import ASSET_CHECKS, ASSETS
-    from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, territory_partitions
-    from pipelines.resources import ProgressSink, QpSettings
-
-    settings = QpSettings(raw_dir=str(raw_dir), warehouse=str(warehouse), marts_dir=str(marts_dir),
-                          as_of=as_of.isoformat(), activate_release=False)
     with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(territory_partitions.name, selected)
         return materialize(
-            [*ASSETS, *ASSET_CHECKS],
+            [*BATCH_ASSETS, *ASSET_CHECKS],
             instance=instance,
-            resources={"settings": settings, "progress": ProgressSink(_printer(echo))},
-            tags={RANGE_START_TAG: selected[0], RANGE_END_TAG: selected[-1], "qp/as_of": as_of.isoformat()},
+            resources={"settings": QpSettings(**settings, territories=selected),
+                       "progress": ProgressSink(progress_printer(echo))},
+            tags={"qp/as_of": settings["as_of"]},
             # the summary reports failures and checks; Dagster's own log lines would only repeat them
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
 
 
+@contextlib.contextmanager
+def _execute(settings: dict, selected: list[str], options: RunOptions) -> Iterator:
+    """One run of the batch graph on an out-of-process executor: steps in parallel processes (multiprocess) or
+    on Celery workers. Needs a persistent instance: DAGSTER_HOME's (required for celery, where the workers share
+    it), else a temporary one. Settings travel as run config, so the workers need no environment of ours."""
+    import tempfile
+
+    from dagster import DagsterInstance, execute_job, reconstructable
+
+    _quiet_dagster_warnings()
+    from pipelines.batch import celery_job, multiprocess_job
+
+    run_config: dict = {
+        "resources": {"settings": {"config": {**settings, "territories": selected}}},
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }
+    if options.executor == "celery":
+        if not os.environ.get("DAGSTER_HOME"):
+            raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
+                                  "folder of a dagster.yaml on PostgreSQL (see the README, 'Beyond one machine')")
+        run_config["execution"] = {"config": {k: v for k, v in (("broker", options.celery_broker),
+                                                                 ("backend", options.celery_backend)) if v}}
+        job = reconstructable(celery_job)
+    else:
+        run_config["execution"] = {"config": {"max_concurrent": max(2, options.workers)}}
+        job = reconstructable(multiprocess_job)
+    with _environment({"QP_PROGRESS": "stderr"}), contextlib.ExitStack() as stack:
+        if os.environ.get("DAGSTER_HOME"):
+            instance = stack.enter_context(DagsterInstance.get())
+        else:
+            home = stack.enter_context(tempfile.TemporaryDirectory(prefix="qp-dagster-"))
+            instance = stack.enter_context(DagsterInstance.local_temp(home))
+        with execute_job(job, instance=instance, run_config=run_config, tags={"qp/as_of": settings["as_of"]},
+                         raise_on_error=False) as result:
+            yield result
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables for the run (inherited by step processes), restored afterwards."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _quiet_dagster_warnings() -> None:
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    # backfill_policy is "beta" in Dagster 1.13; a user of the CLI cannot act on that warning.
+    warnings.simplefilter("ignore", BetaWarning)
+    warnings.simplefilter("ignore", PreviewWarning)
+
+
+UNCHANGED_FROM = {"conventions": ["raw", "convention_documents"], "roadmaps": ["staging", "roadmap_parses"],
+                  "avenant sets": ["core", "avenants"]}
 SUMMARY_TABLES = ("raw.convention_documents", "core.territories", "core.conventions", "core.convention_commitments",
                   "core.convention_warnings", "core.roadmaps", "core.actions", "core.action_partners",
                   "core.funding_requests", "core.milestones", "core.governance_meetings", "core.good_practices",
                   "core.practice_reuse", "core.avenants")
 
 
-def _summarise(result, work: Path, selected: list[str], as_of: dt.date, seconds: float,
+def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started: float,
                warehouse: Path) -> RunSummary:
-    summary = RunSummary(selected, as_of, seconds, result.success, warehouse)
+    summary = RunSummary(selected, as_of, time.perf_counter() - started, result.success, warehouse)
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
             error = event.step_failure_data.error
             while error is not None and error.cause is not None:  # the user-code exception, not the wrapper
                 error = error.cause
             summary.failures.append(f"{event.step_key}: {error.message.strip() if error else 'unknown error'}")
-    published = [e for e in result.get_asset_materialization_events()
-                 if e.materialization.asset_key.path == ["published", "marts"]]
+    summary.step_processes = len({e.pid for e in result.all_events if e.event_type_value == "STEP_START"})
+    materialised = result.get_asset_materialization_events()
+    for what, key in UNCHANGED_FROM.items():
+        for e in materialised:
+            if e.materialization.asset_key.path == key and "unchanged" in e.materialization.metadata:
+                summary.unchanged[what] = int(e.materialization.metadata["unchanged"].value)
+    published = [e for e in materialised if e.materialization.asset_key.path == ["published", "marts"]]
     if published:
         summary.release = Path(str(published[0].materialization.metadata["release"].value))
     for evaluation in result.get_asset_check_evaluations():

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from qp_analytics.cli_report import report
 from qp_analytics.convention import ConventionError, parse_convention
 from qp_analytics.documents import Document, DocumentError, read_document
 from qp_analytics.territories import RegistryError
@@ -202,21 +203,40 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int)
 @click.option("--warehouse", type=click.Path(path_type=Path), default=Path("data/warehouse.duckdb"),
               show_default=True, help="DuckDB file (created if absent).")
 @click.option("--marts-dir", type=click.Path(path_type=Path), default=Path("data/marts"), show_default=True)
+@click.option("--report-dir", type=click.Path(path_type=Path), default=Path("data/report"), show_default=True,
+              help="Where the run writes the HTML evaluation report.")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Evaluation date (YYYY-MM-DD). Default: today, recorded with the run.")
 @click.option("--territory", "territories", multiple=True, metavar="ID",
               help="Only this territory (repeatable). Default: every territory of territories.csv.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="When another materialisation holds the warehouse: wait for it, or refuse at once.")
-def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.datetime | None,
-                territories: tuple[str, ...], wait: bool) -> None:
-    """Run the Dagster asset graph for all territories (or those named) in one process."""
-    from pipelines.run import RunRequestError, run_pipeline
+@click.option("--reprocess", is_flag=True,
+              help="Read and parse every file again, even those unchanged since the last run (same sha256).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes reading and parsing files on large runs (0: one per core; 1: no worker processes).")
+@click.option("--executor", type=click.Choice(["in-process", "multiprocess", "celery"]), default="in-process",
+              show_default=True, help="Where the steps run: this process, parallel processes, or Celery workers "
+              "(needs DAGSTER_HOME on PostgreSQL and running workers, see the README).")
+@click.option("--celery-broker", envvar="QP_CELERY_BROKER", default=None, metavar="URL",
+              help="Celery broker URL (celery executor; default from QP_CELERY_BROKER).")
+@click.option("--celery-backend", envvar="QP_CELERY_BACKEND", default=None, metavar="URL",
+              help="Celery result backend URL (celery executor; default from QP_CELERY_BACKEND).")
+def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Path, as_of: dt.datetime | None,
+                territories: tuple[str, ...], wait: bool, reprocess: bool, workers: int, executor: str,
+                celery_broker: str | None, celery_backend: str | None) -> None:
+    """Run the Dagster asset graph for all territories (or those named) in one run.
+
+    Territories whose files are unchanged since the last run (same sha256, same code) are not read again."""
+    from pipelines.run import RunOptions, RunRequestError, run_pipeline
 
     as_of_date = as_of.date() if as_of else dt.date.today()
+    options = RunOptions(report_dir=report_dir, executor=executor, reprocess=reprocess, workers=workers,
+                         celery_broker=celery_broker, celery_backend=celery_backend)
     try:
         summary = run_pipeline(raw_dir=raw_dir, warehouse=warehouse, marts_dir=marts_dir, as_of=as_of_date,
-                               territories=list(territories), echo=lambda m: click.echo(m, err=True), wait=wait)
+                               territories=list(territories), echo=lambda m: click.echo(m, err=True), wait=wait,
+                               options=options)
     except RegistryError as exc:
         fail(exc.problems)
         return
@@ -225,6 +245,9 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.datet
         return
     click.echo(summary.render())
     sys.exit(summary.exit_code)
+
+
+main.add_command(report)
 
 
 @main.command()

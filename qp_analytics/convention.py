@@ -32,7 +32,7 @@ _OPERATOR_RE = {
 }
 _HEADING_RE = re.compile(
     r"(?:^|(?<=\f))[ \t\uf0b7]*(?:Article|ARTICLE)\s+(?P<num>\d+|premier|1er)\b\s*[.:\-\u2013\u2014]?\s*"
-    r"(?P<title>[^\W\d_][^\n]*)",
+    r"(?P<title>[^\W\d_][^\n\f]*)",
     re.MULTILINE,
 )
 _PARTY_RE = re.compile(

@@ -16,6 +16,7 @@ import polars as pl
 from qp_analytics.convention import ConventionError, parse_convention
 from qp_analytics.documents import Document, DocumentError, read_document
 from qp_analytics.manifest import read_manifest
+from qp_analytics.parallel import map_ordered
 from qp_analytics.schema import TABLES
 from qp_analytics.territories import MissingFile, Territory, convention_path
 
@@ -55,54 +56,75 @@ def registry_rows(territories: Sequence[Territory]) -> pl.DataFrame:
     return TABLES["core.territories"].frame([dict(t.__dict__) for t in territories])
 
 
+def _read_one(item: tuple[str, str]) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """Read one territory's convention file (runs in a worker process on large runs)."""
+    raw_dir, tid = item
+    path = None
+    try:
+        path = convention_path(raw_dir, tid)
+        doc = read_document(path)
+    except (MissingFile, DocumentError) as exc:
+        return None, Rejection(tid, "read", None if path is None or isinstance(exc, MissingFile) else str(path),
+                               [str(exc)])
+    return {"territory_id": tid, "path": doc.path, "format": doc.format, "sha256": doc.sha256,
+            "page_count": doc.page_count, "char_count": len(doc.text), "text": doc.text, "read_at": _now()}, None
+
+
 def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: Sequence[str],
-                     progress: Progress | None = None) -> StageResult:
+                     progress: Progress | None = None, workers: int | None = None) -> StageResult:
     """Read each territory's convention file (text layer, sha256, pages)."""
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     known_set = set(known)
-    for i, tid in enumerate(territory_ids, start=1):
+    registry = Path(raw_dir) / "territories.csv"
+    for tid in territory_ids:
         if tid not in known_set:
-            registry = Path(raw_dir) / "territories.csv"
             rejections.append(Rejection(tid, "registry", None, [f"unknown territory {tid!r}: not a row of {registry}"]))
-            continue
-        try:
-            path = convention_path(raw_dir, tid)
-            doc = read_document(path)
-        except (MissingFile, DocumentError) as exc:
-            rejections.append(Rejection(tid, "read", None if isinstance(exc, MissingFile) else str(path),
-                                        [str(exc)]))
-        else:
-            records.append({"territory_id": tid, "path": doc.path, "format": doc.format, "sha256": doc.sha256,
-                            "page_count": doc.page_count, "char_count": len(doc.text), "text": doc.text,
-                            "read_at": _now()})
+    todo = [tid for tid in territory_ids if tid in known_set]
+    done = len(territory_ids) - len(todo)
+    for tid, (record, rejection) in zip(todo, map_ordered(_read_one, [(str(raw_dir), t) for t in todo], workers),
+                                        strict=True):
+        if record is not None:
+            records.append(record)
+        if rejection is not None:
+            rejections.append(rejection)
+        done += 1
         if progress:
-            progress("read", i, len(territory_ids), tid)
+            progress("read", done, len(territory_ids), tid)
     rows = TABLES["raw.convention_documents"].frame(records)
     return StageResult({"raw.convention_documents": rows}, rows["territory_id"].to_list(), rejections)
 
 
-def parse_documents(documents: pl.DataFrame, progress: Progress | None = None) -> StageResult:
+def _parse_one(row: dict[str, Any]) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """Parse one read convention (runs in a worker process on large runs)."""
+    doc = Document(row["path"], row["format"], row["sha256"], row["text"].split("\f"))
+    try:
+        convention = parse_convention(doc)
+    except ConventionError as exc:
+        return None, Rejection(row["territory_id"], "parse", doc.path, [f"{exc.path}: {p}" for p in exc.problems])
+    data = convention.to_dict()
+    return {"territory_id": row["territory_id"], "sha256": doc.sha256,
+            "parsed": json.dumps(data, ensure_ascii=False),
+            "warning_count": len(data["warnings"]), "parsed_at": _now()}, None
+
+
+def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
+                    workers: int | None = None) -> StageResult:
     """Parse read conventions (rows of raw.convention_documents)."""
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     total = documents.height
-    for i, row in enumerate(documents.iter_rows(named=True), start=1):
-        doc = Document(row["path"], row["format"], row["sha256"], row["text"].split("\f"))
-        try:
-            convention = parse_convention(doc)
-        except ConventionError as exc:
-            rejections.append(Rejection(row["territory_id"], "parse", doc.path,
-                                        [f"{exc.path}: {p}" for p in exc.problems]))
-        else:
-            data = convention.to_dict()
-            records.append({"territory_id": row["territory_id"], "sha256": doc.sha256,
-                            "parsed": json.dumps(data, ensure_ascii=False),
-                            "warning_count": len(data["warnings"]), "parsed_at": _now()})
+    rows = documents.select("territory_id", "path", "format", "sha256", "text").rows(named=True)
+    for i, (row, (record, rejection)) in enumerate(zip(rows, map_ordered(_parse_one, rows, workers), strict=True),
+                                                   start=1):
+        if record is not None:
+            records.append(record)
+        if rejection is not None:
+            rejections.append(rejection)
         if progress:
             progress("parse", i, total, row["territory_id"])
-    rows = TABLES["staging.convention_parses"].frame(records)
-    return StageResult({"staging.convention_parses": rows}, rows["territory_id"].to_list(), rejections)
+    frame = TABLES["staging.convention_parses"].frame(records)
+    return StageResult({"staging.convention_parses": frame}, frame["territory_id"].to_list(), rejections)
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -129,7 +151,7 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
             "duration_months": p["duration_months"], "end_date": _date(p["end_date"]),
             "signature_place": p["signature_place"], "signature_date": _date(p["signature_date"]),
             "warning_count": len(p["warnings"]), "source_path": path, "source_sha256": row["sha256"],
-            "source_provenance": _provenance_of(manifest, raw_dir, path),
+            "source_provenance": provenance_of(manifest, raw_dir, path),
         })
         commitment_sources = p["provenance"].get("commitments", [])
         for pos, c in enumerate(p["commitments"], start=1):
@@ -180,7 +202,7 @@ def roadmap_source(raw_dir: str | Path, territory_id: str) -> tuple[Path | None,
     return None, None
 
 
-def _sha256_of_source(path: Path, fmt: str, territory_id: str) -> str:
+def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
     import hashlib
 
     from qp_analytics.roadmap import SHEETS
@@ -196,33 +218,41 @@ def _sha256_of_source(path: Path, fmt: str, territory_id: str) -> str:
     return digest.hexdigest()
 
 
-def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str],
-                   progress: Progress | None = None) -> tuple[StageResult, list[str]]:
-    """Read and check each territory's roadmap. Returns the stage result and the territories without one."""
+def _roadmap_one(item: tuple[str, str]) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None): no file."""
     from qp_analytics.roadmap import RoadmapError, parse_roadmap_with_rows, to_jsonable
 
+    raw_dir, tid = item
+    try:
+        path, fmt = roadmap_source(raw_dir, tid)
+    except MissingFile as exc:
+        return None, Rejection(tid, "roadmap", None, [str(exc)])
+    if path is None or fmt is None:
+        return None, None
+    try:
+        data, rows = parse_roadmap_with_rows(path)
+    except RoadmapError as exc:
+        return None, Rejection(tid, "roadmap", str(path), [str(p) for p in exc.problems])
+    return {"territory_id": tid, "path": str(path), "format": fmt, "sha256": roadmap_sha256(path, fmt, tid),
+            "parsed": json.dumps(to_jsonable(data), ensure_ascii=False), "source_rows": json.dumps(rows),
+            "parsed_at": _now()}, None
+
+
+def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None,
+                   workers: int | None = None) -> tuple[StageResult, list[str]]:
+    """Read and check each territory's roadmap. Returns the stage result and the territories without one."""
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     absent: list[str] = []
-    for i, tid in enumerate(territory_ids, start=1):
-        try:
-            path, fmt = roadmap_source(raw_dir, tid)
-        except MissingFile as exc:
-            rejections.append(Rejection(tid, "roadmap", None, [str(exc)]))
-            path = fmt = None
-        if path is None or fmt is None:
-            if not any(r.territory_id == tid for r in rejections):
-                absent.append(tid)
+    items = [(str(raw_dir), tid) for tid in territory_ids]
+    for i, (tid, (record, rejection)) in enumerate(zip(territory_ids, map_ordered(_roadmap_one, items, workers),
+                                                       strict=True), start=1):
+        if record is not None:
+            records.append(record)
+        elif rejection is not None:
+            rejections.append(rejection)
         else:
-            try:
-                data, rows = parse_roadmap_with_rows(path)
-            except RoadmapError as exc:
-                rejections.append(Rejection(tid, "roadmap", str(path), [str(p) for p in exc.problems]))
-            else:
-                records.append({"territory_id": tid, "path": str(path), "format": fmt,
-                                "sha256": _sha256_of_source(path, fmt, tid),
-                                "parsed": json.dumps(to_jsonable(data), ensure_ascii=False),
-                                "source_rows": json.dumps(rows), "parsed_at": _now()})
+            absent.append(tid)
         if progress:
             progress("roadmap", i, len(territory_ids), tid)
     rows_df = TABLES["staging.roadmap_parses"].frame(records)
@@ -234,7 +264,7 @@ ROADMAP_TABLES = ("core.roadmaps", "core.actions", "core.action_qpv", "core.acti
                   "core.meeting_participants", "core.good_practices", "core.practice_reuse")
 
 
-def _provenance_of(manifest: dict, raw_dir: str | Path, path: str) -> str | None:
+def provenance_of(manifest: dict, raw_dir: str | Path, path: str) -> str | None:
     try:
         relative = Path(path).resolve().relative_to(Path(raw_dir).resolve()).as_posix()
     except ValueError:
@@ -263,7 +293,7 @@ def normalise_roadmaps(parses: pl.DataFrame, raw_dir: str | Path) -> StageResult
             **{k: _date(fiche[k]) for k in ("date_adoption", "date_annexion", "coordonnateur_designe_le",
                                              "referent_etat_designe_le")},
             "source_path": row["path"], "source_sha256": row["sha256"],
-            "source_provenance": _provenance_of(manifest, raw_dir, row["path"]),
+            "source_provenance": provenance_of(manifest, raw_dir, row["path"]),
         })
         date_columns = ("debut_prevu", "fin_prevue", "debut_reel", "fin_reelle")
         for a, source_row in zip(p["actions"], rows["actions"], strict=True):
@@ -352,7 +382,7 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
                          "extension_months": avenant.extension_months, "new_end_date": avenant.new_end_date,
                          "signature_place": avenant.signature_place, "signature_date": avenant.signature_date,
                          "source_path": str(path), "source_sha256": doc.sha256,
-                         "source_provenance": _provenance_of(manifest, raw_dir, str(path))})
+                         "source_provenance": provenance_of(manifest, raw_dir, str(path))})
         if problems:
             rejections.append(Rejection(tid, "avenant", None, problems))
         else:

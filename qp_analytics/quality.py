@@ -74,6 +74,7 @@ class _Frame:
     sql: str  # the query giving the frame validated
     ids: list[str]  # columns identifying a row in samples
     checks: list[_Check] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)  # parameters of sql
 
     def add(self, name: str, expectation: str, *expects: _Expect, blocking: bool = True, rows: bool = False
             ) -> None:
@@ -146,14 +147,21 @@ _REFERENCING_ACTIONS = ("core.action_qpv", "core.action_partners", "core.funding
                         "core.good_practices")
 
 
-def _core_frames(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) -> list[_Frame]:
+def _core_frames(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str],
+                 scope: Sequence[str] | None = None) -> list[_Frame]:
+    """The core tables' checks. With a scope, the rows of those territories only (the registry is always
+    checked whole): every check but the registry's is within one territory (keys and references all include
+    territory_id), so the rows of the other, unchanged territories need no new look."""
     ids = list(territory_ids)
+    where, params = ("", []) if scope is None else (" WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
+                                                    [list(scope)])
+    and_where = where.replace(" WHERE ", " AND ") if where else ""
     actions = [r[0] for r in con.execute(f"SELECT DISTINCT {_ACTION_REF} FROM core.actions "
-                                         "WHERE action_id IS NOT NULL").fetchall()]
+                                         f"WHERE action_id IS NOT NULL{and_where}", params).fetchall()]
     meetings = [r[0] for r in con.execute("SELECT DISTINCT territory_id || '/' || source_row "
-                                          "FROM core.governance_meetings").fetchall()]
+                                          f"FROM core.governance_meetings{where}", params).fetchall()]
     practices = [r[0] for r in con.execute("SELECT DISTINCT territory_id || '/' || pratique_id "
-                                           "FROM core.good_practices").fetchall()]
+                                           f"FROM core.good_practices{where}", params).fetchall()]
     frames: dict[str, _Frame] = {}
     for name, table in TABLES.items():
         if not name.startswith("core."):
@@ -165,7 +173,10 @@ def _core_frames(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) -
             extra = ", territory_id || '/' || source_row AS meeting_ref"
         elif name == "core.practice_reuse":
             extra = ", territory_id || '/' || pratique_id AS practice_ref"
-        frame = _Frame(name, f"SELECT *{extra} FROM {name}", table.key)
+        if name == "core.territories":
+            frame = _Frame(name, f"SELECT *{extra} FROM {name}", table.key)
+        else:
+            frame = _Frame(name, f"SELECT *{extra} FROM {name}{where}", table.key, params=params)
         if name == "core.conventions":
             _key_checks(frame, table, "one_convention_per_territory",
                         "territory_id unique: one convention per territory")
@@ -397,7 +408,7 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
         source = context.data_sources.add_pandas("warehouse")
         outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
-            df = con.execute(frame.sql).df()
+            df = con.execute(frame.sql, frame.params).df()
             batch = (source.add_dataframe_asset(f"{n}_{frame.table}")
                      .add_batch_definition_whole_dataframe("whole")
                      .get_batch(batch_parameters={"dataframe": df}))
@@ -418,9 +429,11 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
     return outcomes
 
 
-def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str]) -> list[CheckOutcome]:
-    """Check the core tables: keys, codes, dates, amounts, references between tables, one convention each."""
-    return _run(con, _core_frames(con, territory_ids))
+def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str],
+                  scope: Sequence[str] | None = None) -> list[CheckOutcome]:
+    """Check the core tables: keys, codes, dates, amounts, references between tables, one convention each;
+    with a scope, the rows of those territories (and the whole registry)."""
+    return _run(con, _core_frames(con, territory_ids, scope))
 
 
 def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str]) -> list[CheckOutcome]:

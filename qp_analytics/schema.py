@@ -80,6 +80,16 @@ TABLES: dict[str, Table] = {t.name: t for t in [
                nullable=False),
         Column("rejected_at", "TIMESTAMP", "When (UTC).", nullable=False),
     )),
+    Table("staging.input_fingerprints", "What each stage last processed for each territory, so that unchanged "
+          "inputs are not read or parsed again (see qp_analytics.incremental).", (
+        _TID,
+        Column("stage", "VARCHAR", "convention_read, convention_parse, convention_core, roadmap_parse, roadmap_core, "
+               "avenants, or core_validated (the territory's core rows passed the Great Expectations suites).",
+               key=True),
+        Column("fingerprint", "VARCHAR", "SHA-256 of the stage's input (file bytes or upstream hash, path, "
+               "provenance) and of the code version.", nullable=False),
+        Column("recorded_at", "TIMESTAMP", "When the stage processed it (UTC).", nullable=False),
+    )),
     Table("core.territories", "The territory registry (territories.csv), one row per territory.", (
         _TID,
         Column("name", "VARCHAR", "Signatory intercommunalité, as in the registry.", nullable=False),

@@ -101,7 +101,7 @@ class FoldedText:
 # an article's heading line is a boundary too.
 _SENTENCE_END = re.compile(
     r"(?P<stop>(?<!\.[A-Z])(?<!\s[A-Z])(?<!^[A-Z])[.!?;](?=\s|$))"
-    r"|(?P<head>[\n\f][ \t\uf0b7]*(?:Article|ARTICLE)\s+\d+[^\n]*)"
+    r"|(?P<head>[\n\f][ \t\uf0b7]*(?:Article|ARTICLE)\s+\d+[^\n\f]*)"
 )
 
 

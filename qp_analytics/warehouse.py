@@ -1,6 +1,14 @@
-"""The DuckDB warehouse: create tables from the schema, replace a set of territories' rows atomically."""
+"""The DuckDB warehouse: create tables from the schema, replace a set of territories' rows atomically.
+
+DuckDB lets one process at a time open a database file for writing. Steps that run in parallel processes
+(Dagster's multiprocess or Celery executors) therefore take the warehouse's access lock for as long as they hold
+a connection: one writer at a time, readers together. A step waits its turn in the lock's queue, it never
+retries; steps do their slow work (reading PDFs, parsing) before they connect.
+"""
 
 import contextlib
+import fcntl
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -9,17 +17,52 @@ import polars as pl
 
 from qp_analytics.schema import TABLES, T, Table
 
+_held: dict[str, int] = {}  # access lock path -> connections this process has open under it
+_held_guard = threading.RLock()
+
+
+def access_lock_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".access.lock")
+
+
+@contextlib.contextmanager
+def access(path: str | Path, exclusive: bool) -> Iterator[None]:
+    """Hold the warehouse's access lock: exclusive to write, shared to read. Re-entrant within a process
+    (a connection opened while another is open in the same process does not wait for itself)."""
+    lock_path = access_lock_path(path)
+    key = str(lock_path.resolve())
+    with _held_guard:
+        if _held.get(key):
+            _held[key] += 1
+            try:
+                yield
+            finally:
+                _held[key] -= 1
+            return
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            _held[key] = 1
+            try:
+                yield
+            finally:
+                _held.pop(key, None)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
 
 @contextlib.contextmanager
 def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse, under its access lock (see the module's docstring)."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
-    try:
-        yield con
-    finally:
-        con.close()
+    with access(path, exclusive=not read_only):
+        con = duckdb.connect(str(path), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None,

@@ -159,3 +159,16 @@ def test_pdf_without_text_layer(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DocumentError, match="file not found"):
         read_document(tmp_path / "absent.pdf")
+
+
+def test_page_break_right_after_a_heading(tmp_path):
+    """A page that ends on an article's heading: the next page's first sentence is text, not part of the title
+    (found on a generated convention: the chef de file was missed)."""
+    text = convention_text(governance="Bpifrance est désigné(e) Chef de file du programme.")
+    heading = text.index("Gouvernance") + len("Gouvernance")
+    newline = text.index("\n", heading)
+    broken = text[:newline] + "\f" + text[newline:].lstrip("\n")
+    assert "Gouvernance\fBpifrance" in broken.replace(" ", "")
+    c = parse_text(tmp_path, broken)
+    assert c.chef_de_file == "bpifrance"
+    assert c.provenance["chef_de_file"]["page"] == 2

@@ -3,13 +3,15 @@
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, ResourceParam, asset
 
 from pipelines.metadata import definition_metadata, run_metadata
-from pipelines.partitions import territory_partitions
+from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
+from qp_analytics.incremental import file_sha256, fingerprint, record, to_process
 from qp_analytics.ingest import read_conventions, rejection_rows
-from qp_analytics.territories import read_registry
+from qp_analytics.territories import MissingFile, convention_path, read_registry
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
 
 DOCUMENTS = "raw.convention_documents"
+STAGE = "convention_read"
 
 
 @asset(
@@ -24,22 +26,37 @@ def convention_documents(context: AssetExecutionContext, settings: QpSettings,
                          progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each territory's convention d'engagement as read from `conventions/<territory_id>.pdf|txt`: the
     extracted text (pages separated by form feeds), its sha256 and page count. A file that is missing,
-    duplicated or unreadable is recorded in staging.rejections and the territory keeps its last good row."""
-    keys = list(context.partition_keys)
+    duplicated or unreadable is recorded in staging.rejections and the territory keeps its last good row.
+    A file unchanged since it was last read (same path, same sha256, same code) is not read again."""
+    keys = territory_keys(context, settings)
     known = [t.territory_id for t in read_registry(settings.raw_path)]
 
     def report(stage: str, done: int, total: int, tid: str) -> None:
         context.log.debug(f"{stage} {done}/{total} {tid}")
         progress(stage, done, total, tid)
 
-    result = read_conventions(settings.raw_path, keys, known, report)
+    current = {}  # territory -> fingerprint of its convention file as it is now
+    for tid in set(keys) & set(known):
+        try:
+            path = convention_path(settings.raw_path, tid)
+            current[tid] = fingerprint(STAGE, str(path), file_sha256(path))
+        except (MissingFile, OSError):
+            continue  # read_conventions rejects it with the reason
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        todo = to_process(con, STAGE, keys, current, ("registry", "read"), everything=settings.reprocess)
+    if len(todo) < len(keys):
+        context.log.info(f"{len(keys) - len(todo)} conventions unchanged (same file, same sha256): not read again")
+    result = read_conventions(settings.raw_path, todo, known, report, settings.workers)
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: rejected at {r.stage}: {'; '.join(r.problems)}")
+    rows = result.rows[DOCUMENTS]
+    done = {t: fingerprint(STAGE, p, sha) for t, p, sha in rows.select("territory_id", "path", "sha256").iter_rows()}
     with connect(settings.warehouse_path) as con, transaction(con):
-        ensure_tables(con)
-        replace_rows(con, DOCUMENTS, result.accepted, result.rows[DOCUMENTS])
-        replace_rows(con, "staging.rejections", keys, rejection_rows(result.rejections),
+        replace_rows(con, DOCUMENTS, result.accepted, rows)
+        replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections),
                      " AND stage IN ('registry', 'read')")
-        metadata = run_metadata(con, DOCUMENTS, result.accepted,
+        record(con, STAGE, done)
+        metadata = run_metadata(con, DOCUMENTS, result.accepted, unchanged=len(keys) - len(todo),
                                 rejected=[r.territory_id for r in result.rejections])
     return MaterializeResult(metadata=metadata)

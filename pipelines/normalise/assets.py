@@ -1,5 +1,7 @@
 """Normalise: conventions parsed (staging) and loaded into typed, keyed tables (core)."""
 
+from collections.abc import Iterator
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -17,9 +19,18 @@ from dagster import (
 
 from pipelines.ingest.assets import convention_documents
 from pipelines.metadata import definition_metadata, run_metadata
-from pipelines.partitions import territory_partitions
+from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
-from qp_analytics.ingest import normalise_conventions, parse_documents, registry_rows, rejection_rows
+from qp_analytics.incremental import fingerprint, record, to_process
+from qp_analytics.ingest import (
+    StageResult,
+    normalise_conventions,
+    parse_documents,
+    provenance_of,
+    registry_rows,
+    rejection_rows,
+)
+from qp_analytics.manifest import read_manifest
 from qp_analytics.schema import TABLES
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
@@ -27,6 +38,7 @@ from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transac
 PARSES = "staging.convention_parses"
 CORE_CONVENTION_TABLES = ("core.conventions", "core.convention_commitments", "core.convention_field_sources",
                           "core.convention_warnings")
+PARSE_STAGE, CORE_STAGE = "convention_parse", "convention_core"
 _BY_KEYS = "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id"
 
 
@@ -53,7 +65,7 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
     """Each convention parsed: every field with the page, offsets and sentence it was read from (the same
     object as `qp-analytics parse convention --json`). A convention lacking a required field is recorded
     in staging.rejections and the territory keeps its last good parse."""
-    keys = list(context.partition_keys)
+    keys = territory_keys(context, settings)
 
     def report(stage: str, done: int, total: int, tid: str) -> None:
         context.log.debug(f"{stage} {done}/{total} {tid}")
@@ -62,14 +74,23 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
         read = accepted_keys(con, keys, ("registry", "read"))
-        documents = con.execute(f"SELECT * FROM raw.convention_documents {_BY_KEYS}", [read]).pl()
-        result = parse_documents(documents, report)
-        for r in result.rejections:
-            context.log.warning(f"{r.territory_id}: rejected at parse: {'; '.join(r.problems)}")
-        with transaction(con):
-            replace_rows(con, PARSES, result.accepted, result.rows[PARSES])
-            replace_rows(con, "staging.rejections", keys, rejection_rows(result.rejections), " AND stage = 'parse'")
-        metadata = run_metadata(con, PARSES, result.accepted, rejected=[r.territory_id for r in result.rejections])
+        current = {t: fingerprint(PARSE_STAGE, sha) for t, sha in con.execute(
+            f"SELECT territory_id, sha256 FROM raw.convention_documents {_BY_KEYS}", [read]).fetchall()}
+        todo = to_process(con, PARSE_STAGE, read, current, ("parse",), everything=settings.reprocess)
+        documents = con.execute(f"SELECT * FROM raw.convention_documents {_BY_KEYS}", [todo]).pl()
+    # parsed without holding the warehouse: other steps may use it meanwhile
+    result = parse_documents(documents, report, settings.workers)
+    for r in result.rejections:
+        context.log.warning(f"{r.territory_id}: rejected at parse: {'; '.join(r.problems)}")
+    done = {t: current[t] for t in result.accepted}
+    not_read = [k for k in keys if k not in set(read)]
+    with connect(settings.warehouse_path) as con, transaction(con):
+        replace_rows(con, PARSES, result.accepted, result.rows[PARSES])
+        replace_rows(con, "staging.rejections", [*todo, *not_read], rejection_rows(result.rejections),
+                     " AND stage = 'parse'")
+        record(con, PARSE_STAGE, done)
+        metadata = run_metadata(con, PARSES, result.accepted, unchanged=len(read) - len(todo),
+                                rejected=[r.territory_id for r in result.rejections])
     return MaterializeResult(metadata=metadata)
 
 
@@ -83,7 +104,7 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
 )
 def territories(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
     """The territory registry (territories.csv): name, SIREN and département of each intercommunalité."""
-    keys = list(context.partition_keys)
+    keys = territory_keys(context, settings)
     registry = [t for t in read_registry(settings.raw_path) if t.territory_id in set(keys)]
     with connect(settings.warehouse_path) as con, transaction(con):
         ensure_tables(con)
@@ -104,17 +125,33 @@ def territories(context: AssetExecutionContext, settings: QpSettings) -> Materia
 def core_conventions(context: AssetExecutionContext, settings: QpSettings):
     """The parsed conventions normalised into typed tables: one row per convention, its commitments, the
     source of every field and its warnings. All four tables are replaced together, per territory."""
+    manifest = read_manifest(settings.raw_path)
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
-        keys = accepted_keys(con, list(context.partition_keys), ("registry", "read", "parse"))
-        parses = con.execute(f"SELECT * FROM {PARSES} {_BY_KEYS}", [keys]).pl()
+        keys = accepted_keys(con, territory_keys(context, settings), ("registry", "read", "parse"))
         documents = con.execute(f"SELECT territory_id, path FROM raw.convention_documents {_BY_KEYS}", [keys]).pl()
-        result = normalise_conventions(parses, documents, settings.raw_path)
-        with transaction(con):
-            for name in CORE_CONVENTION_TABLES:
-                replace_rows(con, name, result.accepted, result.rows[name])
-        metadata = {name: run_metadata(con, name, result.accepted) for name in CORE_CONVENTION_TABLES}
-    for name in CORE_CONVENTION_TABLES:
+        paths = dict(documents.iter_rows())
+        parsed = con.execute(f"SELECT territory_id, sha256 FROM {PARSES} {_BY_KEYS}", [keys]).fetchall()
+        current = {t: fingerprint(CORE_STAGE, sha, paths.get(t),
+                                  provenance_of(manifest, settings.raw_path, paths.get(t, "")))
+                   for t, sha in parsed}
+        todo = to_process(con, CORE_STAGE, keys, current, (), everything=settings.reprocess)
+        parses = con.execute(f"SELECT * FROM {PARSES} {_BY_KEYS}", [todo]).pl()
+    result = normalise_conventions(parses, documents, settings.raw_path)
+    done = {t: current[t] for t in result.accepted}
+    yield from store_core(settings, CORE_STAGE, CORE_CONVENTION_TABLES, result, done, unchanged=len(keys) - len(todo))
+
+
+def store_core(settings: QpSettings, stage: str, tables: tuple[str, ...], result: StageResult,
+               done: dict[str, str], unchanged: int) -> Iterator[MaterializeResult]:
+    """Replace the accepted territories' rows of these core tables and record what they were built from, in
+    one transaction; then one materialisation per table."""
+    with connect(settings.warehouse_path) as con, transaction(con):
+        for name in tables:
+            replace_rows(con, name, result.accepted, result.rows[name])
+        record(con, stage, done)
+        metadata = {name: run_metadata(con, name, result.accepted, unchanged=unchanged) for name in tables}
+    for name in tables:
         yield MaterializeResult(asset_key=AssetKey(name.split(".")), metadata=metadata[name])
 
 

@@ -12,12 +12,15 @@ from dagster import (
 
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.normalise.assets import rejections_check
-from pipelines.partitions import territory_partitions
+from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
-from qp_analytics.ingest import read_avenants, rejection_rows
+from qp_analytics.incremental import file_sha256, fingerprint, record, to_process
+from qp_analytics.ingest import avenant_files, provenance_of, read_avenants, rejection_rows
+from qp_analytics.manifest import read_manifest
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
 
 AVENANTS = "core.avenants"
+STAGE = "avenants"
 
 
 @asset(
@@ -32,15 +35,28 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
              progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each territory's avenants (`avenants/<territory_id>_avenant_<n>.txt|pdf`): number, months added or new
     end date, signature. A territory none of whose avenants can be read keeps its last good set."""
-    keys = list(context.partition_keys)
-    result = read_avenants(settings.raw_path, keys, progress)
+    keys = territory_keys(context, settings)
+    manifest = read_manifest(settings.raw_path)
+
+    def current_fingerprint(tid: str) -> str:
+        files = [(str(p), file_sha256(p), provenance_of(manifest, settings.raw_path, str(p)))
+                 for _, p in avenant_files(settings.raw_path, tid)]
+        return fingerprint(STAGE, files)
+
+    current = {tid: current_fingerprint(tid) for tid in keys}
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        todo = to_process(con, STAGE, keys, current, ("avenant",), everything=settings.reprocess)
+    result = read_avenants(settings.raw_path, todo, progress)
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: avenants rejected: {'; '.join(r.problems)}")
+    done = {t: current_fingerprint(t) for t in result.accepted}
     with connect(settings.warehouse_path) as con, transaction(con):
-        ensure_tables(con)
         replace_rows(con, AVENANTS, result.accepted, result.rows[AVENANTS])
-        replace_rows(con, "staging.rejections", keys, rejection_rows(result.rejections), " AND stage = 'avenant'")
-        metadata = run_metadata(con, AVENANTS, result.accepted, rejected=[r.territory_id for r in result.rejections])
+        replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections), " AND stage = 'avenant'")
+        record(con, STAGE, done)
+        metadata = run_metadata(con, AVENANTS, result.accepted, unchanged=len(keys) - len(todo),
+                                rejected=[r.territory_id for r in result.rejections])
     return MaterializeResult(metadata=metadata)
 
 

@@ -3,7 +3,6 @@
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    AssetKey,
     AssetSpec,
     BackfillPolicy,
     MaterializeResult,
@@ -14,14 +13,26 @@ from dagster import (
 )
 
 from pipelines.metadata import definition_metadata, run_metadata
-from pipelines.normalise.assets import accepted_keys, rejections_check
-from pipelines.partitions import territory_partitions
+from pipelines.normalise.assets import accepted_keys, rejections_check, store_core
+from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
-from qp_analytics.ingest import ROADMAP_TABLES, normalise_roadmaps, parse_roadmaps, rejection_rows
+from qp_analytics.incremental import fingerprint, record, to_process
+from qp_analytics.ingest import (
+    ROADMAP_TABLES,
+    normalise_roadmaps,
+    parse_roadmaps,
+    provenance_of,
+    rejection_rows,
+    roadmap_sha256,
+    roadmap_source,
+)
+from qp_analytics.manifest import read_manifest
 from qp_analytics.schema import TABLES
+from qp_analytics.territories import MissingFile
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
 
 ROADMAP_PARSES = "staging.roadmap_parses"
+PARSE_STAGE, CORE_STAGE = "roadmap_parse", "roadmap_core"
 BY_KEYS = "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id"
 
 
@@ -38,23 +49,39 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
     """Each territory's roadmap (`roadmaps/<territory_id>.xlsx`, or its CSV exports) checked against the
     national template and normalised. A workbook that breaks the contract is recorded in staging.rejections
     with every problem (file, sheet, row, column) and the territory keeps its last good roadmap."""
-    keys = list(context.partition_keys)
+    keys = territory_keys(context, settings)
 
     def report(stage: str, done: int, total: int, tid: str) -> None:
         context.log.debug(f"{stage} {done}/{total} {tid}")
         progress(stage, done, total, tid)
 
-    result, absent = parse_roadmaps(settings.raw_path, keys, report)
+    current = {}  # territory -> fingerprint of its roadmap file(s) as they are now
+    for tid in keys:
+        try:
+            path, fmt = roadmap_source(settings.raw_path, tid)
+            if path is not None and fmt is not None:
+                current[tid] = fingerprint(PARSE_STAGE, str(path), fmt, roadmap_sha256(path, fmt, tid))
+        except (MissingFile, OSError):
+            continue  # parse_roadmaps rejects it with the reason
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        todo = to_process(con, PARSE_STAGE, keys, current, ("roadmap",), everything=settings.reprocess)
+    if len(todo) < len(keys):
+        context.log.info(f"{len(keys) - len(todo)} roadmaps unchanged (same files, same sha256): not read again")
+    result, absent = parse_roadmaps(settings.raw_path, todo, report, settings.workers)
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: roadmap rejected ({len(r.problems)} problems): {r.problems[0]}")
     if absent:
         context.log.info(f"no roadmap file for: {', '.join(absent)}")
+    rows = result.rows[ROADMAP_PARSES]
+    done = {t: fingerprint(PARSE_STAGE, p, fmt, sha)
+            for t, p, fmt, sha in rows.select("territory_id", "path", "format", "sha256").iter_rows()}
     with connect(settings.warehouse_path) as con, transaction(con):
-        ensure_tables(con)
-        replace_rows(con, ROADMAP_PARSES, result.accepted, result.rows[ROADMAP_PARSES])
-        replace_rows(con, "staging.rejections", keys, rejection_rows(result.rejections), " AND stage = 'roadmap'")
+        replace_rows(con, ROADMAP_PARSES, result.accepted, rows)
+        replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections), " AND stage = 'roadmap'")
+        record(con, PARSE_STAGE, done)
         metadata = run_metadata(con, ROADMAP_PARSES, result.accepted, without_roadmap=absent,
-                                rejected=[r.territory_id for r in result.rejections])
+                                unchanged=len(keys) - len(todo), rejected=[r.territory_id for r in result.rejections])
     return MaterializeResult(metadata=metadata)
 
 
@@ -70,17 +97,18 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
 def core_roadmaps(context: AssetExecutionContext, settings: QpSettings):
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row
     keeping the workbook row it came from. All the tables of a territory are replaced together."""
+    manifest = read_manifest(settings.raw_path)
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
-        keys = accepted_keys(con, list(context.partition_keys), ("roadmap",))
-        parses = con.execute(f"SELECT * FROM {ROADMAP_PARSES} {BY_KEYS}", [keys]).pl()
-        result = normalise_roadmaps(parses, settings.raw_path)
-        with transaction(con):
-            for name in ROADMAP_TABLES:
-                replace_rows(con, name, result.accepted, result.rows[name])
-        metadata = {name: run_metadata(con, name, result.accepted) for name in ROADMAP_TABLES}
-    for name in ROADMAP_TABLES:
-        yield MaterializeResult(asset_key=AssetKey(name.split(".")), metadata=metadata[name])
+        keys = accepted_keys(con, territory_keys(context, settings), ("roadmap",))
+        current = {t: fingerprint(CORE_STAGE, sha, path, provenance_of(manifest, settings.raw_path, path))
+                   for t, sha, path in con.execute(f"SELECT territory_id, sha256, path FROM {ROADMAP_PARSES} {BY_KEYS}",
+                                                   [keys]).fetchall()}
+        todo = to_process(con, CORE_STAGE, keys, current, (), everything=settings.reprocess)
+        parses = con.execute(f"SELECT * FROM {ROADMAP_PARSES} {BY_KEYS}", [todo]).pl()
+    result = normalise_roadmaps(parses, settings.raw_path)
+    yield from store_core(settings, CORE_STAGE, ROADMAP_TABLES, result, {t: current[t] for t in result.accepted},
+                          unchanged=len(keys) - len(todo))
 
 
 @asset_check(asset=roadmap_parses, description="Every territory's latest roadmap conforms to the template "

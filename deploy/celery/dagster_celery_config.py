@@ -1,0 +1,17 @@
+"""Celery settings of the workers that run the pipeline's steps (`celery -A dagster_celery.app worker`).
+
+dagster_celery.app imports a module of this name when it is importable: start the worker with this folder on
+PYTHONPATH. Broker and result backend come from the environment, the same values the launcher passes
+(`qp-analytics materialize --executor celery` reads QP_CELERY_BROKER and QP_CELERY_BACKEND). With the project's
+PostgreSQL as both, no other server is needed:
+
+    QP_CELERY_BROKER=sqla+postgresql+psycopg2://USER@HOST:PORT/celery
+    QP_CELERY_BACKEND=db+postgresql+psycopg2://USER@HOST:PORT/celery
+"""
+
+import os
+
+broker_url = os.environ["QP_CELERY_BROKER"]
+result_backend = os.environ["QP_CELERY_BACKEND"]
+worker_prefetch_multiplier = 1  # a step is long: take one at a time
+broker_connection_retry_on_startup = True

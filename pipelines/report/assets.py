@@ -1,0 +1,46 @@
+"""The evaluation report: HTML pages drawn from the marts release this run published."""
+
+from pathlib import Path
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from pipelines.resources import QpSettings
+from qp_analytics.report import build_report
+
+PUBLISHED_MARTS = AssetKey(["published", "marts"])
+
+
+def _release_of_this_run(context: AssetExecutionContext) -> Path | None:
+    """The release the published marts asset wrote in this run, or None (then: the current release).
+
+    A run of `qp-analytics materialize` writes its release without making it current (the CLI moves `current`
+    once the warehouse is committed, after the run): reading `current` here would render the previous one."""
+    event = context.instance.get_latest_materialization_event(PUBLISHED_MARTS)
+    if event is None or event.run_id != context.run.run_id or event.asset_materialization is None:
+        return None
+    release = event.asset_materialization.metadata.get("release")
+    return Path(str(release.value)) if release is not None else None
+
+
+@asset(
+    key=["published", "report"],
+    group_name="publish",
+    deps=[PUBLISHED_MARTS],
+    kinds={"html"},
+    description="The evaluation report in French: a national page (programme totals, every territory side by "
+                "side, charts) and one page per territory, self-contained HTML that reads offline and prints, "
+                "written atomically to the report folder (default: `report` beside the marts folder).",
+)
+def evaluation_report(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
+    release = _release_of_this_run(context)
+    out = settings.report_path
+    result = build_report(settings.marts_dir, out, release=release)
+    context.log.info(f"report of release {result.release} (as_of {result.as_of.isoformat()}): "
+                     f"{len(result.pages)} pages in {out}")
+    return MaterializeResult(metadata={
+        "pages": len(result.pages),
+        "as_of": result.as_of.isoformat(),
+        "release": result.release,
+        "index": MetadataValue.path(str(result.index)),
+        "territory_pages": MetadataValue.path(str(out / "territoires")),
+    })

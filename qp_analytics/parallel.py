@@ -1,0 +1,45 @@
+"""Per-territory work spread over the machine's cores, where it pays.
+
+Reading a PDF's text and checking a workbook are pure functions of a file: they run in a pool of worker
+processes, results come back in order. Small batches stay in the calling process (starting workers costs
+about a second). Workers are forked from a fresh server process (`forkserver`), never from the caller, which
+may hold threads and an open DuckDB connection.
+"""
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+MIN_PARALLEL = 48  # territories: below this, one process is faster than starting workers
+_PRELOAD = ["qp_analytics.ingest", "qp_analytics.convention", "qp_analytics.roadmap", "qp_analytics.documents"]
+
+
+def worker_count(requested: int | None = None) -> int:
+    """Workers to use: `requested` if positive, else QP_WORKERS if set, else the number of usable cores."""
+    if requested and requested > 0:
+        return requested
+    env = os.environ.get("QP_WORKERS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def map_ordered(fn: Callable[[A], R], items: Sequence[A], workers: int | None = None,
+                min_parallel: int | None = None) -> Iterator[R]:
+    """fn over items, in order; in worker processes when there are enough items and more than one worker.
+
+    fn must be a module-level function (it is sent to the workers by name)."""
+    n = worker_count(workers)
+    if n < 2 or len(items) < (MIN_PARALLEL if min_parallel is None else min_parallel):
+        yield from map(fn, items)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    chunk = max(1, min(16, len(items) // (n * 8)))
+    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+        yield from pool.map(fn, items, chunksize=chunk)

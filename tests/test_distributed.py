@@ -1,0 +1,128 @@
+"""Beyond one machine, for real: a PostgreSQL server on loopback holds the Dagster instance (dagster-postgres,
+the shipped deploy/dagster-postgres.yaml) and Celery's broker and results; a Celery worker started with the
+shipped deploy/celery settings runs the steps of `qp-analytics materialize --executor celery`."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import REPO
+from tests.pg_server import PgServer
+
+AS_OF = "2023-06-30"
+
+
+def content(warehouse: Path) -> dict[str, list[tuple]]:
+    from qp_analytics.schema import TABLES
+
+    out = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for name, table in TABLES.items():
+            cols = ", ".join(f'"{c}"' for c in table.column_names
+                             if c not in {"read_at", "parsed_at", "rejected_at", "recorded_at"})
+            out[name] = con.execute(f"SELECT {cols} FROM {name} ORDER BY ALL").fetchall()
+    return out
+
+
+@pytest.fixture
+def postgres():
+    server = PgServer().start()
+    try:
+        server.create_database("dagster")
+        server.create_database("celery")
+        yield server
+    finally:
+        server.cleanup()
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A Celery worker as the README starts one; returns once it says it is ready."""
+    worker_env = env | {"PYTHONPATH": str(REPO / "deploy" / "celery")}
+    cmd = [sys.executable, "-m", "celery", "-A", "dagster_celery.app", "worker", "-Q", "dagster", "-n", "qp-test@%h",
+           "--pool=prefork", "--concurrency=2", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+           "--without-heartbeat"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, env=worker_env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the Celery worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        if " ready." in log.read_text():
+            return proc
+        time.sleep(0.2)
+    stop_worker(proc)
+    pytest.fail(f"the Celery worker was not ready within 180 s:\n{log.read_text()[-3000:]}")
+
+
+def stop_worker(proc: subprocess.Popen) -> int:
+    """Warm shutdown (SIGTERM to the worker itself); its pool processes must end with it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return proc.returncode
+    os.killpg(proc.pid, signal.SIGKILL)  # a straggler: reported as a failure below
+    return -999
+
+
+def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, small_raw, postgres):
+    raw, specs = small_raw
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QP_")} | {
+        "DAGSTER_HOME": str(home),
+        "QP_DAGSTER_PG_URL": postgres.url("dagster"),
+        "QP_CELERY_BROKER": postgres.url("celery", "sqla+postgresql+psycopg2"),
+        "QP_CELERY_BACKEND": postgres.url("celery", "db+postgresql+psycopg2"),
+    }
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", "from qp_analytics.cli import main; main()", "materialize", "--raw-dir", str(raw),
+             "--warehouse", str(tmp_path / "celery" / "w.duckdb"), "--marts-dir", str(tmp_path / "celery" / "marts"),
+             "--report-dir", str(tmp_path / "celery" / "report"), "--as-of", AS_OF, "--executor", "celery"],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    finally:
+        worker_status = stop_worker(worker)
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert out.returncode == 0, f"{out.stdout}\n{out.stderr[-3000:]}\n--- worker ---\n{worker_log[-3000:]}"
+    assert worker_status == 0, worker_log[-3000:]
+    assert f"Materialised {len(specs)}/{len(specs)} territories" in out.stdout
+    assert "checks: 25 passed, 0 failed" in out.stdout
+
+    # the steps ran on the worker, recorded in PostgreSQL's event log
+    runs = postgres.query("dagster", "SELECT run_id, status, pipeline_name FROM runs")
+    assert [(status, job) for _, status, job in runs] == [("SUCCESS", "evaluation_batch_celery")]
+    run_id = runs[0][0]
+    counts = dict(postgres.query("dagster", f"SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = "
+                                            f"'{run_id}' GROUP BY 1"))
+    assert counts["STEP_SUCCESS"] == counts["STEP_START"] >= 10 and "STEP_FAILURE" not in counts
+    assert counts["ASSET_MATERIALIZATION"] >= 20
+    # one Celery task per step, each run by the worker
+    assert len(re.findall(r"Task execute_plan\[[0-9a-f-]+\] succeeded", worker_log)) == counts["STEP_SUCCESS"]
+    assert postgres.query("celery", "SELECT count(*) FROM celery_taskmeta WHERE status = 'SUCCESS'")[0][0] >= 10
+
+    # the same warehouse as one in-process run of the same files
+    local = tmp_path / "local"
+    done = subprocess.run(
+        [sys.executable, "-c", "from qp_analytics.cli import main; main()", "materialize", "--raw-dir", str(raw),
+         "--warehouse", str(local / "w.duckdb"), "--marts-dir", str(local / "marts"), "--report-dir",
+         str(local / "report"), "--as-of", AS_OF], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert content(tmp_path / "celery" / "w.duckdb") == content(local / "w.duckdb")

@@ -1,0 +1,741 @@
+"""The HTML evaluation report: values, French formatting, provenance, atomic writing, the command, the asset,
+and what a person sees in a real browser.
+
+The marts are made by hand here (three territories, values chosen for the cases that matter: a null, a late
+and a missing roadmap, amounts with cents, a name to escape); expected texts are written by hand or computed
+from the Parquet files with DuckDB, never copied from the report. Sixty territories made from them, with
+roadmap delays and reuses chosen here, check what the national charts draw for many territories.
+"""
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qp_analytics import report as report_module
+from qp_analytics.cli_report import report
+from qp_analytics.publish import current_release, publish_release
+from qp_analytics.report import (
+    ReportError,
+    build_report,
+    format_date,
+    format_days,
+    format_euros,
+    format_number,
+    format_percent,
+)
+from qp_analytics.schema import MARTS
+
+AS_OF = dt.date(2023, 6, 30)
+NATIONAL = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
+THIN, NBSP = "\u202f", "\u00a0"
+ALPHA, BETA, GAMMA = "alpha-ville", "beta-sur-mer", "gamma"
+BETA_NAME = "Métropole <Beta> & Cie"
+OTHER_PARTNER = "Fonds $Avenir$ Région Sud"  # named as written in a workbook; `$` means maths to matplotlib
+
+
+def _partner(territory_id, partner, chef, **values):
+    row = {"territory_id": territory_id, "partner": partner, "is_national_partner": partner in NATIONAL,
+           "is_chef_de_file": partner == chef, "actions_involved": 0, "actions_share": 0.0, "pilot_actions": 0,
+           "amount_requested": Decimal("0"), "amount_granted": Decimal("0"), "amount_paid": Decimal("0"),
+           "grant_share": None, "requests": 0, "decided_requests": 0, "pending_requests": 0,
+           "median_instruction_days": None, "meetings_total": 4, "meetings_attended": 2, "attendance_rate": 0.5,
+           "as_of": AS_OF}
+    row.update(values)
+    return row
+
+
+# (convention, roadmap) provenance per territory: beta's roadmap is not in the data manifest
+MIXED = {ALPHA: ("real", "illustrative"), BETA: ("illustrative", None), GAMMA: ("illustrative", "illustrative")}
+ALL_REAL = {t: ("real", "real") for t in MIXED}
+
+
+def handmade_marts(as_of=AS_OF, provenance=MIXED) -> dict:
+    """Three territories, typed like the published marts."""
+    timeliness = [
+        {"territory_id": ALPHA, "labellisation_date": dt.date(2021, 3, 18), "roadmap_due_date": dt.date(2021, 9, 18),
+         "roadmap_annexed_date": dt.date(2021, 10, 13), "roadmap_delay_days": 25, "roadmap_status": "late",
+         "convention_signature_date": dt.date(2021, 5, 19), "convention_end_date": dt.date(2024, 3, 18),
+         "in_force": True, "actions_total": 10, "actions_due": 4, "actions_on_time": 1, "action_on_time_rate": 0.25,
+         "milestones_due": 6, "milestones_late": 2, "median_milestone_delay_days": -3.5},
+        {"territory_id": BETA, "labellisation_date": dt.date(2021, 3, 18), "roadmap_due_date": dt.date(2022, 3, 18),
+         "roadmap_annexed_date": None, "roadmap_delay_days": None, "roadmap_status": "missing",
+         "convention_signature_date": None, "convention_end_date": dt.date(2023, 3, 18), "in_force": False,
+         "actions_total": 0, "actions_due": 0, "actions_on_time": 0, "action_on_time_rate": None,
+         "milestones_due": 0, "milestones_late": 0, "median_milestone_delay_days": None},
+        {"territory_id": GAMMA, "labellisation_date": dt.date(2021, 3, 18), "roadmap_due_date": dt.date(2021, 9, 18),
+         "roadmap_annexed_date": dt.date(2021, 8, 31), "roadmap_delay_days": -18, "roadmap_status": "on_time",
+         "convention_signature_date": dt.date(2021, 6, 29), "convention_end_date": dt.date(2023, 3, 18),
+         "in_force": False, "actions_total": 5, "actions_due": 2, "actions_on_time": 2, "action_on_time_rate": 1.0,
+         "milestones_due": 3, "milestones_late": 0, "median_milestone_delay_days": -1.0},
+    ]
+    for row in timeliness:
+        row["as_of"] = as_of
+    practices = [
+        {"territory_id": ALPHA, "practices_documented": 2, "practices_shared": 1, "shared_rate": 0.5,
+         "reuse_links": 1, "reusing_territories": 1, "axes_covered": 2, "median_days_to_share": 93.5},
+        {"territory_id": BETA, "practices_documented": 0, "practices_shared": 0, "shared_rate": None,
+         "reuse_links": 0, "reusing_territories": 0, "axes_covered": 0, "median_days_to_share": None},
+        {"territory_id": GAMMA, "practices_documented": 1, "practices_shared": 0, "shared_rate": 0.0,
+         "reuse_links": 2, "reusing_territories": 2, "axes_covered": 1, "median_days_to_share": None},
+    ]
+    for row in practices:
+        row["as_of"] = as_of
+    chefs = {ALPHA: "anru", BETA: "anct", GAMMA: "bpifrance"}
+    mobilisation = [_partner(t, p, chefs[t], as_of=as_of) for t in (ALPHA, BETA, GAMMA) for p in NATIONAL]
+    amounts = {  # (territory, partner): requested, granted, paid, requests, decided, median days
+        (ALPHA, "bpifrance"): ("1500000.00", "1234567.89", "1000000.00", 2, 2, 105.5),
+        (ALPHA, "anru"): ("50000.50", "40000.25", "40000.25", 1, 1, 30.0),
+        (GAMMA, "etat"): ("20000.00", "12345.00", "0.00", 1, 1, 44.0),
+    }
+    for row in mobilisation:
+        key = (row["territory_id"], row["partner"])
+        if key in amounts:
+            requested, granted, paid, requests, decided, days = amounts[key]
+            row.update(amount_requested=Decimal(requested), amount_granted=Decimal(granted),
+                       amount_paid=Decimal(paid), requests=requests, decided_requests=decided,
+                       median_instruction_days=days, actions_involved=2, actions_share=0.2, pilot_actions=1)
+    mobilisation.append(_partner(ALPHA, OTHER_PARTNER, "anru", as_of=as_of, actions_involved=1, actions_share=0.1,
+                                 amount_requested=Decimal("9999.99"), requests=1, pending_requests=1))
+    diffusion = [
+        {"territory_id": ALPHA, "pratique_id": "ALP-BP1", "titre": "Guichet unique de la création",
+         "axe": "entrepreneuriat", "date_partage": dt.date(2023, 1, 8), "canal": "webinaire",
+         "reused_by_count": 1, "reused_by": [GAMMA], "as_of": as_of},
+        {"territory_id": ALPHA, "pratique_id": "ALP-BP2", "titre": "Bail commercial à loyer progressif",
+         "axe": "commerce_artisanat", "date_partage": None, "canal": None, "reused_by_count": 0, "reused_by": [],
+         "as_of": as_of},
+        {"territory_id": GAMMA, "pratique_id": "GAM-BP1", "titre": "Chèque numérique pour les TPE",
+         "axe": "transition_numerique_ecologique", "date_partage": None, "canal": "visite", "reused_by_count": 2,
+         "reused_by": [ALPHA, BETA], "as_of": as_of},
+    ]
+    reference = {ALPHA: ("Communauté d'agglomération Alpha", "200000001", "13", "Bouches-du-Rhône"),
+                 BETA: (BETA_NAME, None, "59", "Nord"), GAMMA: ("Gamma Métropole", "200000003", "31", "Haute-Garonne")}
+    territories = []
+    for t, p in zip(timeliness, practices, strict=True):
+        tid = t["territory_id"]
+        partners = [m for m in mobilisation if m["territory_id"] == tid]
+        chef = next(m for m in partners if m["is_chef_de_file"])
+        territories.append({
+            **t, **p, "name": reference[tid][0], "siren": reference[tid][1], "departement_code": reference[tid][2],
+            "departement": reference[tid][3], "chef_de_file": chefs[tid],
+            "convention_provenance": provenance[tid][0], "roadmap_provenance": provenance[tid][1],
+            "avenants_effective": 1 if tid == ALPHA else 0,
+            "chef_actions_involved": chef["actions_involved"], "chef_actions_share": chef["actions_share"],
+            "chef_amount_granted": chef["amount_granted"],
+            "chef_median_instruction_days": chef["median_instruction_days"],
+            "chef_attendance_rate": chef["attendance_rate"],
+            "partners_involved": sum(1 for m in partners if m["actions_involved"] > 0),
+            "total_amount_requested": sum(m["amount_requested"] for m in partners),
+            "total_amount_granted": sum(m["amount_granted"] for m in partners),
+            "total_amount_paid": sum(m["amount_paid"] for m in partners),
+            "total_requests": sum(m["requests"] for m in partners),
+            "total_pending_requests": sum(m["pending_requests"] for m in partners),
+            # pooled over the territory's decided requests (not a median of the partners' medians): set by hand
+            "median_instruction_days_all": {ALPHA: 67.0, BETA: None, GAMMA: 44.0}[tid],
+        })
+    national = [
+        ("territories_in_programme", 3.0, "territories", 3), ("conventions_signed", 2.0, "conventions", 3),
+        ("roadmaps_annexed", 2.0, "roadmaps", 3), ("roadmaps_on_time", 1.0, "roadmaps", 3),
+        ("roadmaps_on_time_share", 1 / 3, "share", 3), ("median_roadmap_delay_days", 3.5, "days", 2),
+        ("conventions_in_force", 1.0, "conventions", 3), ("action_on_time_rate", 0.5, "rate", 2),
+        *[(f"total_granted_{p}", {"bpifrance": 1234567.89, "anru": 40000.25, "etat": 12345.0}.get(p, 0.0), "EUR",
+           {"bpifrance": 1, "anru": 1, "etat": 1}.get(p, 0)) for p in NATIONAL],
+        *[(f"median_instruction_days_{p}", {"bpifrance": 105.5, "anru": 30.0, "etat": 44.0}.get(p), "days",
+           {"bpifrance": 1, "anru": 1, "etat": 1}.get(p, 0)) for p in NATIONAL],
+        ("practices_shared", 1.0, "practices", 3), ("reuse_links", 3.0, "links", 3),
+    ]
+    frames = {
+        "marts.mart_timeliness": timeliness,
+        "marts.mart_partner_mobilisation": mobilisation,
+        "marts.mart_good_practices": practices,
+        "marts.mart_practice_diffusion": diffusion,
+        "marts.mart_evaluation_territories": territories,
+        "marts.mart_evaluation_national": [
+            {"indicator": i, "value": v, "unit": u, "territories": n, "definition": "", "as_of": as_of}
+            for i, v, u, n in national],
+    }
+    for rows in frames.values():
+        for row in rows:
+            row["as_of"] = as_of
+    return {name: MARTS[name].frame(rows) for name, rows in frames.items()}
+
+
+def publish(marts_dir: Path, as_of=AS_OF, provenance=MIXED, activate=True) -> Path:
+    return publish_release(marts_dir, handmade_marts(as_of, provenance), as_of, run_id="test", activate=activate)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One report of a hand-made release, shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("report")
+    release = publish(root / "marts")
+    result = build_report(root / "marts", root / "out")
+    return result, release
+
+
+def page(result, territory_id=None) -> str:
+    path = result.out_dir / ("index.html" if territory_id is None else f"territoires/{territory_id}.html")
+    return path.read_text(encoding="utf-8")
+
+
+def visible(text: str) -> str:
+    """Text with the non-breaking spaces of French typography made ordinary spaces."""
+    return text.replace(THIN, " ").replace(NBSP, " ")
+
+
+# -- French formatting ---------------------------------------------------------------------------------------
+
+def test_french_numbers_dates_and_nulls():
+    assert format_number(1234567.891, 2) == f"1{THIN}234{THIN}567,89"
+    assert format_number(999) == "999"
+    assert format_number(-7.0) == "\u22127"
+    assert format_euros(Decimal("1234567.50")) == f"1{THIN}234{THIN}568{NBSP}€"
+    assert format_euros(Decimal("0.49")) == f"0{NBSP}€"
+    assert format_percent(4 / 7) == f"57,1{THIN}%"
+    assert format_percent(1.0) == f"100{THIN}%"
+    assert format_days(93.5) == f"93,5{NBSP}jours"
+    assert format_days(1) == f"1{NBSP}jour"
+    assert format_days(-7.0) == f"\u22127{NBSP}jours"
+    assert format_date(dt.date(2023, 6, 30)) == "30 juin 2023"
+    assert format_date(dt.date(2023, 7, 1)) == "1er juillet 2023"
+    assert format_date(dt.date(2021, 8, 13)) == "13 août 2021"
+    for formatter in (format_number, format_euros, format_percent, format_days, format_date):
+        assert formatter(None) == "—"
+    assert format_number(float("nan")) == "—"
+
+
+@given(st.integers(min_value=-10**12, max_value=10**12))
+def test_grouping_keeps_every_digit(n):
+    text = format_number(n)
+    assert text.replace(THIN, "").replace("\u2212", "-") == str(n)
+    assert all(len(group) == 3 for group in text.lstrip("\u2212").split(THIN)[1:])
+
+
+# -- the pages and their values ----------------------------------------------------------------------------
+
+def test_one_page_per_territory_with_release_and_as_of(built):
+    result, release = built
+    manifest = json.loads((release / "release.json").read_text())
+    assert result.release == manifest["release"] == release.name
+    assert result.as_of == AS_OF and result.national
+    assert sorted(p.relative_to(result.out_dir).as_posix() for p in result.pages) == [
+        "index.html", f"territoires/{ALPHA}.html", f"territoires/{BETA}.html", f"territoires/{GAMMA}.html"]
+    for path in result.pages:
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("<!DOCTYPE html>") and '<html lang="fr">' in text
+        assert "Situation au <strong>30 juin 2023</strong>" in text
+        assert f"<code>{release.name}</code>" in text
+
+
+def test_territory_page_shows_the_marts_values(built):
+    result, release = built
+    alpha = visible(page(result, ALPHA))
+    # all financeurs' grants of alpha, summed from the Parquet file, rounded to the euro, grouped by hand
+    granted = duckdb.sql(f"SELECT sum(amount_granted) FROM '{release}/mart_partner_mobilisation.parquet' "
+                         f"WHERE territory_id = '{ALPHA}'").fetchone()[0]
+    assert granted == Decimal("1274568.14")  # 1 234 567.89 + 40 000.25
+    assert f"{round(granted):,} €".replace(",", " ") == "1 274 568 €"
+    assert "1 274 568 €" in alpha
+    assert "1 234 568 €" in alpha  # Bpifrance's grants
+    assert "105,5 jours" in alpha  # its median instruction days
+    assert "93,5 jours" in alpha  # median days to share a practice
+    assert "Le chef de file désigné par la convention est <strong>ANRU</strong>" in alpha
+    assert "Feuille de route annexée le 13 octobre 2021, 25 jours de retard sur l&#x27;échéance du 18 septembre " \
+           "2021." in alpha
+    assert "3 actions échues sur 4 n’ont pas été achevées à temps" in alpha
+    assert "2 jalons échus sur 6 en retard" in alpha
+    assert f"<th scope=\"row\">{OTHER_PARTNER}</th>" in alpha  # a partner with a request but no grant yet
+    assert "<svg" not in alpha and "<figure" not in alpha  # the funding is a table: no chart on a territory page
+    # its practice reused by gamma links to gamma's page; gamma's practice it reused is listed too
+    assert f'href="../territoires/{GAMMA}.html">Gamma Métropole</a>' in alpha
+    assert "GAM-BP1" in alpha and "Chèque numérique pour les TPE" in alpha
+    assert "non partagée au 30 juin 2023" in alpha  # ALP-BP2 has no date_partage
+
+
+def test_nulls_are_dashes_and_text_is_escaped(built):
+    result, _ = built
+    beta = page(result, BETA)
+    assert '<dt>Convention signée le</dt><dd><span class="na" title="non renseigné">—</span></dd>' in beta
+    assert '<dt>SIREN</dt><dd><span class="na" title="non renseigné">—</span></dd>' in beta
+    assert "Métropole &lt;Beta&gt; &amp; Cie" in beta and BETA_NAME not in beta
+    assert "Feuille de route non annexée au 30 juin 2023 : elle était attendue le 18 mars 2022, soit " \
+           f"{(AS_OF - dt.date(2022, 3, 18)).days}{NBSP}jours de retard à cette date." in beta
+    assert "Aucune demande de financement au 30 juin 2023." in beta
+    assert "Métropole &lt;Beta&gt; &amp; Cie" in page(result)
+
+
+def test_national_page_totals_table_and_charts(built):
+    result, release = built
+    index = page(result)
+    text = visible(index)
+    national = dict(duckdb.sql(f"SELECT indicator, value FROM '{release}/mart_evaluation_national.parquet'").fetchall())
+    share = f"{national['roadmaps_on_time_share'] * 100:.1f} %".replace(".", ",")
+    assert share == "33,3 %" and share in text
+    bpifrance = f"{round(national['total_granted_bpifrance']):,} €".replace(",", " ")
+    assert bpifrance == "1 234 568 €" and bpifrance in text
+    assert "105,5 jours" in text
+    assert "1 286 913 €" in text  # the five national partners' grants: 1 234 567.89 + 40 000.25 + 12 345
+    for territory_id, name in ((ALPHA, "Communauté d&#x27;agglomération Alpha"), (GAMMA, "Gamma Métropole")):
+        assert f'<a href="territoires/{territory_id}.html">{name}</a>' in index
+    svgs = re.findall(r"<svg\b[^>]*>", index)
+    assert len(svgs) == 4 and all('role="img"' in s and "viewBox" in s for s in svgs)
+    for title in ("Annexion des feuilles de route", "Partenaires : montants accordés et implication",
+                  "Délais d'instruction des demandes de financement", "Bonnes pratiques : documentées"):
+        assert title in index  # the charts' titles are text in the SVG, in French
+    assert ("Documents sources : conventions : 1 réelle, 2 illustratives ; feuilles de route : 2 illustratives, "
+            "1 de provenance non renseignée") in index
+    # a few territories: one row (or point) per territory, a table without its own scrolling frame
+    roadmaps, _, delays, practices = re.findall(r"<svg\b.*?</svg>", index, re.S)
+    assert all("Gamma Métropole" in chart for chart in (roadmaps, practices))
+    assert "Médiane d'un territoire" in delays  # matplotlib's SVG leaves apostrophes as they are
+    assert '<div class="table-wrap"><table class="territories">' in index and "table-wrap long" not in index
+
+
+# -- many territories: distributions, not one bar per territory ---------------------------------------------
+
+MANY = 60
+
+
+def many_marts(n=MANY) -> tuple[dict, list[dict]]:
+    """n territories made from alpha's rows, with values chosen here: 50 roadmaps annexed 30 days early to 30 days
+    late (all distinct), 5 missing, 5 pending; reuses of their practices a permutation of 0..n-1."""
+    base = handmade_marts()  # alpha's convention is real, its roadmap illustrative
+    chosen = []
+    for k in range(n):
+        delay = (k * 7) % 61 - 30 if k < 50 else None  # 7 is invertible mod 61: distinct, from -30 (k=0) to 30
+        status = ("on_time" if delay <= 0 else "late") if delay is not None else ("missing" if k < 55 else "pending")
+        chosen.append({"territory_id": f"terr-{k:03d}", "name": f"Territoire {k:03d}", "delay": delay,
+                       "status": status, "reuse_links": (k * 13) % n, "practices_shared": k % 4,
+                       "practices_documented": 3})
+    frames = {"marts.mart_evaluation_national": base["marts.mart_evaluation_national"]}
+    for name, frame in base.items():
+        if name in frames:
+            continue
+        template = [row for row in frame.to_dicts() if row["territory_id"] == ALPHA]
+        rows = []
+        for c in chosen:
+            for row in template:
+                row = {**row, "territory_id": c["territory_id"]}
+                if "roadmap_status" in row:
+                    due = row["roadmap_due_date"] if c["status"] != "pending" else AS_OF + dt.timedelta(days=30)
+                    row.update(roadmap_due_date=due, roadmap_delay_days=c["delay"], roadmap_status=c["status"],
+                               roadmap_annexed_date=due + dt.timedelta(days=c["delay"]) if c["delay"] is not None
+                               else None)
+                if "name" in row:
+                    row["name"] = c["name"]
+                if "reuse_links" in row:
+                    row.update(reuse_links=c["reuse_links"], practices_shared=c["practices_shared"],
+                               practices_documented=c["practices_documented"])
+                if "pratique_id" in row:
+                    row.update(pratique_id=f"{row['pratique_id']}-{c['territory_id']}", reused_by=[], reused_by_count=0)
+                rows.append(row)
+        frames[name] = MARTS[name].frame(rows)
+    return frames, chosen
+
+
+def _bars(svg: str, colour: str) -> list[tuple[float, float]]:
+    """(left x, height) of the bars of this colour in a chart, left to right (a legend's patch is not clipped)."""
+    bars = []
+    for d in re.findall(rf'<path d="([^"]*)" clip-path="[^"]*" style="fill: {colour};', svg):
+        x0, y0, _x1, _y0, _x1b, y1, *_ = (float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d))
+        bars.append((x0, abs(y0 - y1)))
+    return sorted(bars)
+
+
+def test_many_territories_are_drawn_as_distributions(tmp_path):
+    marts, chosen = many_marts()
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    result = build_report(tmp_path / "marts", tmp_path / "out")
+    assert len(result.pages) == MANY + 1
+    index = page(result)
+    roadmaps, _, delays, practices = re.findall(r"<svg\b.*?</svg>", index, re.S)
+
+    # roadmaps: a histogram of the delays; the roadmaps without one counted in the legend and the caption
+    annexed = [c["delay"] for c in chosen if c["delay"] is not None]
+    on_time, late = sum(d <= 0 for d in annexed), sum(d > 0 for d in annexed)
+    assert len(annexed) == 50 and on_time > 10 and late > 10
+    for label in (f"Dans les délais : {on_time}", f"En retard : {late}",
+                  "Non annexée, échéance dépassée : 5 (hors histogramme)",
+                  "Attendue, échéance non atteinte : 5 (hors histogramme)"):
+        assert label in roadmaps
+    caption = index.split(roadmaps)[1].split("</figcaption>")[0]
+    assert (f"Dans les délais : {on_time} ; En retard : {late} ; Non annexée, échéance dépassée : 5 ; Attendue, "
+            "échéance non atteinte : 5.") in caption
+    # from -30 to 30 days, classes of 1 day would be 61 (more than 40): classes of 2 days, (2k-2, 2k]
+    assert "50 feuilles de route annexées, par classe de 2 jours d'écart à l'échéance, sur 60 territoires" in \
+        visible(roadmaps)
+    assert "Territoire" not in roadmaps  # no territory named: not one bar each
+    classes: dict[int, int] = {}
+    for d in annexed:
+        classes[-(-d // 2)] = classes.get(-(-d // 2), 0) + 1
+    green, red = _bars(roadmaps, "#18753c"), _bars(roadmaps, "#ce0500")
+    assert len(green) == len([k for k in classes if k <= 0]) and len(red) == len([k for k in classes if k > 0])
+    unit = sum(h for _, h in green + red) / len(annexed)  # height of one territory
+    assert [round(h / unit, 6) for _, h in green + red] == [classes[k] for k in sorted(classes)]
+    assert all(x_green < x_red for x_green, _ in green for x_red, _ in red)  # in time left of late
+
+    # practices: the 20 most reused territories, and what is left out
+    ranked = sorted(chosen, key=lambda c: (-c["reuse_links"], -c["practices_shared"], c["name"]))
+    top, rest = ranked[:20], ranked[20:]
+    assert {c["reuse_links"] for c in top} == set(range(40, 60))
+    for c in top:
+        assert f">{c['name']}</text>" in practices
+    assert not any(c["name"] in practices for c in rest)
+    left_out = (f"40 autres territoires non représentés (ensemble : {sum(c['practices_documented'] for c in rest)} "
+                f"documentées, {sum(c['practices_shared'] for c in rest)} partagées, "
+                f"{sum(c['reuse_links'] for c in rest)} réutilisations)")
+    assert sum(c["reuse_links"] for c in rest) == sum(range(40))
+    assert left_out in visible(practices)
+    assert "Les 20 territoires sur 60 ayant le plus de réutilisations par d'autres territoires" in practices
+    assert left_out[0].upper() + left_out[1:] in visible(index)  # in the caption too
+
+    # instruction delays: a box of the territories' medians per partner, not a point each
+    assert "quartiles (boîte)" in delays and "un territoire" not in delays
+
+    # the table still lists every territory, in a frame whose header stays in view
+    assert index.count('<tr><th scope="row"><a href="territoires/terr-') == MANY
+    assert '<div class="table-wrap long"><table class="territories">' in index
+    assert ".table-wrap.long thead th { position: sticky; top: 0;" in index
+    # the banner counts the territories whose convention is real instead of naming 60 of them
+    assert ("Documents réels — conventions d&#x27;engagement : 60 territoires (colonne « Provenance » du tableau "
+            "des territoires).") in visible(index)
+    # and no territory page has a chart
+    for path in result.pages[1:]:
+        assert "<svg" not in path.read_text(encoding="utf-8")
+
+
+@given(st.lists(st.integers(min_value=-100_000, max_value=100_000), min_size=1, max_size=30))
+def test_delay_classes_hold_every_delay(delays):
+    width, first, last = report_module._delay_bins(delays)
+    assert last - first + 1 <= report_module.DELAY_BINS_MAX and first <= 0 < last
+    for d in delays:  # each delay in a class (k*width - width, k*width] within the range; 0 in the class ending at 0
+        k = -(-d // width)
+        assert first <= k <= last and k * width - width < d <= k * width
+
+
+class _References(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        for name, value in attrs:
+            if name in ("href", "src", "srcset", "action", "data", "poster", "xlink:href") and value is not None:
+                self.refs.append((tag, name, value))
+
+
+def test_pages_are_self_contained_and_links_resolve(built):
+    result, _ = built
+    for path in result.pages:
+        text = path.read_text(encoding="utf-8")
+        assert "http://" not in text and "https://" not in text
+        assert not re.search(r"url\((?!#)", text) and "@import" not in text  # url(#id): a clip path of a chart
+        parser = _References()
+        parser.feed(text)
+        assert not parser.tags & {"script", "img", "iframe", "object", "embed", "link", "base", "form"}
+        assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src' in text
+        for tag, _name, ref in parser.refs:
+            assert not ref.startswith("//") and ":" not in ref.split("#")[0], (path, tag, ref)
+            target = ref.split("#")[0]
+            if target:  # a relative link to another page of the report
+                assert (path.parent / target).resolve().is_file(), (path, ref)
+
+
+def test_provenance_banner_says_what_is_illustrative(built, tmp_path):
+    result, _ = built
+    index = page(result)
+    assert 'class="banner banner-illustrative"' in index
+    assert "Données en partie illustratives." in index
+    assert "Documents réels — conventions d&#x27;engagement : Communauté d&#x27;agglomération Alpha." in index
+    alpha = page(result, ALPHA)
+    assert "La feuille de route de ce territoire est un document illustratif" in alpha
+    assert 'Convention d\'engagement : <span class="badge badge-real">réelle</span>' in alpha
+    assert 'Feuille de route : <span class="badge badge-illustrative">illustrative</span>' in alpha
+    beta = page(result, BETA)
+    assert "La convention d&#x27;engagement de ce territoire est un document illustratif" in beta
+    assert 'Feuille de route : <span class="na" title="provenance non renseignée">non renseignée</span>' in beta
+    # a release whose documents are all real has no warning
+    publish(tmp_path / "marts", provenance=ALL_REAL)
+    real = build_report(tmp_path / "marts", tmp_path / "out")
+    for path in real.pages:
+        text = path.read_text(encoding="utf-8")
+        assert 'class="banner banner-illustrative"' not in text and 'class="banner banner-real"' in text
+        assert "Données réelles." in text
+
+
+def test_same_release_same_bytes(built, tmp_path):
+    result, release = built
+    build_report(release.parent.parent, tmp_path / "again")
+    for path in result.pages:
+        assert (tmp_path / "again" / path.relative_to(result.out_dir)).read_bytes() == path.read_bytes()
+
+
+# -- writing: atomic, partial, safe ------------------------------------------------------------------------
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_failed_run_leaves_the_previous_report(tmp_path, monkeypatch):
+    publish(tmp_path / "marts")
+    out = tmp_path / "out"
+    build_report(tmp_path / "marts", out)
+    before = _snapshot(out)
+    publish(tmp_path / "marts", as_of=dt.date(2024, 1, 31))
+    real_render = report_module.render_territory
+
+    def render_fails_on_gamma(ctx, territory_id, *args):
+        if territory_id == GAMMA:
+            raise RuntimeError("rendering failed (simulated)")
+        return real_render(ctx, territory_id, *args)
+
+    monkeypatch.setattr(report_module, "render_territory", render_fails_on_gamma)
+    with pytest.raises(RuntimeError, match="simulated"):
+        build_report(tmp_path / "marts", out, territories=[ALPHA, GAMMA])
+    assert _snapshot(out) == before  # not even alpha's page, rendered before gamma's failed
+    monkeypatch.setattr(report_module, "render_territory", real_render)
+
+    real_write = report_module._fsync_write
+    written = []
+    lock = threading.Lock()  # the pages are written by several threads
+
+    def disk_full_on_third_file(path, data):
+        with lock:
+            written.append(path)
+            third = len(written) == 3
+        if third:
+            raise OSError("disk full (simulated)")
+        real_write(path, data)
+
+    monkeypatch.setattr(report_module, "_fsync_write", disk_full_on_third_file)
+    with pytest.raises(OSError, match="simulated"):
+        build_report(tmp_path / "marts", out)
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["marts", "out"]  # no half-written folder left
+    monkeypatch.setattr(report_module, "_fsync_write", real_write)
+    assert "31 janvier 2024" in page(build_report(tmp_path / "marts", out))
+
+
+def test_one_territory_only(tmp_path):
+    publish(tmp_path / "marts")
+    out = tmp_path / "out"
+    build_report(tmp_path / "marts", out)
+    publish(tmp_path / "marts", as_of=dt.date(2024, 1, 31))
+    result = build_report(tmp_path / "marts", out, territories=[BETA])
+    assert not result.national and result.index is None
+    assert result.pages == [out / "territoires" / f"{BETA}.html"]
+    assert "31 janvier 2024" in page(result, BETA)
+    assert "30 juin 2023" in page(result, ALPHA) and "30 juin 2023" in page(result)  # left as they were
+    recorded = json.loads((out / "report.json").read_text())["pages"]
+    assert recorded[f"territoires/{BETA}.html"]["as_of"] == "2024-01-31"
+    assert recorded["index.html"]["as_of"] == "2023-06-30"
+    fresh = build_report(tmp_path / "marts", tmp_path / "fresh", territories=[GAMMA])
+    assert sorted(p.relative_to(fresh.out_dir).as_posix() for p in fresh.out_dir.rglob("*.html")) == [
+        f"territoires/{GAMMA}.html"]
+
+
+def test_a_folder_that_is_not_a_report_is_not_replaced(built, tmp_path):
+    _, release = built
+    out = tmp_path / "documents"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ReportError, match="not empty and holds no report"):
+        build_report(release.parent.parent, out)
+    assert (out / "notes.txt").read_text() == "mine" and sorted(os.listdir(out)) == ["notes.txt"]
+
+
+def test_an_explicit_release_is_rendered_instead_of_current(tmp_path):
+    first = publish(tmp_path / "marts")
+    second = publish(tmp_path / "marts", as_of=dt.date(2024, 1, 31), activate=False)
+    assert current_release(tmp_path / "marts") == first.resolve()
+    assert build_report(tmp_path / "marts", tmp_path / "a", territories=[BETA]).as_of == AS_OF
+    result = build_report(tmp_path / "marts", tmp_path / "b", territories=[BETA], release=second)
+    assert (result.release, result.as_of) == (second.name, dt.date(2024, 1, 31))
+    assert "Situation au <strong>31 janvier 2024</strong>" in page(result, BETA)
+
+
+def test_an_inconsistent_release_is_refused(tmp_path):
+    release = publish(tmp_path / "marts")
+    written = (release / "release.json").read_text()
+    (release / "release.json").write_text(json.dumps({**json.loads(written), "as_of": "2022-01-01"}))
+    with pytest.raises(ReportError, match="says as_of 2022-01-01: the release is inconsistent"):
+        build_report(tmp_path / "marts", tmp_path / "out")
+    (release / "release.json").write_text(written)
+    (release / "mart_good_practices.parquet").unlink()
+    with pytest.raises(ReportError, match="mart_good_practices.parquet: missing; this release is incomplete"):
+        build_report(tmp_path / "marts", tmp_path / "out")
+
+
+# -- the command --------------------------------------------------------------------------------------------
+
+def test_command_writes_the_report_and_lists_the_pages(built, tmp_path):
+    _, release = built
+    out = tmp_path / "rapport"
+    result = CliRunner().invoke(report, ["--marts-dir", str(release.parent.parent), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"release {release.name} (as_of 2023-06-30): 4 pages in {out}" in result.stdout
+    assert f"  {out / 'index.html'}" in result.stdout.splitlines()
+    assert f"  {out / 'territoires' / (GAMMA + '.html')}" in result.stdout.splitlines()
+    one = CliRunner().invoke(report, ["--marts-dir", str(release.parent.parent), "--out", str(out),
+                                      "--territory", ALPHA])
+    assert one.exit_code == 0 and "the national page was not rewritten" in one.stdout
+
+
+def test_command_unknown_territory_exits_2_with_the_known_ids(built, tmp_path):
+    _, release = built
+    result = CliRunner().invoke(report, ["--marts-dir", str(release.parent.parent), "--out", str(tmp_path / "o"),
+                                         "--territory", GAMMA, "--territory", "atlantis"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: unknown territory id(s): atlantis; release {release.name} has: "
+                                     f"{ALPHA}, {BETA}, {GAMMA}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_command_without_published_marts_exits_2(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = CliRunner().invoke(report, ["--marts-dir", str(missing), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: {missing}: marts folder not found; run `qp-analytics materialize` "
+                                     "first to publish the marts, or give --marts-dir")
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(report, ["--marts-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert f"error: {tmp_path / 'empty'} has no current release ({tmp_path / 'empty' / 'current'} is missing" \
+           in result.stderr and "run `qp-analytics materialize` first" in result.stderr
+
+
+# -- the Dagster asset --------------------------------------------------------------------------------------
+
+def test_asset_renders_the_release_its_run_published(tmp_path):
+    from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, asset, materialize
+
+    from pipelines.report.assets import evaluation_report
+    from pipelines.resources import QpSettings
+
+    marts = tmp_path / "data" / "marts"
+    first = publish(marts)
+
+    @asset(key=["published", "marts"], group_name="publish")
+    def published_marts_like_the_cli(context: AssetExecutionContext) -> MaterializeResult:
+        # as in a `qp-analytics materialize` run: written, not yet current
+        release = publish(marts, as_of=dt.date(2024, 1, 31), activate=False)
+        return MaterializeResult(metadata={"release": str(release)})
+
+    settings = QpSettings(raw_dir="unused", warehouse="unused", marts_dir=str(marts))
+    with DagsterInstance.ephemeral() as instance:
+        alone = materialize([evaluation_report], instance=instance, resources={"settings": settings})
+        assert alone.success
+        [event] = [e for e in alone.get_asset_materialization_events()
+                    if e.materialization.asset_key.path == ["published", "report"]]
+        metadata = event.materialization.metadata
+        assert (metadata["release"].value, metadata["as_of"].value, metadata["pages"].value) == (
+            first.name, "2023-06-30", 4)
+        assert metadata["index"].value == str(tmp_path / "data" / "report" / "index.html")
+        both = materialize([published_marts_like_the_cli, evaluation_report], instance=instance,
+                           resources={"settings": settings})
+        assert both.success
+    assert current_release(marts) == first.resolve()
+    index = (tmp_path / "data" / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Situation au <strong>31 janvier 2024</strong>" in index and first.name not in index
+
+
+# -- in a real browser --------------------------------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--window-size=1280,900")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Debian's Chromium, headless, driven by Selenium through Debian's chromedriver (same version)."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("the selenium package")
+    if missing:
+        message = (f"the browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver; "
+                   "pip install -r requirements-dev.lock)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _screenshot(driver, path: Path, record_property) -> None:
+    """The whole page, as a person scrolling it would see it."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(height, 12000))
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 900)
+    assert path.stat().st_size > 10_000
+    print(f"screenshot: {path}")
+    record_property(f"screenshot_{path.stem}", str(path))
+
+
+def test_a_person_reads_the_report_in_chromium(built, browser, tmp_path, record_property):
+    from selenium.webdriver.common.by import By
+
+    result, release = built
+    browser.get(result.index.as_uri())
+    body = visible(browser.find_element(By.TAG_NAME, "body").text)
+    assert "Évaluation du programme Quartiers productifs" in body
+    assert "Situation au 30 juin 2023" in body and release.name in body
+    banner = browser.find_element(By.ID, "provenance")
+    assert banner.is_displayed() and banner.size["height"] > 20
+    assert "Données en partie illustratives." in banner.text
+    assert "1 234 568 €" in body and "33,3 %" in body and "105,5 jours" in body
+    charts = browser.find_elements(By.CSS_SELECTOR, "figure svg")
+    assert len(charts) == 4
+    for chart in charts:
+        assert chart.is_displayed() and chart.size["width"] > 400 and chart.size["height"] > 150
+    # nothing was fetched: no font, script, style or image from anywhere
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    _screenshot(browser, tmp_path / "rapport-national.png", record_property)
+
+    browser.find_element(By.LINK_TEXT, "Communauté d'agglomération Alpha").click()
+    assert browser.current_url.endswith(f"/territoires/{ALPHA}.html")
+    body = visible(browser.find_element(By.TAG_NAME, "body").text)
+    assert "Communauté d'agglomération Alpha" in body
+    assert "Situation au 30 juin 2023" in body and release.name in body
+    assert "Données illustratives." in browser.find_element(By.ID, "provenance").text
+    assert "Le chef de file désigné par la convention est ANRU." in body
+    assert "25 jours de retard" in body and "1 274 568 €" in body
+    assert not browser.find_elements(By.CSS_SELECTOR, "svg")  # no chart: the funding is in the partners' table
+    funding = browser.find_element(By.CSS_SELECTOR, "#partenaires table")
+    assert funding.is_displayed() and "Bpifrance" in funding.text and "1 234 568 €" in visible(funding.text)
+    _screenshot(browser, tmp_path / f"territoire-{ALPHA}.png", record_property)
+
+    # printed: no navigation, the content stays
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    assert not browser.find_element(By.CSS_SELECTOR, "nav.site").is_displayed()
+    assert not browser.find_element(By.CSS_SELECTOR, 'nav.site a[href="../index.html"]').is_displayed()
+    assert browser.find_element(By.ID, "retards").is_displayed()

@@ -1,0 +1,192 @@
+"""Scale: unchanged files are not read again, parsing in worker processes gives the same rows as in one process,
+steps in parallel processes share the warehouse without lock failures."""
+
+import datetime as dt
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+
+from pipelines.run import RunOptions, run_pipeline
+from qp_analytics import parallel
+from qp_analytics.ingest import parse_documents, parse_roadmaps, read_conventions
+from qp_analytics.schema import TABLES
+
+AS_OF = dt.date(2023, 6, 30)
+WHEN = {"read_at", "parsed_at", "rejected_at", "recorded_at"}
+
+
+def rows(warehouse, sql):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def content(warehouse) -> dict[str, list[tuple]]:
+    """Every table's rows without the times at which they were written."""
+    out = {}
+    for name, table in TABLES.items():
+        cols = ", ".join(f'"{c}"' for c in table.column_names if c not in WHEN)
+        out[name] = rows(warehouse, f"SELECT {cols} FROM {name} ORDER BY ALL")
+    return out
+
+
+def times(warehouse) -> dict[str, dict[str, object]]:
+    return {
+        "read": dict(rows(warehouse, "SELECT territory_id, read_at FROM raw.convention_documents")),
+        "parse": dict(rows(warehouse, "SELECT territory_id, parsed_at FROM staging.convention_parses")),
+        "roadmap": dict(rows(warehouse, "SELECT territory_id, parsed_at FROM staging.roadmap_parses")),
+    }
+
+
+def changed(before: dict, after: dict) -> dict[str, list[str]]:
+    return {stage: sorted(t for t in after[stage] if after[stage][t] != before[stage].get(t)) for stage in before}
+
+
+def run(raw, warehouse, marts, territories=(), **options):
+    summary = run_pipeline(raw, warehouse, marts, AS_OF, list(territories), echo=lambda m: None,
+                           options=RunOptions(**options))
+    assert summary.exit_code == 0, summary.render()
+    return summary
+
+
+def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
+    warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
+    run(raw_copy, warehouse, marts)
+    first, first_times = content(warehouse), times(warehouse)
+    first_fields = rows(warehouse, "SELECT * EXCLUDE (source_sha256) FROM core.conventions ORDER BY territory_id")
+
+    again = run(raw_copy, warehouse, marts)
+    assert again.unchanged == {"conventions": 14, "roadmaps": 14, "avenant sets": 14}
+    assert changed(first_times, times(warehouse)) == {"read": [], "parse": [], "roadmap": []}
+    assert content(warehouse) == first
+    assert "unchanged since the last run, not read again: 14 conventions" in again.render()
+
+    # one byte more in laval's convention: a new sha256, so laval alone is read and parsed again
+    laval = raw_copy / "conventions" / "laval.txt"
+    laval.write_bytes(laval.read_bytes() + b"\n")
+    after_edit = run(raw_copy, warehouse, marts)
+    assert after_edit.unchanged["conventions"] == 13
+    assert changed(first_times, times(warehouse)) == {"read": ["laval"], "parse": ["laval"], "roadmap": []}
+    edited = content(warehouse)
+    fields = "SELECT * EXCLUDE (source_sha256) FROM core.conventions ORDER BY territory_id"
+    assert rows(warehouse, fields) == first_fields  # same text once read: the same fields, a new sha256
+    assert edited["raw.convention_documents"] != first["raw.convention_documents"]  # new sha256 and length
+
+    # --reprocess reads everything again, and gives the same rows as the incremental runs
+    reprocessed = run(raw_copy, warehouse, marts, reprocess=True)
+    assert reprocessed.unchanged == {"conventions": 0, "roadmaps": 0, "avenant sets": 0}
+    assert all(len(ids) == 14 for ids in changed(first_times, times(warehouse)).values())
+    assert content(warehouse) == edited
+
+
+def test_manifest_change_renormalises_without_reading(tmp_path, raw_copy):
+    warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
+    run(raw_copy, warehouse, marts)
+    before = times(warehouse)
+    provenance = "SELECT territory_id, source_provenance FROM core.conventions WHERE territory_id = 'laval'"
+    assert rows(warehouse, provenance) == [("laval", "illustrative")]
+    manifest = raw_copy / "manifest.csv"
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    laval_line = next(i for i, line in enumerate(lines) if line.startswith("conventions/laval.txt,"))
+    assert ",illustrative," in lines[laval_line]
+    lines[laval_line] = lines[laval_line].replace(",illustrative,", ",real,", 1)
+    manifest.write_text("".join(lines), encoding="utf-8")
+
+    run(raw_copy, warehouse, marts)
+    assert rows(warehouse, provenance) == [("laval", "real")]  # core rebuilt from the stored parse
+    assert changed(before, times(warehouse)) == {"read": [], "parse": [], "roadmap": []}
+
+
+def test_a_restored_file_is_accepted_again(tmp_path, raw_copy):
+    """A file rejected then put back as it was (the fingerprint of the last good data) is read again."""
+    warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
+    run(raw_copy, warehouse, marts)
+    laval = raw_copy / "conventions" / "laval.txt"
+    good = laval.read_bytes()
+    laval.write_bytes(good.replace(b"Chef de file", "Référent".encode()))
+    bad = run_pipeline(raw_copy, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert {(t, stage) for t, stage, _ in bad.rejections} == {("laval", "parse")}
+    laval.write_bytes(good)
+    restored = run(raw_copy, warehouse, marts)
+    assert restored.rejections == [] and restored.unchanged["conventions"] == 13
+    assert rows(warehouse, "SELECT count(*) FROM staging.rejections") == [(0,)]
+
+
+def test_parsing_in_worker_processes_gives_the_same_rows(small_raw, monkeypatch):
+    raw, specs = small_raw
+    ids = sorted(specs)
+
+    def stages(workers):
+        read = read_conventions(raw, ids, ids, workers=workers)
+        parsed = parse_documents(read.rows["raw.convention_documents"], workers=workers)
+        roadmaps, absent = parse_roadmaps(raw, ids, workers=workers)
+        frames = {**read.rows, **parsed.rows, **roadmaps.rows}
+        return {name: frame.drop([c for c in frame.columns if c in WHEN]).rows() for name, frame in frames.items()}, \
+            sorted(absent)
+
+    one = stages(1)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL", 2)  # five territories are enough to use the pool here
+    calls = []
+    real_pool = parallel.ProcessPoolExecutor
+
+    def counting_pool(*args, **kwargs):
+        calls.append(kwargs["max_workers"])
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", counting_pool)
+    two = stages(2)
+    assert calls == [2, 2, 2]  # read, parse and roadmaps each went through a pool of two workers
+    assert two == one
+    assert len(one[0]["staging.convention_parses"]) == len(ids)
+
+
+def test_worker_count_follows_option_then_environment(monkeypatch):
+    monkeypatch.setenv("QP_WORKERS", "3")
+    assert parallel.worker_count(5) == 5
+    assert parallel.worker_count(0) == 3
+    monkeypatch.setenv("QP_WORKERS", "")
+    assert parallel.worker_count(None) >= 1
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from qp_analytics.warehouse import connect, transaction
+    path, who = sys.argv[1], sys.argv[2]
+    for i in range(15):
+        with connect(path) as con, transaction(con):
+            con.execute("CREATE TABLE IF NOT EXISTS t (who VARCHAR, i INTEGER)")
+            con.execute("INSERT INTO t VALUES (?, ?)", [who, i])
+""")
+
+
+def test_processes_writing_at_once_take_turns(tmp_path):
+    """Four processes writing the same DuckDB file at once: none fails, every write is there."""
+    path = tmp_path / "shared.duckdb"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"p{n}"], stderr=subprocess.PIPE, text=True)
+             for n in range(4)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert rows(path, "SELECT who, count(*) FROM t GROUP BY who ORDER BY who") == [(f"p{n}", 15) for n in range(4)]
+
+
+def test_without_the_lock_a_second_writer_fails(tmp_path):
+    """What the access lock prevents: DuckDB refuses a second process while one holds the file for writing."""
+    from qp_analytics.warehouse import connect
+
+    path = tmp_path / "held.duckdb"
+    with connect(path) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+        out = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r})"],
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "lock" in out.stderr.lower()
+
+
+def test_multiprocess_executor_gives_the_same_warehouse(tmp_path, raw_copy):
+    """The whole graph with steps in parallel processes, against the same graph in one process."""
+    one, many = tmp_path / "one", tmp_path / "many"
+    run(raw_copy, one / "w.duckdb", one / "marts")
+    summary = run(raw_copy, many / "w.duckdb", many / "marts", executor="multiprocess")
+    assert summary.failures == [] and all(ok for _, ok, _ in summary.checks) and len(summary.checks) == 25
+    assert summary.step_processes > 1  # each step in a process of its own, not this one
+    assert content(many / "w.duckdb") == content(one / "w.duckdb")
