@@ -363,3 +363,23 @@ def test_mart_samples_name_the_rows(broken_marts):
     as_of = keyed["marts.*", "single_as_of"]
     assert {"mart": "marts.mart_practice_diffusion", "as_of": "2024-07-01"} in as_of.sample
     assert as_of.unexpected_count == 2
+
+
+def test_scoped_validation_looks_at_the_scope_and_the_whole_registry():
+    """Incremental runs validate the core rows of changed territories only (and the registry whole)."""
+    con = duckdb.connect()
+    ensure_tables(con)
+    fill_good_core(con)
+    put(con, "core.actions", action("t2", "B2", 3, debut_reel=D(2022, 6, 1), fin_reelle=D(2021, 5, 1)))
+    full = validate_core(con, IDS)
+    assert failed(full) == {("core.actions", "actual_end_after_start")}
+
+    only_t1 = validate_core(con, IDS, scope=["t1"])
+    assert set(by_key(only_t1)) == set(by_key(full)) and failed(only_t1) == set()
+    assert by_key(only_t1)[("core.actions", "actual_end_after_start")].element_count == 2  # t1's two actions
+    assert failed(validate_core(con, IDS, scope=["t2"])) == {("core.actions", "actual_end_after_start")}
+
+    nothing = by_key(validate_core(con, IDS, scope=[]))
+    assert all(o.passed for o in nothing.values()) and nothing[("core.actions", "key_unique")].element_count == 0
+    con.execute("DELETE FROM core.territories WHERE territory_id = 't2'")
+    assert ("core.territories", "territories_present") in failed(validate_core(con, IDS, scope=[]))
