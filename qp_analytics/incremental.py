@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from qp_analytics.schema import TABLES
+from qp_analytics.warehouse import replace_rows
 
 FINGERPRINTS = "staging.input_fingerprints"
 _LIBRARIES = ("pypdf", "python-calamine", "polars", "duckdb", "text2num", "python-dateutil")
@@ -66,8 +67,6 @@ def to_process(con: duckdb.DuckDBPyConnection, stage: str, territory_ids: Sequen
 def record(con: duckdb.DuckDBPyConnection, stage: str, fingerprints: Mapping[str, str]) -> None:
     """Store what the stage processed, inside the caller's transaction (with the rows it describes). Only
     accepted territories are recorded: a rejected one keeps the fingerprint of its last good data."""
-    from qp_analytics.warehouse import replace_rows
-
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = TABLES[FINGERPRINTS].frame([{"territory_id": t, "stage": stage, "fingerprint": f, "recorded_at": now}
                                        for t, f in fingerprints.items()])

@@ -153,11 +153,11 @@ def _core_frames(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str],
     checked whole): every check but the registry's is within one territory (keys and references all include
     territory_id), so the rows of the other, unchanged territories need no new look."""
     ids = list(territory_ids)
-    where, params = ("", []) if scope is None else (" WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
-                                                    [list(scope)])
-    and_where = where.replace(" WHERE ", " AND ") if where else ""
+    in_scope, params = ("true", []) if scope is None else ("territory_id IN (SELECT unnest(?::VARCHAR[]))",
+                                                           [list(scope)])
+    where = f" WHERE {in_scope}"
     actions = [r[0] for r in con.execute(f"SELECT DISTINCT {_ACTION_REF} FROM core.actions "
-                                         f"WHERE action_id IS NOT NULL{and_where}", params).fetchall()]
+                                         f"WHERE action_id IS NOT NULL AND {in_scope}", params).fetchall()]
     meetings = [r[0] for r in con.execute("SELECT DISTINCT territory_id || '/' || source_row "
                                           f"FROM core.governance_meetings{where}", params).fetchall()]
     practices = [r[0] for r in con.execute("SELECT DISTINCT territory_id || '/' || pratique_id "

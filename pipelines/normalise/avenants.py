@@ -50,7 +50,7 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
     result = read_avenants(settings.raw_path, todo, progress)
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: avenants rejected: {'; '.join(r.problems)}")
-    done = {t: current_fingerprint(t) for t in result.accepted}
+    done = {t: current[t] for t in result.accepted}
     with connect(settings.warehouse_path) as con, transaction(con):
         replace_rows(con, AVENANTS, result.accepted, result.rows[AVENANTS])
         replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections), " AND stage = 'avenant'")
