@@ -5,6 +5,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 
@@ -50,6 +51,19 @@ def progress_printer(echo: Callable[[str], None]) -> Callable[[str, int, int, st
         step = 1 if total <= 20 else max(1, total // 10)
         if done % step == 0 or done == total:
             echo(f"  {stage:<7} {done:>5}/{total:<5} {tid}")
+
+    return report
+
+
+def step_reporter(log: Any, progress: Callable[[str, int, int, str], None]
+                  ) -> Callable[[str, int, int, str], None]:
+    """A step's per-territory progress: to the progress sink, and to the Dagster log (debug) thinned like the
+    printed lines (each Dagster log line is an event, stored: thousands of them cost seconds)."""
+    to_log = progress_printer(log.debug)
+
+    def report(stage: str, done: int, total: int, tid: str) -> None:
+        to_log(stage, done, total, tid)
+        progress(stage, done, total, tid)
 
     return report
 

@@ -42,6 +42,7 @@ class RunSummary:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     without_roadmap: list[str] = field(default_factory=list)
     release: Path | None = None  # the marts release this run published
+    release_unchanged: bool = False  # the marts were those of the current release: it stays, no new one
     unknown_files: list[str] = field(default_factory=list)  # raw files that belong to no known territory
     unchanged: dict[str, int] = field(default_factory=dict)  # what -> territories skipped (inputs unchanged)
     step_processes: int = 1  # distinct processes the steps ran in (other than this one when out of process)
@@ -85,7 +86,10 @@ class RunSummary:
                 lines.append(f"  {tid} ({state})")
                 for _, stage, problem in (r for r in self.rejections if r[0] == tid):
                     lines.append(f"    [{stage}] {problem}")
-        if self.release:
+        if self.release and self.release_unchanged:
+            lines.append(f"Marts unchanged: {self.release} stays the current release (query it with "
+                         "`qp-analytics query`)")
+        elif self.release:
             lines.append(f"Published marts: {self.release} (query them with `qp-analytics query`)")
         else:
             lines.append("Marts NOT published by this run: readers keep the previous publication")
@@ -321,7 +325,10 @@ def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started:
                 summary.unchanged[what] = int(e.materialization.metadata["unchanged"].value)
     published = [e for e in materialised if e.materialization.asset_key.path == ["published", "marts"]]
     if published:
-        summary.release = Path(str(published[0].materialization.metadata["release"].value))
+        metadata = published[0].materialization.metadata
+        summary.release = Path(str(metadata["release"].value))
+        summary.release_unchanged = bool(metadata["unchanged_release"].value) if "unchanged_release" in metadata \
+            else False
     for evaluation in result.get_asset_check_evaluations():
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         if evaluation.passed:

@@ -10,6 +10,7 @@ move. A run killed at any point leaves `current` on the last complete release.
 
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -71,26 +72,55 @@ def _write_file(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _parquet_files(frames: Mapping[str, pl.DataFrame]) -> dict[str, bytes]:
+    """The release's Parquet files (the marts and the dictionary), encoded."""
+    files = {}
+    for name, frame in {**{short_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary_frame()}.items():
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        files[f"{name}.parquet"] = buffer.getvalue()
+    return files
+
+
+def same_as_current(marts_dir: str | Path, files: Mapping[str, bytes], as_of: dt.date) -> Path | None:
+    """The current release if it holds exactly these files (same bytes on disk) for the same as_of, else None."""
+    current = current_release(marts_dir)
+    if current is None:
+        return None
+    try:
+        manifest = json.loads((current / "release.json").read_text(encoding="utf-8"))
+        if manifest.get("as_of") != as_of.isoformat() or set(manifest.get("files") or {}) != set(files):
+            return None
+        for name, data in files.items():
+            if (current / name).read_bytes() != data:
+                return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return current
+
+
 def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date,
-                    run_id: str = "", activate: bool = True) -> Path:
+                    run_id: str = "", activate: bool = True, reuse: bool = False) -> Path:
     """Write a complete release of the marts and (unless activate=False) make it the current one.
 
     Returns its folder. A caller that must first commit something else (the CLI commits the warehouse)
-    writes the release inactive, then calls activate_release: the two swaps are then back to back."""
-    import io
-
+    writes the release inactive, then calls activate_release: the two swaps are then back to back.
+    reuse: when the current release holds the same marts for the same as_of, write nothing and return it."""
+    encoded = _parquet_files(frames)
+    if reuse:
+        same = same_as_current(marts_dir, encoded, as_of)
+        if same is not None:
+            return same
     root = Path(marts_dir)
     releases = root / RELEASES
     releases.mkdir(parents=True, exist_ok=True)
     release_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     staging = releases / f".incomplete-{release_id}"
     staging.mkdir()
-    files: dict[str, dict[str, object]] = {}
-    for name, frame in {**{short_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary_frame()}.items():
-        buffer = io.BytesIO()
-        frame.write_parquet(buffer)
-        files[f"{name}.parquet"] = {"rows": frame.height, "sha256": _write_file(staging / f"{name}.parquet",
-                                                                                buffer.getvalue())}
+    heights = {f"{short_name(k)}.parquet": v.height for k, v in frames.items()}
+    heights[f"{DICTIONARY}.parquet"] = dictionary_frame().height
+    files: dict[str, dict[str, object]] = {
+        name: {"rows": heights[name], "sha256": _write_file(staging / name, data)} for name, data in encoded.items()}
     _write_file(staging / f"{DICTIONARY}.md", dictionary_markdown(as_of=as_of).encode("utf-8"))
     manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
                 "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files}

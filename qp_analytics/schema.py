@@ -84,10 +84,12 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           "inputs are not read or parsed again (see qp_analytics.incremental).", (
         _TID,
         Column("stage", "VARCHAR", "convention_read, convention_parse, convention_core, roadmap_parse, roadmap_core, "
-               "avenants, or core_validated (the territory's core rows passed the Great Expectations suites).",
+               "avenants; or what last passed the Great Expectations suites: core_validated (a territory's core "
+               "rows), registry_validated and marts_validated (recorded under the territory_id '*').",
                key=True),
         Column("fingerprint", "VARCHAR", "SHA-256 of the stage's input (file bytes or upstream hash, path, "
-               "provenance) and of the code version.", nullable=False),
+               "provenance; for the *_validated stages, the rows validated) and of the code version.",
+               nullable=False),
         Column("recorded_at", "TIMESTAMP", "When the stage processed it (UTC).", nullable=False),
     )),
     Table("core.territories", "The territory registry (territories.csv), one row per territory.", (

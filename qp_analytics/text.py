@@ -7,6 +7,8 @@ provenance always points at the characters the reader can see.
 """
 
 import bisect
+import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ _FOLD = {
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"}
 
 
+@functools.lru_cache(maxsize=4096)
 def fold_char(ch: str) -> str:
     """The folded form of one character (possibly empty or several characters)."""
     if ch in _FOLD:
@@ -47,6 +50,9 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_BLANK_RUN = re.compile(r"^ +| {2,}")
+
+
 @dataclass(frozen=True)
 class Span:
     start: int  # offset in the original text
@@ -58,22 +64,36 @@ class FoldedText:
     """A folded copy of a text with a map from folded offsets to original offsets."""
 
     def __init__(self, original: str):
+        # Each character folds to a string (usually one character); runs of blanks then collapse to one
+        # space and leading blanks go. Done with str.translate and slices rather than per character:
+        # conventions are tens of thousands of characters and each is folded once per parse.
+        table = {ord(c): fold_char(c) for c in set(original)}
+        spread = original.translate(table)
+        odd = [c for c in table if len(table[c]) != 1]
+        if odd:  # ligatures, combining marks, ellipses: not one folded character per original one
+            index: list[int] = []
+            pos = 0
+            for m in re.finditer("[" + "".join(re.escape(chr(c)) for c in odd) + "]", original):
+                i = m.start()
+                index.extend(range(pos, i))
+                index.extend(itertools.repeat(i, len(table[ord(original[i])])))
+                pos = i + 1
+            index.extend(range(pos, len(original)))
+        else:
+            index = list(range(len(original)))
+        kept: list[str] = []
+        kept_index: list[list[int]] = []
+        pos = 0
+        for m in _BLANK_RUN.finditer(spread):
+            stop = m.start() if m.start() == 0 else m.start() + 1  # a leading run goes, others keep one space
+            kept.append(spread[pos:stop])
+            kept_index.append(index[pos:stop])
+            pos = m.end()
+        kept.append(spread[pos:])
+        kept_index.append(index[pos:])
         self.original = original
-        out: list[str] = []
-        index: list[int] = []
-        previous_space = True  # drop leading blanks
-        for i, ch in enumerate(original):
-            for f in fold_char(ch):
-                if f == " ":
-                    if previous_space:
-                        continue
-                    previous_space = True
-                else:
-                    previous_space = False
-                out.append(f)
-                index.append(i)
-        self.folded = "".join(out)
-        self._index = index
+        self.folded = "".join(kept)
+        self._index = list(itertools.chain.from_iterable(kept_index))
 
     def span(self, start: int, end: int) -> Span:
         """Original span for folded offsets [start, end)."""
@@ -105,14 +125,36 @@ _SENTENCE_END = re.compile(
 )
 
 
+_BOUNDARY_CHAR = re.compile(r"[.!?;\n\f]")
+
+
+@functools.lru_cache(maxsize=8)
+def _boundaries(text: str) -> tuple[list[int], list[int], list[int]]:
+    """For one text: the ends of the boundaries a scan from the start finds, and every position where a
+    boundary can start with the offset a sentence ending there ends at (after a stop, before a heading)."""
+    scan_ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    starts: list[int] = []
+    rights: list[int] = []
+    for c in _BOUNDARY_CHAR.finditer(text):
+        m = _SENTENCE_END.match(text, c.start())
+        if m:
+            starts.append(c.start())
+            rights.append(m.end() if m.group("stop") else m.start())
+    return scan_ends, starts, rights
+
+
 def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     """Original offsets of the sentence that contains [start, end): from the previous full stop (semicolon,
     or heading) to the next one."""
-    left = 0
-    for m in _SENTENCE_END.finditer(text, 0, start):
+    scan_ends, starts, rights = _boundaries(text)  # computed once per text: a parse asks many times
+    k = bisect.bisect_right(scan_ends, start)
+    left = scan_ends[k - 1] if k else 0
+    # From the last boundary ending before `start`, scan up to `start` only, as the sentence's left end is
+    # the last boundary seen before the match (a heading cut at `start` counts).
+    for m in _SENTENCE_END.finditer(text, left, start):
         left = m.end()
-    m = _SENTENCE_END.search(text, max(end, left))
-    right = (m.end() if m.group("stop") else m.start()) if m else len(text)
+    k = bisect.bisect_left(starts, max(end, left))
+    right = rights[k] if k < len(starts) else len(text)
     while left < right and text[left] in " \t\r\n\f\uf0b7":
         left += 1
     return left, right

@@ -67,3 +67,25 @@ def test_dictionary_is_drawn_from_the_schema():
     assert row["type"] == "VARCHAR" and row["meaning"].startswith("on_time (delay ≤ 0)")
     md = publish.dictionary_markdown()
     assert "## mart_partner_mobilisation" in md and "| attendance_rate | DOUBLE |" in md
+
+
+def test_the_same_marts_keep_the_current_release(tmp_path):
+    day = dt.date(2023, 1, 1)
+    first = publish_release(tmp_path, frames(day), day)
+    assert publish_release(tmp_path, frames(day), day, reuse=True) == first.resolve()
+    assert len([p for p in (tmp_path / "releases").iterdir()]) == 1  # nothing written
+    assert publish_release(tmp_path, frames(day), day) != first  # without reuse: a new release all the same
+
+    current = current_release(tmp_path)
+    changed = {**frames(day), "marts.mart_timeliness": pl.DataFrame({"as_of": [day, day]})}  # one row more
+    assert publish_release(tmp_path, changed, day, reuse=True) != current
+    current = current_release(tmp_path)
+    assert publish_release(tmp_path, changed, dt.date(2023, 1, 2), reuse=True) != current  # another as_of
+
+    # a file of the current release that no longer holds what was published: a new release
+    current = current_release(tmp_path)
+    later = frames(dt.date(2023, 1, 2))
+    assert publish_release(tmp_path, later, dt.date(2023, 1, 2), reuse=True) != current
+    current = current_release(tmp_path)
+    (current / "mart_timeliness.parquet").write_bytes(b"damaged")
+    assert publish_release(tmp_path, later, dt.date(2023, 1, 2), reuse=True) != current

@@ -8,12 +8,22 @@ value, and one test that no other outcome failed.
 
 import datetime as dt
 import json
+import subprocess
+import sys
+import textwrap
 
 import duckdb
 import pytest
 
 from qp_analytics.marts import compute_marts
-from qp_analytics.quality import CheckOutcome, validate_core, validate_marts
+from qp_analytics.quality import (
+    CheckOutcome,
+    core_contents,
+    marts_content,
+    registry_content,
+    validate_core,
+    validate_marts,
+)
 from qp_analytics.schema import MARTS, TABLES, Table
 from qp_analytics.warehouse import ensure_tables
 
@@ -383,3 +393,49 @@ def test_scoped_validation_looks_at_the_scope_and_the_whole_registry():
     assert all(o.passed for o in nothing.values()) and nothing[("core.actions", "key_unique")].element_count == 0
     con.execute("DELETE FROM core.territories WHERE territory_id = 't2'")
     assert ("core.territories", "territories_present") in failed(validate_core(con, IDS, scope=[]))
+
+
+def test_contents_change_with_the_rows_not_their_order():
+    """The digests that decide whether rows are validated again follow the rows, whatever the order they
+    were written in, and the marts' digest follows the territory ids too."""
+    con, other = duckdb.connect(), duckdb.connect()
+    for c in (con, other):
+        ensure_tables(c)
+        ensure_tables(c, tables=list(MARTS), definitions=MARTS)
+    fill_good_core(con)
+    base = core_contents(con)
+    assert sorted(base) == sorted(IDS) and len(set(base.values())) == len(IDS)
+    for name in [n for n in TABLES if n.startswith("core.")]:  # the same rows, written in the opposite order
+        reversed_rows = con.execute(f"SELECT * FROM {name}").pl().to_dicts()[::-1]
+        put(other, name, *reversed_rows)
+    assert core_contents(other) == base
+    assert registry_content(other, IDS) == registry_content(con, IDS)
+    assert core_contents(con, ["t2"]) == {"t2": base["t2"]}
+
+    con.execute("UPDATE core.actions SET statut = 'abandonnee' WHERE territory_id = 't2' AND action_id = 'B1'")
+    after = core_contents(con)
+    assert after["t1"] == base["t1"] and after["t2"] != base["t2"]
+    assert registry_content(con, IDS) != registry_content(con, [*IDS, "t3"])
+    assert marts_content(con, IDS) != marts_content(con, ["t1"])
+
+
+def test_nothing_due_means_no_great_expectations_import():
+    """With no changed rows and a registry and marts that passed before, GX is not even imported."""
+    code = textwrap.dedent("""
+        import sys, duckdb
+        from qp_analytics.quality import validate_core, validate_marts
+        from qp_analytics.schema import MARTS
+        from qp_analytics.warehouse import ensure_tables
+        con = duckdb.connect()
+        ensure_tables(con)
+        ensure_tables(con, tables=list(MARTS), definitions=MARTS)
+        outcomes = validate_core(con, ["t1"], scope=[], registry=False) + validate_marts(con, ["t1"], due=False)
+        assert outcomes and all(o.passed for o in outcomes)
+        print("great_expectations" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    # the same call with the registry due fails its presence check: it was really looked at
+    con = duckdb.connect()
+    ensure_tables(con)
+    assert failed(validate_core(con, ["t1"], scope=[], registry=True)) == {("core.territories", "territories_present")}

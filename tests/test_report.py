@@ -35,6 +35,7 @@ from qp_analytics.report import (
     format_euros,
     format_number,
     format_percent,
+    shows_release,
 )
 from qp_analytics.schema import MARTS
 
@@ -546,6 +547,23 @@ def test_one_territory_only(tmp_path):
     fresh = build_report(tmp_path / "marts", tmp_path / "fresh", territories=[GAMMA])
     assert sorted(p.relative_to(fresh.out_dir).as_posix() for p in fresh.out_dir.rglob("*.html")) == [
         f"territoires/{GAMMA}.html"]
+
+
+def test_a_whole_report_of_the_release_is_recognised(tmp_path):
+    """shows_release says whether a run may leave the report as it is: the whole report of that release."""
+    first = publish(tmp_path / "marts")
+    out = tmp_path / "out"
+    assert not shows_release(out, first)  # no report yet
+    build_report(tmp_path / "marts", out)
+    assert shows_release(out, first)
+    second = publish(tmp_path / "marts", as_of=dt.date(2024, 1, 31))
+    assert not shows_release(out, second)
+    build_report(tmp_path / "marts", out, territories=[BETA])  # one page of the second release
+    assert not shows_release(out, first) and not shows_release(out, second)
+    build_report(tmp_path / "marts", out)
+    assert shows_release(out, second)
+    (out / "territoires" / f"{GAMMA}.html").unlink()
+    assert not shows_release(out, second)
 
 
 def test_a_folder_that_is_not_a_report_is_not_replaced(built, tmp_path):

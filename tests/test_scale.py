@@ -39,6 +39,13 @@ def times(warehouse) -> dict[str, dict[str, object]]:
     }
 
 
+def validated(warehouse) -> dict[tuple[str, str], object]:
+    """When each content last passed the suites: (stage, territory or '*') -> recorded_at."""
+    return {(stage, tid): at for stage, tid, at in rows(
+        warehouse, "SELECT stage, territory_id, recorded_at FROM staging.input_fingerprints "
+                   "WHERE stage LIKE '%_validated'")}
+
+
 def changed(before: dict, after: dict) -> dict[str, list[str]]:
     return {stage: sorted(t for t in after[stage] if after[stage][t] != before[stage].get(t)) for stage in before}
 
@@ -52,8 +59,14 @@ def run(raw, warehouse, marts, territories=(), **options):
 
 def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
     warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
-    run(raw_copy, warehouse, marts)
-    first, first_times = content(warehouse), times(warehouse)
+    first_run = run(raw_copy, warehouse, marts)
+    report_page = marts.parent / "report" / "territoires" / "laval.html"
+    drawn = report_page.stat().st_mtime_ns
+    assert not first_run.release_unchanged
+    first, first_times, first_validated = content(warehouse), times(warehouse), validated(warehouse)
+    core_validated = {t for stage, t in first_validated if stage == "core_validated"}
+    assert core_validated == set(first_times["read"]) and len(core_validated) == 14
+    assert ("registry_validated", "*") in first_validated and ("marts_validated", "*") in first_validated
     first_fields = rows(warehouse, "SELECT * EXCLUDE (source_sha256) FROM core.conventions ORDER BY territory_id")
 
     again = run(raw_copy, warehouse, marts)
@@ -61,6 +74,9 @@ def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
     assert changed(first_times, times(warehouse)) == {"read": [], "parse": [], "roadmap": []}
     assert content(warehouse) == first
     assert "unchanged since the last run, not read again: 14 conventions" in again.render()
+    assert validated(warehouse) == first_validated  # the same rows: nothing validated again
+    assert again.release_unchanged and again.release == first_run.release  # the same marts: no new release
+    assert "Marts unchanged:" in again.render()
 
     # one byte more in laval's convention: a new sha256, so laval alone is read and parsed again
     laval = raw_copy / "conventions" / "laval.txt"
@@ -72,9 +88,15 @@ def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
     fields = "SELECT * EXCLUDE (source_sha256) FROM core.conventions ORDER BY territory_id"
     assert rows(warehouse, fields) == first_fields  # same text once read: the same fields, a new sha256
     assert edited["raw.convention_documents"] != first["raw.convention_documents"]  # new sha256 and length
+    # laval's core rows changed (the convention's sha256): validated again; the marts are the same rows
+    assert [k for k, at in validated(warehouse).items() if at != first_validated[k]] == [("core_validated", "laval")]
+
+    assert after_edit.release == first_run.release and report_page.stat().st_mtime_ns == drawn  # not redrawn
 
     # --reprocess reads everything again, and gives the same rows as the incremental runs
     reprocessed = run(raw_copy, warehouse, marts, reprocess=True)
+    assert not reprocessed.release_unchanged and reprocessed.release != first_run.release
+    assert report_page.stat().st_mtime_ns != drawn and reprocessed.release.name in report_page.read_text()
     assert reprocessed.unchanged == {"conventions": 0, "roadmaps": 0, "avenant sets": 0}
     assert all(len(ids) == 14 for ids in changed(first_times, times(warehouse)).values())
     assert content(warehouse) == edited

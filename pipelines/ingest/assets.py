@@ -4,7 +4,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, Re
 
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.partitions import territory_keys, territory_partitions
-from pipelines.resources import ProgressSink, QpSettings
+from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from qp_analytics.incremental import file_sha256, fingerprint, record, to_process
 from qp_analytics.ingest import read_conventions, rejection_rows
 from qp_analytics.territories import MissingFile, convention_path, read_registry
@@ -31,9 +31,7 @@ def convention_documents(context: AssetExecutionContext, settings: QpSettings,
     keys = territory_keys(context, settings)
     known = [t.territory_id for t in read_registry(settings.raw_path)]
 
-    def report(stage: str, done: int, total: int, tid: str) -> None:
-        context.log.debug(f"{stage} {done}/{total} {tid}")
-        progress(stage, done, total, tid)
+    report = step_reporter(context.log, progress)
 
     current = {}  # territory -> fingerprint of its convention file as it is now
     for tid in set(keys) & set(known):

@@ -8,7 +8,7 @@ from pipelines.normalise.avenants import avenants
 from pipelines.normalise.roadmaps import core_roadmaps
 from pipelines.resources import QpSettings
 from qp_analytics.marts import compute_marts
-from qp_analytics.publish import dictionary_markdown, publish_release, short_name
+from qp_analytics.publish import current_release, dictionary_markdown, publish_release, short_name
 from qp_analytics.schema import MARTS
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import connect, ensure_tables, markdown_table, transaction
@@ -59,10 +59,14 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings) -> Mat
         frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
     as_of = frames["marts.mart_timeliness"]["as_of"][0] if frames["marts.mart_timeliness"].height else \
         settings.as_of_date()
+    before = current_release(settings.marts_dir)
     release = publish_release(settings.marts_dir, frames, as_of, run_id=context.run.run_id,
-                              activate=settings.activate_release)
+                              activate=settings.activate_release, reuse=not settings.reprocess)
+    unchanged = before is not None and release == before
+    if unchanged:
+        context.log.info(f"the marts are those of the current release {release.name}: no new release")
     return MaterializeResult(metadata={
-        "release": str(release), "as_of": str(as_of),
+        "release": str(release), "as_of": str(as_of), "unchanged_release": unchanged,
         "files": MetadataValue.json({f"{short_name(n)}.parquet": f.height for n, f in frames.items()}),
         "dictionary": MetadataValue.md(dictionary_markdown()[:4000]),
     })

@@ -20,7 +20,7 @@ from dagster import (
 from pipelines.ingest.assets import convention_documents
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.partitions import territory_keys, territory_partitions
-from pipelines.resources import ProgressSink, QpSettings
+from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import (
     StageResult,
@@ -67,9 +67,7 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
     in staging.rejections and the territory keeps its last good parse."""
     keys = territory_keys(context, settings)
 
-    def report(stage: str, done: int, total: int, tid: str) -> None:
-        context.log.debug(f"{stage} {done}/{total} {tid}")
-        progress(stage, done, total, tid)
+    report = step_reporter(context.log, progress)
 
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)

@@ -15,7 +15,7 @@ from dagster import (
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.normalise.assets import accepted_keys, rejections_check, store_core
 from pipelines.partitions import territory_keys, territory_partitions
-from pipelines.resources import ProgressSink, QpSettings
+from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import (
     ROADMAP_TABLES,
@@ -51,9 +51,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
     with every problem (file, sheet, row, column) and the territory keeps its last good roadmap."""
     keys = territory_keys(context, settings)
 
-    def report(stage: str, done: int, total: int, tid: str) -> None:
-        context.log.debug(f"{stage} {done}/{total} {tid}")
-        progress(stage, done, total, tid)
+    report = step_reporter(context.log, progress)
 
     current = {}  # territory -> fingerprint of its roadmap file(s) as they are now
     for tid in keys:

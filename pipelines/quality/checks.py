@@ -4,7 +4,7 @@ They are blocking: when one fails, the marts downstream are not computed or not 
 the previous publication. Each result names the expectations in words, with a sample of the failing values.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -18,13 +18,26 @@ from dagster import (
 
 from pipelines.resources import QpSettings
 from qp_analytics.incremental import fingerprint, record, to_process
-from qp_analytics.quality import CheckOutcome, validate_core, validate_marts
+from qp_analytics.quality import (
+    CheckOutcome,
+    core_contents,
+    marts_content,
+    registry_content,
+    suites_version,
+    validate_core,
+    validate_marts,
+)
 from qp_analytics.schema import MARTS, TABLES
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import connect, ensure_tables, transaction
 
 CHECK_NAME = "great_expectations"
-VALIDATED = "core_validated"  # fingerprint stage: the core rows of a territory passed the suites
+# fingerprint stages (staging.input_fingerprints): what passed the suites last, a SHA-256 of the rows and the
+# suites' version; the registry and the marts are recorded under the territory id "*" (all of them)
+VALIDATED = "core_validated"  # a territory's core rows
+REGISTRY_VALIDATED = "registry_validated"  # core.territories and the ids of territories.csv
+MARTS_VALIDATED = "marts_validated"  # every mart
+ALL = "*"
 CORE_TABLES = [name for name in TABLES if name.startswith("core.")]
 
 
@@ -57,45 +70,44 @@ def _results(outcomes: list[CheckOutcome], tables: list[str], extra: dict | None
         )
 
 
-def _validate(settings: QpSettings, validate: Callable, tables: list[str], definitions) -> list[CheckOutcome]:
-    ids = [t.territory_id for t in read_registry(settings.raw_path)]
-    with connect(settings.warehouse_path) as con:
-        ensure_tables(con)
-        ensure_tables(con, tables=list(MARTS), definitions=MARTS)
-        return validate(con, ids)
-
-
 @multi_asset_check(specs=_specs(CORE_TABLES, "keys, codes, plausible and ordered dates, amounts, payments within "
                                              "grants, references between tables, one convention per territory"))
 def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
-    """Validates the rows of the territories whose core rows changed since they last passed (and the whole
-    registry): a territory validated with the same inputs, code and registry is not validated again."""
+    """Validates the rows of the territories whose core rows are not the rows that last passed (and the
+    registry, if it changed): what passed the same suites with the same content is not validated again."""
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
+    version = suites_version()
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
-        current = _core_fingerprints(con, ids)
-        scope = to_process(con, VALIDATED, ids, current, (), everything=settings.reprocess)
-        outcomes = validate_core(con, ids, scope)
+        contents = {t: fingerprint(VALIDATED, version, c) for t, c in core_contents(con).items()}
+        scope = to_process(con, VALIDATED, sorted(contents), contents, (), everything=settings.reprocess)
+        registry = {ALL: fingerprint(REGISTRY_VALIDATED, version, registry_content(con, ids))}
+        registry_due = bool(to_process(con, REGISTRY_VALIDATED, [ALL], registry, (), everything=settings.reprocess))
+        outcomes = validate_core(con, ids, scope, registry=registry_due)
         if not any(o.blocking and not o.passed for o in outcomes):
             with transaction(con):
-                record(con, VALIDATED, {t: current[t] for t in scope if t in current})
-    context.log.info(f"core rows validated for {len(scope)} of {len(ids)} territories (the others unchanged "
-                     "since they last passed)")
-    yield from _results(outcomes, CORE_TABLES, {"territories_validated": len(scope)})
-
-
-def _core_fingerprints(con, ids: list[str]) -> dict[str, str]:
-    """Per territory: what its core rows were built from (the core stages' fingerprints) and the registry."""
-    stages: dict[str, list[tuple[str, str]]] = {}
-    for tid, stage, value in con.execute(
-            "SELECT territory_id, stage, fingerprint FROM staging.input_fingerprints WHERE stage IN "
-            "('convention_core', 'roadmap_core', 'avenants') ORDER BY ALL").fetchall():
-        stages.setdefault(tid, []).append((stage, value))
-    registry = con.execute("SELECT * FROM core.territories ORDER BY territory_id").fetchall()
-    return {t: fingerprint(VALIDATED, stages[t], [list(r) for r in registry]) for t in ids if t in stages}
+                record(con, VALIDATED, {t: contents[t] for t in scope})
+                if registry_due:
+                    record(con, REGISTRY_VALIDATED, registry)
+    context.log.info(f"core rows validated for {len(scope)} of {len(contents)} territories (the others passed "
+                     f"with the same rows before); registry {'validated' if registry_due else 'unchanged'}")
+    yield from _results(outcomes, CORE_TABLES, {"territories_validated": len(scope),
+                                                "registry_validated": registry_due})
 
 
 @multi_asset_check(specs=_specs(list(MARTS), "every territory present, keys, ratios within [0, 1], row counts "
                                              "the definitions imply, one as_of, counts in order"))
 def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
-    yield from _results(_validate(settings, validate_marts, list(MARTS), MARTS), list(MARTS))
+    """Validates the marts, unless the same rows passed the same suites before."""
+    ids = [t.territory_id for t in read_registry(settings.raw_path)]
+    with connect(settings.warehouse_path) as con:
+        ensure_tables(con)
+        ensure_tables(con, tables=list(MARTS), definitions=MARTS)
+        content = {ALL: fingerprint(MARTS_VALIDATED, suites_version(), marts_content(con, ids))}
+        due = bool(to_process(con, MARTS_VALIDATED, [ALL], content, (), everything=settings.reprocess))
+        outcomes = validate_marts(con, ids, due=due)
+        if due and not any(o.blocking and not o.passed for o in outcomes):
+            with transaction(con):
+                record(con, MARTS_VALIDATED, content)
+    context.log.info("marts validated" if due else "marts unchanged since they passed: not validated again")
+    yield from _results(outcomes, list(MARTS), {"validated": due})

@@ -5,7 +5,8 @@ from pathlib import Path
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines.resources import QpSettings
-from qp_analytics.report import build_report
+from qp_analytics.publish import current_release
+from qp_analytics.report import build_report, shows_release
 
 PUBLISHED_MARTS = AssetKey(["published", "marts"])
 
@@ -34,6 +35,11 @@ def _release_of_this_run(context: AssetExecutionContext) -> Path | None:
 def evaluation_report(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
     release = _release_of_this_run(context)
     out = settings.report_path
+    shown = release or current_release(settings.marts_dir)
+    if shown is not None and shows_release(out, shown):
+        context.log.info(f"the report in {out} already shows release {shown.name}, whole: not drawn again")
+        return MaterializeResult(metadata={"release": shown.name, "redrawn": False,
+                                           "index": MetadataValue.path(str(out / "index.html"))})
     result = build_report(settings.marts_dir, out, release=release)
     context.log.info(f"report of release {result.release} (as_of {result.as_of.isoformat()}): "
                      f"{len(result.pages)} pages in {out}")
@@ -43,4 +49,5 @@ def evaluation_report(context: AssetExecutionContext, settings: QpSettings) -> M
         "release": result.release,
         "index": MetadataValue.path(str(result.index)),
         "territory_pages": MetadataValue.path(str(out / "territoires")),
+        "redrawn": True,
     })
