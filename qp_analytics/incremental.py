@@ -24,18 +24,44 @@ FINGERPRINTS = "staging.input_fingerprints"
 _LIBRARIES = ("pypdf", "python-calamine", "polars", "duckdb", "text2num", "python-dateutil")
 
 
+# Modules that shape no row a fingerprinted stage writes: the command line, queries, the report, the marts
+# and their publication (recomputed on every run), the quality suites (versioned on their own: see
+# quality.suites_version), the worker pool (results come back in order) and the generators of illustrative
+# files. Editing one of them does not make the next run read every file again.
+NOT_SHAPING_ROWS = ("cli.py", "cli_report.py", "query.py", "report.py", "marts.py", "publish.py", "quality.py",
+                    "parallel.py", "generator.py", "roadmap_generator.py", "raw_folder.py", "raw_index.py")
+PACKAGE = Path(__file__).resolve().parent
+
+
+def sources_digest(root: Path, names: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> str:
+    """SHA-256 of the .py files of a folder (each name and its bytes, in order): those named, or all of them
+    but the excluded."""
+    paths = sorted(root.rglob("*.py")) if names is None else sorted(root / n for n in names)
+    skipped = set(exclude)
+    digest = hashlib.sha256()
+    for path in paths:
+        relative = path.relative_to(root).as_posix()
+        if relative not in skipped:
+            digest.update(relative.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 @functools.cache
 def code_version() -> str:
-    """SHA-256 of the library's sources (qp_analytics: reading, parsing and normalising) and of the versions of
-    the libraries that read the files. The Dagster definitions only orchestrate and are not part of it."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    """SHA-256 of the sources that read, parse and normalise (the library but NOT_SHAPING_ROWS) and of the
+    versions of the libraries that read the files. The Dagster definitions only orchestrate and are not part
+    of it."""
+    digest = hashlib.sha256(sources_digest(PACKAGE, exclude=NOT_SHAPING_ROWS).encode())
     for name in _LIBRARIES:
         digest.update(f"{name}=={importlib.metadata.version(name)}".encode())
     return digest.hexdigest()
+
+
+@functools.cache
+def modules_version(*names: str) -> str:
+    """The code version and the SHA-256 of some modules of the library besides (e.g. the report's)."""
+    return f"{code_version()}+{sources_digest(PACKAGE, names)}"
 
 
 def fingerprint(stage: str, *parts: object) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from qp_analytics.incremental import code_version
+from qp_analytics.incremental import modules_version
 from qp_analytics.marts import NATIONAL_PARTNERS
 from qp_analytics.roadmap import CODES
 from qp_analytics.schema import MARTS, TABLES, Table
@@ -524,5 +524,6 @@ def marts_content(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) 
 
 
 def suites_version() -> str:
-    """What the suites are: the library's code version (this module included) and the GX version."""
-    return f"{code_version()}+gx{importlib.metadata.version('great_expectations')}"
+    """What the suites are: the code version, this module and the marts' (whose constants it uses), and the
+    GX version."""
+    return f"{modules_version('quality.py', 'marts.py')}+gx{importlib.metadata.version('great_expectations')}"

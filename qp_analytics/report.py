@@ -34,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from qp_analytics.french import french_date
-from qp_analytics.incremental import code_version
+from qp_analytics.incremental import modules_version
 from qp_analytics.marts import NATIONAL_PARTNERS
 from qp_analytics.publish import CURRENT, _fsync_dir, current_release, short_name
 from qp_analytics.schema import MARTS
@@ -1485,6 +1485,11 @@ def _write_pages(out_dir: Path, pages: dict[str, str], manifest: dict[str, Any])
             raise
 
 
+def _drawn_by() -> str:
+    """The version of the code that draws the report: this module, and what it reads the release with."""
+    return modules_version("report.py", "publish.py", "marts.py")
+
+
 def shows_release(out_dir: str | Path, release: str | Path) -> bool:
     """Whether out_dir is already the whole report of this release folder, drawn by this code: every page
     there (the national one and one per territory of the release), each stamped with the release."""
@@ -1494,7 +1499,7 @@ def shows_release(out_dir: str | Path, release: str | Path) -> bool:
         described = json.loads((folder / "release.json").read_text(encoding="utf-8"))
         territories = int(described["files"]["mart_evaluation_territories.parquet"]["rows"])
         pages = manifest["pages"]
-        if manifest.get("code_version") != code_version() or manifest.get("release_dir") != str(folder):
+        if manifest.get("code_version") != _drawn_by() or manifest.get("release_dir") != str(folder):
             return False
         return ("index.html" in pages and len(pages) == territories + 1
                 and all(isinstance(stamp, dict) and stamp.get("release") == described["release"]
@@ -1564,7 +1569,7 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
             practices.get(territory_id, empty_practices), reused.get(territory_id, empty_practices),
             ids[position - 1] if position > 0 else None, ids[position + 1] if position + 1 < len(ids) else None)
     stamp = {"release": data.release_id, "as_of": data.as_of.isoformat()}
-    manifest = {"generator": GENERATOR, "code_version": code_version(), **stamp, "release_dir": str(data.folder),
+    manifest = {"generator": GENERATOR, "code_version": _drawn_by(), **stamp, "release_dir": str(data.folder),
                 "pages": {relative: stamp for relative in pages}}
     if territories is None:
         _write_whole(out, pages, manifest)

@@ -10,6 +10,7 @@ import duckdb
 
 from pipelines.run import RunOptions, run_pipeline
 from qp_analytics import parallel
+from qp_analytics.incremental import NOT_SHAPING_ROWS, PACKAGE, sources_digest
 from qp_analytics.ingest import parse_documents, parse_roadmaps, read_conventions
 from qp_analytics.schema import TABLES
 
@@ -212,3 +213,19 @@ def test_multiprocess_executor_gives_the_same_warehouse(tmp_path, raw_copy):
     assert summary.failures == [] and all(ok for _, ok, _ in summary.checks) and len(summary.checks) == 25
     assert summary.step_processes > 1  # each step in a process of its own, not this one
     assert content(many / "w.duckdb") == content(one / "w.duckdb")
+
+
+def test_code_version_leaves_out_what_shapes_no_row(tmp_path):
+    """Editing the report (or another module listed as shaping no row) does not make every file be read again;
+    editing a module that reads or parses does."""
+    (tmp_path / "reader.py").write_text("x = 1\n")
+    (tmp_path / "report.py").write_text("y = 1\n")
+    base = sources_digest(tmp_path, exclude=["report.py"])
+    named = sources_digest(tmp_path, ["report.py"])
+    (tmp_path / "report.py").write_text("y = 2\n")
+    assert sources_digest(tmp_path, exclude=["report.py"]) == base
+    assert sources_digest(tmp_path, ["report.py"]) != named  # the report's own version follows it
+    (tmp_path / "reader.py").write_text("x = 2\n")
+    assert sources_digest(tmp_path, exclude=["report.py"]) != base
+    assert all((PACKAGE / name).is_file() for name in NOT_SHAPING_ROWS)  # the list names real modules
+    assert {"convention.py", "roadmap.py", "ingest.py", "text.py", "documents.py"}.isdisjoint(NOT_SHAPING_ROWS)
