@@ -174,6 +174,9 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     fail leaves the warehouse as it was. Rejected inputs are not failures: the rest goes through."""
     if options.executor not in EXECUTORS:
         raise RunRequestError(f"unknown executor {options.executor!r}; expected one of {', '.join(EXECUTORS)}")
+    if options.executor == "celery" and not os.environ.get("DAGSTER_HOME"):  # before the lock and the copy
+        raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
+                              "folder of a dagster.yaml on PostgreSQL (see the README, 'Beyond one machine')")
     registry = [t.territory_id for t in read_registry(raw_dir)]
     unknown = [t for t in territories if t not in registry]
     if unknown:
@@ -255,9 +258,6 @@ def _execute(settings: dict, selected: list[str], options: RunOptions) -> Iterat
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     if options.executor == "celery":
-        if not os.environ.get("DAGSTER_HOME"):
-            raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
-                                  "folder of a dagster.yaml on PostgreSQL (see the README, 'Beyond one machine')")
         run_config["execution"] = {"config": {k: v for k, v in (("broker", options.celery_broker),
                                                                  ("backend", options.celery_backend)) if v}}
         job = reconstructable(celery_job)

@@ -7,8 +7,9 @@ import sys
 import textwrap
 
 import duckdb
+import pytest
 
-from pipelines.run import RunOptions, run_pipeline
+from pipelines.run import RunOptions, RunRequestError, run_pipeline
 from qp_analytics import parallel
 from qp_analytics.incremental import NOT_SHAPING_ROWS, PACKAGE, sources_digest
 from qp_analytics.ingest import parse_documents, parse_roadmaps, read_conventions
@@ -229,3 +230,12 @@ def test_code_version_leaves_out_what_shapes_no_row(tmp_path):
     assert sources_digest(tmp_path, exclude=["report.py"]) != base
     assert all((PACKAGE / name).is_file() for name in NOT_SHAPING_ROWS)  # the list names real modules
     assert {"convention.py", "roadmap.py", "ingest.py", "text.py", "documents.py"}.isdisjoint(NOT_SHAPING_ROWS)
+
+
+def test_celery_without_an_instance_is_refused_before_anything(tmp_path, raw_copy, monkeypatch):
+    """The Celery executor needs the shared instance: refused before the warehouse is locked or copied."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(RunRequestError, match="DAGSTER_HOME"):
+        run_pipeline(raw_copy, tmp_path / "w.duckdb", tmp_path / "marts", AS_OF, [], echo=lambda m: None,
+                     options=RunOptions(executor="celery"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # no warehouse, copy, lock or marts
