@@ -40,6 +40,7 @@ class RunSummary:
     stale_since: dict[str, str] = field(default_factory=dict)  # rejected territory -> last good read
     failures: list[str] = field(default_factory=list)  # failed steps (bugs, not bad input)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)  # checks failed with severity WARN: non-blocking, shown only
     without_roadmap: list[str] = field(default_factory=list)
     release: Path | None = None  # the marts release this run published
     release_unchanged: bool = False  # the marts were those of the current release: it stays, no new one
@@ -55,8 +56,10 @@ class RunSummary:
 
     @property
     def failed_quality(self) -> list[str]:
-        """Great Expectations checks that failed: the run's data is not trusted, nothing is kept."""
-        return [name for name, ok, _ in self.checks if not ok and name.endswith(":great_expectations")]
+        """Great Expectations checks that failed a blocking expectation: the run's data is not trusted, nothing
+        is kept. A check whose failures are all non-blocking (severity WARN) is a warning."""
+        return [name for name, ok, _ in self.checks
+                if not ok and name.endswith(":great_expectations") and name not in self.warned]
 
     def render(self) -> str:
         rejected = sorted({r[0] for r in self.rejections})
@@ -73,11 +76,14 @@ class RunSummary:
             lines.append("  unchanged since the last run, not read again: "
                          + ", ".join(f"{n} {what}" for what, n in self.unchanged.items()))
         passed = [c for c in self.checks if c[1]]
-        lines.append(f"  checks: {len(passed)} passed, {len(self.checks) - len(passed)} failed "
-                     "(Great Expectations suites on every core table and mart, and input acceptance)")
+        failed = len(self.checks) - len(passed) - len(self.warned)
+        lines.append(f"  checks: {len(passed)} passed, {failed} failed"
+                     + (f", {len(self.warned)} with warnings" if self.warned else "")
+                     + " (Great Expectations suites on every core table and mart, and input acceptance)")
         for name, ok, detail in self.checks:
             if not ok:
-                lines.append(f"  check FAILED {name}{(' — ' + detail) if detail else ''}")
+                what = "WARNING (non-blocking)" if name in self.warned else "FAILED"
+                lines.append(f"  check {what} {name}{(' — ' + detail) if detail else ''}")
         if rejected:
             lines.append(f"Rejected ({len(rejected)} territories; each keeps its last good data):")
             for tid in rejected:
@@ -310,6 +316,8 @@ SUMMARY_TABLES = ("raw.convention_documents", "core.territories", "core.conventi
 
 def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started: float,
                warehouse: Path) -> RunSummary:
+    from dagster import AssetCheckSeverity  # loaded already: the result is Dagster's
+
     summary = RunSummary(selected, as_of, time.perf_counter() - started, result.success, warehouse)
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
@@ -339,6 +347,8 @@ def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started:
             samples = evaluation.metadata["failing_samples"].value
             detail = "; ".join(f"{check} (e.g. {str(sample)[:160]})" for check, sample in samples.items())
         summary.checks.append((name, evaluation.passed, detail))
+        if not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN:
+            summary.warned.append(name)
     with connect(work) as con:
         ensure_tables(con)
         ids = [selected]

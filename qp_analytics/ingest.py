@@ -6,6 +6,7 @@ territory produces no rows, so its last good rows stay in the warehouse.
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -334,19 +335,25 @@ def normalise_roadmaps(parses: pl.DataFrame, raw_dir: str | Path) -> StageResult
 
 # -- avenants -------------------------------------------------------------------------------------------
 
-def avenant_files(raw_dir: str | Path, territory_id: str) -> list[tuple[int, Path]]:
-    """(number from the file name, path) of avenants/<territory_id>_avenant_<n>.txt|pdf, by number."""
-    import re
+_AVENANT_NAME = re.compile(r"^(?P<territory>.+)_avenant_(?P<number>\d+)\.(?:txt|pdf)$")
 
+
+def avenant_index(raw_dir: str | Path) -> dict[str, list[tuple[int, Path]]]:
+    """{territory_id: [(number from the file name, path), by number]} of avenants/<territory_id>_avenant_<n>.txt|pdf,
+    from one listing of the folder."""
     folder = Path(raw_dir) / "avenants"
-    pattern = re.compile(rf"^{re.escape(territory_id)}_avenant_(\d+)\.(?:txt|pdf)$")
-    found = []
+    found: dict[str, list[tuple[int, Path]]] = {}
     if folder.is_dir():
         for path in folder.iterdir():
-            m = pattern.match(path.name)
+            m = _AVENANT_NAME.match(path.name)
             if m:
-                found.append((int(m.group(1)), path))
-    return sorted(found)
+                found.setdefault(m["territory"], []).append((int(m["number"]), path))
+    return {territory: sorted(files) for territory, files in found.items()}
+
+
+def avenant_files(raw_dir: str | Path, territory_id: str) -> list[tuple[int, Path]]:
+    """(number from the file name, path) of one territory's avenants, by number."""
+    return avenant_index(raw_dir).get(territory_id, [])
 
 
 def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None) -> StageResult:
@@ -354,11 +361,12 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
     from qp_analytics.avenant import parse_avenant
 
     manifest = read_manifest(raw_dir)
+    index = avenant_index(raw_dir)
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     accepted: list[str] = []
     for i, tid in enumerate(territory_ids, start=1):
-        files = avenant_files(raw_dir, tid)
+        files = index.get(tid, [])
         problems: list[str] = []
         rows: list[dict[str, Any]] = []
         numbers = [n for n, _ in files]
@@ -397,8 +405,6 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
 
 def unknown_files(raw_dir: str | Path, known: Sequence[str]) -> list[str]:
     """Problems for raw files whose name is not a known territory's file (a typo, an unknown territory)."""
-    import re
-
     from qp_analytics.roadmap import SHEETS
 
     known_set = set(known)

@@ -89,7 +89,8 @@ def same_as_current(marts_dir: str | Path, files: Mapping[str, bytes], as_of: dt
         return None
     try:
         manifest = json.loads((current / "release.json").read_text(encoding="utf-8"))
-        if manifest.get("as_of") != as_of.isoformat() or set(manifest.get("files") or {}) != set(files):
+        parquet = {name for name in files if name.endswith(".parquet")}
+        if manifest.get("as_of") != as_of.isoformat() or set(manifest.get("files") or {}) != parquet:
             return None
         for name, data in files.items():
             if (current / name).read_bytes() != data:
@@ -107,9 +108,12 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     writes the release inactive, then calls activate_release: the two swaps are then back to back.
     reuse: when the current release holds the same marts for the same as_of, write nothing and return it."""
     encoded = _parquet_files(frames)
+    dictionary = dictionary_markdown(as_of=as_of).encode("utf-8")
     if reuse:
-        same = same_as_current(marts_dir, encoded, as_of)
+        same = same_as_current(marts_dir, {**encoded, f"{DICTIONARY}.md": dictionary}, as_of)
         if same is not None:
+            if activate:
+                activate_release(marts_dir, same)  # idempotent; puts back a stable name removed by hand
             return same
     root = Path(marts_dir)
     releases = root / RELEASES
@@ -121,7 +125,7 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     heights[f"{DICTIONARY}.parquet"] = dictionary_frame().height
     files: dict[str, dict[str, object]] = {
         name: {"rows": heights[name], "sha256": _write_file(staging / name, data)} for name, data in encoded.items()}
-    _write_file(staging / f"{DICTIONARY}.md", dictionary_markdown(as_of=as_of).encode("utf-8"))
+    _write_file(staging / f"{DICTIONARY}.md", dictionary)
     manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
                 "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files}
     _write_file(staging / "release.json", json.dumps(manifest, indent=2).encode("utf-8"))
@@ -138,6 +142,7 @@ def activate_release(marts_dir: str | Path, release: Path) -> None:
     """Point `current` at a complete release, in one rename: a reader resolves it to the old or the new one."""
     root = Path(marts_dir)
     link = root / f".{CURRENT}-{release.name}"
+    link.unlink(missing_ok=True)  # left by a run killed right here
     os.symlink(Path(RELEASES) / release.name, link)
     os.replace(link, root / CURRENT)
     _fsync_dir(root)

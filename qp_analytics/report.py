@@ -14,6 +14,7 @@ documents its figures come from. Values the marts leave null are shown as "—",
 """
 
 import datetime as dt
+import hashlib
 import html
 import io
 import json
@@ -1492,21 +1493,26 @@ def _drawn_by() -> str:
 
 def shows_release(out_dir: str | Path, release: str | Path) -> bool:
     """Whether out_dir is already the whole report of this release folder, drawn by this code: every page
-    there (the national one and one per territory of the release), each stamped with the release."""
+    there (the national one and one per territory of the release), each stamped with the release and this
+    code, and each as it was written (its SHA-256)."""
     out, folder = Path(out_dir), Path(release).resolve()
     try:
         manifest = json.loads((out / REPORT_MANIFEST).read_text(encoding="utf-8"))
         described = json.loads((folder / "release.json").read_text(encoding="utf-8"))
         territories = int(described["files"]["mart_evaluation_territories.parquet"]["rows"])
         pages = manifest["pages"]
-        if manifest.get("code_version") != _drawn_by() or manifest.get("release_dir") != str(folder):
+        if manifest.get("release_dir") != str(folder) or "index.html" not in pages or len(pages) != territories + 1:
             return False
-        return ("index.html" in pages and len(pages) == territories + 1
-                and all(isinstance(stamp, dict) and stamp.get("release") == described["release"]
-                        for stamp in pages.values())
-                and all((out / relative).is_file() for relative in pages))
+        code = _drawn_by()
+        return all(stamp["release"] == described["release"] and stamp["code_version"] == code
+                   and stamp["sha256"] == hashlib.sha256((out / relative).read_bytes()).hexdigest()
+                   for relative, stamp in pages.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _by_territory(frame: pl.DataFrame, key: str, only: Sequence[str] | None = None) -> dict[str, pl.DataFrame]:
@@ -1568,9 +1574,9 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
             ctx, territory_id, rows[territory_id], partners.get(territory_id, empty_partners),
             practices.get(territory_id, empty_practices), reused.get(territory_id, empty_practices),
             ids[position - 1] if position > 0 else None, ids[position + 1] if position + 1 < len(ids) else None)
-    stamp = {"release": data.release_id, "as_of": data.as_of.isoformat()}
-    manifest = {"generator": GENERATOR, "code_version": _drawn_by(), **stamp, "release_dir": str(data.folder),
-                "pages": {relative: stamp for relative in pages}}
+    stamp = {"release": data.release_id, "as_of": data.as_of.isoformat(), "code_version": _drawn_by()}
+    manifest = {"generator": GENERATOR, **stamp, "release_dir": str(data.folder),
+                "pages": {relative: {**stamp, "sha256": _sha256(text)} for relative, text in pages.items()}}
     if territories is None:
         _write_whole(out, pages, manifest)
     else:

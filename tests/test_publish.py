@@ -89,3 +89,18 @@ def test_the_same_marts_keep_the_current_release(tmp_path):
     current = current_release(tmp_path)
     (current / "mart_timeliness.parquet").write_bytes(b"damaged")
     assert publish_release(tmp_path, later, dt.date(2023, 1, 2), reuse=True) != current
+    current = current_release(tmp_path)
+    assert publish_release(tmp_path, later, dt.date(2023, 1, 2), reuse=True) == current  # as published: kept
+    (current / "dictionary.md").write_text("an older dictionary")  # e.g. written by another version
+    assert publish_release(tmp_path, later, dt.date(2023, 1, 2), reuse=True) != current
+
+
+def test_a_reused_release_is_activated_again(tmp_path):
+    """Reusing the current release still puts back its stable names, even after a run killed mid-activation."""
+    day = dt.date(2023, 1, 1)
+    first = publish_release(tmp_path, frames(day), day)
+    (tmp_path / "mart_timeliness.parquet").unlink()  # a stable name removed by hand
+    (tmp_path / f".current-{first.name}").symlink_to(f"releases/{first.name}")  # left by a killed activation
+    assert publish_release(tmp_path, frames(day), day, reuse=True) == first.resolve()
+    assert (tmp_path / "mart_timeliness.parquet").resolve() == (first / "mart_timeliness.parquet").resolve()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".current-")]

@@ -549,8 +549,9 @@ def test_one_territory_only(tmp_path):
         f"territoires/{GAMMA}.html"]
 
 
-def test_a_whole_report_of_the_release_is_recognised(tmp_path):
-    """shows_release says whether a run may leave the report as it is: the whole report of that release."""
+def test_a_whole_report_of_the_release_is_recognised(tmp_path, monkeypatch):
+    """shows_release says whether a run may leave the report as it is: the whole report of that release, every
+    page as written by this code."""
     first = publish(tmp_path / "marts")
     out = tmp_path / "out"
     assert not shows_release(out, first)  # no report yet
@@ -560,6 +561,18 @@ def test_a_whole_report_of_the_release_is_recognised(tmp_path):
     assert not shows_release(out, second)
     build_report(tmp_path / "marts", out, territories=[BETA])  # one page of the second release
     assert not shows_release(out, first) and not shows_release(out, second)
+    build_report(tmp_path / "marts", out)
+    assert shows_release(out, second)
+    index = out / "index.html"
+    drawn = index.read_bytes()
+    index.write_bytes(drawn.replace(b"</body>", b"<p>edited</p></body>"))  # a page changed by hand
+    assert not shows_release(out, second)
+    index.write_bytes(drawn)
+    assert shows_release(out, second)
+    # new code redraws one page: the others are still the old code's
+    monkeypatch.setattr(report_module, "_drawn_by", lambda: "another version of the report's code")
+    build_report(tmp_path / "marts", out, territories=[BETA])
+    assert not shows_release(out, second)
     build_report(tmp_path / "marts", out)
     assert shows_release(out, second)
     (out / "territoires" / f"{GAMMA}.html").unlink()

@@ -239,3 +239,33 @@ def test_celery_without_an_instance_is_refused_before_anything(tmp_path, raw_cop
         run_pipeline(raw_copy, tmp_path / "w.duckdb", tmp_path / "marts", AS_OF, [], echo=lambda m: None,
                      options=RunOptions(executor="celery"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # no warehouse, copy, lock or marts
+
+
+def test_registry_changes_validate_again_and_warnings_stay(tmp_path, raw_copy):
+    """Every territory's rows are checked against territories.csv: when it changes, rows that passed before are
+    validated again. A warning (non-blocking) is shown on every run until it is mended, not only the first."""
+    warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
+    run(raw_copy, warehouse, marts)
+    # rows of a territory territories.csv does not list (as a territory taken out of it leaves): a warning
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("INSERT INTO core.avenants (territory_id, number, extension_months, source_path, source_sha256) "
+                    "SELECT 'zz', 1, 6, 'avenants/zz_avenant_1.txt', repeat('a', 64)")
+    warned = run_pipeline(raw_copy, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert warned.failed_quality == [] and warned.release is not None
+    assert warned.warned == ["core/avenants:great_expectations"]
+    assert "check WARNING (non-blocking) core/avenants:great_expectations — territory_known" in warned.render()
+    again = run_pipeline(raw_copy, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert again.warned == warned.warned  # nothing changed: the warning is shown again
+
+    # a territory another one reuses a practice from, taken out of territories.csv (its files with it): the
+    # other territory's rows, unchanged since they passed, now fail
+    referenced = rows(warehouse, "SELECT min(reused_by) FROM core.practice_reuse")[0][0]
+    registry = raw_copy / "territories.csv"
+    registry.write_text("".join(line for line in registry.read_text(encoding="utf-8").splitlines(keepends=True)
+                                if line.split(",")[0] != referenced), encoding="utf-8")
+    for path in raw_copy.glob(f"*/{referenced}.*"):
+        path.unlink()
+    blocked = run_pipeline(raw_copy, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert blocked.failed_quality == ["core/practice_reuse:great_expectations"] and blocked.release is None
+    detail = dict((name, d) for name, _, d in blocked.checks)["core/practice_reuse:great_expectations"]
+    assert "reused_by_known" in detail and referenced in detail

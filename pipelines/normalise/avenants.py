@@ -15,7 +15,7 @@ from pipelines.normalise.assets import rejections_check
 from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
 from qp_analytics.incremental import file_sha256, fingerprint, record, to_process
-from qp_analytics.ingest import avenant_files, provenance_of, read_avenants, rejection_rows
+from qp_analytics.ingest import avenant_index, provenance_of, read_avenants, rejection_rows
 from qp_analytics.manifest import read_manifest
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
 
@@ -37,10 +37,11 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
     end date, signature. A territory none of whose avenants can be read keeps its last good set."""
     keys = territory_keys(context, settings)
     manifest = read_manifest(settings.raw_path)
+    index = avenant_index(settings.raw_path)
 
     def current_fingerprint(tid: str) -> str:
         files = [(str(p), file_sha256(p), provenance_of(manifest, settings.raw_path, str(p)))
-                 for _, p in avenant_files(settings.raw_path, tid)]
+                 for _, p in index.get(tid, [])]
         return fingerprint(STAGE, files)
 
     current = {tid: current_fingerprint(tid) for tid in keys}
