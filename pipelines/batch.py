@@ -8,7 +8,6 @@ project's folders). Not a code location of workspace.yaml: the UI shows the part
 """
 
 from dagster import AssetSelection, Definitions, JobDefinition, define_asset_job, multiprocess_executor
-from dagster_celery import celery_executor
 
 from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
 from pipelines.partitions import without_partitions
@@ -18,11 +17,7 @@ BATCH_ASSETS = [without_partitions(a) for a in ASSETS]
 batch_multiprocess = define_asset_job(
     "evaluation_batch_multiprocess", selection=AssetSelection.all(), executor_def=multiprocess_executor,
     description="Every asset for the settings' territories, steps in parallel processes.")
-batch_celery = define_asset_job(
-    "evaluation_batch_celery", selection=AssetSelection.all(), executor_def=celery_executor,
-    description="Every asset for the settings' territories, steps on Celery workers.")
-
-batch_defs = Definitions(assets=BATCH_ASSETS, asset_checks=ASSET_CHECKS, jobs=[batch_multiprocess, batch_celery],
+batch_defs = Definitions(assets=BATCH_ASSETS, asset_checks=ASSET_CHECKS, jobs=[batch_multiprocess],
                          resources=defs.resources)
 
 
@@ -32,5 +27,11 @@ def multiprocess_job() -> JobDefinition:
 
 
 def celery_job() -> JobDefinition:
-    """Rebuilt by name on each Celery worker (dagster.reconstructable)."""
-    return batch_defs.resolve_job_def(batch_celery.name)
+    """Rebuilt by name on each Celery worker (dagster.reconstructable). Built here, not at import, so that only
+    Celery runs import dagster_celery (every in-process run imports this module)."""
+    from dagster_celery import celery_executor
+
+    job = define_asset_job("evaluation_batch_celery", selection=AssetSelection.all(), executor_def=celery_executor,
+                           description="Every asset for the settings' territories, steps on Celery workers.")
+    return Definitions(assets=BATCH_ASSETS, asset_checks=ASSET_CHECKS, jobs=[job],
+                       resources=defs.resources).resolve_job_def(job.name)

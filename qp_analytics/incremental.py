@@ -70,10 +70,6 @@ def fingerprint(stage: str, *parts: object) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def to_process(con: duckdb.DuckDBPyConnection, stage: str, territory_ids: Sequence[str],
                current: Mapping[str, str], rejection_stages: Iterable[str], everything: bool = False) -> list[str]:
     """The territories this stage must process, in order: those without a current fingerprint, with a different

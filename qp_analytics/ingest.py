@@ -7,7 +7,7 @@ territory produces no rows, so its last good rows stay in the warehouse.
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,11 +219,12 @@ def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
     return digest.hexdigest()
 
 
-def _roadmap_one(item: tuple[str, str]) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None): no file."""
+def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None): no file.
+    The item: raw folder, territory, and the roadmap's sha256 if the caller has it already."""
     from qp_analytics.roadmap import RoadmapError, parse_roadmap_with_rows, to_jsonable
 
-    raw_dir, tid = item
+    raw_dir, tid, sha256 = item
     try:
         path, fmt = roadmap_source(raw_dir, tid)
     except MissingFile as exc:
@@ -234,18 +235,20 @@ def _roadmap_one(item: tuple[str, str]) -> tuple[dict[str, Any] | None, Rejectio
         data, rows = parse_roadmap_with_rows(path)
     except RoadmapError as exc:
         return None, Rejection(tid, "roadmap", str(path), [str(p) for p in exc.problems])
-    return {"territory_id": tid, "path": str(path), "format": fmt, "sha256": roadmap_sha256(path, fmt, tid),
+    return {"territory_id": tid, "path": str(path), "format": fmt, "sha256": sha256 or roadmap_sha256(path, fmt, tid),
             "parsed": json.dumps(to_jsonable(data), ensure_ascii=False), "source_rows": json.dumps(rows),
             "parsed_at": _now()}, None
 
 
 def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None,
-                   workers: int | None = None) -> tuple[StageResult, list[str]]:
-    """Read and check each territory's roadmap. Returns the stage result and the territories without one."""
+                   workers: int | None = None, sha256s: Mapping[str, str] | None = None
+                   ) -> tuple[StageResult, list[str]]:
+    """Read and check each territory's roadmap. Returns the stage result and the territories without one.
+    sha256s: the roadmaps' sha256 (roadmap_sha256) the caller computed already, by territory."""
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     absent: list[str] = []
-    items = [(str(raw_dir), tid) for tid in territory_ids]
+    items = [(str(raw_dir), tid, (sha256s or {}).get(tid)) for tid in territory_ids]
     for i, (tid, (record, rejection)) in enumerate(zip(territory_ids, map_ordered(_roadmap_one, items, workers),
                                                        strict=True), start=1):
         if record is not None:

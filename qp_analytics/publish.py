@@ -72,13 +72,13 @@ def _write_file(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _parquet_files(frames: Mapping[str, pl.DataFrame]) -> dict[str, bytes]:
-    """The release's Parquet files (the marts and the dictionary), encoded."""
+def _parquet_files(frames: Mapping[str, pl.DataFrame]) -> dict[str, tuple[bytes, int]]:
+    """The release's Parquet files (the marts and the dictionary): {file name: (bytes, rows)}."""
     files = {}
     for name, frame in {**{short_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary_frame()}.items():
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
-        files[f"{name}.parquet"] = buffer.getvalue()
+        files[f"{name}.parquet"] = (buffer.getvalue(), frame.height)
     return files
 
 
@@ -110,7 +110,8 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     encoded = _parquet_files(frames)
     dictionary = dictionary_markdown(as_of=as_of).encode("utf-8")
     if reuse:
-        same = same_as_current(marts_dir, {**encoded, f"{DICTIONARY}.md": dictionary}, as_of)
+        same = same_as_current(marts_dir, {**{n: data for n, (data, _) in encoded.items()},
+                                           f"{DICTIONARY}.md": dictionary}, as_of)
         if same is not None:
             if activate:
                 activate_release(marts_dir, same)  # idempotent; puts back a stable name removed by hand
@@ -121,10 +122,8 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     release_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     staging = releases / f".incomplete-{release_id}"
     staging.mkdir()
-    heights = {f"{short_name(k)}.parquet": v.height for k, v in frames.items()}
-    heights[f"{DICTIONARY}.parquet"] = dictionary_frame().height
     files: dict[str, dict[str, object]] = {
-        name: {"rows": heights[name], "sha256": _write_file(staging / name, data)} for name, data in encoded.items()}
+        name: {"rows": rows, "sha256": _write_file(staging / name, data)} for name, (data, rows) in encoded.items()}
     _write_file(staging / f"{DICTIONARY}.md", dictionary)
     manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
                 "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files}

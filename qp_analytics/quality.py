@@ -142,9 +142,8 @@ def _listed(frame: _Frame, column: str, ids: Sequence[str], name: str, what: str
                f"t.{column} IS NOT NULL AND t.{column} NOT IN (SELECT territory_id FROM registry)", blocking)
 
 
-def _in_set(frame: _Frame, column: str, values: Sequence[str], name: str = "", blocking: bool = True,
-            what: str = "") -> None:
-    frame.add(name or f"{column}_in_codes", f"{column} in {what or _words(values)} (null allowed)",
+def _in_set(frame: _Frame, column: str, values: Sequence[str], name: str = "", blocking: bool = True) -> None:
+    frame.add(name or f"{column}_in_codes", f"{column} in {_words(values)} (null allowed)",
               _e("ExpectColumnValuesToBeInSet", column=column, value_set=list(values)), blocking=blocking)
 
 

@@ -38,6 +38,7 @@ from qp_analytics.french import french_date
 from qp_analytics.incremental import modules_version
 from qp_analytics.marts import NATIONAL_PARTNERS
 from qp_analytics.publish import CURRENT, _fsync_dir, current_release, short_name
+from qp_analytics.publish import _write_file as _fsync_write  # written and synced to disk
 from qp_analytics.schema import MARTS
 from qp_analytics.territories import is_territory_id
 
@@ -1413,13 +1414,6 @@ def _check_out_dir(out_dir: Path) -> None:
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / REPORT_MANIFEST).is_file():
         raise ReportError(f"{out_dir}: this folder is not empty and holds no report ({REPORT_MANIFEST} missing); "
                           "the report replaces its whole folder: give a new or empty folder with --out")
-
-
-def _fsync_write(path: Path, data: bytes) -> None:
-    with path.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _write_whole(out_dir: Path, pages: dict[str, str], manifest: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import polars as pl
 
 from qp_analytics.schema import TABLES, T, Table
 
-_held: dict[str, int] = {}  # access lock path -> connections this process has open under it
+_held: set[str] = set()  # access lock paths this process holds (the outermost connection releases them)
 _held_guard = threading.RLock()
 
 
@@ -33,21 +33,17 @@ def access(path: str | Path, exclusive: bool) -> Iterator[None]:
     lock_path = access_lock_path(path)
     key = str(lock_path.resolve())
     with _held_guard:
-        if _held.get(key):
-            _held[key] += 1
-            try:
-                yield
-            finally:
-                _held[key] -= 1
+        if key in _held:  # an inner connection: the outer one holds the lock and releases it
+            yield
             return
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with lock_path.open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            _held[key] = 1
+            _held.add(key)
             try:
                 yield
             finally:
-                _held.pop(key, None)
+                _held.discard(key)
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 

@@ -5,8 +5,9 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, Re
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
-from qp_analytics.incremental import file_sha256, fingerprint, record, to_process
+from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import read_conventions, rejection_rows
+from qp_analytics.manifest import sha256_of
 from qp_analytics.territories import MissingFile, convention_path, read_registry
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
 
@@ -37,7 +38,7 @@ def convention_documents(context: AssetExecutionContext, settings: QpSettings,
     for tid in set(keys) & set(known):
         try:
             path = convention_path(settings.raw_path, tid)
-            current[tid] = fingerprint(STAGE, str(path), file_sha256(path))
+            current[tid] = fingerprint(STAGE, str(path), sha256_of(path))
         except (MissingFile, OSError):
             continue  # read_conventions rejects it with the reason
     with connect(settings.warehouse_path) as con:

@@ -81,7 +81,8 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: rejected at parse: {'; '.join(r.problems)}")
     done = {t: current[t] for t in result.accepted}
-    not_read = [k for k in keys if k not in set(read)]
+    read_ids = set(read)
+    not_read = [k for k in keys if k not in read_ids]
     with connect(settings.warehouse_path) as con, transaction(con):
         replace_rows(con, PARSES, result.accepted, result.rows[PARSES])
         replace_rows(con, "staging.rejections", [*todo, *not_read], rejection_rows(result.rejections),

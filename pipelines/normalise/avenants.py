@@ -14,9 +14,9 @@ from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.normalise.assets import rejections_check
 from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
-from qp_analytics.incremental import file_sha256, fingerprint, record, to_process
+from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import avenant_index, provenance_of, read_avenants, rejection_rows
-from qp_analytics.manifest import read_manifest
+from qp_analytics.manifest import read_manifest, sha256_of
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
 
 AVENANTS = "core.avenants"
@@ -40,7 +40,7 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
     index = avenant_index(settings.raw_path)
 
     def current_fingerprint(tid: str) -> str:
-        files = [(str(p), file_sha256(p), provenance_of(manifest, settings.raw_path, str(p)))
+        files = [(str(p), sha256_of(p), provenance_of(manifest, settings.raw_path, str(p)))
                  for _, p in index.get(tid, [])]
         return fingerprint(STAGE, files)
 

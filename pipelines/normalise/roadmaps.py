@@ -54,11 +54,13 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
     report = step_reporter(context.log, progress)
 
     current = {}  # territory -> fingerprint of its roadmap file(s) as they are now
+    sha256s = {}  # territory -> sha256 of its roadmap file(s), handed to the parse (not hashed twice)
     for tid in keys:
         try:
             path, fmt = roadmap_source(settings.raw_path, tid)
             if path is not None and fmt is not None:
-                current[tid] = fingerprint(PARSE_STAGE, str(path), fmt, roadmap_sha256(path, fmt, tid))
+                sha256s[tid] = roadmap_sha256(path, fmt, tid)
+                current[tid] = fingerprint(PARSE_STAGE, str(path), fmt, sha256s[tid])
         except (MissingFile, OSError):
             continue  # parse_roadmaps rejects it with the reason
     with connect(settings.warehouse_path) as con:
@@ -66,7 +68,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
         todo = to_process(con, PARSE_STAGE, keys, current, ("roadmap",), everything=settings.reprocess)
     if len(todo) < len(keys):
         context.log.info(f"{len(keys) - len(todo)} roadmaps unchanged (same files, same sha256): not read again")
-    result, absent = parse_roadmaps(settings.raw_path, todo, report, settings.workers)
+    result, absent = parse_roadmaps(settings.raw_path, todo, report, settings.workers, sha256s)
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: roadmap rejected ({len(r.problems)} problems): {r.problems[0]}")
     if absent:

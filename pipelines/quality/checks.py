@@ -80,7 +80,8 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> I
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
         # a territory's rows are checked against the ids of territories.csv too (territory_known, reused_by_known)
-        contents = {t: fingerprint(VALIDATED, version, c, sorted(ids)) for t, c in core_contents(con).items()}
+        listed = fingerprint(REGISTRY_VALIDATED, sorted(ids))  # hashed once, not once per territory
+        contents = {t: fingerprint(VALIDATED, version, c, listed) for t, c in core_contents(con).items()}
         scope = to_process(con, VALIDATED, sorted(contents), contents, (), everything=settings.reprocess)
         registry = {ALL: fingerprint(REGISTRY_VALIDATED, version, registry_content(con, ids))}
         registry_due = bool(to_process(con, REGISTRY_VALIDATED, [ALL], registry, (), everything=settings.reprocess))
