@@ -22,7 +22,7 @@ import importlib.metadata
 import json
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,23 +177,37 @@ _REFERENCING_ACTIONS = ("core.action_qpv", "core.action_partners", "core.funding
                         "core.good_practices")
 
 
-def _core_frames(territory_ids: Sequence[str], scope: Sequence[str] | None = None, registry: bool = True
-                 ) -> list[_Frame]:
-    """The core tables' checks. With a scope, the rows of those territories only: every check but the
-    registry's is within one territory (keys and references all include territory_id), so the rows of the
-    other, unchanged territories need no new look. The registry is checked whole, unless `registry` is
-    False (its content was validated before)."""
+# the other core tables whose rows a table's checks read (its references), besides its own
+CORE_READS: dict[str, tuple[str, ...]] = {**{name: ("core.actions",) for name in _REFERENCING_ACTIONS},
+                                          "core.meeting_participants": ("core.governance_meetings",),
+                                          "core.practice_reuse": ("core.good_practices",)}
+Scope = Sequence[str] | Mapping[str, Sequence[str]] | None
+
+
+def _scope_of(scope: Scope, table: str) -> list[str] | None:
+    if scope is None or isinstance(scope, Sequence):
+        return None if scope is None else list(scope)
+    return list(scope.get(table, ()))
+
+
+def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bool = True) -> list[_Frame]:
+    """The core tables' checks. With a scope, the rows of those territories only (one list for every table,
+    or one per table; a table not in the mapping has none): every check but the registry's is within one
+    territory (keys and references all include territory_id), so the rows of the other, unchanged
+    territories need no new look. The registry is checked whole, unless `registry` is False (its content was
+    validated before)."""
     ids = list(territory_ids)
-    where, params = ("", []) if scope is None else (" WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
-                                                    [list(scope)])
     frames: dict[str, _Frame] = {}
     for name, table in TABLES.items():
         if not name.startswith("core."):
             continue
         if name == "core.territories":
             frame = _Frame(name, f"SELECT * FROM {name}", table.key, due=registry)
+        elif (territories := _scope_of(scope, name)) is None:
+            frame = _Frame(name, f"SELECT * FROM {name}", table.key)
         else:
-            frame = _Frame(name, f"SELECT * FROM {name}{where}", table.key, params=params)
+            frame = _Frame(name, f"SELECT * FROM {name} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
+                           table.key, params=[territories], due=bool(territories))
         if name == "core.conventions":
             _key_checks(frame, table, "one_convention_per_territory",
                         "territory_id unique: one convention per territory")
@@ -467,20 +481,23 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
     return outcomes
 
 
-def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str],
-                  scope: Sequence[str] | None = None, registry: bool = True) -> list[CheckOutcome]:
+def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scope: Scope = None,
+                  registry: bool = True) -> list[CheckOutcome]:
     """Check the core tables: keys, codes, dates, amounts, references between tables, one convention each;
-    with a scope, the rows of those territories; the whole registry unless `registry` is False."""
+    with a scope, the rows of those territories (per table if a mapping); the whole registry unless
+    `registry` is False."""
     return _run(con, _core_frames(territory_ids, scope, registry))
 
 
-def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str], due: bool = True
+def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str], due: bool | Collection[str] = True
                    ) -> list[CheckOutcome]:
     """Check the six marts: every territory present, keys, ratios, row counts, one as_of, counts in order.
-    With `due` False (their content passed before), every check is reported passed without a look."""
+    `due`: all of them (True), none (False) or the marts named. A mart not due (its content passed before)
+    has every check reported passed without a look; the check that all carry one as_of is due with any."""
+    names = set(MARTS) if due is True else set() if due is False else set(due)
     frames = _mart_frames(territory_ids)
     for frame in frames:
-        frame.due = due
+        frame.due = bool(names) if frame.table == "marts.*" else frame.table in names
     return _run(con, frames)
 
 
@@ -497,17 +514,28 @@ def _rows_sha256(table: str, where: str = "", group: str = "") -> str:
             f"FROM {table} AS t{where}{f' GROUP BY {group}' if group else ''}")
 
 
-def core_contents(con: duckdb.DuckDBPyConnection, territories: Sequence[str] | None = None) -> dict[str, str]:
-    """Per territory with rows in the core tables (all, or those given): the SHA-256 of its rows in every
-    core table but the registry."""
+def core_contents(con: duckdb.DuckDBPyConnection, territories: Sequence[str] | None = None
+                  ) -> dict[str, dict[str, str]]:
+    """Per core table but the registry: per territory with rows there (all, or those given), the SHA-256 of
+    its rows."""
     names = [n for n in TABLES if n.startswith("core.") and n != "core.territories"]
     where = "" if territories is None else (
         " WHERE territory_id IN (" + ", ".join(_literal(t) for t in territories) + ")" if territories else
         " WHERE false")
     per_table = " UNION ALL ".join(f"SELECT {_literal(n)} AS tbl, * FROM ({_rows_sha256(n, where, 'territory_id')})"
                                    for n in names)
-    return dict(con.execute(f"SELECT territory_id, sha256(string_agg(tbl || ':' || digest, ',' ORDER BY tbl)) "
-                            f"FROM ({per_table}) GROUP BY territory_id").fetchall())
+    contents: dict[str, dict[str, str]] = {n: {} for n in names}
+    for table, territory, digest in con.execute(f"SELECT tbl, territory_id, digest FROM ({per_table})").fetchall():
+        contents[table][territory] = digest
+    return contents
+
+
+def frame_contents(contents: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, list[str | None]]]:
+    """Per core table: per territory with rows there, what its checks read: the digest of its rows, then
+    those of the tables it refers to (CORE_READS; None where the territory has no rows there)."""
+    return {table: {t: [digest, *[contents[other].get(t) for other in CORE_READS.get(table, ())]]
+                    for t, digest in digests.items()}
+            for table, digests in contents.items()}
 
 
 def registry_content(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) -> str:
@@ -516,10 +544,11 @@ def registry_content(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str
     return hashlib.sha256(json.dumps([digest, sorted(territory_ids)]).encode()).hexdigest()
 
 
-def marts_content(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) -> str:
-    """The SHA-256 of every mart's rows and of the territory ids checked against them."""
-    digests = [con.execute(_rows_sha256(name)).fetchone()[0] for name in MARTS]
-    return hashlib.sha256(json.dumps([digests, sorted(territory_ids)]).encode()).hexdigest()
+def marts_contents(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) -> dict[str, str]:
+    """Per mart: the SHA-256 of its rows and of the territory ids checked against them."""
+    listed = sorted(territory_ids)
+    return {name: hashlib.sha256(json.dumps([con.execute(_rows_sha256(name)).fetchone()[0], listed]).encode()
+                                 ).hexdigest() for name in MARTS}
 
 
 def suites_version() -> str:

@@ -84,8 +84,9 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           "inputs are not read or parsed again (see qp_analytics.incremental).", (
         _TID,
         Column("stage", "VARCHAR", "convention_read, convention_parse, convention_core, roadmap_parse, roadmap_core, "
-               "avenants; or what last passed the Great Expectations suites: core_validated (a territory's core "
-               "rows), registry_validated and marts_validated (recorded under the territory_id '*').",
+               "avenants; or what last passed the Great Expectations suites: core_validated:<table> (a territory's "
+               "rows in one core table), registry_validated and marts_validated:<mart> (recorded under the "
+               "territory_id '*').",
                key=True),
         Column("fingerprint", "VARCHAR", "SHA-256 of the stage's input (file bytes or upstream hash, path, "
                "provenance; for the *_validated stages, the rows validated) and of the code version.",

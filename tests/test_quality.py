@@ -19,7 +19,8 @@ from qp_analytics.marts import compute_marts
 from qp_analytics.quality import (
     CheckOutcome,
     core_contents,
-    marts_content,
+    frame_contents,
+    marts_contents,
     registry_content,
     validate_core,
     validate_marts,
@@ -396,27 +397,60 @@ def test_scoped_validation_looks_at_the_scope_and_the_whole_registry():
 
 
 def test_contents_change_with_the_rows_not_their_order():
-    """The digests that decide whether rows are validated again follow the rows, whatever the order they
-    were written in, and the marts' digest follows the territory ids too."""
+    """The digests that decide whether rows are validated again follow the rows, table by table, whatever the
+    order they were written in; a table's checks look at the rows it refers to as well; the marts' digests
+    follow the territory ids too."""
     con, other = duckdb.connect(), duckdb.connect()
     for c in (con, other):
         ensure_tables(c)
         ensure_tables(c, tables=list(MARTS), definitions=MARTS)
     fill_good_core(con)
     base = core_contents(con)
-    assert sorted(base) == sorted(IDS) and len(set(base.values())) == len(IDS)
+    assert sorted(base["core.actions"]) == sorted(IDS) and sorted(base["core.milestones"]) == ["t1"]
+    assert base["core.meeting_participants"] and base["core.avenants"] and not base["core.action_qpv"].get("t2")
     for name in [n for n in TABLES if n.startswith("core.")]:  # the same rows, written in the opposite order
         reversed_rows = con.execute(f"SELECT * FROM {name}").pl().to_dicts()[::-1]
         put(other, name, *reversed_rows)
     assert core_contents(other) == base
     assert registry_content(other, IDS) == registry_content(con, IDS)
-    assert core_contents(con, ["t2"]) == {"t2": base["t2"]}
+    assert core_contents(con, ["t2"]) == {name: {t: d for t, d in digests.items() if t == "t2"}
+                                          for name, digests in base.items()}
 
     con.execute("UPDATE core.actions SET statut = 'abandonnee' WHERE territory_id = 't2' AND action_id = 'B1'")
     after = core_contents(con)
-    assert after["t1"] == base["t1"] and after["t2"] != base["t2"]
+    assert {(name, t) for name in base for t in base[name] if after[name][t] != base[name][t]} == {
+        ("core.actions", "t2")}
+    looked, looked_after = frame_contents(base), frame_contents(after)
+    # t2's funding request refers to its action B1: what that table's checks read changed; its own rows did not
+    assert {(name, t) for name in looked for t in looked[name] if looked_after[name][t] != looked[name][t]} == {
+        ("core.actions", "t2"), ("core.funding_requests", "t2"), ("core.action_partners", "t2")}
     assert registry_content(con, IDS) != registry_content(con, [*IDS, "t3"])
-    assert marts_content(con, IDS) != marts_content(con, ["t1"])
+    marts_all, marts_t1 = marts_contents(con, IDS), marts_contents(con, ["t1"])
+    assert sorted(marts_all) == sorted(MARTS) and all(marts_all[m] != marts_t1[m] for m in MARTS)
+
+
+def test_suites_run_on_the_tables_and_marts_due_only():
+    """A scope per table validates those rows of that table only; marts not due are not looked at."""
+    con = duckdb.connect()
+    ensure_tables(con)
+    fill_good_core(con)
+    put(con, "core.actions", action("t2", "B2", 3, debut_reel=D(2022, 6, 1), fin_reelle=D(2021, 5, 1)))
+    assert failed(validate_core(con, IDS, {"core.actions": ["t2"]})) == {("core.actions", "actual_end_after_start")}
+    elsewhere = by_key(validate_core(con, IDS, {"core.milestones": ["t1"], "core.actions": ["t1"]}))
+    assert all(o.passed for o in elsewhere.values())
+    assert elsewhere[("core.milestones", "key_unique")].element_count == 1  # t1's one milestone was looked at
+    assert elsewhere[("core.funding_requests", "key_unique")].element_count == 0  # not in the scope
+
+    marts = duckdb.connect()
+    ensure_tables(marts, tables=list(MARTS), definitions=MARTS)
+    fill_marts(marts, con)
+    marts.execute("UPDATE marts.mart_timeliness SET as_of = DATE '2020-01-01', roadmap_status = 'inconnu' "
+                  "WHERE territory_id = 't1'")
+    assert failed(validate_marts(marts, IDS)) == {("marts.*", "single_as_of"),
+                                                  ("marts.mart_timeliness", "roadmap_status_in_codes")}
+    # the as_of check is due with any mart; the timeliness mart's own checks only with it
+    assert failed(validate_marts(marts, IDS, due=["marts.mart_partner_mobilisation"])) == {("marts.*", "single_as_of")}
+    assert failed(validate_marts(marts, IDS, due=[])) == set()
 
 
 def test_nothing_due_means_no_great_expectations_import():

@@ -13,7 +13,7 @@ from pipelines.run import RunOptions, RunRequestError, run_pipeline
 from qp_analytics import parallel
 from qp_analytics.incremental import NOT_SHAPING_ROWS, PACKAGE, sources_digest
 from qp_analytics.ingest import parse_documents, parse_roadmaps, read_conventions
-from qp_analytics.schema import TABLES
+from qp_analytics.schema import MARTS, TABLES
 
 AS_OF = dt.date(2023, 6, 30)
 WHEN = {"read_at", "parsed_at", "rejected_at", "recorded_at"}
@@ -45,7 +45,7 @@ def validated(warehouse) -> dict[tuple[str, str], object]:
     """When each content last passed the suites: (stage, territory or '*') -> recorded_at."""
     return {(stage, tid): at for stage, tid, at in rows(
         warehouse, "SELECT stage, territory_id, recorded_at FROM staging.input_fingerprints "
-                   "WHERE stage LIKE '%_validated'")}
+                   "WHERE stage LIKE '%_validated%'")}
 
 
 def changed(before: dict, after: dict) -> dict[str, list[str]]:
@@ -66,9 +66,11 @@ def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
     drawn = report_page.stat().st_mtime_ns
     assert not first_run.release_unchanged
     first, first_times, first_validated = content(warehouse), times(warehouse), validated(warehouse)
-    core_validated = {t for stage, t in first_validated if stage == "core_validated"}
-    assert core_validated == set(first_times["read"]) and len(core_validated) == 14
-    assert ("registry_validated", "*") in first_validated and ("marts_validated", "*") in first_validated
+    conventions_validated = {t for stage, t in first_validated if stage == "core_validated:core.conventions"}
+    assert conventions_validated == set(first_times["read"]) and len(conventions_validated) == 14
+    assert ("registry_validated", "*") in first_validated
+    assert {stage for stage, t in first_validated if stage.startswith("marts_validated:")} == {
+        f"marts_validated:{name}" for name in MARTS}
     first_fields = rows(warehouse, "SELECT * EXCLUDE (source_sha256) FROM core.conventions ORDER BY territory_id")
 
     again = run(raw_copy, warehouse, marts)
@@ -90,8 +92,10 @@ def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
     fields = "SELECT * EXCLUDE (source_sha256) FROM core.conventions ORDER BY territory_id"
     assert rows(warehouse, fields) == first_fields  # same text once read: the same fields, a new sha256
     assert edited["raw.convention_documents"] != first["raw.convention_documents"]  # new sha256 and length
-    # laval's core rows changed (the convention's sha256): validated again; the marts are the same rows
-    assert [k for k, at in validated(warehouse).items() if at != first_validated[k]] == [("core_validated", "laval")]
+    # laval's row in core.conventions changed (the convention's sha256), none of its other rows: that row alone
+    # is validated again; the marts are the same rows
+    assert [k for k, at in validated(warehouse).items() if at != first_validated[k]] == [
+        ("core_validated:core.conventions", "laval")]
 
     assert after_edit.release == first_run.release and report_page.stat().st_mtime_ns == drawn  # not redrawn
 
@@ -102,6 +106,20 @@ def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
     assert reprocessed.unchanged == {"conventions": 0, "roadmaps": 0, "avenant sets": 0}
     assert all(len(ids) == 14 for ids in changed(first_times, times(warehouse)).values())
     assert content(warehouse) == edited
+
+    # laval's roadmap deadline, six months -> seven: its convention row and the excerpt the field was read from
+    # change, nothing else of its core rows; the suites run again on those rows and on the marts that moved
+    before_deadline = validated(warehouse)
+    laval.write_text(laval.read_text(encoding="utf-8").replace("délai de six mois", "délai de sept mois", 1),
+                     encoding="utf-8")
+    deadline_run = run(raw_copy, warehouse, marts)
+    assert rows(warehouse, "SELECT roadmap_deadline_months FROM core.conventions WHERE territory_id = 'laval'"
+                ) == [(7,)]
+    moved = sorted(f"marts_validated:marts.{path.stem}" for path in deadline_run.release.glob("mart_*.parquet")
+                   if path.read_bytes() != (reprocessed.release / path.name).read_bytes())
+    assert moved and "marts_validated:marts.mart_timeliness" in moved  # the due date moves a month
+    assert sorted(stage for (stage, t), at in validated(warehouse).items() if at != before_deadline.get((stage, t))
+                  ) == ["core_validated:core.convention_field_sources", "core_validated:core.conventions", *moved]
 
 
 def test_manifest_change_renormalises_without_reading(tmp_path, raw_copy):

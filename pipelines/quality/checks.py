@@ -17,11 +17,12 @@ from dagster import (
 )
 
 from pipelines.resources import QpSettings
-from qp_analytics.incremental import fingerprint, record, to_process
+from qp_analytics.incremental import FINGERPRINTS, fingerprint, record, to_process
 from qp_analytics.quality import (
     CheckOutcome,
     core_contents,
-    marts_content,
+    frame_contents,
+    marts_contents,
     registry_content,
     suites_version,
     validate_core,
@@ -33,12 +34,28 @@ from qp_analytics.warehouse import connect, ensure_tables, transaction
 
 CHECK_NAME = "great_expectations"
 # fingerprint stages (staging.input_fingerprints): what passed the suites last, a SHA-256 of the rows and the
-# suites' version; the registry and the marts are recorded under the territory id "*" (all of them)
-VALIDATED = "core_validated"  # a territory's core rows
+# suites' version. One stage per table: a change to one table's rows has only that table's suite run again.
+# The registry and each mart are recorded under the territory id "*" (all of them).
+VALIDATED = "core_validated"  # "core_validated:<table>": a territory's rows there (and those its checks read)
 REGISTRY_VALIDATED = "registry_validated"  # core.territories and the ids of territories.csv
-MARTS_VALIDATED = "marts_validated"  # every mart
+MARTS_VALIDATED = "marts_validated"  # "marts_validated:<mart>": the mart's rows and the territory ids
 ALL = "*"
 CORE_TABLES = [name for name in TABLES if name.startswith("core.")]
+_ONE_STAGE = (VALIDATED, MARTS_VALIDATED)  # stages of earlier versions, one for all tables: superseded
+
+
+def _stage(stage: str, table: str) -> str:
+    return f"{stage}:{table}"
+
+
+def _drop_superseded(con) -> None:
+    con.execute(f"DELETE FROM {FINGERPRINTS} WHERE stage IN (SELECT unnest(?::VARCHAR[]))", [list(_ONE_STAGE)])
+
+
+def _passed_tables(outcomes: list[CheckOutcome]) -> set[str]:
+    """The tables every outcome of which passed."""
+    tables = {o.table for o in outcomes}
+    return tables - {o.table for o in outcomes if not o.passed}
 
 
 def _specs(tables: list[str], what: str) -> list[AssetCheckSpec]:
@@ -73,43 +90,66 @@ def _results(outcomes: list[CheckOutcome], tables: list[str], extra: dict | None
 @multi_asset_check(specs=_specs(CORE_TABLES, "keys, codes, plausible and ordered dates, amounts, payments within "
                                              "grants, references between tables, one convention per territory"))
 def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
-    """Validates the rows of the territories whose core rows are not the rows that last passed (and the
-    registry, if it changed): what passed the same suites with the same content is not validated again."""
+    """Validates, table by table, the rows of the territories whose rows there (or those they refer to) are not
+    the rows that last passed, and the registry if it changed: what passed the same suites with the same
+    content is not validated again."""
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
     version = suites_version()
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
         # a territory's rows are checked against the ids of territories.csv too (territory_known, reused_by_known)
         listed = fingerprint(REGISTRY_VALIDATED, sorted(ids))  # hashed once, not once per territory
-        contents = {t: fingerprint(VALIDATED, version, c, listed) for t, c in core_contents(con).items()}
-        scope = to_process(con, VALIDATED, sorted(contents), contents, (), everything=settings.reprocess)
+        scopes: dict[str, list[str]] = {}
+        due: dict[str, dict[str, str]] = {}
+        for table, looked_at in frame_contents(core_contents(con)).items():
+            stage = _stage(VALIDATED, table)
+            prints = {t: fingerprint(stage, version, parts, listed) for t, parts in looked_at.items()}
+            scopes[table] = to_process(con, stage, sorted(prints), prints, (), everything=settings.reprocess)
+            due[stage] = {t: prints[t] for t in scopes[table]}
         registry = {ALL: fingerprint(REGISTRY_VALIDATED, version, registry_content(con, ids))}
         registry_due = bool(to_process(con, REGISTRY_VALIDATED, [ALL], registry, (), everything=settings.reprocess))
-        outcomes = validate_core(con, ids, scope, registry=registry_due)
-        if all(o.passed for o in outcomes):  # a warning (non-blocking) is shown again until it is mended
-            with transaction(con):
-                record(con, VALIDATED, {t: contents[t] for t in scope})
-                if registry_due:
-                    record(con, REGISTRY_VALIDATED, registry)
-    context.log.info(f"core rows validated for {len(scope)} of {len(contents)} territories (the others passed "
-                     f"with the same rows before); registry {'validated' if registry_due else 'unchanged'}")
-    yield from _results(outcomes, CORE_TABLES, {"territories_validated": len(scope),
+        outcomes = validate_core(con, ids, scopes, registry=registry_due)
+        # each table's outcomes depend only on what its fingerprints cover: a table is recorded when all its
+        # checks passed; one with a warning (non-blocking) is looked at again until it is mended
+        passed = _passed_tables(outcomes)
+        with transaction(con):
+            _drop_superseded(con)
+            for table in passed:
+                if table == "core.territories":
+                    if registry_due:
+                        record(con, REGISTRY_VALIDATED, registry)
+                else:
+                    record(con, _stage(VALIDATED, table), due[_stage(VALIDATED, table)])
+    territories = sorted({t for scope in scopes.values() for t in scope})
+    tables = sorted(table for table, scope in scopes.items() if scope)
+    context.log.info(f"core rows validated for {len(territories)} territories in {len(tables)} tables (the other "
+                     f"rows passed before, the same); registry {'validated' if registry_due else 'unchanged'}")
+    yield from _results(outcomes, CORE_TABLES, {"territories_validated": len(territories),
+                                                "tables_validated": len(tables),
                                                 "registry_validated": registry_due})
 
 
 @multi_asset_check(specs=_specs(list(MARTS), "every territory present, keys, ratios within [0, 1], row counts "
                                              "the definitions imply, one as_of, counts in order"))
 def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
-    """Validates the marts, unless the same rows passed the same suites before."""
+    """Validates the marts whose rows are not the rows that last passed the same suites."""
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
+    version = suites_version()
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
         ensure_tables(con, tables=list(MARTS), definitions=MARTS)
-        content = {ALL: fingerprint(MARTS_VALIDATED, suites_version(), marts_content(con, ids))}
-        due = bool(to_process(con, MARTS_VALIDATED, [ALL], content, (), everything=settings.reprocess))
+        contents = {name: {ALL: fingerprint(_stage(MARTS_VALIDATED, name), version, digest)}
+                    for name, digest in marts_contents(con, ids).items()}
+        due = [name for name, content in contents.items()
+               if to_process(con, _stage(MARTS_VALIDATED, name), [ALL], content, (), everything=settings.reprocess)]
         outcomes = validate_marts(con, ids, due=due)
-        if due and all(o.passed for o in outcomes):
+        passed = _passed_tables(outcomes)
+        if due and "marts.*" in passed:  # the check across the marts (one as_of) passed too
             with transaction(con):
-                record(con, MARTS_VALIDATED, content)
-    context.log.info("marts validated" if due else "marts unchanged since they passed: not validated again")
-    yield from _results(outcomes, list(MARTS), {"validated": due})
+                _drop_superseded(con)
+                for name in due:
+                    if name in passed:
+                        record(con, _stage(MARTS_VALIDATED, name), contents[name])
+    context.log.info(f"marts validated: {', '.join(due)}" if due else
+                     "marts unchanged since they passed: not validated again")
+    yield from _results(outcomes, list(MARTS), {"validated": bool(due), "marts_validated": len(due)})
