@@ -113,6 +113,7 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
         same = same_as_current(marts_dir, {**{n: data for n, (data, _) in encoded.items()},
                                            f"{DICTIONARY}.md": dictionary}, as_of)
         if same is not None:
+            same = Path(marts_dir) / RELEASES / same.name  # named as a new release would be, not resolved
             if activate:
                 activate_release(marts_dir, same)  # idempotent; puts back a stable name removed by hand
             return same

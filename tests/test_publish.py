@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -93,6 +94,15 @@ def test_the_same_marts_keep_the_current_release(tmp_path):
     assert publish_release(tmp_path, later, dt.date(2023, 1, 2), reuse=True) == current  # as published: kept
     (current / "dictionary.md").write_text("an older dictionary")  # e.g. written by another version
     assert publish_release(tmp_path, later, dt.date(2023, 1, 2), reuse=True) != current
+
+
+def test_a_reused_release_is_named_as_a_new_one_would_be(tmp_path, monkeypatch):
+    """A relative marts folder gives a relative release path, whether the release is new or reused."""
+    monkeypatch.chdir(tmp_path)
+    day = dt.date(2023, 1, 1)
+    first = publish_release("marts", frames(day), day)
+    assert not first.is_absolute() and first.parent == Path("marts", "releases")
+    assert publish_release("marts", frames(day), day, reuse=True) == first
 
 
 def test_a_reused_release_is_activated_again(tmp_path):

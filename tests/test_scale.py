@@ -261,19 +261,28 @@ def test_celery_without_an_instance_is_refused_before_anything(tmp_path, raw_cop
 
 def test_registry_changes_validate_again_and_warnings_stay(tmp_path, raw_copy):
     """Every territory's rows are checked against territories.csv: when it changes, rows that passed before are
-    validated again. A warning (non-blocking) is shown on every run until it is mended, not only the first."""
+    validated again. A warning (non-blocking) is shown on every run until it is mended, not only the first; the
+    tables that passed in the same run are not validated again."""
     warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
     run(raw_copy, warehouse, marts)
+    before = validated(warehouse)
     # rows of a territory territories.csv does not list (as a territory taken out of it leaves): a warning
     with duckdb.connect(str(warehouse)) as con:
         con.execute("INSERT INTO core.avenants (territory_id, number, extension_months, source_path, source_sha256) "
                     "SELECT 'zz', 1, 6, 'avenants/zz_avenant_1.txt', repeat('a', 64)")
+    laval = raw_copy / "conventions" / "laval.txt"  # and in the same run, a convention row that changes and passes
+    laval.write_bytes(laval.read_bytes() + b"\n")
     warned = run_pipeline(raw_copy, warehouse, marts, AS_OF, [], echo=lambda m: None)
     assert warned.failed_quality == [] and warned.release is not None
     assert warned.warned == ["core/avenants:great_expectations"]
     assert "check WARNING (non-blocking) core/avenants:great_expectations — territory_known" in warned.render()
+    after = validated(warehouse)
+    assert ("core_validated:core.avenants", "zz") not in after  # looked at again on the next run
+    key = ("core_validated:core.conventions", "laval")
+    assert after[key] != before[key]  # recorded, although another table warned
     again = run_pipeline(raw_copy, warehouse, marts, AS_OF, [], echo=lambda m: None)
     assert again.warned == warned.warned  # nothing changed: the warning is shown again
+    assert validated(warehouse) == after  # and nothing else was validated again
 
     # a territory another one reuses a practice from, taken out of territories.csv (its files with it): the
     # other territory's rows, unchanged since they passed, now fail

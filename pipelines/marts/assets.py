@@ -62,7 +62,7 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings) -> Mat
     before = current_release(settings.marts_dir)
     release = publish_release(settings.marts_dir, frames, as_of, run_id=context.run.run_id,
                               activate=settings.activate_release, reuse=not settings.reprocess)
-    unchanged = before is not None and release == before
+    unchanged = before is not None and release.name == before.name
     if unchanged:
         context.log.info(f"the marts are those of the current release {release.name}: no new release")
     return MaterializeResult(metadata={
