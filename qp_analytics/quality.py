@@ -284,6 +284,7 @@ def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bo
 
 # -- the marts ----------------------------------------------------------------------------------------------
 
+ACROSS_MARTS = "marts.*"  # the table the checks spanning every mart are reported under
 _PER_TERRITORY = ("marts.mart_timeliness", "marts.mart_good_practices", "marts.mart_evaluation_territories")
 
 
@@ -356,7 +357,7 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
     frames.append(f)
 
     union = " UNION ALL ".join(f"SELECT DISTINCT {_literal(m)} AS mart, as_of FROM {m}" for m in MARTS)
-    f = _Frame("marts.*", f"SELECT * FROM ({union}) ORDER BY ALL", ["mart"])
+    f = _Frame(ACROSS_MARTS, f"SELECT * FROM ({union}) ORDER BY ALL", ["mart"])
     f.add("single_as_of", "all the marts' rows carry one and the same as_of",
           _e("ExpectColumnUniqueValueCountToBeBetween", column="as_of", max_value=1), rows=True)
     frames.append(f)
@@ -497,7 +498,7 @@ def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str], due
     names = set(MARTS) if due is True else set() if due is False else set(due)
     frames = _mart_frames(territory_ids)
     for frame in frames:
-        frame.due = bool(names) if frame.table == "marts.*" else frame.table in names
+        frame.due = bool(names) if frame.table == ACROSS_MARTS else frame.table in names
     return _run(con, frames)
 
 

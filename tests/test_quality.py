@@ -8,6 +8,7 @@ value, and one test that no other outcome failed.
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,9 @@ import pytest
 
 from qp_analytics.marts import compute_marts
 from qp_analytics.quality import (
+    CORE_READS,
     CheckOutcome,
+    _core_frames,
     core_contents,
     frame_contents,
     marts_contents,
@@ -473,3 +476,35 @@ def test_nothing_due_means_no_great_expectations_import():
     con = duckdb.connect()
     ensure_tables(con)
     assert failed(validate_core(con, ["t1"], scope=[], registry=True)) == {("core.territories", "territories_present")}
+
+
+def test_a_check_across_the_marts_shows_under_each_mart():
+    """single_as_of spans every mart: its failure fails the Dagster check of each mart (it was reported under
+    none, so the run published)."""
+    from pipelines.quality.checks import _results
+
+    con = duckdb.connect()
+    ensure_tables(con)
+    fill_good_core(con)
+    marts = duckdb.connect()
+    ensure_tables(marts, tables=list(MARTS), definitions=MARTS)
+    fill_marts(marts, con)
+    marts.execute("UPDATE marts.mart_timeliness SET as_of = DATE '2020-01-01' WHERE territory_id = 't1'")
+    results = list(_results(validate_marts(marts, IDS), list(MARTS)))
+    assert [r.asset_key.path[-1] for r in results] == [name.split(".")[1] for name in MARTS]
+    assert all(not r.passed and r.metadata["failed"].value == ["single_as_of"] for r in results)
+    good = list(_results(validate_marts(marts, IDS, due=[]), list(MARTS)))
+    assert all(r.passed for r in good)
+
+
+def test_the_tables_a_check_refers_to_are_in_its_fingerprint():
+    """A check reading another core table (in SQL) must name it in CORE_READS, else a change there would not
+    have the check run again."""
+    referring = set()
+    for frame in _core_frames(IDS):
+        referred = {name for extra in frame.extras for name in re.findall(r"core\.\w+", extra)} - {frame.table}
+        assert referred <= set(CORE_READS.get(frame.table, ())), frame.table
+        referring |= {frame.table} if referred else set()
+    assert referring == set(CORE_READS)  # and every entry is used
+    assert set(CORE_READS) == {"core.action_qpv", "core.action_partners", "core.funding_requests", "core.milestones",
+                               "core.good_practices", "core.meeting_participants", "core.practice_reuse"}

@@ -19,6 +19,7 @@ from dagster import (
 from pipelines.resources import QpSettings
 from qp_analytics.incremental import FINGERPRINTS, fingerprint, record, to_process
 from qp_analytics.quality import (
+    ACROSS_MARTS,
     CheckOutcome,
     core_contents,
     frame_contents,
@@ -65,8 +66,8 @@ def _specs(tables: list[str], what: str) -> list[AssetCheckSpec]:
 
 def _results(outcomes: list[CheckOutcome], tables: list[str], extra: dict | None = None
              ) -> Iterator[AssetCheckResult]:
-    for table in tables:
-        mine = [o for o in outcomes if o.table == table]
+    for table in tables:  # a check across the marts (one as_of) is shown under each of them
+        mine = [o for o in outcomes if o.table == table or (o.table == ACROSS_MARTS and table in MARTS)]
         failed = [o for o in mine if not o.passed]
         lines = [f"| {'✅' if o.passed else '❌'} | {o.name} | {o.expectation} | {o.unexpected_count} | "
                  f"{str(o.sample)[:200].replace('|', '/')} |" for o in mine]
@@ -144,12 +145,11 @@ def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> 
                if to_process(con, _stage(MARTS_VALIDATED, name), [ALL], content, (), everything=settings.reprocess)]
         outcomes = validate_marts(con, ids, due=due)
         passed = _passed_tables(outcomes)
-        if due and "marts.*" in passed:  # the check across the marts (one as_of) passed too
-            with transaction(con):
-                _drop_superseded(con)
-                for name in due:
-                    if name in passed:
-                        record(con, _stage(MARTS_VALIDATED, name), contents[name])
+        with transaction(con):
+            _drop_superseded(con)
+            for name in due:
+                if name in passed and ACROSS_MARTS in passed:  # its checks, and the one across the marts
+                    record(con, _stage(MARTS_VALIDATED, name), contents[name])
     context.log.info(f"marts validated: {', '.join(due)}" if due else
                      "marts unchanged since they passed: not validated again")
     yield from _results(outcomes, list(MARTS), {"validated": bool(due), "marts_validated": len(due)})
