@@ -9,7 +9,7 @@ from dagster import (
     multiprocess_executor,
 )
 
-from pipelines.automation import evaluation_refresh, raw_files_sensor, weekly_refresh
+from pipelines.automation import evaluation_batch, evaluation_refresh, raw_files_sensor, weekly_refresh
 from pipelines.ingest.assets import convention_documents
 from pipelines.marts.assets import marts, published_marts
 from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
@@ -38,7 +38,7 @@ evaluation_refresh_multiprocess = define_asset_job(
 defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[evaluation_refresh, evaluation_refresh_multiprocess],
+    jobs=[evaluation_refresh, evaluation_refresh_multiprocess, evaluation_batch],
     schedules=[weekly_refresh],
     sensors=[raw_files_sensor],
     resources={"settings": settings_from_env(), "progress": ProgressSink()},

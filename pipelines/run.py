@@ -18,7 +18,7 @@ from pathlib import Path
 from qp_analytics.ingest import unknown_files
 from qp_analytics.publish import activate_release
 from qp_analytics.territories import read_registry
-from qp_analytics.warehouse import access_lock_path, connect, ensure_tables
+from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, materialisation_lock_path
 
 EXECUTORS = ("in-process", "multiprocess", "celery")
 REPORT_STEP = "published__report"
@@ -110,7 +110,7 @@ class RunSummary:
 @contextlib.contextmanager
 def warehouse_lock(warehouse: Path, wait: bool, echo: Callable[[str], None]) -> Iterator[None]:
     """One materialisation at a time per warehouse: a second one waits (or, with wait=False, refuses)."""
-    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    lock_path = materialisation_lock_path(warehouse)  # also taken, shared, by every write connection to it
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+") as fh:
         try:
@@ -223,6 +223,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             work.unlink(missing_ok=True)
             work.with_name(work.name + ".wal").unlink(missing_ok=True)
             access_lock_path(work).unlink(missing_ok=True)
+            materialisation_lock_path(work).unlink(missing_ok=True)  # taken by the steps' write connections
     return summary
 
 

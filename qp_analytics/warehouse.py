@@ -4,6 +4,11 @@ DuckDB lets one process at a time open a database file for writing. Steps that r
 (Dagster's multiprocess or Celery executors) therefore take the warehouse's access lock for as long as they hold
 a connection: one writer at a time, readers together. A step waits its turn in the lock's queue, it never
 retries; steps do their slow work (reading PDFs, parsing) before they connect.
+
+A batch run (`qp-analytics materialize`, the weekly job) works on a private copy of the warehouse and swaps it
+in when it ends, holding the materialisation lock (`<warehouse>.lock`) all along. A write connection to the
+warehouse takes that lock shared: a step of a partitioned run waits for a batch run to end, rather than write
+rows the swap would throw away (and a batch run waits for the writers before it copies).
 """
 
 import contextlib
@@ -26,11 +31,16 @@ def access_lock_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".access.lock")
 
 
+def materialisation_lock_path(path: str | Path) -> Path:
+    """The lock a batch run holds for its whole run (see the module's docstring)."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
 @contextlib.contextmanager
-def access(path: str | Path, exclusive: bool) -> Iterator[None]:
-    """Hold the warehouse's access lock: exclusive to write, shared to read. Re-entrant within a process
-    (a connection opened while another is open in the same process does not wait for itself)."""
-    lock_path = access_lock_path(path)
+def _hold(lock_path: Path, exclusive: bool) -> Iterator[None]:
+    """Hold a lock file, re-entrant within a process (a connection opened while another is open in the same
+    process does not wait for itself)."""
     key = str(lock_path.resolve())
     with _held_guard:
         if key in _held:  # an inner connection: the outer one holds the lock and releases it
@@ -47,13 +57,21 @@ def access(path: str | Path, exclusive: bool) -> Iterator[None]:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def access(path: str | Path, exclusive: bool) -> contextlib.AbstractContextManager[None]:
+    """Hold the warehouse's access lock: exclusive to write, shared to read."""
+    return _hold(access_lock_path(path), exclusive)
+
+
 @contextlib.contextmanager
 def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse, under its access lock (see the module's docstring)."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with access(path, exclusive=not read_only):
+    with contextlib.ExitStack() as held:
+        if not read_only:  # not while a batch run is working on its copy (see the module's docstring)
+            held.enter_context(_hold(materialisation_lock_path(path), exclusive=False))
+        held.enter_context(access(path, exclusive=not read_only))
         con = duckdb.connect(str(path), read_only=read_only)
         try:
             yield con

@@ -3,17 +3,19 @@
 import datetime as dt
 import json
 import shutil
+from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context, instance_for_test
 
-from pipelines.automation import raw_files_sensor, weekly_refresh
+from pipelines.automation import evaluation_batch, raw_files_sensor, weekly_refresh
 from pipelines.definitions import defs
-from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, territory_partitions
+from pipelines.partitions import territory_partitions
 from pipelines.resources import QpSettings
 from qp_analytics.raw_index import raw_fingerprints
 from qp_analytics.territories import read_registry
-from tests.conftest import RAW
 
 
 @pytest.fixture
@@ -83,18 +85,60 @@ def stored_instance():
         yield inst
 
 
-def test_weekly_schedule_runs_every_territory_in_one_run(stored_instance):
-    instance = stored_instance
-    ids = [t.territory_id for t in read_registry(RAW)]
-    instance.add_dynamic_partitions(territory_partitions.name, ids)
-    when = dt.datetime(2026, 11, 30, 6, 0)
-    request = weekly_refresh(build_schedule_context(instance=instance, scheduled_execution_time=when))
-    assert request.tags[RANGE_START_TAG] == ids[0] and request.tags[RANGE_END_TAG] == ids[-1]
+def schedule_result(instance, raw, **kwargs):
+    """The schedule evaluated in a context that is closed afterwards (it enters the instance)."""
+    with build_schedule_context(instance=instance, resources=settings(raw), **kwargs) as context:
+        return weekly_refresh(context)
+
+
+def test_weekly_schedule_runs_every_territory_in_one_batch_run(stored_instance, raw_copy):
+    request = schedule_result(stored_instance, raw_copy, scheduled_execution_time=dt.datetime(2026, 11, 30, 6, 0))
+    assert request.run_key == "weekly-2026-11-30" and not request.partition_key
+    assert weekly_refresh.job_name == "evaluation_batch"
     assert (weekly_refresh.cron_schedule, weekly_refresh.execution_timezone) == ("0 6 * * 1", "Europe/Paris")
     assert [s.name for s in defs.schedules] == ["weekly_refresh"]
     assert [s.name for s in defs.sensors] == ["raw_files_sensor"]
 
 
-def test_schedule_skips_without_territories(stored_instance):
-    result = weekly_refresh(build_schedule_context(instance=stored_instance))
-    assert "no territory registered" in result.skip_message
+def test_schedule_skips_without_territories(stored_instance, tmp_path):
+    (tmp_path / "territories.csv").write_text("territory_id,name,siren,departement_code,departement\n",
+                                              encoding="utf-8")
+    assert "lists no territory" in schedule_result(stored_instance, tmp_path).skip_message
+    (tmp_path / "territories.csv").unlink()
+    result = schedule_result(stored_instance, tmp_path)
+    assert "territory registry unusable" in result.skip_message and "territories.csv" in result.skip_message
+
+
+def test_the_batch_job_materialises_every_territory_in_one_run(tmp_path, small_raw):
+    """The scheduled job: the run `qp-analytics materialize` makes, inside a Dagster run of one step."""
+    raw = tmp_path / "raw"
+    shutil.copytree(small_raw[0], raw)
+    ids = [t.territory_id for t in read_registry(raw)]
+    marts = tmp_path / "marts"
+    resources = {"settings": QpSettings(raw_dir=str(raw), warehouse=str(tmp_path / "w.duckdb"),
+                                        marts_dir=str(marts), as_of="2024-06-30")}
+    job = evaluation_batch  # as defs serves it (test_webserver); defs.get_job_def would resolve defs again
+    assert weekly_refresh.job is evaluation_batch
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(instance=instance, resources=resources)
+        assert result.success
+        [published] = [e.event_specific_data.materialization for e in result.all_events
+                       if e.event_type_value == "ASSET_MATERIALIZATION"]
+    assert published.asset_key.path == ["published", "marts"]
+    release = Path(published.metadata["release"].value)
+    assert (marts / "current").resolve() == release.resolve()
+    timeliness = pl.read_parquet(release / "mart_timeliness.parquet")
+    assert sorted(timeliness["territory_id"]) == sorted(ids) and set(timeliness["as_of"]) == {dt.date(2024, 6, 30)}
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM core.conventions").fetchone()[0] == len(ids)
+    assert (tmp_path / "report" / "index.html").is_file()
+
+    # a request the run refuses: the step fails with the reason, and nothing is written
+    bad = {"settings": QpSettings(raw_dir=str(raw), warehouse=str(tmp_path / "other.duckdb"),
+                                  marts_dir=str(tmp_path / "other"), territories=["nowhere"])}
+    with DagsterInstance.ephemeral() as instance:
+        failed = job.execute_in_process(instance=instance, resources=bad, raise_on_error=False)
+    assert not failed.success
+    [failure] = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "unknown territory id(s): nowhere" in failure.event_specific_data.error.message
+    assert not (tmp_path / "other.duckdb").exists() and not (tmp_path / "other").exists()

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,11 +15,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.run import run_pipeline
+from pipelines.run import RunRequestError, run_pipeline, warehouse_lock
 from qp_analytics.generator import synthetic_territories
 from qp_analytics.publish import current_release
 from qp_analytics.raw_folder import write_raw_folder
 from qp_analytics.schema import TABLES
+from qp_analytics.warehouse import connect
 from tests.conftest import REPO
 from tests.roadmap_builder import valid_sheets, write_workbook
 
@@ -392,3 +394,32 @@ def test_a_failed_quality_check_blocks_publication_and_keeps_everything(baseline
     assert snapshot(warehouse) == before
     after = marts_snapshot(marts)
     assert all(after[k].equals(marts_before[k]) for k in marts_before)
+
+
+def test_a_write_to_the_warehouse_waits_for_a_batch_run(tmp_path):
+    """A batch run swaps its private copy in when it ends: a step of a partitioned run (UI, sensor) that
+    wrote meanwhile would lose its rows, so its write connection waits for the batch run to end; and a batch
+    run does not start while a write connection is open."""
+    warehouse = tmp_path / "w.duckdb"
+    with connect(warehouse) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    wrote = threading.Event()
+
+    def write() -> None:
+        with connect(warehouse) as con:
+            con.execute("INSERT INTO t VALUES (1)")
+        wrote.set()
+
+    with warehouse_lock(warehouse, wait=True, echo=lambda m: None):
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not wrote.wait(1.0)  # held off while the batch run holds the warehouse
+    assert wrote.wait(60)
+    writer.join()
+    with connect(warehouse) as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+        with pytest.raises(RunRequestError, match="is being materialised"):
+            with warehouse_lock(warehouse, wait=False, echo=lambda m: None):
+                pass
+    with warehouse_lock(warehouse, wait=False, echo=lambda m: None):  # the connection closed: free again
+        pass

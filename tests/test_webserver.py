@@ -279,7 +279,7 @@ def test_webserver_serves_assets_schedule_and_sensor_and_stops_cleanly(tmp_path)
     assert sorted(schedules) == want_schedules and sorted(sensors) == want_sensors, (schedules, sensors)
     assert schedules["weekly_refresh"]["cronSchedule"] == "0 6 * * 1", schedules["weekly_refresh"]
     assert schedules["weekly_refresh"]["executionTimezone"] == "Europe/Paris", schedules["weekly_refresh"]
-    assert schedules["weekly_refresh"]["pipelineName"] == "evaluation_refresh", schedules["weekly_refresh"]
+    assert schedules["weekly_refresh"]["pipelineName"] == "evaluation_batch", schedules["weekly_refresh"]
     assert schedules["weekly_refresh"]["scheduleState"]["status"] == "RUNNING", schedules["weekly_refresh"]
     assert "raw_files_sensor" in sensors, f"sensors served: {sorted(sensors)}"
     assert sensors["raw_files_sensor"]["sensorState"]["status"] == "RUNNING", sensors["raw_files_sensor"]
