@@ -203,8 +203,9 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int)
 @click.option("--warehouse", type=click.Path(path_type=Path), default=Path("data/warehouse.duckdb"),
               show_default=True, help="DuckDB file (created if absent).")
 @click.option("--marts-dir", type=click.Path(path_type=Path), default=Path("data/marts"), show_default=True)
-@click.option("--report-dir", type=click.Path(path_type=Path), default=Path("data/report"), show_default=True,
-              help="Where the run writes the HTML evaluation report.")
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the run writes the HTML evaluation report.  [default: `report` beside the marts folder: "
+                   "data/report]")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Evaluation date (YYYY-MM-DD). Default: today, recorded with the run.")
 @click.option("--territory", "territories", multiple=True, metavar="ID",
@@ -222,7 +223,7 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int)
               help="Celery broker URL (celery executor; default from QP_CELERY_BROKER).")
 @click.option("--celery-backend", envvar="QP_CELERY_BACKEND", default=None, metavar="URL",
               help="Celery result backend URL (celery executor; default from QP_CELERY_BACKEND).")
-def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Path, as_of: dt.datetime | None,
+def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Path | None, as_of: dt.datetime | None,
                 territories: tuple[str, ...], wait: bool, reprocess: bool, workers: int, executor: str,
                 celery_broker: str | None, celery_backend: str | None) -> None:
     """Run the Dagster asset graph for all territories (or those named) in one run.

@@ -321,6 +321,8 @@ def bigger(tmp_path_factory):
                     str(base / "raw"), "--seed", "8"], check=True, capture_output=True, cwd=REPO)
     subprocess.run(_cli(base / "raw", base / "w.duckdb", base / "marts", "2023-01-01"), check=True,
                    capture_output=True, cwd=REPO)
+    # no --report-dir: the report goes beside the marts folder, not into the working directory's data/report
+    assert (base / "report" / "index.html").is_file()
     return base, snapshot(base / "w.duckdb"), marts_snapshot(base / "marts")
 
 
