@@ -220,10 +220,10 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                 if summary.failures:
                     echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
-            work.unlink(missing_ok=True)
-            work.with_name(work.name + ".wal").unlink(missing_ok=True)
-            access_lock_path(work).unlink(missing_ok=True)
-            materialisation_lock_path(work).unlink(missing_ok=True)  # taken by the steps' write connections
+            # the copy, its WAL and the lock files its connections made
+            for path in (work, work.with_name(work.name + ".wal"), access_lock_path(work),
+                         materialisation_lock_path(work)):
+                path.unlink(missing_ok=True)
     return summary
 
 

@@ -100,29 +100,27 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> I
         ensure_tables(con)
         # a territory's rows are checked against the ids of territories.csv too (territory_known, reused_by_known)
         listed = fingerprint(REGISTRY_VALIDATED, sorted(ids))  # hashed once, not once per territory
-        scopes: dict[str, list[str]] = {}
-        due: dict[str, dict[str, str]] = {}
+        due: dict[str, dict[str, str]] = {}  # table -> {territory: fingerprint} of the rows to validate
         for table, looked_at in frame_contents(core_contents(con)).items():
             stage = _stage(VALIDATED, table)
             prints = {t: fingerprint(stage, version, parts, listed) for t, parts in looked_at.items()}
-            scopes[table] = to_process(con, stage, sorted(prints), prints, (), everything=settings.reprocess)
-            due[stage] = {t: prints[t] for t in scopes[table]}
+            due[table] = {t: prints[t] for t in to_process(con, stage, sorted(prints), prints, (),
+                                                            everything=settings.reprocess)}
         registry = {ALL: fingerprint(REGISTRY_VALIDATED, version, registry_content(con, ids))}
         registry_due = bool(to_process(con, REGISTRY_VALIDATED, [ALL], registry, (), everything=settings.reprocess))
-        outcomes = validate_core(con, ids, scopes, registry=registry_due)
+        outcomes = validate_core(con, ids, {table: list(prints) for table, prints in due.items()},
+                                 registry=registry_due)
         # each table's outcomes depend only on what its fingerprints cover: a table is recorded when all its
         # checks passed; one with a warning (non-blocking) is looked at again until it is mended
         passed = _passed_tables(outcomes)
         with transaction(con):
             _drop_superseded(con)
-            for table in passed:
-                if table == "core.territories":
-                    if registry_due:
-                        record(con, REGISTRY_VALIDATED, registry)
-                else:
-                    record(con, _stage(VALIDATED, table), due[_stage(VALIDATED, table)])
-    territories = sorted({t for scope in scopes.values() for t in scope})
-    tables = sorted(table for table, scope in scopes.items() if scope)
+            for table in passed & set(due):
+                record(con, _stage(VALIDATED, table), due[table])
+            if registry_due and "core.territories" in passed:
+                record(con, REGISTRY_VALIDATED, registry)
+    territories = sorted({t for prints in due.values() for t in prints})
+    tables = sorted(table for table, prints in due.items() if prints)
     context.log.info(f"core rows validated for {len(territories)} territories in {len(tables)} tables (the other "
                      f"rows passed before, the same); registry {'validated' if registry_due else 'unchanged'}")
     yield from _results(outcomes, CORE_TABLES, {"territories_validated": len(territories),
