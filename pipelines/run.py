@@ -17,6 +17,7 @@ from pathlib import Path
 
 from qp_analytics.ingest import unknown_files
 from qp_analytics.publish import activate_release
+from qp_analytics.quality import start_validator
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, materialisation_lock_path
 
@@ -191,6 +192,8 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     selected = list(dict.fromkeys(territories)) if territories else registry
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
+    if options.executor == "in-process":
+        start_validator()  # GX is imported there, on another core, while this process sets the run up
     with warehouse_lock(warehouse, wait, echo):
         work = _working_copy(warehouse)
         try:

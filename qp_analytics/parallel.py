@@ -29,6 +29,14 @@ def worker_count(requested: int | None = None) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def forkserver_context() -> multiprocessing.context.ForkServerContext:
+    """Where this project's worker processes come from: forked from a fresh server process that has imported
+    the parsing modules (the server starts once per process, with the first worker)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
 def map_ordered(fn: Callable[[A], R], items: Sequence[A], workers: int | None = None,
                 min_parallel: int | None = None) -> Iterator[R]:
     """fn over items, in order; in worker processes when there are enough items and more than one worker.
@@ -38,8 +46,7 @@ def map_ordered(fn: Callable[[A], R], items: Sequence[A], workers: int | None = 
     if n < 2 or len(items) < (MIN_PARALLEL if min_parallel is None else min_parallel):
         yield from map(fn, items)
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
+    context = forkserver_context()
     chunk = max(1, min(16, len(items) // (n * 8)))
     with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
         yield from pool.map(fn, items, chunksize=chunk)

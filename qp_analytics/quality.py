@@ -8,19 +8,23 @@ spans tables or rows); each gives a `CheckOutcome` with the rule in words and a 
 GX has no DuckDB dialect, so every frame is read with DuckDB into pandas and validated by a pandas data
 source of an ephemeral context (no project folder). GX is imported only when a frame has rows to validate (the
 import takes seconds), and a content that passed the same suites before is not validated again (see the end of
-this module and pipelines.quality.checks).
+this module and pipelines.quality.checks). A run of `run_pipeline` validates in a process of its own, started
+with the run, where GX is imported while the run does its other work (see `start_validator`).
 
 Blocking: a failed blocking check means a published figure could be wrong. Non-blocking checks are the
 pure-format ones (SIREN, SHA-256, QPV code shapes), the commitments' party codes (no figure uses them) and
 rows of territories outside territories.csv (every mart is computed for the listed territories only).
 """
 
+import atexit
 import datetime as dt
 import decimal
 import hashlib
 import importlib.metadata
 import json
 import math
+import os
+import threading
 import warnings
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -436,21 +440,45 @@ def _outcome(frame: _Frame, check: _Check, results: list[Any], df: Any) -> Check
 _NOT_VACUOUS = {"ExpectColumnDistinctValuesToContainSet", "ExpectColumnUniqueValueCountToBeBetween"}
 
 
+class _Gx:
+    """GX imported, with an ephemeral context and a pandas data source that frames are validated in."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+        import great_expectations.expectations as gxe
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx, self.gxe = gx, gxe
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.source = self.context.data_sources.add_pandas("warehouse")
+
+    def validate(self, n: int, frame: _Frame, df: Any) -> list[CheckOutcome]:
+        """The outcomes of the frame's checks on df (its rows), the frame being the n-th of its run."""
+        batch = (self.source.add_dataframe_asset(f"{n}_{frame.table}")
+                 .add_batch_definition_whole_dataframe("whole")
+                 .get_batch(batch_parameters={"dataframe": df}))
+        suite = self.gx.ExpectationSuite(name=f"{n}_{frame.table}")
+        for i, check in enumerate(frame.checks):
+            for j, expect in enumerate(check.expects):
+                suite.add_expectation(getattr(self.gxe, expect.kind)(**expect.kwargs, meta={"check": [i, j]}))
+        result = batch.validate(suite, result_format={
+            "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
+            "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
+        by_check: dict[int, dict[int, Any]] = {}
+        for r in result.results:
+            i, j = r.expectation_config.meta["check"]
+            by_check.setdefault(i, {})[j] = r
+        return [_outcome(frame, check, [by_check.get(i, {})[j] for j in range(len(check.expects))], df)
+                for i, check in enumerate(frame.checks)]
+
+
 def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutcome]:
-    loaded: list[Any] = []
-
-    def load() -> list[Any]:
-        """GX, imported (seconds) and given a context only when a frame has rows to validate."""
-        if not loaded:
-            import great_expectations as gx
-            import great_expectations.expectations as gxe
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-
-            context = gx.get_context(mode="ephemeral")
-            context.variables.progress_bars = ProgressBarsConfig(globally=False)
-            loaded.extend([gx, gxe, context.data_sources.add_pandas("warehouse")])
-        return loaded
-
+    """Each frame's checks: in the validator process when one was started (`start_validator`), else here, GX
+    being imported (seconds) and given a context only when a frame has rows to validate."""
+    remote = _validator if _validator is not None and _validator.usable() else None
+    local: _Gx | None = None
+    fresh = True  # the validator starts a new context for each run of frames, as a local one would be
     with _quiet_gx():
         outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
@@ -461,25 +489,136 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
                 outcomes += [CheckOutcome(frame.table, c.name, c.expectation, True, 0, 0, [], c.blocking)
                              for c in frame.checks]
                 continue
-            gx, gxe, source = load()
-            batch = (source.add_dataframe_asset(f"{n}_{frame.table}")
-                     .add_batch_definition_whole_dataframe("whole")
-                     .get_batch(batch_parameters={"dataframe": df}))
-            suite = gx.ExpectationSuite(name=f"{n}_{frame.table}")
-            for i, check in enumerate(frame.checks):
-                for j, expect in enumerate(check.expects):
-                    suite.add_expectation(getattr(gxe, expect.kind)(**expect.kwargs, meta={"check": [i, j]}))
-            result = batch.validate(suite, result_format={
-                "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
-                "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
-            by_check: dict[int, dict[int, Any]] = {}
-            for r in result.results:
-                i, j = r.expectation_config.meta["check"]
-                by_check.setdefault(i, {})[j] = r
-            for i, check in enumerate(frame.checks):
-                got = by_check.get(i, {})
-                outcomes.append(_outcome(frame, check, [got[j] for j in range(len(check.expects))], df))
+            if remote is not None:
+                try:
+                    outcomes += remote.validate(n, frame, df, fresh)
+                    fresh = False
+                    continue
+                except ValidatorLost as lost:  # killed, or out of memory: the checks still run, here
+                    warnings.warn(f"{lost}; validating in this process instead", RuntimeWarning, stacklevel=2)
+                    remote = None
+            if local is None:
+                local = _Gx()
+            outcomes += local.validate(n, frame, df)
     return outcomes
+
+
+# -- GX in a process of its own -----------------------------------------------------------------------------
+# Importing GX costs 3–7 s of CPU here: more than everything else a one-territory refresh does. A run of
+# `run_pipeline` starts the validator first: a process that imports GX on another core while the run sets
+# Dagster up, reads, parses and normalises; the checks then send it their frames. One per process, kept for
+# the next runs of that process (tests, a long-lived worker), ended when the process ends (it is a daemon).
+
+
+class ValidatorLost(Exception):
+    """The validator process ended (killed, out of memory) before it answered."""
+
+
+class ValidatorError(Exception):
+    """GX raised an error while validating a frame in the validator process (the message has its traceback)."""
+
+
+def _serve(conn: Any) -> None:
+    """The validator process: import GX at once, then validate each frame it is sent, answering
+    ("ok", outcomes) or ("error", traceback)."""
+    import traceback
+
+    gx: _Gx | None = None
+    failure = ""
+    with _quiet_gx():
+        try:
+            gx = _Gx()  # the import, and a first context (what it imports on first use), before any request
+        except Exception:  # GX cannot be imported: every request gets the reason
+            failure = traceback.format_exc()
+        try:
+            conn.send(("ready", None))
+            while True:
+                n, frame, df, fresh = conn.recv()
+                try:
+                    if failure:
+                        raise RuntimeError(failure)
+                    if fresh and gx is not None and gx.source.assets:  # a new run of frames, a new context
+                        gx = _Gx()
+                    assert gx is not None
+                    answer = ("ok", gx.validate(n, frame, df))
+                except Exception:
+                    answer = ("error", traceback.format_exc())
+                conn.send(answer)
+        except (EOFError, OSError):  # the pipe is closed: the run's process is done with it, or gone
+            return
+
+
+class _Validator:
+    def __init__(self) -> None:
+        from qp_analytics.parallel import forkserver_context
+
+        context = forkserver_context()
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), name="qp-analytics GX validator", daemon=True)
+        self._process.start()
+        child.close()
+        self._owner = os.getpid()
+        self._lock = threading.Lock()
+        self._ready = False  # GX imported there (its first message)
+        self.frames = 0  # frames validated there
+
+    def usable(self) -> bool:
+        """Alive, and started by this process (a forked copy of the caller must not share its pipe)."""
+        return self._owner == os.getpid() and self._process.is_alive()
+
+    def validate(self, n: int, frame: _Frame, df: Any, fresh: bool) -> list[CheckOutcome]:
+        with self._lock:
+            try:
+                if not self._ready:
+                    self._conn.recv()
+                    self._ready = True
+                self._conn.send((n, frame, df, fresh))
+                status, payload = self._conn.recv()
+            except (EOFError, OSError):
+                self.stop()
+                raise ValidatorLost(f"the GX validator process ended (exit code {self._process.exitcode}) "
+                                    f"while validating {frame.table}") from None
+        if status != "ok":
+            raise ValidatorError(f"Great Expectations failed on {frame.table}, in the validator process:\n{payload}")
+        self.frames += 1
+        return payload
+
+    def stop(self) -> None:
+        """End the process: once GX is imported, by closing the pipe (it ends as a process should, its
+        resources released); while GX is still being imported (nothing was asked of it), at once."""
+        if self._owner != os.getpid() or self._conn.closed:
+            return
+        try:
+            ready = self._ready or self._conn.poll()
+        except (EOFError, OSError):
+            ready = False
+        self._conn.close()
+        self._process.join(timeout=5 if ready else 0)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+_validator: _Validator | None = None
+
+
+def start_validator() -> None:
+    """Start the validator process of this process, unless it runs already: GX is imported there, beside what
+    the caller does next, and the checks of this process are run there from then on."""
+    global _validator
+    if _validator is None or not _validator.usable():
+        _validator = _Validator()
+        # registered once, after multiprocessing's exit handler (which kills daemons), so it runs first
+        atexit.unregister(stop_validator)
+        atexit.register(stop_validator)
+
+
+def stop_validator() -> None:
+    """End the validator process; the checks run in the calling process again."""
+    global _validator
+    if _validator is not None:
+        _validator.stop()
+        _validator = None
 
 
 def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scope: Scope = None,

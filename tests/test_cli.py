@@ -92,6 +92,12 @@ def test_materialize_end_to_end(tmp_path):
     assert "Warning" not in proc.stderr
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM core.conventions").fetchone() == (3,)
+    # again, nothing changed: nothing to validate, and the GX validator process, still importing, is ended
+    # without a word (nor a leaked-resource warning at exit)
+    again = subprocess.run(proc.args, capture_output=True, text=True, cwd=REPO)
+    assert again.returncode == 0, again.stderr
+    assert "Marts unchanged" in again.stdout
+    assert "Warning" not in again.stderr and "Traceback" not in again.stderr, again.stderr
 
 
 def test_materialize_bad_registry_and_bad_date(tmp_path):

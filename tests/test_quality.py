@@ -16,15 +16,22 @@ import textwrap
 import duckdb
 import pytest
 
+from qp_analytics import quality
 from qp_analytics.marts import compute_marts
 from qp_analytics.quality import (
     CORE_READS,
     CheckOutcome,
+    ValidatorError,
     _core_frames,
+    _e,
+    _Frame,
+    _run,
     core_contents,
     frame_contents,
     marts_contents,
     registry_content,
+    start_validator,
+    stop_validator,
     validate_core,
     validate_marts,
 )
@@ -234,7 +241,7 @@ CORE_BREAKS = [  # (table, check, bad value that must be in its sample)
 
 
 @pytest.fixture(scope="module")
-def broken_core():
+def broken_core_warehouse():
     con = duckdb.connect()
     for name in ("core.actions", "core.conventions", "core.milestones"):
         plain_table(con, TABLES[name])  # ensure_tables keeps these (CREATE TABLE IF NOT EXISTS)
@@ -277,8 +284,13 @@ def broken_core():
         {"territory_id": "t1", "pratique_id": "BP1", "reused_by": "atlantide"})
     put(con, "core.avenants", {"territory_id": "zz", "number": 1, "extension_months": 6,
                                "source_path": "zz.txt", "source_sha256": SHA})
-    yield validate_core(con, [*IDS, "t3"])
+    yield con
     con.close()
+
+
+@pytest.fixture(scope="module")
+def broken_core(broken_core_warehouse):
+    return validate_core(broken_core_warehouse, [*IDS, "t3"])
 
 
 def test_core_breaks_fail_only_their_checks(broken_core):
@@ -508,3 +520,46 @@ def test_the_tables_a_check_refers_to_are_in_its_fingerprint():
     assert referring == set(CORE_READS)  # and every entry is used
     assert set(CORE_READS) == {"core.action_qpv", "core.action_partners", "core.funding_requests", "core.milestones",
                                "core.good_practices", "core.meeting_participants", "core.practice_reuse"}
+
+
+# -- GX in the validator process ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def validator():
+    start_validator()
+    yield quality._validator
+    stop_validator()
+
+
+def test_the_validator_process_gives_the_outcomes_of_this_one(broken_core_warehouse, broken_core, validator):
+    """The broken warehouse validated in the validator process: the outcomes of the validation in this process
+    (every rule broken, with its samples), and the frames were validated there."""
+    remote = validate_core(broken_core_warehouse, [*IDS, "t3"])
+    assert validator.frames > 0
+    assert remote == broken_core
+
+
+def test_a_validator_lost_leaves_the_checks_to_this_process(broken_core_warehouse, broken_core, validator,
+                                                            monkeypatch):
+    validator._process.kill()
+    validator._process.join()
+    monkeypatch.setattr(validator, "usable", lambda: True)  # as when it dies while the checks are under way
+    with pytest.warns(RuntimeWarning, match="the GX validator process ended .*; validating in this process"):
+        again = validate_core(broken_core_warehouse, [*IDS, "t3"])
+    assert again == broken_core
+
+
+def test_an_error_of_gx_in_the_validator_is_raised_with_its_traceback(validator):
+    con = duckdb.connect()
+    unknown = _Frame("core.example", "SELECT 1 AS a", ["a"])
+    unknown.add("unknown", "a rule GX has not", _e("ExpectNothingInParticular"))
+    with pytest.raises(ValidatorError, match=r"(?s)core\.example, in the validator process.*ExpectNothingInParticular"):
+        _run(con, [unknown])
+    # it still serves, each run of frames in a context of its own (the same asset name again)
+    fine = _Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
+    fine.add("not_null", "a is set", _e("ExpectColumnValuesToNotBeNull", column="a"))
+    for _ in range(2):
+        (outcome,) = _run(con, [fine])
+        assert (outcome.passed, outcome.unexpected_count, outcome.element_count) == (False, 1, 2)
+    assert validator.frames == 2
