@@ -10,10 +10,13 @@ import datetime as dt
 import fcntl
 import os
 import shutil
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qp_analytics.ingest import unknown_files
 from qp_analytics.publish import activate_release
@@ -22,6 +25,11 @@ from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, materialisation_lock_path
 
 EXECUTORS = ("in-process", "multiprocess", "celery")
+# Runs of up to this many territories (a refresh) validate in a validator process (quality.start_validator),
+# where GX's import (3–7 s) overlaps the run's other work. Larger runs validate in their own process: there
+# the import is a small share of the run, and a second process holding GX and a copy of the rows validated
+# would add 300–400 MiB to the peak (measured at 1,400: 962 MiB against 708).
+VALIDATOR_UP_TO = 48
 REPORT_STEP = "published__report"
 
 
@@ -184,6 +192,12 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     if options.executor == "celery" and not os.environ.get("DAGSTER_HOME"):  # before the lock and the copy
         raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
                               "folder of a dagster.yaml on PostgreSQL (see the README, 'Beyond one machine')")
+    if options.executor == "celery":
+        from pipelines.celery_presence import require_a_worker
+
+        missing = require_a_worker(options.celery_backend)  # before anything is queued that no one would take
+        if missing:
+            raise RunRequestError(missing)
     registry = [t.territory_id for t in read_registry(raw_dir)]
     unknown = [t for t in territories if t not in registry]
     if unknown:
@@ -192,7 +206,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     selected = list(dict.fromkeys(territories)) if territories else registry
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
-    if options.executor == "in-process":
+    if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO:
         start_validator()  # GX is imported there, on another core, while this process sets the run up
     with warehouse_lock(warehouse, wait, echo):
         work = _working_copy(warehouse)
@@ -207,7 +221,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                 summary = _summarise(_materialize(settings, selected, echo), work, selected, as_of, started,
                                      warehouse)
             else:
-                with _execute(settings, selected, options) as result:
+                with _execute(settings, selected, options, echo) as result:
                     summary = _summarise(result, work, selected, as_of, started, warehouse)
             summary.unknown_files = unknown_files(raw_dir, registry)
             # the report is drawn from the marts once they are published: its failure does not make the data wrong
@@ -252,7 +266,8 @@ def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None
 
 
 @contextlib.contextmanager
-def _execute(settings: dict, selected: list[str], options: RunOptions) -> Iterator:
+def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Callable[[str], None]
+             ) -> Iterator[Any]:
     """One run of the batch graph on an out-of-process executor: steps in parallel processes (multiprocess) or
     on Celery workers. Needs a persistent instance: DAGSTER_HOME's (required for celery, where the workers share
     it), else a temporary one. Settings travel as run config, so the workers need no environment of ours."""
@@ -268,6 +283,14 @@ def _execute(settings: dict, selected: list[str], options: RunOptions) -> Iterat
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     if options.executor == "celery":
+        import warnings
+
+        from celery.exceptions import DuplicateTaskNameWarning
+
+        # dagster-celery registers its one task again for each step it submits, with the same code: not the
+        # user's concern
+        warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered",
+                                category=DuplicateTaskNameWarning)
         run_config["execution"] = {"config": {k: v for k, v in (("broker", options.celery_broker),
                                                                  ("backend", options.celery_backend)) if v}}
         job = reconstructable(celery_job)
@@ -280,9 +303,60 @@ def _execute(settings: dict, selected: list[str], options: RunOptions) -> Iterat
         else:
             home = stack.enter_context(tempfile.TemporaryDirectory(prefix="qp-dagster-"))
             instance = stack.enter_context(DagsterInstance.local_temp(home))
-        with execute_job(job, instance=instance, run_config=run_config, tags={"qp/as_of": settings["as_of"]},
-                         raise_on_error=False) as result:
+        token = uuid.uuid4().hex  # finds this run in the instance, which other runs may share
+        if options.executor == "celery":
+            stack.enter_context(_notice_no_step_started(instance, token, echo))
+        with execute_job(job, instance=instance, run_config=run_config,
+                         tags={"qp/as_of": settings["as_of"], INVOCATION_TAG: token}, raise_on_error=False) as result:
             yield result
+
+
+INVOCATION_TAG = "qp/invocation"
+NOTICE_AFTER = 60.0  # seconds without a step started on a worker before saying so (then every 5 minutes)
+
+
+@contextlib.contextmanager
+def _notice_no_step_started(instance: Any, token: str, echo: Callable[[str], None]) -> Iterator[None]:
+    """Until a Celery worker starts a step of the run (tagged with token), say so after a minute without one,
+    then every five minutes: the workers seen a moment ago may have stopped, or be busy with other runs."""
+    from dagster import DagsterEventType, RunsFilter
+
+    done = threading.Event()
+
+    def step_started() -> bool | None:
+        """None while the run is not created yet; then whether a step of it has started."""
+        records = instance.get_run_records(filters=RunsFilter(tags={INVOCATION_TAG: token}), limit=1)
+        if not records:
+            return None
+        return bool(instance.get_records_for_run(records[0].dagster_run.run_id, of_type=DagsterEventType.STEP_START,
+                                                 limit=1).records)
+
+    def watching() -> None:
+        since, notice = None, NOTICE_AFTER
+        while not done.wait(1.0):
+            try:
+                started = step_started()
+            except Exception:  # the instance's database out of reach for a moment: the run will say so
+                continue
+            if started:
+                return
+            if started is None:
+                continue
+            since = since if since is not None else time.monotonic()  # counted from the run's creation
+            waited = time.monotonic() - since
+            if waited >= notice:
+                echo(f"No Celery worker has started a step of this run after {waited:.0f} s: are the workers "
+                     "running, and busy with other runs? The run waits for one (a worker started as the README "
+                     "says takes its steps).")
+                notice += 300.0
+
+    thread = threading.Thread(target=watching, name="qp-celery-notice", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 @contextlib.contextmanager

@@ -455,7 +455,8 @@ class _Gx:
 
     def validate(self, n: int, frame: _Frame, df: Any) -> list[CheckOutcome]:
         """The outcomes of the frame's checks on df (its rows), the frame being the n-th of its run."""
-        batch = (self.source.add_dataframe_asset(f"{n}_{frame.table}")
+        name = f"{n}_{frame.table}"
+        batch = (self.source.add_dataframe_asset(name)
                  .add_batch_definition_whole_dataframe("whole")
                  .get_batch(batch_parameters={"dataframe": df}))
         suite = self.gx.ExpectationSuite(name=f"{n}_{frame.table}")
@@ -469,8 +470,10 @@ class _Gx:
         for r in result.results:
             i, j = r.expectation_config.meta["check"]
             by_check.setdefault(i, {})[j] = r
-        return [_outcome(frame, check, [by_check.get(i, {})[j] for j in range(len(check.expects))], df)
-                for i, check in enumerate(frame.checks)]
+        outcomes = [_outcome(frame, check, [by_check.get(i, {})[j] for j in range(len(check.expects))], df)
+                    for i, check in enumerate(frame.checks)]
+        self.source.delete_asset(name)  # with its batch, the only reference GX kept to the frame's rows
+        return outcomes
 
 
 def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutcome]:
@@ -482,8 +485,11 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
     with _quiet_gx():
         outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
-            df = con.execute(*frame.query()).df() if frame.due else None
-            if df is None or (df.empty and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)):
+            # Arrow for the validator (compact to send; no pandas frame here), pandas for GX here
+            rows = (None if not frame.due else con.execute(*frame.query()).to_arrow_table() if remote is not None
+                    else con.execute(*frame.query()).df())
+            if rows is None or (len(rows) == 0
+                                and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)):
                 # not due: this content passed these suites before; empty (e.g. no changed territory): every
                 # row-wise expectation holds
                 outcomes += [CheckOutcome(frame.table, c.name, c.expectation, True, 0, 0, [], c.blocking)
@@ -491,7 +497,7 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
                 continue
             if remote is not None:
                 try:
-                    outcomes += remote.validate(n, frame, df, fresh)
+                    outcomes += remote.validate(n, frame, rows, fresh)
                     fresh = False
                     continue
                 except ValidatorLost as lost:  # killed, or out of memory: the checks still run, here
@@ -499,8 +505,13 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
                     remote = None
             if local is None:
                 local = _Gx()
-            outcomes += local.validate(n, frame, df)
+            outcomes += local.validate(n, frame, rows if hasattr(rows, "iloc") else _pandas(rows))
     return outcomes
+
+
+def _pandas(rows: Any) -> Any:
+    """An Arrow table of a frame's rows as the pandas frame DuckDB would have given (the same conversion)."""
+    return duckdb.from_arrow(rows).df()
 
 
 # -- GX in a process of its own -----------------------------------------------------------------------------
@@ -533,14 +544,14 @@ def _serve(conn: Any) -> None:
         try:
             conn.send(("ready", None))
             while True:
-                n, frame, df, fresh = conn.recv()
+                n, frame, rows, fresh = conn.recv()
                 try:
                     if failure:
                         raise RuntimeError(failure)
                     if fresh and gx is not None and gx.source.assets:  # a new run of frames, a new context
                         gx = _Gx()
                     assert gx is not None
-                    answer = ("ok", gx.validate(n, frame, df))
+                    answer = ("ok", gx.validate(n, frame, _pandas(rows)))
                 except Exception:
                     answer = ("error", traceback.format_exc())
                 conn.send(answer)
@@ -566,13 +577,14 @@ class _Validator:
         """Alive, and started by this process (a forked copy of the caller must not share its pipe)."""
         return self._owner == os.getpid() and self._process.is_alive()
 
-    def validate(self, n: int, frame: _Frame, df: Any, fresh: bool) -> list[CheckOutcome]:
+    def validate(self, n: int, frame: _Frame, rows: Any, fresh: bool) -> list[CheckOutcome]:
+        """The frame's outcomes, its rows (an Arrow table) validated in the validator process."""
         with self._lock:
             try:
                 if not self._ready:
                     self._conn.recv()
                     self._ready = True
-                self._conn.send((n, frame, df, fresh))
+                self._conn.send((n, frame, rows, fresh))
                 status, payload = self._conn.recv()
             except (EOFError, OSError):
                 self.stop()

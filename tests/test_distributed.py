@@ -2,10 +2,12 @@
 the shipped deploy/dagster-postgres.yaml) and Celery's broker and results; a Celery worker started with the
 shipped deploy/celery settings runs the steps of `qp-analytics materialize --executor celery`."""
 
+import datetime as dt
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.celery_presence import EVERY, FRESH, PRESENCE_ID, keep_saying_alive, last_seen, require_a_worker
 from tests.conftest import REPO
 from tests.pg_server import PgServer
 
@@ -41,6 +44,20 @@ def postgres():
         yield server
     finally:
         server.cleanup()
+
+
+def deployment_env(tmp_path: Path, postgres: PgServer) -> dict[str, str]:
+    """The environment of the README's deployment: DAGSTER_HOME with the shipped dagster-postgres.yaml, the
+    instance, broker and results on the loopback PostgreSQL; nothing of the caller's QP_ settings."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    return {k: v for k, v in os.environ.items() if not k.startswith("QP_")} | {
+        "DAGSTER_HOME": str(home),
+        "QP_DAGSTER_PG_URL": postgres.url("dagster"),
+        "QP_CELERY_BROKER": postgres.url("celery", "sqla+postgresql+psycopg2"),
+        "QP_CELERY_BACKEND": postgres.url("celery", "db+postgresql+psycopg2"),
+    }
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -82,15 +99,7 @@ def stop_worker(proc: subprocess.Popen) -> int:
 
 def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, small_raw, postgres):
     raw, specs = small_raw
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QP_")} | {
-        "DAGSTER_HOME": str(home),
-        "QP_DAGSTER_PG_URL": postgres.url("dagster"),
-        "QP_CELERY_BROKER": postgres.url("celery", "sqla+postgresql+psycopg2"),
-        "QP_CELERY_BACKEND": postgres.url("celery", "db+postgresql+psycopg2"),
-    }
+    env = deployment_env(tmp_path, postgres)
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         out = subprocess.run(
@@ -104,6 +113,7 @@ def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, s
     assert out.returncode == 0, f"{out.stdout}\n{out.stderr[-3000:]}\n--- worker ---\n{worker_log[-3000:]}"
     assert worker_status == 0, worker_log[-3000:]
     assert f"Materialised {len(specs)}/{len(specs)} territories" in out.stdout
+    assert "Warning" not in out.stderr and "No Celery worker" not in out.stderr, out.stderr[-3000:]
     assert "checks: 25 passed, 0 failed" in out.stdout
 
     # the steps ran on the worker, recorded in PostgreSQL's event log
@@ -126,3 +136,80 @@ def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, s
          str(local / "report"), "--as-of", AS_OF], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert content(tmp_path / "celery" / "w.duckdb") == content(local / "w.duckdb")
+
+
+def test_a_worker_says_it_is_alive_and_a_silent_one_is_not_counted(tmp_path):
+    """The presence record on a result backend of the same kind (SQLAlchemy, on SQLite here): none, fresh, old."""
+    from celery import Celery
+
+    db = tmp_path / "results.db"
+    backend = f"db+sqlite:///{db}"
+    assert "no worker has ever said so there" in require_a_worker(backend)
+    assert require_a_worker(None) is None and require_a_worker("rpc://") is None  # cannot tell: not refused
+    stop = keep_saying_alive(Celery("worker", backend=backend), "w1@host")
+    try:
+        when, worker = last_seen(backend)
+        assert worker == "w1@host" and abs((dt.datetime.now(dt.UTC) - when).total_seconds()) < EVERY
+        assert require_a_worker(backend) is None
+    finally:
+        stop.set()
+    # the same record written FRESH + 5 s ago: that worker has gone quiet
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=FRESH + 5)).isoformat()
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE celery_taskmeta SET result = ? WHERE task_id = ?",
+                    [f'{{"worker": "w1@host", "at": "{old}"}}'.encode(), PRESENCE_ID])
+    missing = require_a_worker(backend)
+    assert missing and f"the last one, w1@host, {FRESH + 5:.0f} s ago" in missing
+    assert "cannot be read" in require_a_worker(f"db+sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}")
+
+
+def test_a_celery_run_with_no_worker_is_refused_before_anything_is_queued(tmp_path, small_raw, postgres):
+    raw, _ = small_raw
+    env = deployment_env(tmp_path, postgres)
+    out = subprocess.run(
+        [sys.executable, "-c", "from qp_analytics.cli import main; main()", "materialize", "--raw-dir", str(raw),
+         "--warehouse", str(tmp_path / "w.duckdb"), "--marts-dir", str(tmp_path / "marts"), "--as-of", AS_OF,
+         "--executor", "celery"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "no Celery worker is there to run the steps" in out.stderr
+    assert "no worker has ever said so there" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "w.duckdb").exists() and not (tmp_path / "marts").exists()
+    # nothing queued for a worker to find later, no run in the instance
+    queued = postgres.query("celery", "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'kombu%'")
+    assert queued == [(0,)]
+    assert postgres.query("dagster", "SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'") \
+        == [(0,)]
+
+
+def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
+    """The notice of a started Celery run that no worker serves: after NOTICE_AFTER without a step started,
+    then no more once one has started (an instance that answers as Dagster's would)."""
+    import types
+
+    from pipelines import run
+
+    monkeypatch.setattr(run, "NOTICE_AFTER", 1.5)
+    state = {"created": False, "started": False, "asked": []}
+
+    class Instance:
+        def get_run_records(self, filters, limit):
+            state["asked"].append(filters.tags)
+            return [types.SimpleNamespace(dagster_run=types.SimpleNamespace(run_id="r1"))] if state["created"] else []
+
+        def get_records_for_run(self, run_id, of_type, limit):
+            assert run_id == "r1" and of_type.value == "STEP_START"
+            return types.SimpleNamespace(records=[object()] if state["started"] else [])
+
+    said: list[str] = []
+    with run._notice_no_step_started(Instance(), "tok", said.append):
+        time.sleep(2.5)
+        assert said == []  # the run is not created yet: nothing is counted
+        state["created"] = True
+        deadline = time.monotonic() + 30
+        while not said and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(said) == 1 and "No Celery worker has started a step of this run after" in said[0]
+        state["started"] = True
+        time.sleep(2.5)
+    assert len(said) == 1
+    assert state["asked"] and all(tags == {run.INVOCATION_TAG: "tok"} for tags in state["asked"])

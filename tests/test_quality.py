@@ -338,7 +338,7 @@ MART_BREAKS = [
 
 
 @pytest.fixture(scope="module")
-def broken_marts(good):
+def broken_marts_warehouse(good):
     con = duckdb.connect()
     for table in MARTS.values():
         plain_table(con, table)  # no primary keys: duplicates can be written
@@ -362,8 +362,13 @@ def broken_marts(good):
     con.execute("UPDATE marts.mart_evaluation_national SET value = 1.7 WHERE unit = 'share'")
     con.execute("INSERT INTO marts.mart_evaluation_national (indicator, value, unit, as_of) "
                 "VALUES (NULL, 3, 'days', DATE '2024-06-30')")
-    yield validate_marts(con, IDS)
+    yield con
     con.close()
+
+
+@pytest.fixture(scope="module")
+def broken_marts(broken_marts_warehouse):
+    return validate_marts(broken_marts_warehouse, IDS)
 
 
 def test_mart_breaks_fail_only_their_checks(broken_marts):
@@ -532,12 +537,16 @@ def validator():
     stop_validator()
 
 
-def test_the_validator_process_gives_the_outcomes_of_this_one(broken_core_warehouse, broken_core, validator):
-    """The broken warehouse validated in the validator process: the outcomes of the validation in this process
-    (every rule broken, with its samples), and the frames were validated there."""
+def test_the_validator_process_gives_the_outcomes_of_this_one(broken_core_warehouse, broken_core,
+                                                              broken_marts_warehouse, broken_marts, validator):
+    """The broken warehouses validated in the validator process (their rows sent as Arrow): the outcomes of
+    the validation in this process (every rule broken, with its samples), and the frames were validated there."""
     remote = validate_core(broken_core_warehouse, [*IDS, "t3"])
     assert validator.frames > 0
     assert remote == broken_core
+    sent = validator.frames
+    assert validate_marts(broken_marts_warehouse, IDS) == broken_marts
+    assert validator.frames > sent
 
 
 def test_a_validator_lost_leaves_the_checks_to_this_process(broken_core_warehouse, broken_core, validator,

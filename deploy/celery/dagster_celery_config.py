@@ -11,7 +11,18 @@ PostgreSQL as both, no other server is needed:
 
 import os
 
+from celery.signals import worker_ready
+
 broker_url = os.environ["QP_CELERY_BROKER"]
 result_backend = os.environ["QP_CELERY_BACKEND"]
 worker_prefetch_multiplier = 1  # a step is long: take one at a time
 broker_connection_retry_on_startup = True
+
+
+@worker_ready.connect
+def _say_alive(sender, **_kwargs) -> None:
+    """Every 10 s, in the result backend, that this worker is there (pipelines.celery_presence): with this
+    broker `celery inspect ping` cannot reach workers, and a run refuses to start when none is there."""
+    from pipelines.celery_presence import keep_saying_alive
+
+    keep_saying_alive(sender.app, sender.hostname)

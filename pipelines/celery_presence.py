@@ -1,0 +1,74 @@
+"""Whether a Celery worker is there to take the steps of a run.
+
+With the SQLAlchemy broker of the README, Celery's remote control (`celery inspect ping`) cannot reach the
+workers, and a run whose tasks no worker takes waits for ever: even Ctrl-C does not end it, since the executor
+then waits for a worker to acknowledge the revoked tasks. So each worker started with deploy/celery's settings
+says that it is alive in the result backend every 10 s (one record under a fixed task id, in a state of its
+own, with the time by the worker's clock: the machines' clocks are expected to agree within seconds, as NTP
+keeps them), and `qp-analytics materialize --executor celery` refuses to start, before queueing anything, when
+no worker has said so in the last 30 s.
+"""
+
+import datetime as dt
+import os
+import threading
+from typing import Any
+
+PRESENCE_ID = "qp-analytics:worker-alive"  # the result backend's record the workers write
+ALIVE = "ALIVE"  # its state: not a final one, so each write replaces the last (a SUCCESS would stay)
+EVERY = 10.0  # seconds between two writes of a worker
+FRESH = 30.0  # seconds since the last write within which a worker counts as there
+
+
+def keep_saying_alive(app: Any, hostname: str, stop: threading.Event | None = None) -> threading.Event:
+    """Write the record now (before the worker says it is ready), then every EVERY seconds until `stop` is set
+    (returned; never, for a worker); a write that fails (database away for a moment) is tried at the next beat."""
+    stop = stop or threading.Event()
+
+    def say() -> None:
+        app.backend.store_result(PRESENCE_ID, {"worker": hostname, "pid": os.getpid(),
+                                               "at": dt.datetime.now(dt.UTC).isoformat()}, ALIVE)
+
+    say()
+
+    def beat() -> None:
+        while not stop.wait(EVERY):
+            try:
+                say()
+            except Exception:  # the worker must go on taking steps
+                continue
+
+    threading.Thread(target=beat, name="qp-worker-alive", daemon=True).start()
+    return stop
+
+
+def last_seen(backend: str) -> tuple[dt.datetime, str] | None:
+    """When a worker last said it was alive in this result backend (UTC), and which; None if none ever did."""
+    from celery import Celery
+
+    app = Celery("qp-analytics-launcher", backend=backend)
+    meta = app.backend.get_task_meta(PRESENCE_ID, cache=False)
+    said = meta.get("result")
+    if meta.get("status") != ALIVE or not isinstance(said, dict) or "at" not in said:
+        return None
+    return dt.datetime.fromisoformat(said["at"]), str(said.get("worker", "?"))
+
+
+def require_a_worker(backend: str | None) -> str | None:
+    """Why a Celery run cannot start now (no worker said it was alive in the last FRESH seconds, or the result
+    backend is out of reach), or None. A backend that keeps no records (rpc://, the default) cannot tell:
+    then None."""
+    if not backend or backend.startswith("rpc"):
+        return None
+    try:
+        seen = last_seen(backend)
+    except Exception as exc:  # the database refused or is away: say so, without the URL (it may hold a password)
+        return f"the Celery result backend cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+    now = dt.datetime.now(dt.UTC)
+    if seen is not None and (now - seen[0]).total_seconds() <= FRESH:
+        return None
+    last = ("no worker has ever said so there" if seen is None else
+            f"the last one, {seen[1]}, {int((now - seen[0]).total_seconds())} s ago")
+    return (f"no Celery worker is there to run the steps: none said it was alive in the last {FRESH:.0f} s ({last}). "
+            "Start one as the README says ('Beyond one machine'), with the same QP_CELERY_BROKER and "
+            "QP_CELERY_BACKEND, and run again; nothing was queued")
