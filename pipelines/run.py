@@ -22,7 +22,7 @@ from qp_analytics.ingest import unknown_files
 from qp_analytics.publish import activate_release
 from qp_analytics.quality import start_validator
 from qp_analytics.territories import read_registry
-from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, materialisation_lock_path
+from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, kept_open, materialisation_lock_path
 
 EXECUTORS = ("in-process", "multiprocess", "celery")
 # Runs of up to this many territories (a refresh) validate in a validator process (quality.start_validator),
@@ -218,8 +218,9 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                             as_of=as_of.isoformat(), activate_release=False, reprocess=options.reprocess,
                             workers=options.workers, report_dir=str(options.report_dir or ""))
             if options.executor == "in-process":
-                summary = _summarise(_materialize(settings, selected, echo), work, selected, as_of, started,
-                                     warehouse)
+                with kept_open(work):  # its steps share one open database, rather than each open the file
+                    summary = _summarise(_materialize(settings, selected, echo), work, selected, as_of, started,
+                                         warehouse)
             else:
                 with _execute(settings, selected, options, echo) as result:
                     summary = _summarise(result, work, selected, as_of, started, warehouse)

@@ -62,10 +62,37 @@ def access(path: str | Path, exclusive: bool) -> contextlib.AbstractContextManag
     return _hold(access_lock_path(path), exclusive)
 
 
+_kept_open: dict[str, duckdb.DuckDBPyConnection] = {}  # warehouse path -> its connection held by `kept_open`
+
+
+@contextlib.contextmanager
+def kept_open(path: str | Path) -> Iterator[None]:
+    """Keep the warehouse open (and its locks held) while the block runs: `connect` to it from this process
+    then gives a cursor of that one open database, instead of opening the file again (and checkpointing it
+    when it closes), about 0.2 s each time at 1,400 territories. For a batch run on its private copy, whose
+    steps run one after the other in this process; no other process can open the file meanwhile."""
+    key = str(Path(path).resolve())
+    with connect(path) as con:
+        _kept_open[key] = con
+        try:
+            yield
+        finally:
+            del _kept_open[key]
+
+
 @contextlib.contextmanager
 def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse, under its access lock (see the module's docstring)."""
+    """A connection to the warehouse, under its access lock (see the module's docstring); a cursor of the
+    open database while it is `kept_open` (read_only is then not enforced: the run owns the file)."""
     path = Path(path)
+    kept = _kept_open.get(str(path.resolve())) if _kept_open else None
+    if kept is not None:
+        cursor = kept.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:

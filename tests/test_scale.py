@@ -296,3 +296,22 @@ def test_registry_changes_validate_again_and_warnings_stay(tmp_path, raw_copy):
     assert blocked.failed_quality == ["core/practice_reuse:great_expectations"] and blocked.release is None
     detail = dict((name, d) for name, _, d in blocked.checks)["core/practice_reuse:great_expectations"]
     assert "reused_by_known" in detail and referenced in detail
+
+
+def test_a_warehouse_kept_open_is_one_database_for_the_connections_of_the_process(tmp_path):
+    from qp_analytics.warehouse import connect, kept_open
+
+    path = tmp_path / "w.duckdb"
+    with kept_open(path):
+        with connect(path) as a:
+            a.execute("CREATE TABLE t AS SELECT 1 AS x")
+        # read-only too (two configurations of one file would be refused by DuckDB), and side by side
+        with connect(path, read_only=True) as b, connect(path) as c:
+            assert b.execute("SELECT x FROM t").fetchall() == [(1,)]
+            c.execute("INSERT INTO t VALUES (2)")
+        # the run owns the file meanwhile: another process cannot open it
+        out = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}, read_only=True)"],
+                             capture_output=True, text=True)
+        assert out.returncode != 0 and "lock" in out.stderr.lower()
+    with connect(path, read_only=True) as d:  # closed: opened again from the file, with everything written
+        assert d.execute("SELECT sum(x) FROM t").fetchone() == (3,)
