@@ -29,14 +29,17 @@ def keep_saying_alive(app: Any, hostname: str, stop: threading.Event | None = No
         app.backend.store_result(PRESENCE_ID, {"worker": hostname, "pid": os.getpid(),
                                                "at": dt.datetime.now(dt.UTC).isoformat()}, ALIVE)
 
-    say()
+    def say_safely() -> None:
+        try:
+            say()
+        except Exception:  # the worker must go on taking steps; the next beat tries again
+            pass
+
+    say_safely()
 
     def beat() -> None:
         while not stop.wait(EVERY):
-            try:
-                say()
-            except Exception:  # the worker must go on taking steps
-                continue
+            say_safely()
 
     threading.Thread(target=beat, name="qp-worker-alive", daemon=True).start()
     return stop
@@ -46,7 +49,7 @@ def last_seen(backend: str) -> tuple[dt.datetime, str] | None:
     """When a worker last said it was alive in this result backend (UTC), and which; None if none ever did."""
     from celery import Celery
 
-    app = Celery("qp-analytics-launcher", backend=backend)
+    app = Celery("qp-analytics-launcher", backend=backend, set_as_current=False)
     meta = app.backend.get_task_meta(PRESENCE_ID, cache=False)
     said = meta.get("result")
     if meta.get("status") != ALIVE or not isinstance(said, dict) or "at" not in said:
@@ -63,12 +66,15 @@ def require_a_worker(backend: str | None) -> str | None:
     try:
         seen = last_seen(backend)
     except Exception as exc:  # the database refused or is away: say so, without the URL (it may hold a password)
-        return f"the Celery result backend cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        first = (str(exc).splitlines() or [""])[0][:200]
+        return f"the Celery result backend cannot be read ({type(exc).__name__}{': ' + first if first else ''})"
     now = dt.datetime.now(dt.UTC)
-    if seen is not None and (now - seen[0]).total_seconds() <= FRESH:
+    age = (now - seen[0]).total_seconds() if seen is not None else None
+    if age is not None and abs(age) <= FRESH:  # either way: a time a little ahead is clocks a little apart
         return None
     last = ("no worker has ever said so there" if seen is None else
-            f"the last one, {seen[1]}, {int((now - seen[0]).total_seconds())} s ago")
+            f"the last one, {seen[1]}, {int(age)} s ago" if age >= 0 else
+            f"the last one, {seen[1]}, dated {int(-age)} s ahead of this machine's clock: set the clocks right")
     return (f"no Celery worker is there to run the steps: none said it was alive in the last {FRESH:.0f} s ({last}). "
             "Start one as the README says ('Beyond one machine'), with the same QP_CELERY_BROKER and "
             "QP_CELERY_BACKEND, and run again; nothing was queued")

@@ -20,15 +20,16 @@ from typing import Any
 
 from qp_analytics.ingest import unknown_files
 from qp_analytics.publish import activate_release
-from qp_analytics.quality import start_validator
+from qp_analytics.quality import validator_process
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, kept_open, materialisation_lock_path
 
 EXECUTORS = ("in-process", "multiprocess", "celery")
-# Runs of up to this many territories (a refresh) validate in a validator process (quality.start_validator),
+# Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_process),
 # where GX's import (3–7 s) overlaps the run's other work. Larger runs validate in their own process: there
 # the import is a small share of the run, and a second process holding GX and a copy of the rows validated
-# would add 300–400 MiB to the peak (measured at 1,400: 962 MiB against 708).
+# added about 250 MiB to the peak (measured at 1,400: 962 MiB against 722). A small run that must validate
+# every territory again (new suites, --reprocess) has that peak too.
 VALIDATOR_UP_TO = 48
 REPORT_STEP = "published__report"
 
@@ -206,9 +207,10 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     selected = list(dict.fromkeys(territories)) if territories else registry
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
-    if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO:
-        start_validator()  # GX is imported there, on another core, while this process sets the run up
-    with warehouse_lock(warehouse, wait, echo):
+    # a refresh: GX imported in a process of its own, on another core, while this one sets the run up
+    apart = (validator_process() if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO
+             else contextlib.nullcontext())
+    with apart, warehouse_lock(warehouse, wait, echo):
         work = _working_copy(warehouse)
         try:
             echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
@@ -284,14 +286,6 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     if options.executor == "celery":
-        import warnings
-
-        from celery.exceptions import DuplicateTaskNameWarning
-
-        # dagster-celery registers its one task again for each step it submits, with the same code: not the
-        # user's concern
-        warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered",
-                                category=DuplicateTaskNameWarning)
         run_config["execution"] = {"config": {k: v for k, v in (("broker", options.celery_broker),
                                                                  ("backend", options.celery_backend)) if v}}
         job = reconstructable(celery_job)
@@ -347,8 +341,8 @@ def _notice_no_step_started(instance: Any, token: str, echo: Callable[[str], Non
             waited = time.monotonic() - since
             if waited >= notice:
                 echo(f"No Celery worker has started a step of this run after {waited:.0f} s: are the workers "
-                     "running, and busy with other runs? The run waits for one (a worker started as the README "
-                     "says takes its steps).")
+                     "still running, or busy with other runs? The run waits for one (a worker started as the "
+                     "README says takes its steps).")
                 notice += 300.0
 
     thread = threading.Thread(target=watching, name="qp-celery-notice", daemon=True)
@@ -357,7 +351,7 @@ def _notice_no_step_started(instance: Any, token: str, echo: Callable[[str], Non
         yield
     finally:
         done.set()
-        thread.join()
+        thread.join(timeout=5)  # a query to the instance that hangs must not hold the run's end
 
 
 @contextlib.contextmanager
@@ -383,6 +377,9 @@ def _quiet_dagster_warnings() -> None:
     # backfill_policy is "beta" in Dagster 1.13; a user of the CLI cannot act on that warning.
     warnings.simplefilter("ignore", BetaWarning)
     warnings.simplefilter("ignore", PreviewWarning)
+    # dagster-celery registers its one task again for each step it submits, with the same code (Celery's
+    # DuplicateTaskNameWarning, matched by its text so that Celery is not imported by the other executors)
+    warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
 
 UNCHANGED_FROM = {"conventions": ["raw", "convention_documents"], "roadmaps": ["staging", "roadmap_parses"],

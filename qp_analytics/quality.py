@@ -8,8 +8,9 @@ spans tables or rows); each gives a `CheckOutcome` with the rule in words and a 
 GX has no DuckDB dialect, so every frame is read with DuckDB into pandas and validated by a pandas data
 source of an ephemeral context (no project folder). GX is imported only when a frame has rows to validate (the
 import takes seconds), and a content that passed the same suites before is not validated again (see the end of
-this module and pipelines.quality.checks). A run of `run_pipeline` validates in a process of its own, started
-with the run, where GX is imported while the run does its other work (see `start_validator`).
+this module and pipelines.quality.checks). A small in-process run of `run_pipeline` (a refresh) validates in a
+process of its own, started with the run, where GX is imported while the run does its other work (see
+`validator_process`).
 
 Blocking: a failed blocking check means a published figure could be wrong. Non-blocking checks are the
 pure-format ones (SIREN, SHA-256, QPV code shapes), the commitments' party codes (no figure uses them) and
@@ -477,11 +478,11 @@ class _Gx:
 
 
 def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutcome]:
-    """Each frame's checks: in the validator process when one was started (`start_validator`), else here, GX
-    being imported (seconds) and given a context only when a frame has rows to validate."""
-    remote = _validator if _validator is not None and _validator.usable() else None
+    """Each frame's checks: in the validator process within a `validator_process` block, else here, GX being
+    imported (seconds) and given a context only when a frame has rows to validate."""
+    remote = _validator if _in_use and _validator is not None and _validator.usable() else None
     local: _Gx | None = None
-    fresh = True  # the validator starts a new context for each run of frames, as a local one would be
+    fresh = True  # the first frame sent: the validator drops what an earlier run of frames left in its context
     with _quiet_gx():
         outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
@@ -515,10 +516,11 @@ def _pandas(rows: Any) -> Any:
 
 
 # -- GX in a process of its own -----------------------------------------------------------------------------
-# Importing GX costs 3–7 s of CPU here: more than everything else a one-territory refresh does. A run of
-# `run_pipeline` starts the validator first: a process that imports GX on another core while the run sets
-# Dagster up, reads, parses and normalises; the checks then send it their frames. One per process, kept for
-# the next runs of that process (tests, a long-lived worker), ended when the process ends (it is a daemon).
+# Importing GX costs 3–7 s of CPU here: more than everything else a one-territory refresh does. A small run of
+# `run_pipeline` starts the validator first (`validator_process`): a process that imports GX on another core
+# while the run sets Dagster up, reads, parses and normalises; the checks of the run then send it their
+# frames. One per process, kept for the next runs of that process (tests, a long-lived worker) but used only
+# within those blocks, ended when the process ends (it is a daemon).
 
 
 class ValidatorLost(Exception):
@@ -532,8 +534,10 @@ class ValidatorError(Exception):
 def _serve(conn: Any) -> None:
     """The validator process: import GX at once, then validate each frame it is sent, answering
     ("ok", outcomes) or ("error", traceback)."""
+    import signal
     import traceback
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run's process, which then ends this one
     gx: _Gx | None = None
     failure = ""
     with _quiet_gx():
@@ -548,7 +552,7 @@ def _serve(conn: Any) -> None:
                 try:
                     if failure:
                         raise RuntimeError(failure)
-                    if fresh and gx is not None and gx.source.assets:  # a new run of frames, a new context
+                    if fresh and gx is not None and gx.source.assets:  # left by a frame that failed: start anew
                         gx = _Gx()
                     assert gx is not None
                     answer = ("ok", gx.validate(n, frame, _pandas(rows)))
@@ -590,6 +594,9 @@ class _Validator:
                 self.stop()
                 raise ValidatorLost(f"the GX validator process ended (exit code {self._process.exitcode}) "
                                     f"while validating {frame.table}") from None
+            except BaseException:  # interrupted between a question and its answer: the answer would be read
+                self.stop()        # as the next question's, so this process is not asked again
+                raise
         if status != "ok":
             raise ValidatorError(f"Great Expectations failed on {frame.table}, in the validator process:\n{payload}")
         self.frames += 1
@@ -612,11 +619,11 @@ class _Validator:
 
 
 _validator: _Validator | None = None
+_in_use = False  # within a validator_process block: the checks of this process are sent to the validator
 
 
 def start_validator() -> None:
-    """Start the validator process of this process, unless it runs already: GX is imported there, beside what
-    the caller does next, and the checks of this process are run there from then on."""
+    """Start the validator process of this process, unless it runs already (GX is imported there at once)."""
     global _validator
     if _validator is None or not _validator.usable():
         _validator = _Validator()
@@ -631,6 +638,24 @@ def stop_validator() -> None:
     if _validator is not None:
         _validator.stop()
         _validator = None
+
+
+@contextmanager
+def validator_process() -> Iterator[None]:
+    """Within the block, the checks of this process run in its validator process, started now (unless it runs
+    already: it is kept for the next blocks) so that GX is imported there while the block does its other work.
+    Should it fail to start, they run here."""
+    global _in_use
+    try:
+        start_validator()
+    except OSError as exc:
+        warnings.warn(f"the GX validator process could not start ({exc}); validating in this process",
+                      RuntimeWarning, stacklevel=3)
+    previous, _in_use = _in_use, True
+    try:
+        yield
+    finally:
+        _in_use = previous
 
 
 def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scope: Scope = None,

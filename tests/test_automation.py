@@ -29,8 +29,9 @@ def settings(raw):
 
 
 def evaluate(raw, instance, cursor):
-    context = build_sensor_context(instance=instance, cursor=cursor, resources=settings(raw))
-    return raw_files_sensor(context)
+    # closed after use: an open context with resources leaves Dagster's defs-state storage set to its instance
+    with build_sensor_context(instance=instance, cursor=cursor, resources=settings(raw)) as context:
+        return raw_files_sensor(context)
 
 
 def test_first_look_registers_partitions_and_launches_nothing(raw_copy, instance):

@@ -160,6 +160,12 @@ def test_a_worker_says_it_is_alive_and_a_silent_one_is_not_counted(tmp_path):
                     [f'{{"worker": "w1@host", "at": "{old}"}}'.encode(), PRESENCE_ID])
     missing = require_a_worker(backend)
     assert missing and f"the last one, w1@host, {FRESH + 5:.0f} s ago" in missing
+    # dated well ahead of this clock (a worker whose clock is wrong): not counted either, and said so
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=FRESH + 60)).isoformat()
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE celery_taskmeta SET result = ? WHERE task_id = ?",
+                    [f'{{"worker": "w1@host", "at": "{ahead}"}}'.encode(), PRESENCE_ID])
+    assert "ahead of this machine's clock" in require_a_worker(backend)
     assert "cannot be read" in require_a_worker(f"db+sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}")
 
 

@@ -30,10 +30,10 @@ from qp_analytics.quality import (
     frame_contents,
     marts_contents,
     registry_content,
-    start_validator,
     stop_validator,
     validate_core,
     validate_marts,
+    validator_process,
 )
 from qp_analytics.schema import MARTS, TABLES, Table
 from qp_analytics.warehouse import ensure_tables
@@ -532,8 +532,8 @@ def test_the_tables_a_check_refers_to_are_in_its_fingerprint():
 
 @pytest.fixture
 def validator():
-    start_validator()
-    yield quality._validator
+    with validator_process():
+        yield quality._validator
     stop_validator()
 
 
@@ -541,8 +541,9 @@ def test_the_validator_process_gives_the_outcomes_of_this_one(broken_core_wareho
                                                               broken_marts_warehouse, broken_marts, validator):
     """The broken warehouses validated in the validator process (their rows sent as Arrow): the outcomes of
     the validation in this process (every rule broken, with its samples), and the frames were validated there."""
+    sent = validator.frames  # it may have served the runs of other tests of this process
     remote = validate_core(broken_core_warehouse, [*IDS, "t3"])
-    assert validator.frames > 0
+    assert validator.frames > sent
     assert remote == broken_core
     sent = validator.frames
     assert validate_marts(broken_marts_warehouse, IDS) == broken_marts
@@ -568,7 +569,24 @@ def test_an_error_of_gx_in_the_validator_is_raised_with_its_traceback(validator)
     # it still serves, each run of frames in a context of its own (the same asset name again)
     fine = _Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
     fine.add("not_null", "a is set", _e("ExpectColumnValuesToNotBeNull", column="a"))
+    sent = validator.frames
     for _ in range(2):
         (outcome,) = _run(con, [fine])
         assert (outcome.passed, outcome.unexpected_count, outcome.element_count) == (False, 1, 2)
-    assert validator.frames == 2
+    assert validator.frames == sent + 2
+
+
+def test_outside_a_validator_block_the_checks_run_here():
+    """A validator kept from an earlier block is not asked outside one (nor after the block)."""
+    con = duckdb.connect()
+    frame = _Frame("core.example", "SELECT 1 AS a", ["a"])
+    frame.add("not_null", "a is set", _e("ExpectColumnValuesToNotBeNull", column="a"))
+    try:
+        with validator_process():
+            assert [o.passed for o in _run(con, [frame])] == [True]
+        sent = quality._validator.frames
+        assert sent >= 1
+        assert [o.passed for o in _run(con, [frame])] == [True]
+        assert quality._validator.frames == sent
+    finally:
+        stop_validator()

@@ -10,13 +10,15 @@ PostgreSQL as both, no other server is needed:
 """
 
 import os
+import threading
 
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 broker_url = os.environ["QP_CELERY_BROKER"]
 result_backend = os.environ["QP_CELERY_BACKEND"]
 worker_prefetch_multiplier = 1  # a step is long: take one at a time
 broker_connection_retry_on_startup = True
+_stop_saying_alive = threading.Event()
 
 
 @worker_ready.connect
@@ -25,4 +27,10 @@ def _say_alive(sender, **_kwargs) -> None:
     broker `celery inspect ping` cannot reach workers, and a run refuses to start when none is there."""
     from pipelines.celery_presence import keep_saying_alive
 
-    keep_saying_alive(sender.app, sender.hostname)
+    keep_saying_alive(sender.app, sender.hostname, _stop_saying_alive)
+
+
+@worker_shutting_down.connect
+def _quiet(**_kwargs) -> None:
+    """A worker shutting down takes no new step: it stops saying it is there."""
+    _stop_saying_alive.set()
