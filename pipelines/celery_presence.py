@@ -26,20 +26,17 @@ def keep_saying_alive(app: Any, hostname: str, stop: threading.Event | None = No
     stop = stop or threading.Event()
 
     def say() -> None:
-        app.backend.store_result(PRESENCE_ID, {"worker": hostname, "pid": os.getpid(),
-                                               "at": dt.datetime.now(dt.UTC).isoformat()}, ALIVE)
-
-    def say_safely() -> None:
         try:
-            say()
+            app.backend.store_result(PRESENCE_ID, {"worker": hostname, "pid": os.getpid(),
+                                                   "at": dt.datetime.now(dt.UTC).isoformat()}, ALIVE)
         except Exception:  # the worker must go on taking steps; the next beat tries again
             pass
 
-    say_safely()
+    say()
 
     def beat() -> None:
         while not stop.wait(EVERY):
-            say_safely()
+            say()
 
     threading.Thread(target=beat, name="qp-worker-alive", daemon=True).start()
     return stop

@@ -190,13 +190,13 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     fail leaves the warehouse as it was. Rejected inputs are not failures: the rest goes through."""
     if options.executor not in EXECUTORS:
         raise RunRequestError(f"unknown executor {options.executor!r}; expected one of {', '.join(EXECUTORS)}")
-    if options.executor == "celery" and not os.environ.get("DAGSTER_HOME"):  # before the lock and the copy
-        raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
-                              "folder of a dagster.yaml on PostgreSQL (see the README, 'Beyond one machine')")
-    if options.executor == "celery":
+    if options.executor == "celery":  # before the lock and the copy, and before anything is queued
         from pipelines.celery_presence import require_a_worker
 
-        missing = require_a_worker(options.celery_backend)  # before anything is queued that no one would take
+        if not os.environ.get("DAGSTER_HOME"):
+            raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
+                                  "folder of a dagster.yaml on PostgreSQL (see the README, 'Beyond one machine')")
+        missing = require_a_worker(options.celery_backend)  # no worker: its tasks would wait for ever
         if missing:
             raise RunRequestError(missing)
     registry = [t.territory_id for t in read_registry(raw_dir)]

@@ -457,24 +457,24 @@ class _Gx:
     def validate(self, n: int, frame: _Frame, df: Any) -> list[CheckOutcome]:
         """The outcomes of the frame's checks on df (its rows), the frame being the n-th of its run."""
         name = f"{n}_{frame.table}"
-        batch = (self.source.add_dataframe_asset(name)
-                 .add_batch_definition_whole_dataframe("whole")
-                 .get_batch(batch_parameters={"dataframe": df}))
-        suite = self.gx.ExpectationSuite(name=f"{n}_{frame.table}")
-        for i, check in enumerate(frame.checks):
-            for j, expect in enumerate(check.expects):
-                suite.add_expectation(getattr(self.gxe, expect.kind)(**expect.kwargs, meta={"check": [i, j]}))
-        result = batch.validate(suite, result_format={
-            "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
-            "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
+        asset = self.source.add_dataframe_asset(name)
+        try:
+            batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": df})
+            suite = self.gx.ExpectationSuite(name=name)
+            for i, check in enumerate(frame.checks):
+                for j, expect in enumerate(check.expects):
+                    suite.add_expectation(getattr(self.gxe, expect.kind)(**expect.kwargs, meta={"check": [i, j]}))
+            result = batch.validate(suite, result_format={
+                "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
+                "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
+        finally:  # with its batch, the only reference GX keeps to the rows; the name is free for the next run
+            self.source.delete_asset(name)
         by_check: dict[int, dict[int, Any]] = {}
         for r in result.results:
             i, j = r.expectation_config.meta["check"]
             by_check.setdefault(i, {})[j] = r
-        outcomes = [_outcome(frame, check, [by_check.get(i, {})[j] for j in range(len(check.expects))], df)
-                    for i, check in enumerate(frame.checks)]
-        self.source.delete_asset(name)  # with its batch, the only reference GX kept to the frame's rows
-        return outcomes
+        return [_outcome(frame, check, [by_check.get(i, {})[j] for j in range(len(check.expects))], df)
+                for i, check in enumerate(frame.checks)]
 
 
 def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutcome]:
@@ -482,14 +482,12 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
     imported (seconds) and given a context only when a frame has rows to validate."""
     remote = _validator if _in_use and _validator is not None and _validator.usable() else None
     local: _Gx | None = None
-    fresh = True  # the first frame sent: the validator drops what an earlier run of frames left in its context
     with _quiet_gx():
         outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
-            # Arrow for the validator (compact to send; no pandas frame here), pandas for GX here
-            rows = (None if not frame.due else con.execute(*frame.query()).to_arrow_table() if remote is not None
-                    else con.execute(*frame.query()).df())
-            if rows is None or (len(rows) == 0
+            # as Arrow: compact to send to the validator, made pandas (_pandas) where GX runs
+            rows = con.execute(*frame.query()).to_arrow_table() if frame.due else None
+            if rows is None or (rows.num_rows == 0
                                 and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)):
                 # not due: this content passed these suites before; empty (e.g. no changed territory): every
                 # row-wise expectation holds
@@ -498,15 +496,14 @@ def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutc
                 continue
             if remote is not None:
                 try:
-                    outcomes += remote.validate(n, frame, rows, fresh)
-                    fresh = False
+                    outcomes += remote.validate(n, frame, rows)
                     continue
                 except ValidatorLost as lost:  # killed, or out of memory: the checks still run, here
                     warnings.warn(f"{lost}; validating in this process instead", RuntimeWarning, stacklevel=2)
                     remote = None
             if local is None:
                 local = _Gx()
-            outcomes += local.validate(n, frame, rows if hasattr(rows, "iloc") else _pandas(rows))
+            outcomes += local.validate(n, frame, _pandas(rows))
     return outcomes
 
 
@@ -548,13 +545,10 @@ def _serve(conn: Any) -> None:
         try:
             conn.send(("ready", None))
             while True:
-                n, frame, rows, fresh = conn.recv()
+                n, frame, rows = conn.recv()
                 try:
-                    if failure:
+                    if gx is None:
                         raise RuntimeError(failure)
-                    if fresh and gx is not None and gx.source.assets:  # left by a frame that failed: start anew
-                        gx = _Gx()
-                    assert gx is not None
                     answer = ("ok", gx.validate(n, frame, _pandas(rows)))
                 except Exception:
                     answer = ("error", traceback.format_exc())
@@ -581,14 +575,14 @@ class _Validator:
         """Alive, and started by this process (a forked copy of the caller must not share its pipe)."""
         return self._owner == os.getpid() and self._process.is_alive()
 
-    def validate(self, n: int, frame: _Frame, rows: Any, fresh: bool) -> list[CheckOutcome]:
+    def validate(self, n: int, frame: _Frame, rows: Any) -> list[CheckOutcome]:
         """The frame's outcomes, its rows (an Arrow table) validated in the validator process."""
         with self._lock:
             try:
                 if not self._ready:
                     self._conn.recv()
                     self._ready = True
-                self._conn.send((n, frame, rows, fresh))
+                self._conn.send((n, frame, rows))
                 status, payload = self._conn.recv()
             except (EOFError, OSError):
                 self.stop()

@@ -566,7 +566,7 @@ def test_an_error_of_gx_in_the_validator_is_raised_with_its_traceback(validator)
     unknown.add("unknown", "a rule GX has not", _e("ExpectNothingInParticular"))
     with pytest.raises(ValidatorError, match=r"(?s)core\.example, in the validator process.*ExpectNothingInParticular"):
         _run(con, [unknown])
-    # it still serves, each run of frames in a context of its own (the same asset name again)
+    # it still serves, and the failed frame left nothing behind (the same asset name again)
     fine = _Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
     fine.add("not_null", "a is set", _e("ExpectColumnValuesToNotBeNull", column="a"))
     sent = validator.frames
