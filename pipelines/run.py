@@ -90,6 +90,8 @@ class RunSummary:
         lines.append(f"  checks: {len(passed)} passed, {failed} failed"
                      + (f", {len(self.warned)} with warnings" if self.warned else "")
                      + " (Great Expectations suites on every core table and mart, and input acceptance)")
+        if self.step_processes > 1:
+            lines.append(f"  steps ran in {self.step_processes} processes")
         for name, ok, detail in self.checks:
             if not ok:
                 what = "WARNING (non-blocking)" if name in self.warned else "FAILED"
@@ -251,7 +253,7 @@ def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None
     """One in-process run of the batch graph (pipelines.batch) over the selected territories."""
     from dagster import DagsterInstance, materialize
 
-    _quiet_dagster_warnings()
+    quiet_dagster_warnings()
     from pipelines.batch import ASSET_CHECKS, BATCH_ASSETS
     from pipelines.resources import ProgressSink, QpSettings, progress_printer
 
@@ -278,7 +280,7 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
 
     from dagster import DagsterInstance, execute_job, reconstructable
 
-    _quiet_dagster_warnings()
+    quiet_dagster_warnings()
     from pipelines.batch import celery_job, multiprocess_job
 
     run_config: dict = {
@@ -290,14 +292,17 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
                                                                  ("backend", options.celery_backend)) if v}}
         job = reconstructable(celery_job)
     else:
-        run_config["execution"] = {"config": {"max_concurrent": max(2, options.workers)}}
+        run_config["execution"] = {"config": {"max_concurrent": max(2, options.workers), "start_method": {
+            "forkserver": {"preload_modules": ["pipelines.step_server"]}}}}
         job = reconstructable(multiprocess_job)
     with _environment({"QP_PROGRESS": "stderr"}), contextlib.ExitStack() as stack:
         if os.environ.get("DAGSTER_HOME"):
             instance = stack.enter_context(DagsterInstance.get())
         else:
             home = stack.enter_context(tempfile.TemporaryDirectory(prefix="qp-dagster-"))
-            instance = stack.enter_context(DagsterInstance.local_temp(home))
+            # its steps log through the instance's Python log level: the summary says what matters
+            instance = stack.enter_context(DagsterInstance.local_temp(home, overrides={
+                "python_logs": {"python_log_level": "CRITICAL"}}))
         token = uuid.uuid4().hex  # finds this run in the instance, which other runs may share
         if options.executor == "celery":
             stack.enter_context(_notice_no_step_started(instance, token, echo))
@@ -369,7 +374,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _quiet_dagster_warnings() -> None:
+def quiet_dagster_warnings() -> None:
     import warnings
 
     from dagster import BetaWarning, PreviewWarning
