@@ -6,10 +6,11 @@ then waits for a worker to acknowledge the revoked tasks. So each worker started
 says that it is alive in the result backend every 10 s (one record under a fixed task id, in a state of its
 own, with the time by the worker's clock: the machines' clocks are expected to agree within seconds, as NTP
 keeps them), and `qp-analytics materialize --executor celery` refuses to start, before queueing anything, when
-no worker has said so in the last 30 s.
+no worker has said so in the last 30 s. While the run goes on, it says so when none has for a minute.
 """
 
 import datetime as dt
+import functools
 import os
 import threading
 from typing import Any
@@ -42,12 +43,17 @@ def keep_saying_alive(app: Any, hostname: str, stop: threading.Event | None = No
     return stop
 
 
-def last_seen(backend: str) -> tuple[dt.datetime, str] | None:
-    """When a worker last said it was alive in this result backend (UTC), and which; None if none ever did."""
+@functools.lru_cache(maxsize=4)
+def _reader(backend: str) -> Any:
+    """One Celery app per result backend to read the record with (a run looks every few seconds: one engine)."""
     from celery import Celery
 
-    app = Celery("qp-analytics-launcher", backend=backend, set_as_current=False)
-    meta = app.backend.get_task_meta(PRESENCE_ID, cache=False)
+    return Celery("qp-analytics-launcher", backend=backend, set_as_current=False)
+
+
+def last_seen(backend: str) -> tuple[dt.datetime, str] | None:
+    """When a worker last said it was alive in this result backend (UTC), and which; None if none ever did."""
+    meta = _reader(backend).backend.get_task_meta(PRESENCE_ID, cache=False)
     said = meta.get("result")
     if meta.get("status") != ALIVE or not isinstance(said, dict) or "at" not in said:
         return None

@@ -305,7 +305,7 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
                 "python_logs": {"python_log_level": "CRITICAL"}}))
         token = uuid.uuid4().hex  # finds this run in the instance, which other runs may share
         if options.executor == "celery":
-            stack.enter_context(_notice_no_step_started(instance, token, echo))
+            stack.enter_context(_watch_celery_run(instance, token, options.celery_backend, echo))
         with execute_job(job, instance=instance, run_config=run_config,
                          tags={"qp/as_of": settings["as_of"], INVOCATION_TAG: token}, raise_on_error=False) as result:
             yield result
@@ -313,15 +313,25 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
 
 INVOCATION_TAG = "qp/invocation"
 NOTICE_AFTER = 60.0  # seconds without a step started on a worker before saying so (then every 5 minutes)
+WORKERS_GONE_AFTER = 60.0  # seconds since a worker last said it was alive, steps started, before saying so
+PRESENCE_EVERY = 10.0  # seconds between two looks at the workers' presence records once steps started
+NOTICE_AGAIN = 300.0  # seconds between two notices of the same kind
 
 
 @contextlib.contextmanager
-def _notice_no_step_started(instance: Any, token: str, echo: Callable[[str], None]) -> Iterator[None]:
-    """Until a Celery worker starts a step of the run (tagged with token), say so after a minute without one,
-    then every five minutes: the workers seen a moment ago may have stopped, or be busy with other runs."""
+def _watch_celery_run(instance: Any, token: str, backend: str | None, echo: Callable[[str], None]
+                      ) -> Iterator[None]:
+    """While a Celery run (tagged with token) goes on, say when it waits for workers that are not there: no step
+    started a minute after the run was created (the workers seen a moment ago may have stopped, or be busy with
+    other runs); then, once steps started, no worker said it was alive for a minute (pipelines.celery_presence;
+    only with a result backend that keeps records). Each notice is repeated every five minutes while it holds.
+    Dagster's Celery executor waits for ever for tasks that no worker takes: this says why nothing moves."""
     from dagster import DagsterEventType, RunsFilter
 
+    from pipelines.celery_presence import last_seen
+
     done = threading.Event()
+    watch_presence = bool(backend) and not str(backend).startswith("rpc")
 
     def step_started() -> bool | None:
         """None while the run is not created yet; then whether a step of it has started."""
@@ -331,7 +341,8 @@ def _notice_no_step_started(instance: Any, token: str, echo: Callable[[str], Non
         return bool(instance.get_records_for_run(records[0].dagster_run.run_id, of_type=DagsterEventType.STEP_START,
                                                  limit=1).records)
 
-    def watching() -> None:
+    def until_a_step_started() -> bool:
+        """Whether a step started (False: the run ended first)."""
         since, notice = None, NOTICE_AFTER
         while not done.wait(1.0):
             try:
@@ -339,7 +350,7 @@ def _notice_no_step_started(instance: Any, token: str, echo: Callable[[str], Non
             except Exception:  # the instance's database out of reach for a moment: the run will say so
                 continue
             if started:
-                return
+                return True
             if started is None:
                 continue
             since = since if since is not None else time.monotonic()  # counted from the run's creation
@@ -348,9 +359,32 @@ def _notice_no_step_started(instance: Any, token: str, echo: Callable[[str], Non
                 echo(f"No Celery worker has started a step of this run after {waited:.0f} s: are the workers "
                      "still running, or busy with other runs? The run waits for one (a worker started as the "
                      "README says takes its steps).")
-                notice += 300.0
+                notice += NOTICE_AGAIN
+        return False
 
-    thread = threading.Thread(target=watching, name="qp-celery-notice", daemon=True)
+    def while_steps_run() -> None:
+        notice = WORKERS_GONE_AFTER
+        while not done.wait(PRESENCE_EVERY):
+            try:
+                seen = last_seen(str(backend))
+            except Exception:  # the result backend out of reach for a moment: look again at the next beat
+                continue
+            gone = None if seen is None else (dt.datetime.now(dt.UTC) - seen[0]).total_seconds()
+            if gone is None or gone < notice:
+                if gone is not None and gone < WORKERS_GONE_AFTER:
+                    notice = WORKERS_GONE_AFTER  # a worker is back: a later silence is told again
+                continue
+            echo(f"No Celery worker has said it was alive for {gone:.0f} s (the last one: {seen[1]}), and this run "
+                 "has steps left: they wait for a worker, started as the README says. If you stop this command "
+                 "instead (kill it: Ctrl-C waits for the queued tasks), the warehouse and the published marts "
+                 "stay as they were.")
+            notice = gone + NOTICE_AGAIN
+
+    def watching() -> None:
+        if until_a_step_started() and watch_presence:
+            while_steps_run()
+
+    thread = threading.Thread(target=watching, name="qp-celery-watch", daemon=True)
     thread.start()
     try:
         yield

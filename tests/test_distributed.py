@@ -188,14 +188,19 @@ def test_a_celery_run_with_no_worker_is_refused_before_anything_is_queued(tmp_pa
 
 
 def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
-    """The notice of a started Celery run that no worker serves: after NOTICE_AFTER without a step started,
-    then no more once one has started (an instance that answers as Dagster's would)."""
+    """The notices of a started Celery run that waits for workers (an instance that answers as Dagster's would,
+    presence records as the workers write them): after NOTICE_AFTER without a step started; none once one has
+    started while a worker says it is alive; after WORKERS_GONE_AFTER since the last worker said so; none once
+    one is back."""
+    import datetime as dt
     import types
 
-    from pipelines import run
+    from pipelines import celery_presence, run
 
     monkeypatch.setattr(run, "NOTICE_AFTER", 1.5)
-    state = {"created": False, "started": False, "asked": []}
+    monkeypatch.setattr(run, "WORKERS_GONE_AFTER", 40.0)
+    monkeypatch.setattr(run, "PRESENCE_EVERY", 0.2)
+    state = {"created": False, "started": False, "asked": [], "alive_ago": 5.0, "backends": []}
 
     class Instance:
         def get_run_records(self, filters, limit):
@@ -206,16 +211,35 @@ def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
             assert run_id == "r1" and of_type.value == "STEP_START"
             return types.SimpleNamespace(records=[object()] if state["started"] else [])
 
+    def last_seen(backend):
+        state["backends"].append(backend)
+        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=state["alive_ago"]), "worker@host"
+
+    monkeypatch.setattr(celery_presence, "last_seen", last_seen)
+
+    def wait_for(count):
+        deadline = time.monotonic() + 30
+        while len(said) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+
     said: list[str] = []
-    with run._notice_no_step_started(Instance(), "tok", said.append):
+    with run._watch_celery_run(Instance(), "tok", "db+postgresql://u@h/b", said.append):
         time.sleep(2.5)
         assert said == []  # the run is not created yet: nothing is counted
         state["created"] = True
-        deadline = time.monotonic() + 30
-        while not said and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(1)
         assert len(said) == 1 and "No Celery worker has started a step of this run after" in said[0]
         state["started"] = True
         time.sleep(2.5)
-    assert len(said) == 1
+        assert len(said) == 1 and state["backends"]  # a worker said it was alive 5 s ago: nothing to say
+        state["alive_ago"] = 95.0  # every worker stopped with steps left
+        wait_for(2)
+        assert len(said) == 2 and "No Celery worker has said it was alive for 9" in said[1]
+        assert "worker@host" in said[1] and "stay as they were" in said[1]
+        time.sleep(1.5)
+        assert len(said) == 2  # told once, not at every look (again after NOTICE_AGAIN)
+        state["alive_ago"] = 3.0  # one is back
+        time.sleep(1.5)
+    assert len(said) == 2
     assert state["asked"] and all(tags == {run.INVOCATION_TAG: "tok"} for tags in state["asked"])
+    assert set(state["backends"]) == {"db+postgresql://u@h/b"}
