@@ -220,8 +220,9 @@ def bench_size(size: int, work: Path, logs: Path, echo) -> dict:
 
 def floor_shares(rows: list[dict], floor: dict) -> None:
     """The least share of a full run each refresh could take: a Dagster run that does nothing when only the
-    bytes changed; when the content changed, GX's import too, which the validator does beside the run's own
-    start (whichever is the longer)."""
+    bytes changed; when the content changed, GX's import too, which the validator does once the run's own
+    imports are done: the larger of the two is a bound that holds whatever the overlap (the true floor is
+    higher)."""
     least = {"one": floor["dagster_run_s"], "changed": max(floor["dagster_run_s"], floor["gx_import_s"])}
     for row in rows:
         for kind, seconds in least.items():

@@ -65,6 +65,11 @@ class RunSummary:
         return 0 if clean else 1
 
     @property
+    def data_failures(self) -> list[str]:
+        """Failures that discard the run (all but the report's: it is drawn from marts already published)."""
+        return [f for f in self.failures if not f.startswith(f"{REPORT_STEP}:")]
+
+    @property
     def failed_quality(self) -> list[str]:
         """Great Expectations checks that failed a blocking expectation: the run's data is not trusted, nothing
         is kept. A check whose failures are all non-blocking (severity WARN) is a warning."""
@@ -74,10 +79,12 @@ class RunSummary:
     def render(self) -> str:
         rejected = sorted({r[0] for r in self.rejections})
         ok = len(self.territories) - len(rejected)
-        lines = [
-            f"Materialised {ok}/{len(self.territories)} territories in {self.seconds:.1f} s "
-            f"(as_of {self.as_of.isoformat()}) into {self.warehouse}",
-        ]
+        if self.data_failures:  # the counts below are those of the run's discarded copy
+            lines = [f"Run FAILED after {self.seconds:.1f} s (as_of {self.as_of.isoformat()}): nothing of it is "
+                     f"kept, {self.warehouse} is as it was; what the run had loaded:"]
+        else:
+            lines = [f"Materialised {ok}/{len(self.territories)} territories in {self.seconds:.1f} s "
+                     f"(as_of {self.as_of.isoformat()}) into {self.warehouse}"]
         for table, n in self.loaded.items():
             lines.append(f"  {table:<34} {n:>7} rows")
         if self.without_roadmap:
@@ -230,9 +237,8 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                     summary = _summarise(result, work, selected, as_of, started, warehouse)
             summary.unknown_files = unknown_files(raw_dir, registry)
             # the report is drawn from the marts once they are published: its failure does not make the data wrong
-            data_failures = [f for f in summary.failures if not f.startswith(f"{REPORT_STEP}:")]
-            if data_failures or summary.failed_quality:
-                echo(f"{'A step' if data_failures else 'A data quality check'} failed: {warehouse} and the "
+            if summary.data_failures or summary.failed_quality:
+                echo(f"{'A step' if summary.data_failures else 'A data quality check'} failed: {warehouse} and the "
                      "published marts are left as they were before this run")
                 summary.release = None
             else:
@@ -292,8 +298,8 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
                                                                  ("backend", options.celery_backend)) if v}}
         job = reconstructable(celery_job)
     else:
-        run_config["execution"] = {"config": {"max_concurrent": max(2, options.workers), "start_method": {
-            "forkserver": {"preload_modules": ["pipelines.step_server"]}}}}
+        run_config["execution"] = {"config": {"max_concurrent": max(2, options.workers),
+                                              "start_method": step_start_method()}}
         job = reconstructable(multiprocess_job)
     with _environment({"QP_PROGRESS": "stderr"}), contextlib.ExitStack() as stack:
         if os.environ.get("DAGSTER_HOME"):
@@ -309,6 +315,17 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
         with execute_job(job, instance=instance, run_config=run_config,
                          tags={"qp/as_of": settings["as_of"], INVOCATION_TAG: token}, raise_on_error=False) as result:
             yield result
+
+
+def step_start_method() -> dict:
+    """How the multiprocess executor starts each step's process: forked from a server that has imported the graph
+    once (pipelines.step_server), unless this process's forkserver already serves the project's own workers (the
+    validator, parsing: a test session, a long-lived process). Python keeps one forkserver per process, with the
+    modules and environment of its start: the steps would get neither the graph nor QP_PROGRESS. Then each step
+    starts Python anew (spawn, Dagster's default)."""
+    from qp_analytics.parallel import forkserver_taken
+
+    return {"spawn": {}} if forkserver_taken() else {"forkserver": {"preload_modules": ["pipelines.step_server"]}}
 
 
 INVOCATION_TAG = "qp/invocation"
@@ -429,6 +446,13 @@ SUMMARY_TABLES = ("raw.convention_documents", "core.territories", "core.conventi
                   "core.practice_reuse", "core.avenants")
 
 
+def _innermost(error: Any) -> str:
+    """The message of the user-code exception Dagster wrapped, not of the wrapper."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else "unknown error"
+
+
 def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started: float,
                warehouse: Path) -> RunSummary:
     from dagster import AssetCheckSeverity  # loaded already: the result is Dagster's
@@ -436,10 +460,15 @@ def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started:
     summary = RunSummary(selected, as_of, time.perf_counter() - started, result.success, warehouse)
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
-            error = event.step_failure_data.error
-            while error is not None and error.cause is not None:  # the user-code exception, not the wrapper
-                error = error.cause
-            summary.failures.append(f"{event.step_key}: {error.message.strip() if error else 'unknown error'}")
+            summary.failures.append(f"{event.step_key}: {_innermost(event.step_failure_data.error)}")
+    if not result.success and not summary.failures:
+        # the run failed outside its steps (a step's process could not load the job, a resource did not start...):
+        # a failure like a step's, so that nothing of the run is kept, with Dagster's reason
+        errors = [_innermost(e.event_specific_data.error) for e in result.all_events
+                  if getattr(getattr(e, "event_specific_data", None), "error", None) is not None]
+        ended = [e.message for e in result.all_events if e.event_type_value == "RUN_FAILURE" and e.message]
+        summary.failures.append("run: " + ("; ".join(dict.fromkeys(errors)) or (ended or [
+            "Dagster reports the run failed, with no step failed and no reason given"])[-1]))
     summary.step_processes = len({e.pid for e in result.all_events if e.event_type_value == "STEP_START"})
     materialised = result.get_asset_materialization_events()
     for what, key in UNCHANGED_FROM.items():

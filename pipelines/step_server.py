@@ -1,10 +1,12 @@
 """What the multiprocess executor forks each step's process from (`materialize --executor multiprocess`).
 
-Its forkserver imports this module once per run: Dagster's warnings are quieted as in the run's own process
-(the steps inherit the filters), then the graph, the storage of Dagster's instance (SQLAlchemy, Alembic: what
-each step's connection to the instance needs) and Great Expectations (the two check steps) are imported. With
-Dagster's default start method, spawn, every step started Python and imported all of it again: a run of the
-14 territories took about 88 s here, against about 36 s forked from this server.
+Its forkserver imports this module once, when the run starts its first step (unless this process's forkserver
+already serves the project's own workers: see run.step_start_method). Dagster's warnings are quieted as in the
+run's own process (the steps inherit the filters), then the graph, the storage of Dagster's instance
+(SQLAlchemy, Alembic: what each step's connection to the instance needs) and Great Expectations (the two check
+steps) are imported. With Dagster's default start method, spawn, every step started Python and imported all
+of it again: a run of the 14 territories took about 88 s here, against about 36 s forked from this server.
+A module that fails to import here is imported by the step that needs it, which fails there if it must.
 """
 
 import importlib
@@ -20,5 +22,5 @@ for _name in ("pipelines.batch", "great_expectations",
               "dagster._core.storage.schedules.sqlite"):
     try:
         importlib.import_module(_name)
-    except ImportError:
+    except Exception:  # noqa: BLE001
         pass

@@ -29,12 +29,23 @@ def worker_count(requested: int | None = None) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+_asked = False  # whether forkserver_context was called in this process
+
+
 def forkserver_context() -> multiprocessing.context.ForkServerContext:
     """Where this project's worker processes come from: forked from a fresh server process that has imported
     the parsing modules (the server starts once per process, with the first worker)."""
+    global _asked
+    _asked = True
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
     return context
+
+
+def forkserver_taken() -> bool:
+    """Whether this process's forkserver serves (or may serve) the project's workers: Python keeps one per
+    process, with the modules and the environment of its start, so another use must not count on its own."""
+    return _asked
 
 
 def map_ordered(fn: Callable[[A], R], items: Sequence[A], workers: int | None = None,

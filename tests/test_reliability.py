@@ -379,6 +379,42 @@ def test_two_runs_at_once_second_waits_or_refuses(bigger, tmp_path):
         assert con.execute("SELECT count(*) FROM core.conventions").fetchone() == (16,)
 
 
+def test_a_run_that_fails_outside_its_steps_keeps_nothing_of_it(baseline, tmp_path, monkeypatch):
+    """Dagster says the run failed though no step did (a step's process could not load the job, a resource did not
+    start): the summary gives Dagster's reason, and nothing of the run is kept, even what it wrote."""
+    import types
+
+    from pipelines import run as run_module
+
+    _, _, _, before, marts_before = baseline
+    raw, warehouse, marts = copy_of(baseline, tmp_path)
+    cause = types.SimpleNamespace(message="RuntimeError: simulated: the step process cannot load the job\n",
+                                  cause=None)
+
+    def event(kind, error=None):
+        return types.SimpleNamespace(event_type_value=kind, message=f"{kind} message", pid=1, step_key=None,
+                                     event_specific_data=types.SimpleNamespace(error=error))
+
+    def failed_run(settings, selected, echo):
+        with connect(Path(settings["warehouse"])) as con:  # what the run wrote before failing
+            con.execute("DELETE FROM core.conventions")
+        return types.SimpleNamespace(
+            success=False, get_asset_materialization_events=lambda: [], get_asset_check_evaluations=lambda: [],
+            all_events=[event("RUN_START"), event("ENGINE_EVENT", types.SimpleNamespace(message="wrapper",
+                                                                                      cause=cause)),
+                        event("RUN_FAILURE")])
+
+    monkeypatch.setattr(run_module, "_materialize", failed_run)
+    summary = run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert summary.exit_code == 1 and summary.release is None
+    assert summary.failures == ["run: RuntimeError: simulated: the step process cannot load the job"]
+    rendered = summary.render()
+    assert rendered.startswith("Run FAILED") and "Step failed: run: RuntimeError: simulated" in rendered
+    assert snapshot(warehouse) == before
+    after = marts_snapshot(marts)
+    assert all(after[k].equals(marts_before[k]) for k in marts_before)
+
+
 def test_a_failed_quality_check_blocks_publication_and_keeps_everything(baseline, tmp_path):
     """Input the contract accepts but the Great Expectations suite does not: a practice reused by a territory
     that is not in the programme. Nothing is published and nothing is kept from the run."""

@@ -2,6 +2,7 @@
 steps in parallel processes share the warehouse without lock failures."""
 
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -235,15 +236,28 @@ def test_multiprocess_executor_gives_the_same_warehouse(tmp_path, raw_copy):
     done = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(raw_copy),
                            "--warehouse", str(many / "w.duckdb"), "--marts-dir", str(many / "marts"),
                            "--as-of", AS_OF.isoformat(), "--executor", "multiprocess"],
-                          capture_output=True, text=True, cwd=REPO, timeout=900)
+                          capture_output=True, text=True, cwd=REPO, timeout=900,
+                          env={k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"})  # a temporary instance
     assert done.returncode == 0, done.stderr[-3000:]
     assert "checks: 25 passed, 0 failed" in done.stdout
-    # each step in a process of its own, not the command's
-    assert int(re.search(r"steps ran in (\d+) processes", done.stdout).group(1)) > 1
+    processes = re.search(r"steps ran in (\d+) processes", done.stdout)
+    assert processes and int(processes.group(1)) > 1, done.stdout  # each step in a process of its own
     noise = [line for line in done.stderr.splitlines()
              if re.search(r"DEBUG|INFO|Warning|Traceback", line)]
     assert noise == [], noise[:5]
     assert content(many / "w.duckdb") == content(one / "w.duckdb")
+
+
+def test_steps_fork_from_the_graph_unless_the_forkserver_serves_the_project(monkeypatch):
+    """Python keeps one forkserver per process, with the modules and environment of its start: once the
+    project's workers may use it, the multiprocess executor's steps start anew instead (spawn)."""
+    from pipelines.run import step_start_method
+
+    monkeypatch.setattr(parallel, "_asked", False)
+    assert step_start_method() == {"forkserver": {"preload_modules": ["pipelines.step_server"]}}
+    parallel.forkserver_context()
+    assert parallel.forkserver_taken()
+    assert step_start_method() == {"spawn": {}}
 
 
 def test_code_version_leaves_out_what_shapes_no_row(tmp_path):
