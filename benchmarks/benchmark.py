@@ -118,12 +118,12 @@ def read_floor(raw: Path) -> dict:
     return {"floor_s": round(float(seconds), 3)}
 
 
+_IMPORTS = "import pipelines.run, pipelines.batch, qp_analytics.cli\n"
 FLOORS = {
     # Python and the pipeline's imports (Dagster, polars, DuckDB...)
-    "startup_s": "import pipelines.run, pipelines.batch, qp_analytics.cli",
+    "startup_s": _IMPORTS,
     # that and one in-process run, on an ephemeral instance, of one asset that does nothing
-    "dagster_run_s": ("import pipelines.run, pipelines.batch, qp_analytics.cli\n"
-                      "from dagster import DagsterInstance, asset, materialize\n"
+    "dagster_run_s": (_IMPORTS + "from dagster import DagsterInstance, asset, materialize\n"
                       "@asset\ndef nothing() -> None:\n    return None\n"
                       "with DagsterInstance.ephemeral() as instance:\n"
                       "    assert materialize([nothing], instance=instance).success\n"),

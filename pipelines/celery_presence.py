@@ -60,24 +60,34 @@ def last_seen(backend: str) -> tuple[dt.datetime, str] | None:
     return dt.datetime.fromisoformat(said["at"]), str(said.get("worker", "?"))
 
 
+def keeps_records(backend: str | None) -> bool:
+    """Whether workers' presence can be read in this result backend (not in rpc://, the default, nor none)."""
+    return bool(backend) and not str(backend).startswith("rpc")
+
+
+def silence(backend: str) -> tuple[float, str] | None:
+    """Seconds since a worker last said it was alive in this result backend (negative: dated ahead of this
+    machine's clock), and which worker; None if none ever did."""
+    seen = last_seen(backend)
+    return None if seen is None else ((dt.datetime.now(dt.UTC) - seen[0]).total_seconds(), seen[1])
+
+
 def require_a_worker(backend: str | None) -> str | None:
     """Why a Celery run cannot start now (no worker said it was alive in the last FRESH seconds, or the result
     backend is out of reach), or None. A backend that keeps no records (rpc://, the default) cannot tell:
     then None."""
-    if not backend or backend.startswith("rpc"):
+    if not keeps_records(backend):
         return None
     try:
-        seen = last_seen(backend)
+        quiet = silence(str(backend))
     except Exception as exc:  # the database refused or is away: say so, without the URL (it may hold a password)
         first = (str(exc).splitlines() or [""])[0][:200]
         return f"the Celery result backend cannot be read ({type(exc).__name__}{': ' + first if first else ''})"
-    now = dt.datetime.now(dt.UTC)
-    age = (now - seen[0]).total_seconds() if seen is not None else None
-    if age is not None and abs(age) <= FRESH:  # either way: a time a little ahead is clocks a little apart
+    if quiet is not None and abs(quiet[0]) <= FRESH:  # either way: a time a little ahead is clocks a little apart
         return None
-    last = ("no worker has ever said so there" if seen is None else
-            f"the last one, {seen[1]}, {int(age)} s ago" if age >= 0 else
-            f"the last one, {seen[1]}, dated {int(-age)} s ahead of this machine's clock: set the clocks right")
+    last = ("no worker has ever said so there" if quiet is None else
+            f"the last one, {quiet[1]}, {int(quiet[0])} s ago" if quiet[0] >= 0 else
+            f"the last one, {quiet[1]}, dated {int(-quiet[0])} s ahead of this machine's clock: set the clocks right")
     return (f"no Celery worker is there to run the steps: none said it was alive in the last {FRESH:.0f} s ({last}). "
             "Start one as the README says ('Beyond one machine'), with the same QP_CELERY_BROKER and "
             "QP_CELERY_BACKEND, and run again; nothing was queued")

@@ -236,7 +236,6 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                 with _execute(settings, selected, options, echo) as result:
                     summary = _summarise(result, work, selected, as_of, started, warehouse)
             summary.unknown_files = unknown_files(raw_dir, registry)
-            # the report is drawn from the marts once they are published: its failure does not make the data wrong
             if summary.data_failures or summary.failed_quality:
                 echo(f"{'A step' if summary.data_failures else 'A data quality check'} failed: {warehouse} and the "
                      "published marts are left as they were before this run")
@@ -345,10 +344,9 @@ def _watch_celery_run(instance: Any, token: str, backend: str | None, echo: Call
     Dagster's Celery executor waits for ever for tasks that no worker takes: this says why nothing moves."""
     from dagster import DagsterEventType, RunsFilter
 
-    from pipelines.celery_presence import last_seen
+    from pipelines.celery_presence import keeps_records, silence
 
     done = threading.Event()
-    watch_presence = bool(backend) and not str(backend).startswith("rpc")
 
     def step_started() -> bool | None:
         """None while the run is not created yet; then whether a step of it has started."""
@@ -383,22 +381,22 @@ def _watch_celery_run(instance: Any, token: str, backend: str | None, echo: Call
         notice = WORKERS_GONE_AFTER
         while not done.wait(PRESENCE_EVERY):
             try:
-                seen = last_seen(str(backend))
+                quiet = silence(str(backend))
             except Exception:  # the result backend out of reach for a moment: look again at the next beat
                 continue
-            gone = None if seen is None else (dt.datetime.now(dt.UTC) - seen[0]).total_seconds()
-            if gone is None or gone < notice:
-                if gone is not None and gone < WORKERS_GONE_AFTER:
-                    notice = WORKERS_GONE_AFTER  # a worker is back: a later silence is told again
+            if quiet is not None and quiet[0] < WORKERS_GONE_AFTER:
+                notice = WORKERS_GONE_AFTER  # a worker is there: a later silence is told again
+            if quiet is None or quiet[0] < notice:
                 continue
-            echo(f"No Celery worker has said it was alive for {gone:.0f} s (the last one: {seen[1]}), and this run "
+            gone, worker = quiet
+            echo(f"No Celery worker has said it was alive for {gone:.0f} s (the last one: {worker}), and this run "
                  "has steps left: they wait for a worker, started as the README says. If you stop this command "
                  "instead (kill it: Ctrl-C waits for the queued tasks), the warehouse and the published marts "
                  "stay as they were.")
             notice = gone + NOTICE_AGAIN
 
     def watching() -> None:
-        if until_a_step_started() and watch_presence:
+        if until_a_step_started() and keeps_records(backend):
             while_steps_run()
 
     thread = threading.Thread(target=watching, name="qp-celery-watch", daemon=True)
@@ -467,8 +465,9 @@ def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started:
         errors = [_innermost(e.event_specific_data.error) for e in result.all_events
                   if getattr(getattr(e, "event_specific_data", None), "error", None) is not None]
         ended = [e.message for e in result.all_events if e.event_type_value == "RUN_FAILURE" and e.message]
-        summary.failures.append("run: " + ("; ".join(dict.fromkeys(errors)) or (ended or [
-            "Dagster reports the run failed, with no step failed and no reason given"])[-1]))
+        reasons = (list(dict.fromkeys(errors)) or ended[-1:]
+                   or ["Dagster reports the run failed, with no step failed and no reason given"])
+        summary.failures.append("run: " + "; ".join(reasons))
     summary.step_processes = len({e.pid for e in result.all_events if e.event_type_value == "STEP_START"})
     materialised = result.get_asset_materialization_events()
     for what, key in UNCHANGED_FROM.items():

@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -17,9 +16,9 @@ from qp_analytics import parallel
 from qp_analytics.incremental import NOT_SHAPING_ROWS, PACKAGE, sources_digest
 from qp_analytics.ingest import parse_documents, parse_roadmaps, read_conventions
 from qp_analytics.schema import MARTS, TABLES
+from tests.conftest import REPO
 
 AS_OF = dt.date(2023, 6, 30)
-REPO = Path(__file__).resolve().parent.parent
 WHEN = {"read_at", "parsed_at", "rejected_at", "recorded_at"}
 
 
