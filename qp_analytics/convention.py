@@ -11,8 +11,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from qp_analytics.cleaning import clean
 from qp_analytics.documents import Document
 from qp_analytics.french import add_months, find_dates, find_months
+from qp_analytics.ocr import LOW_CONFIDENCE
 from qp_analytics.text import FoldedText, fold, sentence_around, squash
 
 CHEF_DE_FILE_CODES = ("anct", "anru", "banque_des_territoires", "bpifrance")
@@ -48,8 +50,10 @@ _TITLE_RE = re.compile(
 )
 _CIVILITY_RE = re.compile(r"^(?:madame|monsieur|mme|m\.)\s+", re.IGNORECASE)
 _SIGNATURE_RE = re.compile(
-    r"(?:^|(?<=\f))[ \t\uf0b7]*(?:[Ff]ait\b[^\n]{0,40}?\s)?[aA\u00e0\u00c0]\s+"
-    r"(?P<place>[^,\n]{0,60}?)\s*,\s*le\b(?P<rest>[^\n]*)",
+    r"(?:^|(?<=[\f\n]))[ \t\uf0b7]*(?:[Ff]ait\b(?:[^\n]{0,60}?\s)?)?[aA\u00e0\u00c0]\s+"
+    r"(?P<place>[A-Z\u00c0-\u00dd][^\n,;:]{0,50}?|[.\u2026_ \t]{1,40}?)"
+    r"(?:\s*,\s*|\s+)(?:en\s[^\n,]{0,40}?exemplaires?(?:\s+originaux)?\s*,?\s*)?"
+    r"le(?=[\s.\u2026_]|$)(?P<rest>[^\n]*)",
     re.MULTILINE,
 )
 _ARTICLE_RE = re.compile(r"[\s\uf0b7]*(?:(?:la|le|les)\s+|l['\u2019]\s*)?", re.IGNORECASE)
@@ -76,13 +80,18 @@ def plain_dict(record: Any) -> dict[str, Any]:
 
 @dataclass
 class Source:
-    """Where a value was read: 1-based page, offsets in the document's text, the text and its sentence."""
+    """Where a value was read: 1-based page (paragraph in a Word file), offsets in the document's text, the text
+    and its sentence, how it was read (text, text layer, word, ocr) and, for OCR, the lowest word confidence of
+    its sentence (0-100)."""
 
-    page: int
+    page: int | None
     start: int
     end: int
     excerpt: str
     sentence: str
+    paragraph: int | None = None
+    read_by: str = "text"
+    confidence: float | None = None
 
 
 @dataclass
@@ -116,20 +125,47 @@ class Convention:
 class DocumentReader:
     def __init__(self, doc: Document):
         self.doc = doc
-        self.text = doc.text
+        # Page furniture and line-end hyphenation masked, same offsets as doc.text (see cleaning).
+        self.text = clean(doc.text)
         self.ft = FoldedText(self.text)
         self.problems: list[str] = []
         self.warnings: list[dict[str, str]] = []
         self.provenance: dict[str, Any] = {}
+        self.designated: str | None = None  # the chef de file, once read
+        self.name_words: set[str] = set()  # distinctive words of the intercommunalité's name, once read
         self.sections = self._sections()
 
     # -- helpers ------------------------------------------------------------------------------
     def source(self, start: int, end: int) -> Source:
         s_start, s_end = sentence_around(self.text, start, end)
-        return Source(
-            page=self.doc.page_of(start), start=start, end=end,
+        word = self.doc.format == "docx"
+        source = Source(
+            page=None if word else self.doc.page_of(start), start=start, end=end,
             excerpt=squash(self.text[start:end]), sentence=squash(self.text[s_start:s_end]),
+            paragraph=self.doc.paragraph_of(start) if word else None, read_by=self.doc.read_by(start, end),
+            confidence=self.doc.confidence(s_start, s_end),
         )
+        return source
+
+    def flag_uncertain_ocr(self) -> None:
+        """A warning for each value read by OCR with a word under the confidence threshold."""
+        for name, value in self.provenance.items():
+            for n, src in enumerate(value if isinstance(value, list) else [value], start=1):
+                if not isinstance(src, Source) or src.read_by != "ocr":
+                    continue
+                own = self.doc.confidence(src.start, src.end)
+                if own is not None and own < LOW_CONFIDENCE:
+                    label = f"{name}[{n}]" if isinstance(value, list) else name
+                    self.warn(label, "ocr_low_confidence",
+                              f"{src.excerpt!r} was read by OCR with confidence {own:.0f}/100 "
+                              f"({self.where(src.start)}: {src.sentence!r}); check it against the scan")
+
+    def where(self, start: int) -> str:
+        return self.doc.locate(start)
+
+    def sentence_at(self, start: int, end: int) -> str:
+        s, e = sentence_around(self.text, start, end)
+        return squash(self.text[s:e])
 
     def source_folded(self, f_start: int, f_end: int) -> Source:
         span = self.ft.span(f_start, f_end)
@@ -163,7 +199,7 @@ class DocumentReader:
         rng = self.section(keyword)
         if rng is None:
             return f"no article titled « {keyword} »"
-        return f"article « {keyword} », page {self.doc.page_of(self.ft.span(*rng).start)}"
+        return f"article « {keyword} », {self.where(self.ft.span(*rng).start)}"
 
     def anchor_after(self, f_end: int, sentence_end: int) -> str:
         """What a period 'à compter de ...' counts from: the labellisation (default) or the signature."""
@@ -220,37 +256,43 @@ class DocumentReader:
         return territory_name, representative, state
 
     def chef_de_file(self) -> str | None:
-        rng = self.section("gouvernance")
-        where = self.section_label("gouvernance")
-        if rng is None:
-            rng = (0, len(self.ft.folded))
-            self.warn("chef_de_file", "governance_article_missing",
-                      "no article titled « Gouvernance »: the chef de file was looked for in the whole document")
-        found: dict[str, tuple[int, int]] = {}
-        sentences = []
-        for m in self.ft.finditer(r"chefs? de file", *rng):
+        """The operator the document designates as chef de file: the subject or attribute of a designation
+        ("X est désigné chef de file", "le chef de file est X", "X assure le rôle de chef de file", "chef de
+        file : X"), not an operator the same sentence mentions beside it ("en lien avec Y", "aux côtés de Y")."""
+        f = self.ft.folded
+        designated: dict[str, list[tuple[int, int]]] = {}
+        mentioned: dict[str, tuple[int, int]] = {}
+        for m in self.ft.finditer(r"chefs? de file"):
             s, e = self.folded_sentence(m.start(), m.end())
-            s, e = max(s, rng[0]), min(e, rng[1])
-            sentences.append((s, e))
-            for code, regex in _OPERATOR_RE.items():
-                op = regex.search(self.ft.folded, s, e)
-                if op and code not in found:
-                    found[code] = (op.start(), op.end())
-        if len(found) == 1:
-            code, (s, e) = next(iter(found.items()))
-            self.provenance["chef_de_file"] = self.source_folded(s, e)
+            ops = sorted((op.start(), op.end(), code) for code, regex in _OPERATOR_RE.items()
+                         for op in regex.finditer(f, s, e))
+            chosen = [_designates(f, s, e, o_s, o_e, m.start(), m.end()) for o_s, o_e, _ in ops]
+            for i in range(len(ops) - 1, 0, -1):  # "l'ANRU et Bpifrance sont désignés": both are
+                if chosen[i] and _COORDINATION.match(f[ops[i - 1][1]:ops[i][0]]):
+                    chosen[i - 1] = True
+            for (o_s, o_e, code), yes in zip(ops, chosen, strict=True):
+                mentioned.setdefault(code, (s, e))
+                if yes:
+                    designated.setdefault(code, []).append((o_s, o_e))
+        if len(designated) == 1:
+            code, spans = next(iter(designated.items()))
+            self.provenance["chef_de_file"] = self.source_folded(*spans[0])
             return code
-        if not found:
-            seen = "; ".join(repr(squash(self.ft.span(s, e).text))[:200] for s, e in sentences[:2])
-            self.problems.append(
-                f"chef_de_file: {where}: no sentence names the chef de file as one of ANCT, ANRU, "
-                f"Banque des Territoires, Bpifrance" + (f" (read: {seen})" if seen else "")
-            )
+        if designated:
+            found = "; ".join(f"{code} ({self.where(self.ft.span(*spans[0]).start)}: "
+                              f"{self.sentence_at(self.ft.span(*spans[0]).start, self.ft.span(*spans[0]).end)!r})"
+                              for code, spans in sorted(designated.items()))
+            self.problems.append(f"chef_de_file: several operators are designated chef de file: {found}; "
+                                 "exactly one is expected")
+        elif mentioned:
+            where = "; ".join(f"{code} ({self.where(self.ft.span(*rng).start)}: "
+                              f"{squash(self.ft.span(*rng).text)[:200]!r})" for code, rng in sorted(mentioned.items()))
+            self.problems.append(f"chef_de_file: operators are mentioned beside « chef de file » but none is "
+                                 f"designated as such ({where}); a sentence such as 'Le chef de file est l'ANRU' "
+                                 "is expected")
         else:
-            self.problems.append(
-                f"chef_de_file: {where}: several operators named as chef de file ({', '.join(sorted(found))}); "
-                "exactly one is expected"
-            )
+            self.problems.append("chef_de_file: no sentence designates the chef de file as one of ANCT, ANRU, "
+                                 "Banque des Territoires, Bpifrance (e.g. 'Le chef de file désigné est l'ANRU')")
         return None
 
     def labellisation(self) -> dt.date | None:
@@ -268,8 +310,8 @@ class DocumentReader:
             anchor = f.find("labellis", s, e)
             best = min(dates, key=lambda d: abs(d.start - anchor))
             if best.value is None:
-                page = self.doc.page_of(self.ft.span(best.start, best.end).start)
-                self.problems.append(f"labellisation_date: {best.raw!r} (page {page}) is not a real date")
+                where = self.where(self.ft.span(best.start, best.end).start)
+                self.problems.append(f"labellisation_date: {best.raw!r} ({where}) is not a real date")
                 return None
             self.provenance["labellisation_date"] = self.source_folded(best.start, best.end)
             return best.value
@@ -309,67 +351,118 @@ class DocumentReader:
         return None, "labellisation"
 
     def signature(self) -> tuple[str | None, dt.date | None]:
+        """The last signature line: 'A/À/Fait à <lieu>[,] le <date>', 'Fait en N exemplaires à <lieu> le ...',
+        'Fait à <lieu>, en N exemplaires, le ...', the date possibly on the next line, or left blank."""
         matches = list(_SIGNATURE_RE.finditer(self.text))
         if not matches:
             self.warn("signature_place", "signature_missing", "no 'A <lieu>, le <date>' signature line")
             self.warn("signature_date", "undated", "the convention carries no signature date")
             return None, None
         m = matches[-1]
-        place = squash(m.group("place"))
-        line_source = self.source(m.start("place"), m.end("rest"))
+        place = squash(m.group("place")).rstrip(" ,")
+        where = self.where(m.start("place"))
+        line = squash(self.text[m.start("place"):m.end("rest")])
         if _BLANK_RE.match(place):
             place = None
             self.warn("signature_place", "signature_place_blank",
-                      f"the signature place is left blank (page {line_source.page}: {line_source.excerpt!r})")
+                      f"the signature place is left blank ({where}: {line!r})")
         else:
-            self.provenance["signature_place"] = self.source(m.start("place"), m.end("place"))
+            self.provenance["signature_place"] = self.source(m.start("place"), m.start("place") + len(
+                m.group("place").rstrip(" ,")))
         rest_start = self.ft.folded_offset(m.start("rest"))
         rest_end = self.ft.folded_offset(m.end("rest"))
         dates = find_dates(self.ft.folded, rest_start, rest_end)
+        if not dates and _BLANK_RE.match(m.group("rest")):
+            # the date on the next line of its own: "Fait à Laval, le\n12 juillet 2021"
+            following = re.compile(r"\s*\n\s*(?P<line>[^\n]{1,40})").match(self.text, m.end("rest"))
+            if following:
+                line_dates = find_dates(self.ft.folded, self.ft.folded_offset(following.start("line")),
+                                        self.ft.folded_offset(following.end("line")))
+                if len(line_dates) == 1 and len(fold(following.group("line")).strip()) <= len(line_dates[0].raw) + 2:
+                    dates = line_dates
+        if len({d.value for d in dates}) > 1:
+            self.warn("signature_date", "signature_date_ambiguous",
+                      f"two candidate signature dates ({', '.join(repr(d.raw) for d in dates)}), {where}: "
+                      f"{line!r}; left null")
+            return place, None
         if dates and dates[0].value is not None:
             self.provenance["signature_date"] = self.source_folded(dates[0].start, dates[0].end)
             return place, dates[0].value
         if dates:
             self.warn("signature_date", "signature_date_invalid",
-                      f"the signature date {dates[0].raw!r} is not a real date (page {line_source.page})")
+                      f"the signature date {dates[0].raw!r} is not a real date ({where}: {line!r})")
         else:
-            self.warn("signature_date", "undated",
-                      f"the signature date is left blank (page {line_source.page}: {line_source.excerpt!r})")
+            self.warn("signature_date", "undated", f"the signature date is left blank ({where}: {line!r})")
         return place, None
 
-    def commitments(self) -> list[Commitment]:
+    # -- commitments --------------------------------------------------------------------------------------
+    def _party_blocks(self) -> list[tuple[str, int, int]]:
+        """(party, folded start of its commitments, folded end) for each party's commitments: one block per
+        'X s'engage ...' lead-in, within the articles of commitments, and the whole body of an article given to
+        one party ('Engagements de l'État')."""
         f = self.ft.folded
-        rng = self.section("engagement")
-        if rng is None:
-            rng = (0, len(f))
+        ranges = [(title, start, end) for title, start, end in self.sections if _COMMITMENT_TITLE.search(title)]
+        if not ranges:
+            ranges = [("", 0, len(f))]
             self.warn("commitments", "commitments_article_missing",
                       "no article titled « Engagements »: commitments looked for in the whole document")
-        starts = list(_PARTY_RE.finditer(f, *rng))
+        blocks: list[tuple[str, int, int]] = []
+        for title, start, end in ranges:
+            title_party = self._party_of(title.split("engagement", 1)[-1]) if "engagement" in title else None
+            body = self._after_heading(start, end)
+            leads = []
+            for lead in _LEAD_RE.finditer(f, body, end):
+                s, _ = self.folded_sentence(lead.start(), lead.end())
+                subject = f[max(s, body, lead.start() - 200):lead.start()].rsplit(":", 1)[-1]
+                party = self._party_of(subject) or title_party
+                if party is not None:
+                    leads.append((party, lead.end()))
+            if title_party and (not leads or _has_items_before(f, body, leads[0][1])):
+                leads.insert(0, (title_party, body))
+            for i, (party, lead_end) in enumerate(leads):
+                stop = leads[i + 1][1] if i + 1 < len(leads) else end
+                if i + 1 < len(leads):
+                    # the next lead-in's own sentence start ends this block
+                    stop = self.folded_sentence(leads[i + 1][1] - 1, leads[i + 1][1])[0]
+                    stop = max(stop, lead_end)
+                blocks.append((party, lead_end, stop))
+        return blocks
+
+    def _after_heading(self, start: int, end: int) -> int:
+        """Folded offset just after an article's heading line."""
+        span = self.ft.span(start, end)
+        line_end = self.text.find("\n", span.start)
+        if line_end == -1 or line_end >= span.end:
+            return end
+        return min(end, self.ft.folded_offset(line_end))
+
+    def _party_of(self, words: str) -> str | None:
+        """The party a subject or an article title names (folded words), or None."""
+        if re.search(r"chefs? de file", words):
+            return "chef_de_file"
+        operators = [c for c, r in _OPERATOR_RE.items() if r.search(words)]
+        if re.search(r"partenaires|operateurs", words) or len(operators) >= 2:
+            return "partenaires"
+        if re.search(r"(?<![a-z])(?:etat|prefete?|prefecture)(?![a-z])", words):
+            return "etat"
+        if re.search(r"intercommunalite|metropole|agglomeration|communaute|etablissement public|(?<![a-z])ept(?![a-z])"
+                     r"|collectivite|beneficiaire", words) or (self.name_words and self.name_words & set(
+                         re.findall(r"[a-z]{4,}", words))):
+            return "intercommunalite"
+        if len(operators) == 1:
+            return "chef_de_file" if operators[0] == self.designated else "partenaires"
+        return None
+
+    def commitments(self) -> list[Commitment]:
         items: list[Commitment] = []
         sources: list[Source] = []
-        for i, m in enumerate(starts):
-            party_words = m.group("party")
-            party = _PARTY_CODES.get(party_words) or (
-                "intercommunalite" if party_words.startswith("l'intercommunalite") else "partenaires"
-            )
-            end = starts[i + 1].start() if i + 1 < len(starts) else rng[1]
-            last_stop = f.rfind(". ", m.end(), end)
-            if i + 1 < len(starts) and last_stop != -1:
-                end = last_stop + 1
-            markers = list(_ROMAN_RE.finditer(f, m.end(), end))
-            pieces = (
-                [(None, m.end(), end)] if not markers else
-                [(mk.group("ref"), mk.end(), markers[j + 1].start() if j + 1 < len(markers) else end)
-                 for j, mk in enumerate(markers)]
-            )
-            for ref, s, e in pieces:
-                span = self.ft.span(s, e)
-                text = re.sub(r"(?:\s*[;,.]\s*(?:et|and)?)+\s*$", "", squash(span.text)).strip()
-                text = re.sub(r"^(?:[;:,]\s*)+|^(?:par ailleurs|également|egalement|en outre)\s*,?\s*", "", text)
-                if not text:
+        for party, start, end in self._party_blocks():
+            for ref, s, e in self._items(start, end):
+                text = squash(self.text[s:e])
+                if not re.search(r"[^\W\d_]{2,}", text):
                     continue
                 items.append(Commitment(party, ref, text))
-                sources.append(self.source(span.start, span.end))
+                sources.append(self.source(s, e))
         if not items:
             self.warn("commitments", "commitments_missing", "no party's commitments ('... s'engage ...') found")
         else:
@@ -379,6 +472,198 @@ class DocumentReader:
                           f"no commitments found for: {', '.join(missing)}")
         self.provenance["commitments"] = sources
         return items
+
+    def _items(self, start: int, end: int) -> list[tuple[str | None, int, int]]:
+        """(ref, original start, original end) of the items of one party's block [start, end) (folded): its
+        numbered or bulleted list, or its one sentence of commitment when it has no list."""
+        span = self.ft.span(start, end) if start < end else None
+        if span is None:
+            return []
+        o_start, o_end = span.start, span.end
+        markers = _list_markers(self.text, o_start, o_end)
+        out: list[tuple[str | None, int, int]] = []
+        if not markers:
+            e = _last_sentence_end(self.text, o_start, o_end)
+            s, e = self._trim(o_start, e)
+            if s < e:
+                out.append((None, s, e))
+            return out
+        lead = self._trim(o_start, markers[0][1])
+        lead_text = squash(self.text[lead[0]:lead[1]])
+        if lead[0] < lead[1] and re.search(r"[.;]\s*$", self.text[o_start:markers[0][1]]) and \
+                len(lead_text.split()) >= 4:
+            out.append((None, *lead))
+        for j, (ref, _, m_end) in enumerate(markers):
+            stop = markers[j + 1][1] if j + 1 < len(markers) else _first_sentence_end(self.text, m_end, o_end)
+            s, e = self._trim(m_end, stop)
+            if s < e:
+                out.append((ref, s, e))
+        return out
+
+    def _trim(self, s: int, e: int) -> tuple[int, int]:
+        """Narrow [s, e) of the cleaned text to an item's words: no blanks, bullets, lead-in glue ('à :',
+        'par ailleurs,') or trailing punctuation and joining conjunction."""
+        t = self.text
+        while True:
+            before = (s, e)
+            while s < e and (t[s].isspace() or t[s] in "\uf0b7\u2022\u00ad:;,"):
+                s += 1
+            glue = _LEADING_GLUE.match(fold(t[s:min(e, s + 40)]))
+            if glue and glue.end() and len(glue.group(0)) < e - s:
+                s += _original_length(t, s, glue.end())
+            while e > s and (t[e - 1].isspace() or t[e - 1] in "\uf0b7\u2022\u00ad;,.:"):
+                e -= 1
+            tail = re.search(r"(?:\s|^)(?:et|ou|and)$", t[s:e])
+            if tail:
+                e = s + tail.start()
+            if (s, e) == before:
+                return s, e
+
+# -- designation of the chef de file ------------------------------------------------------------------------
+# Words that make an operator a companion of the chef de file rather than the one designated.
+_BESIDE = re.compile(
+    r"(?<![a-z])(?:avec|aupres|cotes|concours|appui|soutien|association|associee?s?|partenariat|collaboration"
+    r"|concertation|ainsi que|outre|parmi|entre|lien|participe\w*|contribue\w*|mobilise\w*|accompagne\w*"
+    r"|sollicite\w*|informe\w*|sauf|hormis|excepte|remplace\w*|anciennement|precedemment|non)(?![a-z])")
+# Words that designate: a verb of designation or of holding the role, or an apposition.
+_DESIGNATING = re.compile(
+    r"(?<![a-z])(?:est|sera|etait|soit|designee?s?|nommee?s?|retenue?s?|choisie?s?|confiee?s?|attribuee?s?"
+    r"|devolue?s?|revient|assure\w*|exerce\w*|occupe\w*|endosse\w*|joue\w*|tient|tiendra|agit|intervient"
+    r"|qualite|tant que|comme|titre)(?![a-z])|[:=]")
+_GLUE = re.compile(r"^[\s,;:()\"'\-]*(?:(?:le|la|les|l'|du|de|des|d'|son|sa|en|role|fonction|fonctions|programme|"
+                   r"designee?)[\s,;:()\"'\-]*)*$")
+_MAX_GAP_WORDS = 16
+_COORDINATION = re.compile(r"^\s*(?:,|et|ou|ainsi que)?\s*(?:,|et|ou)?\s*(?:l'|la |le |les )?\s*$")
+
+
+def _designates(f: str, s: int, e: int, op_start: int, op_end: int, cf_start: int, cf_end: int) -> bool:
+    """Whether the operator at [op_start, op_end) is designated by the 'chef de file' at [cf_start, cf_end) of
+    the sentence [s, e) of the folded text `f`."""
+    gap = f[op_end:cf_start] if op_end <= cf_start else f[cf_end:op_start]
+    if any(r.search(gap) for r in _OPERATOR_RE.values()):
+        # another operator in between: only as an incidental clause set off by commas (", en lien avec X,")
+        parts = gap.split(",")
+        kept = [parts[0], *[p for p in parts[1:-1] if not _BESIDE.search(p)], parts[-1]] if len(parts) > 2 else parts
+        gap = ",".join(kept)
+        if any(r.search(gap) for r in _OPERATOR_RE.values()):
+            return False
+    if len(re.findall(r"[a-z]+", gap)) > _MAX_GAP_WORDS or _BESIDE.search(gap):
+        return False
+    before = f[max(s, op_start - 60):op_start]
+    if _BESIDE.search(" ".join(before.split()[-6:])) and not _DESIGNATING.search(before.split(",")[-1]):
+        return False
+    return bool(_DESIGNATING.search(gap) or _GLUE.match(gap))
+
+
+# -- commitments: lead-ins, list markers, sentence ends ------------------------------------------------------
+_COMMITMENT_TITLE = re.compile(r"engagement|obligation")
+_LEAD_RE = re.compile(r"(?<![a-z])(?:s'engage(?:nt)?|se sont engagee?s|s'oblige(?:nt)?)(?![a-z])"
+                      r"(?:\s*,?\s*(?:par ailleurs|egalement|en outre|au niveau national)\s*,?)*")
+_LEADING_GLUE = re.compile(r"^(?:(?:par ailleurs|egalement|en outre|en particulier)\s*,?\s*)+")
+# A list marker at a line start: (i) i) 1° 1. 1) a) (a), or a dash or bullet.
+_LINE_MARKER = re.compile(
+    r"^[ \t]*(?:(?P<paren>\((?P<r1>[ivx]{1,5}|\d{1,2}|[a-h])\))|(?P<r2>[ivx]{1,5}|\d{1,2})\s*(?:°|\)|\.(?!\d))"
+    r"|(?P<r3>[a-h])\)|(?P<dash>[-\u2013\u2014\u2022\uf0b7\u25cf\u25aa*]))[ \t]+", re.MULTILINE)
+# A list marker inside a paragraph, after a blank or a colon or semicolon: (i) 1° a) 1) (a).
+_INLINE_MARKER = re.compile(
+    r"(?:(?<=[\s:;,])|^)(?:\((?P<r1>[ivx]{1,5}|\d{1,2}|[a-h])\)|(?P<r2>\d{1,2})\s*°|(?P<r3>[a-h]|[ivx]{1,5}|\d{1,2})\))"
+    r"(?=\s)")
+_ROMAN = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"]
+
+
+def _scheme(ref: str | None) -> str:
+    if ref is None:
+        return "dash"
+    if ref.isdigit():
+        return "number"
+    return "roman" if ref in _ROMAN else "letter"
+
+
+def _successor(scheme: str, ref: str | None) -> str | None:
+    if scheme == "dash":
+        return None
+    if scheme == "number":
+        return str(int(ref or 0) + 1)
+    if scheme == "roman":
+        i = _ROMAN.index(ref) if ref in _ROMAN else -1
+        return _ROMAN[i + 1] if 0 <= i + 1 < len(_ROMAN) else None
+    return chr(ord(ref or "`") + 1)
+
+
+def _first_ref(scheme: str) -> str | None:
+    return {"number": "1", "roman": "i", "letter": "a", "dash": None}[scheme]
+
+
+def _list_markers(text: str, start: int, end: int) -> list[tuple[str | None, int, int]]:
+    """The markers of the list in [start, end): (ref, marker start, item start), in order, keeping the markers
+    of the first list's scheme that follow each other (1, 2, 3; i, ii; a, b; dashes); a nested list stays in its
+    item's text."""
+    found: list[tuple[str | None, int, int]] = []
+    for m in _LINE_MARKER.finditer(text, start, end):
+        ref = None if m.group("dash") else (m.group("r1") or m.group("r2") or m.group("r3"))
+        found.append((ref, m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t")), m.end()))
+    line_starts = {s for _, s, _ in found}
+    for m in _INLINE_MARKER.finditer(text, start, end):
+        if m.start() not in line_starts and not any(s <= m.start() < e for _, s, e in found):
+            found.append((m.group("r1") or m.group("r2") or m.group("r3"), m.start(), m.end()))
+    found.sort(key=lambda x: x[1])
+    first = next((x for x in found if x[0] in ("1", "i", "a") or x[0] is None), None)
+    if first is None:
+        return []
+    scheme = _scheme(first[0])
+    # "i" begins a roman list unless the next marker is "j"... a letter list goes a, b, c
+    if first[0] == "i" and any(x[0] == "h" for x in found):
+        scheme = "letter"
+    kept = [first]
+    expected = _successor(scheme, first[0])
+    for x in found[found.index(first) + 1:]:
+        if scheme == "dash" and x[0] is None or x[0] is not None and x[0] == expected:
+            kept.append(x)
+            expected = _successor(scheme, x[0])
+    return kept
+
+
+_NOT_AN_END = re.compile(r"(?:\b(?:cf|art|al|etc|ex|n|p|M|Mme|MM|St|Ste)|\b[A-Z])$")
+
+
+def _first_sentence_end(text: str, start: int, end: int) -> int:
+    """Offset just after the first full stop of [start, end) that ends a sentence (not 'cf.', 'M.'), or end."""
+    for m in re.finditer(r"[.!?](?=\s|$)", text[start:end]):
+        if not _NOT_AN_END.search(text[start:start + m.start()]):
+            return start + m.end()
+    return end
+
+
+def _last_sentence_end(text: str, start: int, end: int) -> int:
+    """Offset just after the last sentence-ending full stop of [start, end), or end when there is none."""
+    last = None
+    for m in re.finditer(r"[.!?](?=\s|$)", text[start:end]):
+        if not _NOT_AN_END.search(text[start:start + m.start()]):
+            last = start + m.end()
+    return last if last is not None else end
+
+
+def _has_items_before(f: str, body: int, lead_end: int) -> bool:
+    """Whether an article given to one party has list items before its first 'X s'engage' lead-in."""
+    return bool(re.search(r"[a-z]{3,}.*[a-z]{3,}", f[body:max(body, lead_end - 40)])) and bool(
+        re.search(r"(?:^|\s)(?:\(?[ivx\d]{1,4}[).°]|[a-h]\)|-)\s", f[body:lead_end]))
+
+
+def _original_length(text: str, start: int, folded_length: int) -> int:
+    """How many characters of `text` from `start` fold to `folded_length` characters (blanks collapsed)."""
+    ft = FoldedText(text[start:start + folded_length * 2 + 8])
+    if folded_length >= len(ft.folded):
+        return len(text[start:start + folded_length * 2 + 8])
+    return ft.span(0, folded_length).end
+
+
+_GENERIC_NAME_WORDS = {"metropole", "communaute", "agglomeration", "urbaine", "communes", "etablissement", "public",
+                       "territorial", "pays", "grand", "grande"}
+
+
+def distinctive_words(name: str) -> set[str]:
+    """Words of an intercommunalité's name that tell it from others (not 'Métropole', 'Communauté'...)."""
+    return {w for w in re.findall(r"[a-z]{4,}", fold(name)) if w not in _GENERIC_NAME_WORDS}
 
 
 def split_representative(clause: str) -> dict[str, str | None]:
@@ -415,12 +700,15 @@ def parse_convention(doc: Document) -> Convention:
     """Parse a read document. Raises ConventionError listing every missing required field."""
     r = DocumentReader(doc)
     territory_name, representative, state = r.parties()
+    r.name_words = distinctive_words(territory_name or "")
     chef = r.chef_de_file()
+    r.designated = chef
     labellisation = r.labellisation()
     deadline, deadline_base = r.roadmap_deadline()
     duration, duration_base = r.duration()
     place, signed = r.signature()
     commitments = r.commitments()
+    r.flag_uncertain_ocr()
     if r.problems:
         raise ConventionError(doc.path, r.problems)
     # Computed fields point at the values they are computed from.

@@ -214,7 +214,9 @@ def plan_convention(territory: Territory, rng: random.Random, chef_de_file: str,
     else:
         roll = rng.random()
         city = re.sub(r"^(?:Communauté (?:urbaine|d'agglomération|de communes)|Métropole|EPT|Établissement "
-                      r"public territorial)\s*(?:d'|de |du )?", "", territory.name).split(" ")[0] or "Paris"
+                      r"public territorial)\s*(?:d'|de |du )?", "", territory.name)
+        # the first capitalised word: "Métropole européenne de Lille" is signed in Lille
+        city = next((w for w in city.split(" ") if w[:1].isupper()), "Paris")
         place = None if roll < 0.15 else city
         signed = None if roll < 0.4 else labellisation + dt.timedelta(days=rng.randint(20, 160))
     return ConventionSpec(

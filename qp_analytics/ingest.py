@@ -17,6 +17,7 @@ import polars as pl
 from qp_analytics.convention import ConventionError, parse_convention
 from qp_analytics.documents import Document, DocumentError, read_document
 from qp_analytics.manifest import read_manifest
+from qp_analytics.ocr import OcrWord
 from qp_analytics.parallel import map_ordered
 from qp_analytics.schema import TABLES
 from qp_analytics.territories import MissingFile, Territory, convention_path
@@ -68,7 +69,9 @@ def _read_one(item: tuple[str, str]) -> tuple[dict[str, Any] | None, Rejection |
         return None, Rejection(tid, "read", None if path is None or isinstance(exc, MissingFile) else str(path),
                                [str(exc)])
     return {"territory_id": tid, "path": doc.path, "format": doc.format, "sha256": doc.sha256,
-            "page_count": doc.page_count, "char_count": len(doc.text), "text": doc.text, "read_at": _now()}, None
+            "page_count": doc.page_count, "char_count": len(doc.text), "text": doc.text,
+            "ocr_words": json.dumps([[w.start, w.end, w.confidence] for w in doc.ocr_words]) if doc.ocr_words else None,
+            "read_at": _now()}, None
 
 
 def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: Sequence[str],
@@ -98,7 +101,8 @@ def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: S
 
 def _parse_one(row: dict[str, Any]) -> tuple[dict[str, Any] | None, Rejection | None]:
     """Parse one read convention (runs in a worker process on large runs)."""
-    doc = Document(row["path"], row["format"], row["sha256"], row["text"].split("\f"))
+    words = tuple(OcrWord(*w) for w in json.loads(row["ocr_words"])) if row.get("ocr_words") else ()
+    doc = Document(row["path"], row["format"], row["sha256"], row["text"].split("\f"), words)
     try:
         convention = parse_convention(doc)
     except ConventionError as exc:
@@ -115,7 +119,8 @@ def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     total = documents.height
-    rows = documents.select("territory_id", "path", "format", "sha256", "text").rows(named=True)
+    columns = [c for c in ("territory_id", "path", "format", "sha256", "text", "ocr_words") if c in documents.columns]
+    rows = documents.select(columns).rows(named=True)
     for i, (row, (record, rejection)) in enumerate(zip(rows, map_ordered(_parse_one, rows, workers), strict=True),
                                                    start=1):
         if record is not None:
@@ -158,7 +163,7 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
         for pos, c in enumerate(p["commitments"], start=1):
             src = commitment_sources[pos - 1] if pos - 1 < len(commitment_sources) else {}
             commitments.append({"territory_id": tid, "position": pos, "party": c["party"], "ref": c["ref"],
-                                "text": c["text"], "page": src.get("page")})
+                                "text": c["text"], "page": src.get("page"), "paragraph": src.get("paragraph")})
         for name, src in p["provenance"].items():
             if isinstance(src, list):
                 items = [(f"{name}[{n}]", s) for n, s in enumerate(src, start=1)]
@@ -168,6 +173,7 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
                 derived = s.get("derived_from")
                 sources.append({
                     "territory_id": tid, "field": field_name, "page": s.get("page"),
+                    "paragraph": s.get("paragraph"), "read_by": s.get("read_by"), "ocr_confidence": s.get("confidence"),
                     "start_offset": s.get("start"), "end_offset": s.get("end"), "excerpt": s.get("excerpt"),
                     "sentence": s.get("sentence") if not derived else "computed from " + " + ".join(derived),
                 })
@@ -338,7 +344,7 @@ def normalise_roadmaps(parses: pl.DataFrame, raw_dir: str | Path) -> StageResult
 
 # -- avenants -------------------------------------------------------------------------------------------
 
-_AVENANT_NAME = re.compile(r"^(?P<territory>.+)_avenant_(?P<number>\d+)\.(?:txt|pdf)$")
+_AVENANT_NAME = re.compile(r"^(?P<territory>.+)_avenant_(?P<number>\d+)\.(?:txt|pdf|docx)$")
 
 
 def avenant_index(raw_dir: str | Path) -> dict[str, list[tuple[int, Path]]]:
@@ -375,7 +381,7 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
         numbers = [n for n, _ in files]
         for n, path in files:
             if numbers.count(n) > 1:
-                problems.append(f"{path}: avenant n° {n} exists as both .txt and .pdf; keep one")
+                problems.append(f"{path}: avenant n° {n} exists in two files (.pdf, .docx or .txt); keep one")
                 continue
             try:
                 doc = read_document(path)
@@ -412,10 +418,11 @@ def unknown_files(raw_dir: str | Path, known: Sequence[str]) -> list[str]:
 
     known_set = set(known)
     patterns = {
-        "conventions": (re.compile(r"^(?P<id>[^.]+)\.(?:pdf|txt)$"), "<territory_id>.pdf|.txt"),
+        "conventions": (re.compile(r"^(?P<id>[^.]+)\.(?:pdf|docx|txt)$"), "<territory_id>.pdf|.docx|.txt"),
         "roadmaps": (re.compile(r"^(?P<id>[^.]+)\.(?:xlsx|(?:" + "|".join(SHEETS) + r")\.csv)$"),
                      "<territory_id>.xlsx or <territory_id>.<sheet>.csv"),
-        "avenants": (re.compile(r"^(?P<id>[^.]+)_avenant_\d+\.(?:pdf|txt)$"), "<territory_id>_avenant_<n>.pdf|.txt"),
+        "avenants": (re.compile(r"^(?P<id>[^.]+)_avenant_\d+\.(?:pdf|docx|txt)$"),
+                     "<territory_id>_avenant_<n>.pdf|.docx|.txt"),
     }
     problems = []
     for folder, (pattern, expected) in patterns.items():

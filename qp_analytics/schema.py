@@ -55,11 +55,14 @@ TABLES: dict[str, Table] = {t.name: t for t in [
     Table("raw.convention_documents", "Each territory's convention as read: text layer, sha256, pages.", (
         _TID,
         Column("path", "VARCHAR", "File the text was read from, as given to the pipeline.", nullable=False),
-        Column("format", "VARCHAR", "pdf or txt.", nullable=False),
+        Column("format", "VARCHAR", "pdf, docx or txt.", nullable=False),
         Column("sha256", "VARCHAR", "SHA-256 of the file's bytes.", nullable=False),
         Column("page_count", "INTEGER", "Pages (a text file without form feeds is one page).", nullable=False),
         Column("char_count", "INTEGER", "Characters of extracted text.", nullable=False),
-        Column("text", "VARCHAR", "Extracted text, pages separated by a form feed (\\f).", nullable=False),
+        Column("text", "VARCHAR", "Extracted text, pages separated by a form feed (\\f); a Word file's paragraphs "
+               "one a line; a scanned page's text as read by OCR.", nullable=False),
+        Column("ocr_words", "JSON", "Words read by OCR: [start, end, confidence 0-100] with offsets in `text` "
+               "(null: no page was a scan)."),
         Column("read_at", "TIMESTAMP", "When the file was read (UTC).", nullable=False),
     )),
     Table("staging.convention_parses", "Each convention parsed: every field with its provenance, as JSON.", (
@@ -129,13 +132,19 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         Column("party", "VARCHAR", "etat, intercommunalite, chef_de_file or partenaires.", nullable=False),
         Column("ref", "VARCHAR", "The item's number as written: i, ii, ... (null: unnumbered)."),
         Column("text", "VARCHAR", "The commitment's text.", nullable=False),
-        Column("page", "INTEGER", "Page it was read on."),
+        Column("page", "INTEGER", "Page it was read on (null in a Word file)."),
+        Column("paragraph", "INTEGER", "Paragraph it was read in, for a Word file (which has no pages)."),
     )),
     Table("core.convention_field_sources", "Where each convention field was read: the traceability of "
           "core.conventions.", (
         _TID,
         Column("field", "VARCHAR", "Field of core.conventions (or commitments[n]).", key=True),
-        Column("page", "INTEGER", "1-based page."),
+        Column("page", "INTEGER", "1-based page (null in a Word file)."),
+        Column("paragraph", "INTEGER", "1-based paragraph of a Word file (one a line of the text; null otherwise)."),
+        Column("read_by", "VARCHAR", "How the value was read: text (a text file), text layer (PDF), word (.docx) or "
+               "ocr (a scanned page; see ocr_confidence)."),
+        Column("ocr_confidence", "DOUBLE", "For a value read by OCR: the lowest word confidence (0-100) of its "
+               "sentence; a value whose own words are under 70 is also a warning."),
         Column("start_offset", "INTEGER", "Start offset in raw.convention_documents.text."),
         Column("end_offset", "INTEGER", "End offset (exclusive)."),
         Column("excerpt", "VARCHAR", "The characters read."),

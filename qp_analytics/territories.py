@@ -12,7 +12,7 @@ from pathlib import Path
 REGISTRY_FILE = "territories.csv"
 REGISTRY_COLUMNS = ("territory_id", "name", "siren", "departement_code", "departement")
 TERRITORY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-CONVENTION_SUFFIXES = (".pdf", ".txt")
+CONVENTION_SUFFIXES = (".pdf", ".docx", ".txt")
 
 
 class RegistryError(Exception):
@@ -104,7 +104,7 @@ def convention_path(raw_dir: str | Path, territory_id: str) -> Path:
     folder = Path(raw_dir) / "conventions"
     found = [folder / f"{territory_id}{s}" for s in CONVENTION_SUFFIXES if (folder / f"{territory_id}{s}").is_file()]
     if not found:
-        raise MissingFile(f"{folder}/{territory_id}.pdf|.txt: no convention file for territory {territory_id!r}")
+        raise MissingFile(f"{folder}/{territory_id}.pdf|.docx|.txt: no convention file for territory {territory_id!r}")
     if len(found) > 1:
         raise MissingFile(f"{', '.join(str(p) for p in found)}: two convention files for territory "
                           f"{territory_id!r}; keep exactly one")

@@ -22,6 +22,7 @@ _FOLD = {
     "\uf0b7": " ", "\u2022": " ", "\u25cf": " ", "\uf0a7": " ",
     "\u0153": "oe", "\u0152": "oe", "\u00e6": "ae", "\u00c6": "ae",
     "\u2026": "...",
+    "\u00ad": "",  # soft hyphen: a word cut at a line end (see cleaning.clean)
 }
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"}
 
@@ -45,8 +46,11 @@ def fold(text: str) -> str:
 
 
 def squash(text: str) -> str:
-    """Collapse blanks and bullet glyphs into single spaces, for display of a source sentence."""
-    text = text.replace("\uf0b7", " ").replace("\u2022", " ")
+    """Collapse blanks and bullet glyphs into single spaces, drop soft hyphens and unfold ligatures, for display
+    of a source sentence."""
+    text = text.replace("\uf0b7", " ").replace("\u2022", " ").replace("\u00ad", "")
+    if any(c in text for c in _LIGATURES):
+        text = text.translate({ord(k): v for k, v in _LIGATURES.items()})
     return re.sub(r"\s+", " ", text).strip()
 
 

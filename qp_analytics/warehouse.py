@@ -110,8 +110,16 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None =
                   definitions: Mapping[str, Table] = TABLES) -> None:
     for name in tables or list(definitions):
         table = definitions[name]
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {name.split('.')[0]}")
+        schema, bare = name.split(".")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         con.execute(table.ddl())
+        # A warehouse written by an earlier version gains the columns added since (nullable, hence null there).
+        present = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, bare]
+        ).fetchall()}
+        for column in table.columns:
+            if column.name not in present and column.nullable and not column.key:
+                con.execute(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {column.type}')
 
 
 def empty_frame(table: Table) -> pl.DataFrame:

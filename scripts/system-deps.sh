@@ -2,6 +2,7 @@
 # System programs the tests use, installed from Debian's archive when missing:
 #   chromium, chromium-driver  the HTML report is checked in a real headless browser
 #   postgresql                 the distributed run (dagster-postgres, Celery) is tested against a real server
+#   tesseract-ocr, -fra        scanned conventions and avenants are read by OCR with the French model
 # Needs root (or sudo). Does nothing when everything is there.
 set -eu
 missing=""
@@ -9,6 +10,10 @@ command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing="$missing postgresql"
+fi
+command -v tesseract >/dev/null 2>&1 || missing="$missing tesseract-ocr"
+if ! tesseract --list-langs 2>/dev/null | grep -qx fra; then
+  missing="$missing tesseract-ocr-fra"
 fi
 [ -z "$missing" ] && exit 0
 sudo=""

@@ -105,7 +105,8 @@ def test_text_with_form_feeds_has_pages(tmp_path):
 
 @pytest.mark.parametrize("change, field", [
     ({"governance": "Le Chef de file sera désigné ultérieurement."}, "chef_de_file"),
-    ({"governance": "Le Chef de file est l’ANRU, avec Bpifrance comme chef de file adjoint."}, "chef_de_file"),
+    ({"governance": "L’ANRU et Bpifrance sont désignés chefs de file."}, "chef_de_file"),
+    ({"governance": "Le chef de file sera choisi parmi l’ANRU et Bpifrance."}, "chef_de_file"),
     ({"governance_title": "Pilotage", "governance": "Un comité de pilotage se réunit."}, "chef_de_file"),
     ({"labellisation": "labellisés (ci-après « la Labellisation »)."}, "labellisation_date"),
     ({"labellisation": "labellisés le 31/02/2021 (ci-après « la Labellisation »)."}, "labellisation_date"),
@@ -134,7 +135,8 @@ def test_every_problem_is_listed_not_only_the_first(tmp_path):
     ("truncated.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog", "not a readable PDF"),
     ("latin1.txt", "Métropole".encode("latin-1"), "is not UTF-8"),
     ("binary.txt", b"\x00\x01\x02garbage", "binary content"),
-    ("notes.docx", b"PK\x03\x04", "unsupported file type"),
+    ("notes.docx", b"PK\x03\x04", "not a readable Word .docx document"),
+    ("notes.odt", b"PK\x03\x04", "unsupported file type"),
 ])
 def test_unreadable_files(tmp_path, name, content, message):
     path = tmp_path / name
@@ -152,7 +154,7 @@ def test_pdf_without_text_layer(tmp_path):
     pdf.rect(20, 20, 50, 50)  # a drawing, no text: what a scan looks like to a text extractor
     path = tmp_path / "scan.pdf"
     path.write_bytes(bytes(pdf.output()))
-    with pytest.raises(DocumentError, match="no text layer"):
+    with pytest.raises(DocumentError, match="no text layer, and OCR read nothing"):
         read_document(path)
 
 
@@ -172,3 +174,19 @@ def test_page_break_right_after_a_heading(tmp_path):
     c = parse_text(tmp_path, broken)
     assert c.chef_de_file == "bpifrance"
     assert c.provenance["chef_de_file"]["page"] == 2
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    ("Le Chef de file est l’ANRU, avec Bpifrance comme chef de file adjoint.", "anru"),
+    ("Bpifrance assure le rôle de chef de file, en lien étroit avec la Banque des Territoires et l’ANCT.",
+     "bpifrance"),
+    ("L’ANRU, en lien avec la Banque des Territoires, assure le rôle de chef de file.", "anru"),
+    ("La Banque des Territoires, aux côtés de l’ANCT, est désignée chef de file.", "banque_des_territoires"),
+    ("Le chef de file désigné est la Banque des Territoires ; l’ANRU et Bpifrance y sont associés.",
+     "banque_des_territoires"),
+    ("Chef de file : Bpifrance.", "bpifrance"),
+])
+def test_chef_de_file_is_the_operator_designated_not_those_mentioned(tmp_path, sentence, expected):
+    c = parse_text(tmp_path, convention_text(governance=sentence, governance_title="Pilotage du programme"))
+    assert c.chef_de_file == expected
+    assert c.provenance["chef_de_file"]["excerpt"] in sentence
