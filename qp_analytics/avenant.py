@@ -6,15 +6,19 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qp_analytics.convention import ConventionError, DocumentReader, plain_dict
+from qp_analytics.convention import ConventionError, DocumentReader, Source, plain_dict
 from qp_analytics.documents import Document
-from qp_analytics.french import find_dates, find_months
+from qp_analytics.french import add_months, find_dates, find_months
 
 _NUMBER_RE = re.compile(r"avenant\s*(?:n\s*(?:°|º|o\.?)|numero|no\.?)\s*(\d{1,3})(?![0-9])")
 _PARTY_RE = re.compile(r"convention d'engagement[^.;]{0,160}?(?:conclue|signee|passee)\s+"
                        r"(?:entre l'etat et|avec)\s+")
 _EXTENSION_RE = re.compile(r"prolonge|proroge|portee|reportee")
 _UNTIL_RE = re.compile(r"jusqu'(?:au|a|a la date du)\s+")
+# The former term the extension starts from: "qui prenait fin le", "dont le terme était fixé au", "arrivant à
+# échéance le".
+_TERM_RE = re.compile(r"(?:prenait fin|prend fin|devait prendre fin|terme (?:etait |est )?(?:fixe )?|echeance|expir\w*)"
+                      r"\s*(?:le|au|a la date du)?\s*")
 
 
 @dataclass
@@ -48,7 +52,8 @@ def parse_avenant(doc: Document) -> Avenant:
     if r.problems:
         raise ConventionError(doc.path, r.problems)
     assert name is not None and number is not None
-    provenance = {k: asdict(v) for k, v in r.provenance.items() if k not in ("representative", "state_representative")}
+    provenance = {k: asdict(v) if isinstance(v, Source) else v for k, v in r.provenance.items()
+                  if k not in ("representative", "state_representative")}
     return Avenant(name, number, months, until, place, signed, r.warnings, provenance)
 
 
@@ -72,22 +77,38 @@ def _territory(r: DocumentReader) -> str | None:
 
 
 def _extension(r: DocumentReader) -> tuple[int | None, dt.date | None]:
+    """Months added and the new end date, as the extension's sentence gives them: 'prolongée de 12 mois',
+    'prolongée jusqu'au 18 mars 2024', or both; with the months and the former term it states ('qui prenait
+    fin le 18 mars 2023'), the new end date is that term plus the months."""
     f = r.ft.folded
     for m in _EXTENSION_RE.finditer(f):
         s, e = r.folded_sentence(m.start(), m.end())
         until = _UNTIL_RE.search(f, m.end(), e)
+        until_date = None
         if until:
             dates = find_dates(f, until.end(), e)
             if dates and dates[0].start == until.end():
                 if dates[0].value is None:
                     r.problems.append(f"new_end_date: {dates[0].raw!r} is not a real date")
                     return None, None
-                r.provenance["new_end_date"] = r.source_folded(dates[0].start, dates[0].end)
-                return None, dates[0].value
-        quantities = [q for q in find_months(f, m.end(), e)]
+                until_date = dates[0]
+        quantities = [q for q in find_months(f, m.end(), e) if until is None or q.end <= until.start()]
+        if not quantities and until_date is None:
+            continue
+        months = quantities[0].months if quantities else None
         if quantities:
             r.provenance["extension_months"] = r.source_folded(quantities[0].start, quantities[0].end)
-            return quantities[0].months, None
+        if until_date is not None:
+            r.provenance["new_end_date"] = r.source_folded(until_date.start, until_date.end)
+            return months, until_date.value
+        term = _TERM_RE.search(f, s, m.start())
+        former = find_dates(f, term.end(), m.start()) if term else []
+        if months is not None and former and former[0].value is not None and former[0].start - term.end() < 12:
+            r.provenance["new_end_date"] = {"derived_from": ["former end date", "extension_months"],
+                                            "former_end_date": asdict(r.source_folded(former[0].start,
+                                                                                      former[0].end))}
+            return months, add_months(former[0].value, months)
+        return months, None
     r.problems.append("extension: no sentence extends the convention ('prolongée de N mois' or "
                       "'prolongée jusqu'au <date>')")
     return None, None

@@ -38,6 +38,11 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def _is_counter(line: str) -> bool:
+    """A short line carrying a page counter, not a sentence that mentions a page."""
+    return len(line.strip()) <= 90 and bool(_PAGE_COUNTER.search(line)) and not line.rstrip().endswith((".", ";"))
+
+
 def _key(line: str) -> str:
     """A running header or footer is the same line on each page but for its page number."""
     return re.sub(r"\d+", "#", fold(line)).strip()
@@ -54,7 +59,7 @@ def _pages(text: str) -> list[list[tuple[int, int]]]:
         if not line.strip():
             continue
         pages[-1].append((start, end))
-        if "\f" not in text and _PAGE_ONLY.match(line):
+        if "\f" not in text and (_PAGE_ONLY.match(line) or _is_counter(line)):
             pages.append([])
     return [p for p in pages if p]
 
@@ -75,7 +80,7 @@ def furniture(text: str) -> list[tuple[int, int]]:
             line = text[s:e]
             if _PAGE_ONLY.match(line) and ((s, e) in edge or re.search(r"/|sur|page|[-\u2013]\s*\d", line, re.I)):
                 spans.add((s, e))
-            elif len(line.strip()) <= 90 and _PAGE_COUNTER.search(line) and not line.rstrip().endswith((".", ";")):
+            elif _is_counter(line):
                 spans.add((s, e))
             elif (s, e) in edge and len(pages) > 1 and edge_keys[_key(line)] >= 2 and len(_key(line)) >= 4:
                 spans.add((s, e))
@@ -121,10 +126,11 @@ def clean(text: str) -> str:
         if vocabulary is None:
             vocabulary = _vocabulary(blanked)
         s, e = m.span("cut")
+        # doc.text keeps its form feeds for page numbers; the cleaned text joins the word across the break
         if _joins(m["left"], m["right"], vocabulary):
-            chars[s:e] = [c if c == "\f" else SOFT for c in blanked[s:e]]
+            chars[s:e] = SOFT * (e - s)
         else:
-            chars[s + 1:e] = [c if c == "\f" else SOFT for c in blanked[s + 1:e]]
+            chars[s + 1:e] = SOFT * (e - s - 1)
     return "".join(chars)
 
 

@@ -204,7 +204,8 @@ class DocumentReader:
     def anchor_after(self, f_end: int, sentence_end: int) -> str:
         """What a period 'à compter de ...' counts from: the labellisation (default) or the signature."""
         tail = self.ft.folded[f_end:sentence_end]
-        m = re.search(r"compter de (?:la |sa )?(?:date de (?:la |sa )?)?(labellisation|signature)", tail)
+        m = re.search(r"(?:compter de|suivant|qui suivent|apres|a partir de|des) (?:la |sa )?(?:date de (?:la |sa )?)?"
+                      r"(?:la )?(labellisation|signature)", tail)
         return m.group(1) if m else "labellisation"
 
     # -- fields -------------------------------------------------------------------------------
@@ -219,10 +220,17 @@ class DocumentReader:
                 "bénéficiaire at the head of the convention"
             )
         else:
-            stop = defined.start() if defined else min(len(f), entre.end() + 600)
-            rep = re.compile(r"represente(?:e)?s?,? par ").search(f, entre.end(), stop)
+            begin = entre.end()
+            if re.match(r"[\s:\-]*(?:l'|le |la )?etat(?![a-z])", f[begin:begin + 40]):
+                # "ENTRE l'État ..., d'une part, ET <intercommunalité> ..., d'autre part"
+                and_line = re.compile(r"^[ \t]*(?:ET|Et|et)[ \t]*:?[ \t]*$", re.MULTILINE).search(
+                    self.text, self.ft.span(begin, begin + 1).start)
+                if and_line:
+                    begin = self.ft.folded_offset(and_line.end())
+            stop = defined.start() if defined and defined.start() > begin else min(len(f), begin + 600)
+            rep = re.compile(r"represente(?:e)?s?,? par ").search(f, begin, stop)
             name_end = rep.start() if rep else stop
-            name_span = self.ft.span(entre.end(), name_end)
+            name_span = self.ft.span(begin, name_end)
             article = _ARTICLE_RE.match(name_span.text)
             name = squash(name_span.text[article.end() if article else 0:]).rstrip(" ,;")
             if not name:
@@ -232,7 +240,8 @@ class DocumentReader:
                 start = name_span.start + (article.end() if article else 0)
                 self.provenance["territory_name"] = self.source(start, name_span.end)
             if rep:
-                clause_end = re.compile(r"\.(?:\s|$)|\n\s*\n|ci-apres").search(f, rep.end(), max(stop, rep.end() + 1))
+                clause_end = re.compile(r"(?<!\bm)(?<!\bmme)(?<!\bmm)\.(?:\s|$)|ci-apres").search(
+                    f, rep.end(), max(stop, rep.end() + 1))
                 c_end = clause_end.start() if clause_end else stop
                 clause = self.ft.span(rep.end(), c_end)
                 representative = split_representative(squash(clause.text).rstrip(" ,;."))
@@ -666,23 +675,48 @@ def distinctive_words(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]{4,}", fold(name)) if w not in _GENERIC_NAME_WORDS}
 
 
+_UP, _LOW = "A-Z\u00c0-\u00dd", "a-z\u00e0-\u00ff"
+_PERSON = re.compile(rf"(?P<name>(?:[{_UP}][{_LOW}'\u2019]+\.?(?:-[{_UP}][{_LOW}]+)*\s+)+"
+                     rf"[{_UP}][{_UP}'\u2019\-]+(?:[\s-]+[{_UP}][{_UP}'\u2019\-]+)*)(?![{_LOW}])")
+_NOT_A_FIRST_NAME = re.compile(r"^(?:madame|monsieur|mme|m|mr|president|presidente|maire|vice|conseiller|"
+                               r"conseillere)\.?$")
+
+
 def split_representative(clause: str) -> dict[str, str | None]:
-    """'sa Présidente Martine VASSAL' -> {'name': 'Martine VASSAL', 'title': 'Présidente'}."""
-    words = re.sub(r"^(?:son|sa|leur|le|la)\s+", "", clause, flags=re.IGNORECASE).strip(" ,")
-    words = _CIVILITY_RE.sub("", words)
-    title_match = _TITLE_RE.match(fold(words))
+    """'sa Présidente Martine VASSAL' -> {'name': 'Martine VASSAL', 'title': 'Présidente'}; the name is a person's
+    (first names, then the surname in capitals), the title what stands before it, or after it in 'en sa qualité
+    de ...'; appositions after the name ('dûment habilité par ...') are neither."""
+    m = _PERSON.search(clause)
+    if m:
+        words = m.group("name").split()
+        skipped = 0
+        while len(words) > 2 and _NOT_A_FIRST_NAME.match(fold(words[0])):
+            skipped += len(words.pop(0))
+        if _NOT_A_FIRST_NAME.match(fold(words[0])) and len(words) == 2 and not words[1].isupper():
+            words = []
+        if words:
+            name = clause[m.start() + clause[m.start():].index(words[0]):m.end()]
+            before = clause[:m.start() + clause[m.start():].index(words[0])]
+            title = re.sub(r"^(?:son|sa|leur|le|la)\s+", "", before.strip(" ,"), flags=re.IGNORECASE)
+            title = re.sub(r"(?:[\s,]+|^)(?:madame|monsieur|mme|m\.)\s*$", "", title, flags=re.IGNORECASE).strip(" ,")
+            if not title:
+                tail = clause[m.end():]
+                after = re.search(r"en (?:sa|son) qualit\u00e9 de\s+(?P<t>[^,;]+)", tail) or re.match(
+                    r"\s*,\s*(?P<t>(?:(?:1er|premi\u00e8re?|premier|vice)[- ])?(?:pr\u00e9sidente?|maire|conseill\w+)"
+                    r"[^,;]*)", tail, re.IGNORECASE)
+                title = after.group("t").strip() if after else ""
+            return {"name": name, "title": title or None}
+    words_ = re.sub(r"^(?:son|sa|leur|le|la)\s+", "", clause, flags=re.IGNORECASE).strip(" ,")
+    words_ = _CIVILITY_RE.sub("", words_)
+    title_match = _TITLE_RE.match(fold(words_))
     if title_match and title_match.end() > 0:
         # folded and original have the same length for these (Latin) words
-        title = words[: title_match.end()].strip(" ,")
-        rest = _CIVILITY_RE.sub("", words[title_match.end():].strip(" ,"))
+        title = words_[: title_match.end()].strip(" ,")
+        rest = _CIVILITY_RE.sub("", words_[title_match.end():].strip(" ,"))
         rest = re.sub(r"^(?:en exercice|de\s+\S+)\s*,?\s*", "", rest, flags=re.IGNORECASE)
         rest = _CIVILITY_RE.sub("", rest.strip(" ,"))
         return {"name": rest or None, "title": title}
-    m = re.search(r"((?:[A-ZÀ-Ý][a-zà-ÿ'\-]+[\s-]+)+[A-ZÀ-Ý'\-]{2,}(?:[\s-]+[A-ZÀ-Ý'\-]{2,})*)$", words)
-    if m:
-        title = words[: m.start()].strip(" ,") or None
-        return {"name": m.group(1), "title": title}
-    return {"name": words or None, "title": None}
+    return {"name": words_ or None, "title": None}
 
 
 def _due(base_label: str, months: int | None, labellisation: dt.date | None, signature: dt.date | None,
