@@ -56,7 +56,7 @@ _SIGNATURE_RE = re.compile(
     r"le(?=[\s.\u2026_]|$)(?P<rest>[^\n]*)",
     re.MULTILINE,
 )
-_ARTICLE_RE = re.compile(r"[\s\uf0b7]*(?:(?:la|le|les)\s+|l['\u2019]\s*)?", re.IGNORECASE)
+_ARTICLE_RE = re.compile(r"[\W_]*(?:(?:la|le|les)\s+|l['\u2019]\s*)?", re.IGNORECASE)
 _BLANK_RE = re.compile(r"^[\s.\u2026_\-]*$")
 
 

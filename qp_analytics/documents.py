@@ -65,8 +65,13 @@ class Document:
         return {"pdf": "text layer", "docx": "word"}.get(self.format, "text")
 
     def confidence(self, start: int, end: int) -> float | None:
-        """The lowest OCR confidence (0-100) of the words in [start, end); None when none was read by OCR."""
-        confs = [w.confidence for w in self.ocr_words if w.start < end and start < w.end]
+        """The lowest OCR confidence (0-100) of the words in [start, end); None when none was read by OCR.
+
+        Elided words (l’, d’, qu’...) are left out: tesseract scores them low for the shape of their apostrophe
+        alone (’ or '), read right or not, which would make every sentence with one look uncertain."""
+        text = self.text if self.ocr_words else ""
+        confs = [w.confidence for w in self.ocr_words if w.start < end and start < w.end
+                 and "'" not in text[w.start:w.end] and "\u2019" not in text[w.start:w.end]]
         return min(confs) if confs else None
 
 

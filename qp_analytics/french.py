@@ -16,9 +16,14 @@ MONTH_NAMES = [
     "août", "septembre", "octobre", "novembre", "décembre",
 ]
 
-# Dates in folded text: "18 mars 2021", "1er avril 2021", "18/03/2021", "18.03.2021", "2021-03-18".
+_NUMBER_WORD = (r"(?:un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|seize"
+                r"|vingt|trente|et)")
+# Dates in folded text: "18 mars 2021", "1er avril 2021", "18/03/2021", "18.03.2021", "2021-03-18", and written in
+# words as a deed is: "vingt-neuf juin deux mille vingt et un".
 DATE_PATTERN = re.compile(
-    r"\b(?:(?P<d>\d{1,2}|1er|premier)\s*(?P<m>" + "|".join(MONTHS) + r")\s+(?P<y>\d{4})"
+    r"\b(?:(?P<wd>premier|" + _NUMBER_WORD + r"(?:[- ]" + _NUMBER_WORD + r"){0,3})\s+(?P<wm>" + "|".join(MONTHS)
+    + r")\s+(?P<wy>deux[- ]mille(?:[- ]" + _NUMBER_WORD + r"){0,4})(?![a-z])"
+    r"|(?P<d>\d{1,2}|1er|premier)\s*(?P<m>" + "|".join(MONTHS) + r")\s+(?P<y>\d{4})"
     r"|(?P<nd>\d{1,2})\s*[/.]\s*(?P<nm>\d{1,2})\s*[/.]\s*(?P<ny>\d{4})"
     r"|(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2}))\b"
 )
@@ -35,7 +40,13 @@ class FoundDate:
 def find_dates(folded: str, start: int = 0, end: int | None = None) -> list[FoundDate]:
     found = []
     for m in DATE_PATTERN.finditer(folded, start, len(folded) if end is None else end):
-        if m.group("m"):
+        if m.group("wm"):
+            words = _date_in_words(m.group("wd"), m.group("wy"))
+            if words is None:
+                continue
+            day, year = words
+            month = MONTHS[m.group("wm")]
+        elif m.group("m"):
             day_text = m.group("d")
             day = 1 if day_text in ("1er", "premier") else int(day_text)
             month, year = MONTHS[m.group("m")], int(m.group("y"))
@@ -49,6 +60,16 @@ def find_dates(folded: str, start: int = 0, end: int | None = None) -> list[Foun
             value = None
         found.append(FoundDate(value, m.start(), m.end(), m.group(0)))
     return found
+
+
+def _date_in_words(day_words: str, year_words: str) -> tuple[int, int] | None:
+    """(day, year) of a date written in words; None when the words are not a day and a year."""
+    try:
+        day = 1 if day_words == "premier" else text2num(day_words.replace(" et ", "-et-"), "fr")
+        year = text2num(year_words, "fr")
+    except ValueError:
+        return None
+    return (day, year) if 1 <= day <= 31 and 1900 <= year <= 2100 else None
 
 
 def french_date(value: dt.date, style: str = "long") -> str:
