@@ -16,11 +16,19 @@ import polars as pl
 
 from qp_analytics.convention import ConventionError, parse_convention
 from qp_analytics.documents import Document, DocumentError, read_document
+from qp_analytics.identity import TerritoryIndex
 from qp_analytics.manifest import read_manifest
 from qp_analytics.ocr import OcrWord
 from qp_analytics.parallel import map_ordered
 from qp_analytics.schema import TABLES
-from qp_analytics.territories import MissingFile, Territory, convention_path
+from qp_analytics.territories import (
+    MissingFile,
+    Territory,
+    check_inside_raw_folder,
+    convention_path,
+    outside_raw_folder,
+    read_registry,
+)
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, territory_id)
 
@@ -114,8 +122,9 @@ def _parse_one(row: dict[str, Any]) -> tuple[dict[str, Any] | None, Rejection | 
 
 
 def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
-                    workers: int | None = None) -> StageResult:
-    """Parse read conventions (rows of raw.convention_documents)."""
+                    workers: int | None = None, registry: TerritoryIndex | None = None) -> StageResult:
+    """Parse read conventions (rows of raw.convention_documents). With the registry, a convention naming
+    another intercommunalité than its territory's is rejected."""
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     total = documents.height
@@ -123,6 +132,10 @@ def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
     rows = documents.select(columns).rows(named=True)
     for i, (row, (record, rejection)) in enumerate(zip(rows, map_ordered(_parse_one, rows, workers), strict=True),
                                                    start=1):
+        if record is not None and registry is not None:
+            rejection = _identity_rejection(registry, row["territory_id"], "parse", row["path"],
+                                            json.loads(record["parsed"]))
+            record = None if rejection else record
         if record is not None:
             records.append(record)
         if rejection is not None:
@@ -131,6 +144,19 @@ def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
             progress("parse", i, total, row["territory_id"])
     frame = TABLES["staging.convention_parses"].frame(records)
     return StageResult({"staging.convention_parses": frame}, frame["territory_id"].to_list(), rejections)
+
+
+def _identity_rejection(registry: TerritoryIndex, territory_id: str, stage: str, path: str,
+                        parsed: Mapping[str, Any]) -> Rejection | None:
+    """A rejection when a parsed document (its territory_name, and siren if it gives one) names another
+    intercommunalité than the registry's territory."""
+    problem = registry.mismatch(territory_id, parsed.get("territory_name"), parsed.get("siren"))
+    return Rejection(territory_id, stage, path, [f"{path}: territory_name: {problem}"]) if problem else None
+
+
+def registry_index(raw_dir: str | Path) -> TerritoryIndex:
+    """The registry's names, to match the documents' intercommunalités against."""
+    return TerritoryIndex.of(read_registry(raw_dir))
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -193,7 +219,7 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
 def roadmap_source(raw_dir: str | Path, territory_id: str) -> tuple[Path | None, str | None]:
     """(path, format) of a territory's roadmap: roadmaps/<id>.xlsx or its CSV exports; (None, None) if absent.
 
-    Raises MissingFile when both forms are present."""
+    Raises MissingFile when both forms are present, OutsideRawFolder when a file leads out of the raw folder."""
     from qp_analytics.roadmap import SHEETS
 
     folder = Path(raw_dir) / "roadmaps"
@@ -202,6 +228,8 @@ def roadmap_source(raw_dir: str | Path, territory_id: str) -> tuple[Path | None,
     if workbook.is_file() and csvs:
         raise MissingFile(f"{workbook} and {csvs[0]}: a workbook and CSV exports for territory {territory_id!r}; "
                           "keep one of them")
+    for path in [workbook] if workbook.is_file() else csvs:
+        check_inside_raw_folder(raw_dir, path)
     if workbook.is_file():
         return workbook, "xlsx"
     if csvs:
@@ -246,6 +274,17 @@ def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | No
             "parsed_at": _now()}, None
 
 
+def _roadmap_identity(registry: TerritoryIndex, territory_id: str, record: dict[str, Any]) -> Rejection | None:
+    """A rejection when a roadmap's fiche names (territoire) another intercommunalité than its territory's."""
+    name = json.loads(record["parsed"])["fiche"]["territoire"]
+    problem = registry.mismatch(territory_id, name)
+    if not problem:
+        return None
+    row = json.loads(record["source_rows"]).get("fiche", {}).get("territoire")
+    place = f"sheet 'fiche', row {row}, column 'valeur' (territoire)" if row else "sheet 'fiche' (territoire)"
+    return Rejection(territory_id, "roadmap", record["path"], [f"{record['path']}: {place}: {problem}"])
+
+
 def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None,
                    workers: int | None = None, sha256s: Mapping[str, str] | None = None
                    ) -> tuple[StageResult, list[str]]:
@@ -254,9 +293,13 @@ def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str], progress: 
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     absent: list[str] = []
+    registry = registry_index(raw_dir)
     items = [(str(raw_dir), tid, (sha256s or {}).get(tid)) for tid in territory_ids]
     for i, (tid, (record, rejection)) in enumerate(zip(territory_ids, map_ordered(_roadmap_one, items, workers),
                                                        strict=True), start=1):
+        if record is not None:
+            rejection = _roadmap_identity(registry, tid, record)
+            record = None if rejection else record
         if record is not None:
             records.append(record)
         elif rejection is not None:
@@ -371,6 +414,7 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
 
     manifest = read_manifest(raw_dir)
     index = avenant_index(raw_dir)
+    registry = registry_index(raw_dir)
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     accepted: list[str] = []
@@ -383,6 +427,10 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
             if numbers.count(n) > 1:
                 problems.append(f"{path}: avenant n° {n} exists in two files (.pdf, .docx or .txt); keep one")
                 continue
+            outside = outside_raw_folder(raw_dir, path)
+            if outside:
+                problems.append(outside)
+                continue
             try:
                 doc = read_document(path)
                 avenant = parse_avenant(doc)
@@ -394,6 +442,10 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
                 continue
             if avenant.number != n:
                 problems.append(f"{path}: the file is named for avenant n° {n} but the document is n° {avenant.number}")
+                continue
+            other = registry.mismatch(tid, avenant.territory_name, getattr(avenant, "siren", None))
+            if other:
+                problems.append(f"{path}: territory_name: {other}")
                 continue
             rows.append({"territory_id": tid, "number": n, "territory_name": avenant.territory_name,
                          "extension_months": avenant.extension_months, "new_end_date": avenant.new_end_date,
@@ -413,7 +465,8 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
 # -- files that belong to no territory ----------------------------------------------------------------------
 
 def unknown_files(raw_dir: str | Path, known: Sequence[str]) -> list[str]:
-    """Problems for raw files whose name is not a known territory's file (a typo, an unknown territory)."""
+    """Problems for raw files whose name is not a known territory's file (a typo, an unknown territory), and
+    for anything at the top of the raw folder that is not part of it (notes.docx)."""
     from qp_analytics.roadmap import SHEETS
 
     known_set = set(known)
@@ -425,6 +478,11 @@ def unknown_files(raw_dir: str | Path, known: Sequence[str]) -> list[str]:
                      "<territory_id>_avenant_<n>.pdf|.docx|.txt"),
     }
     problems = []
+    layout = {"territories.csv", "manifest.csv", *patterns}
+    for file in sorted(Path(raw_dir).iterdir()) if Path(raw_dir).is_dir() else []:
+        if not file.name.startswith(".") and file.name not in layout:
+            problems.append(f"{file}: not part of a raw folder, not read; expected only territories.csv, "
+                            "manifest.csv and the folders conventions/, roadmaps/ and avenants/")
     for folder, (pattern, expected) in patterns.items():
         path = Path(raw_dir) / folder
         if not path.is_dir():

@@ -36,7 +36,7 @@ import duckdb
 
 from qp_analytics.incremental import modules_version
 from qp_analytics.marts import NATIONAL_PARTNERS
-from qp_analytics.roadmap import CODES
+from qp_analytics.roadmap import CODES, QPV_CODE
 from qp_analytics.schema import MARTS, TABLES, Table
 
 CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
@@ -250,8 +250,9 @@ def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bo
     _in_order(f, "actual_end_after_start", "fin_reelle", "debut_reel")
 
     f = frames["core.action_qpv"]
-    f.add("qpv_code_format", "qpv_code is QP or QN + 6 or 7 digits",
-          _e("ExpectColumnValuesToMatchRegex", column="qpv_code", regex=r"^Q[PN]\d{6,7}$"), blocking=False)
+    f.add("qpv_code_format", "qpv_code is a 2015 code (QP + département + 3 digits) or a 2024 one (QN + "
+          "département + 2 digits + N, M or I)",
+          _e("ExpectColumnValuesToMatchRegex", column="qpv_code", regex=f"^{QPV_CODE}$"), blocking=False)
 
     _in_set(frames["core.action_partners"], "role", CODES["role"])
 

@@ -5,6 +5,8 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from qp_analytics.territories import outside_raw_folder
+
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
 _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)(?:_avenant_\d+)?\.")
 
@@ -17,8 +19,12 @@ def raw_fingerprints(raw_dir: str | Path) -> dict[str, str]:
         path = root / name
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
         for file in files:
-            if not file.name.startswith("."):
-                out[file.relative_to(root).as_posix()] = hashlib.sha256(file.read_bytes()).hexdigest()
+            if file.name.startswith("."):
+                continue
+            # a file leading out of the raw folder (a link) is never read: its target stands for its content
+            outside = outside_raw_folder(root, file)
+            out[file.relative_to(root).as_posix()] = (f"outside:{file.resolve()}" if outside
+                                                      else hashlib.sha256(file.read_bytes()).hexdigest())
     return out
 
 

@@ -199,10 +199,19 @@ def _split(cell: Any) -> list[str]:
     return [part.strip() for part in read_text(cell).split(";") if part.strip()]
 
 
+# A département on three characters: 001 to 095 (020 split into 02A and 02B, Corsica), 971 to 976 overseas.
+DEPARTEMENT_CODE = r"(?:0(?:0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5])|97[1-6])"
+# QPV codes, of both geographies (see DOMAIN.md): 2015, QP + département + 3 digits (QP013001); 2024, QN +
+# département + a 2-digit order + N (new), M (outline modified) or I (unchanged) (QN06201M).
+QPV_CODE = rf"(?:QP{DEPARTEMENT_CODE}\d{{3}}|QN{DEPARTEMENT_CODE}\d{{2}}[NMI])"
+_QPV = re.compile(QPV_CODE)
+
+
 def read_qpv(code: str) -> str:
     code = code.upper().replace(" ", "")
-    if not re.fullmatch(r"Q[PN]\d{6,7}", code):
-        raise CellError("QPV codes separated by ';' (e.g. QP013001)")
+    if not _QPV.fullmatch(code):
+        raise CellError("QPV codes separated by ';': QP + the département on 3 characters + 3 digits (2015, e.g. "
+                        "QP013001, QP02A001) or QN + the département + 2 digits + N, M or I (2024, e.g. QN06201M)")
     return code
 
 
@@ -231,11 +240,82 @@ def read_workbook_rows(path: Path) -> dict[str, list[list[Any]]]:
 
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        return {name.strip().lower(): workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-                for name in workbook.sheet_names}
+        sheets = {name: workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                  for name in workbook.sheet_names}
     except Exception as exc:  # calamine raises its own error types for every kind of broken file
         reason = f"an Excel workbook (.xlsx) that opens; it does not ({type(exc).__name__}: {exc})"
         raise RoadmapError(str(path), [Problem(str(path), expected=reason)]) from exc
+    problems = uncomputed_formulas(path, sheets)
+    if problems:
+        raise RoadmapError(str(path), problems)
+    return {name.strip().lower(): rows for name, rows in sheets.items()}
+
+
+# A formula's cell in the sheet XML: <c r="F3"><f>SUM(F4:F9)</f><v>1250</v></c>; the <v> (the value the
+# formula last computed) is missing or empty when the program that wrote the file does not compute formulas.
+_XML_ANY_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
+_XML_FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?f>)", re.DOTALL)
+_XML_VALUE = re.compile(rb"<(?:\w+:)?v>(.+?)</(?:\w+:)?v>", re.DOTALL)
+_XML_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_XML_SHEET = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]*)"')
+_XML_TARGET = re.compile(rb'<Relationship\b[^>]*?\bId="([^"]*)"[^>]*?\bTarget="([^"]*)"|'
+                         rb'<Relationship\b[^>]*?\bTarget="([^"]*)"[^>]*?\bId="([^"]*)"')
+_HOW_TO_COMPUTE = ("expected a value: the cell holds a formula whose result was never computed (the file was "
+                   "written by a program that does not compute formulas); open the workbook in Excel or "
+                   "LibreOffice and save it so the values are computed, or replace the formula by its value "
+                   "(copy, paste values)")
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+def uncomputed_formulas(path: Path, sheets: dict[str, list[list[Any]]]) -> list[Problem]:
+    """Formula cells of the template's sheets that have no computed value (calamine reads them as empty),
+    each named by sheet, row and column. Only sheets whose XML holds a formula are looked at further."""
+    import html
+    import zipfile
+
+    problems: list[Problem] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            targets = {}
+            for m in _XML_TARGET.finditer(archive.read("xl/_rels/workbook.xml.rels")):
+                rid, target = (m[1], m[2]) if m[1] is not None else (m[4], m[3])
+                target = target.decode()
+                targets[rid] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            for m in _XML_SHEET.finditer(archive.read("xl/workbook.xml")):
+                name = html.unescape(m[1].decode())
+                folded = name.strip().lower()
+                if folded not in SHEETS or m[2] not in targets or name not in sheets:
+                    continue
+                xml = archive.read(targets[m[2]])
+                # a plain search first (most sheets hold no formula), the exact pattern only when it finds one
+                if (b"<f" not in xml and b":f" not in xml) or not _XML_ANY_FORMULA.search(xml):
+                    continue
+                header = sheets[name][0] if sheets[name] else []
+                for cell in _XML_CELL.finditer(xml):
+                    inner = cell[2] or b""
+                    formula = _XML_FORMULA.search(inner)
+                    if formula is None or _XML_VALUE.search(inner):
+                        continue
+                    ref = _XML_REF.search(cell[1])
+                    if ref is None:
+                        continue
+                    row, col = int(ref[2]), _column_number(ref[1].decode())
+                    title = read_text(header[col - 1]) if col <= len(header) and not _is_empty(header[col - 1]) \
+                        else ""
+                    column = f"{title} ({ref[1].decode()}{row})" if title and row > 1 else f"{ref[1].decode()}{row}"
+                    text = html.unescape((formula[1] or b"").decode()) or "(a shared formula)"
+                    problems.append(Problem(str(path), folded, row, column, f"={text}" if formula[1] else text,
+                                            _HOW_TO_COMPUTE))
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return []  # not an Office Open XML workbook calamine could read some other way: nothing to add
+    return problems
 
 
 def read_csv_rows(path: Path) -> list[list[Any]]:
@@ -284,6 +364,8 @@ class _Checker:
     def __init__(self, source: Source):
         self.source = source
         self.problems: list[Problem] = []
+        self.fiche_rows: dict[str, int] = {}  # champ -> the fiche's row it was read from
+        self.unreadable: set[str] = set()  # sheets missing, or missing a column: said once, not row by row
 
     def problem(self, sheet: str | None, row: int | None, column: str | None, value: Any, expected: str) -> None:
         file = self.source.sheet_files.get(sheet, self.source.path) if sheet else self.source.path
@@ -308,6 +390,7 @@ class _Checker:
         if sheet not in self.source.sheets:
             found = ", ".join(sorted(self.source.sheets)) or "none"
             self.problem(None, None, None, None, f"a sheet '{sheet}' (sheets found: {found})")
+            self.unreadable.add(sheet)
             return []
         table = self.source.sheets[sheet]
         header = [read_text(h).lower() if not _is_empty(h) else "" for h in (table[0] if table else [])]
@@ -316,6 +399,7 @@ class _Checker:
             found = ", ".join(h for h in header if h)
             self.problem(sheet, 1, column, None, f"a column '{column}' in the header row (found: {found})")
         if missing:
+            self.unreadable.add(sheet)
             return []
         index = {c: header.index(c) for c in columns}
         out = []
@@ -342,7 +426,7 @@ class _Checker:
                 self.problem("fiche", row_no, "champ", cells["champ"],
                              f"each champ once (already on row {seen[champ]})")
                 continue
-            seen[champ] = row_no
+            seen[champ] = self.fiche_rows[champ] = row_no
             values[champ] = self.cell("fiche", row_no, "valeur", FICHE_FIELDS[champ], cells["valeur"])
             if champ == "territoire_id" and values[champ] and self.source.territory_id \
                     and values[champ] != self.source.territory_id:
@@ -358,8 +442,9 @@ def parse_roadmap(path: str | Path) -> dict[str, Any]:
     return parse_roadmap_with_rows(path)[0]
 
 
-def parse_roadmap_with_rows(path: str | Path) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """parse_roadmap, plus the sheet row (Excel numbering) each row object was read from."""
+def parse_roadmap_with_rows(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """parse_roadmap, plus the sheet row (Excel numbering) each row object was read from (for the fiche,
+    {champ: row})."""
     source = open_source(path)
     check = _Checker(source)
     result: dict[str, Any] = {"fiche": check.fiche()}
@@ -374,7 +459,8 @@ def parse_roadmap_with_rows(path: str | Path) -> tuple[dict[str, Any], dict[str,
             check.problem("actions", row_no, "action_id", row["action_id"], "an action id used once in the sheet")
         actions.setdefault(key, row["action_id"])
     practices: set[str] = set()
-    for sheet, rows in sheets.items():
+    # without a readable 'actions' sheet, its absence is the one problem; not each reference to it
+    for sheet, rows in sheets.items() if "actions" not in check.unreadable else ():
         for row_no, row in rows:
             ref = row.get("action_id") if SHEETS[sheet].get("action_id") == "action_ref" else None
             if ref is not None:
@@ -401,7 +487,9 @@ def parse_roadmap_with_rows(path: str | Path) -> tuple[dict[str, Any], dict[str,
         raise RoadmapError(source.path, check.problems)
     for sheet, rows in sheets.items():
         result[sheet] = [row for _, row in rows]
-    return result, {sheet: [row_no for row_no, _ in rows] for sheet, rows in sheets.items()}
+    source_rows: dict[str, Any] = {"fiche": check.fiche_rows}
+    source_rows.update({sheet: [row_no for row_no, _ in rows] for sheet, rows in sheets.items()})
+    return result, source_rows
 
 
 def _plain(value: Decimal) -> int | float:

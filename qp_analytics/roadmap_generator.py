@@ -14,6 +14,7 @@ The data is always valid against ROADMAP_TEMPLATE.md: broken inputs are made els
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import random
 import re
@@ -250,9 +251,23 @@ def action_prefix(territory_id: str) -> str:
     return "".join(p[0] for p in parts).upper()
 
 
-def qpv_code(departement_code: str, number: int) -> str:
-    """QP013001: 'QP', the département on three characters, three digits (QP974xxx for La Réunion)."""
-    return f"QP{departement_code.upper().zfill(3)}{number:03d}"
+def qpv_code(departement_code: str, number: int, geography: int = 2015) -> str:
+    """A QPV code of the 2015 geography, QP013001: 'QP', the département on three characters, three digits
+    (QP974xxx for La Réunion); or of the 2024 one, QN01301M: 'QN', the département, a two-digit order and N
+    (new), M (outline modified) or I (unchanged)."""
+    departement = departement_code.upper().zfill(3)
+    if geography == 2024:
+        return f"QN{departement}{number % 100:02d}{'NMI'[number % 3]}"
+    return f"QP{departement}{number:03d}"
+
+
+def qpv_geography(territory: Territory) -> int:
+    """The geography a territory's roadmap lists its QPV in: about one metropolitan territory in three revised
+    its roadmap with the 2024 codes; overseas keep the 2015 ones (in force there until 2025). Drawn from the
+    territory's id, not from the planning's random source, so that the rest of every plan stays as it was."""
+    if territory.departement_code.startswith("97"):
+        return 2015
+    return 2024 if hashlib.sha256(territory.territory_id.encode()).digest()[0] % 3 == 0 else 2015
 
 
 def local_partners(territory: Territory, rng: random.Random) -> list[str]:
@@ -450,8 +465,9 @@ def plan_roadmap(territory: Territory, labellisation: dt.date, due_date: dt.date
     locals_ = local_partners(territory, rng)
     region = REGIONS.get(territory.departement_code, territory.departement)
     city = _seat(territory)
-    qpv_pool = [qpv_code(territory.departement_code, n) for n in sorted(rng.sample(range(1, 60),
-                                                                                   rng.randint(2, 6)))]
+    geography = qpv_geography(territory)
+    qpv_pool = [qpv_code(territory.departement_code, n, geography)
+                for n in sorted(rng.sample(range(1, 60), rng.randint(2, 6)))]
 
     # Actions: every axis once, the rest drawn, listed axis by axis as roadmaps are organised.
     count = rng.randint(*behaviour.actions)

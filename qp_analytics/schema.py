@@ -214,7 +214,8 @@ TABLES.update({t.name: t for t in [
     Table("core.action_qpv", "The QPV each action targets (one row per action and QPV code).", (
         _TID,
         Column("action_id", "VARCHAR", "The action.", key=True),
-        Column("qpv_code", "VARCHAR", "QPV code, upper case (QP + 6 digits for 2015 codes, QN for 2024).", key=True),
+        Column("qpv_code", "VARCHAR", "QPV code, upper case: 2015 geography QP + département on 3 characters + "
+               "3 digits (QP013001), 2024 geography QN + département + 2 digits + N, M or I (QN06201M).", key=True),
     )),
     Table("core.action_partners", "Who is involved in each action, in which role (sheet 'partenaires').", (
         _TID, _ROW, _ACTION, _partner("partenaire", "Partner"),

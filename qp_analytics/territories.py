@@ -97,6 +97,28 @@ class MissingFile(Exception):
     """A territory's file is absent or ambiguous."""
 
 
+class OutsideRawFolder(MissingFile):
+    """A file whose real path (links followed) leaves the raw folder: it is never read, not even hashed."""
+
+
+def outside_raw_folder(raw_dir: str | Path, path: Path) -> str | None:
+    """None when `path`'s real path is inside the raw folder's; otherwise the problem, naming both."""
+    root = Path(raw_dir).resolve()
+    real = path.resolve()
+    if real.is_relative_to(root):
+        return None
+    return (f"{path}: leads to {real}, outside the raw folder {root} (a link): not read; put the file itself "
+            "in the raw folder")
+
+
+def check_inside_raw_folder(raw_dir: str | Path, path: Path) -> Path:
+    """`path`, or OutsideRawFolder when its real path leaves the raw folder."""
+    problem = outside_raw_folder(raw_dir, path)
+    if problem:
+        raise OutsideRawFolder(problem)
+    return path
+
+
 def convention_path(raw_dir: str | Path, territory_id: str) -> Path:
     """The one convention file of a territory: conventions/<id>.pdf or .txt."""
     if not is_territory_id(territory_id):
@@ -108,4 +130,4 @@ def convention_path(raw_dir: str | Path, territory_id: str) -> Path:
     if len(found) > 1:
         raise MissingFile(f"{', '.join(str(p) for p in found)}: two convention files for territory "
                           f"{territory_id!r}; keep exactly one")
-    return found[0]
+    return check_inside_raw_folder(raw_dir, found[0])

@@ -46,6 +46,10 @@ def valid_sheets() -> dict[str, list[list]]:
     }
 
 
+class Formula(str):
+    """A formula written as programs that do not compute formulas write it: no computed value in the cell."""
+
+
 def write_workbook(path: Path, sheets: dict[str, list[list]] | None = None,
                    headers: dict[str, list[str]] | None = None) -> Path:
     sheets = valid_sheets() if sheets is None else sheets
@@ -57,7 +61,9 @@ def write_workbook(path: Path, sheets: dict[str, list[list]] | None = None,
         ws.write_row(0, 0, headers[name])
         for r, row in enumerate(rows, start=1):
             for c, value in enumerate(row):
-                if isinstance(value, dt.datetime):
+                if isinstance(value, Formula):
+                    ws.write_formula(r, c, value, None, "")
+                elif isinstance(value, dt.datetime):
                     ws.write_datetime(r, c, value, date_format)
                 elif value is not None:
                     ws.write(r, c, value)

@@ -1,6 +1,7 @@
 """Every generated document (convention, roadmap, avenant) reads back equal to what the generator meant to write."""
 
 import random
+import re
 
 import pytest
 
@@ -154,3 +155,22 @@ def test_known_facts_of_the_domain_are_carried():
     """DOMAIN.md: Est Ensemble's convention was signed on 29 June 2021 in Bondy."""
     got = parse_convention(read_document(convention_path(RAW, "est-ensemble")))
     assert (got.signature_place, got.signature_date.isoformat()) == ("Bondy", "2021-06-29")
+
+
+def test_generated_roadmaps_list_qpv_of_both_geographies(generated):
+    """Some roadmaps list 2015 codes (QP013001), others 2024 ones (QN06201M); overseas keep the 2015 ones."""
+    _, result = generated
+    codes = {s.territory_id: {c for a in s.expected()["actions"] for c in a["qpv"]} for s in result.roadmaps}
+    all_codes = set().union(*codes.values())
+    assert {c[:2] for c in all_codes} == {"QP", "QN"}
+    assert all(re.fullmatch(r"QP[0-9]{2}[0-9AB][0-9]{3}|QN[0-9]{2}[0-9AB][0-9]{2}[NMI]", c) for c in all_codes)
+    assert not any(c.startswith("QN97") for c in all_codes)  # overseas: 2015 codes only
+
+
+def test_committed_roadmaps_list_2024_qpv_codes():
+    from qp_analytics.roadmap import parse_roadmap
+
+    toulouse = {c for a in parse_roadmap(RAW / "roadmaps" / "toulouse.xlsx")["actions"] for c in a["qpv"]}
+    reunion = {c for a in parse_roadmap(RAW / "roadmaps" / "saint-louis-reunion.xlsx")["actions"] for c in a["qpv"]}
+    assert toulouse and all(re.fullmatch(r"QN031\d\d[NMI]", c) for c in toulouse), toulouse
+    assert reunion and all(re.fullmatch(r"QP974\d{3}", c) for c in reunion), reunion

@@ -74,9 +74,16 @@ def _rewrite(path, old, new):
     path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
 
 
+def _registry_name(raw, tid):
+    from qp_analytics.territories import read_registry
+
+    return next(t.name for t in read_registry(raw) if t.territory_id == tid)
+
+
 def _workbook(raw, tid, edit):
     sheets = valid_sheets()
     sheets["fiche"][0][1] = tid
+    sheets["fiche"][1][1] = _registry_name(raw, tid)
     edit(sheets)
     write_workbook(raw / "roadmaps" / f"{tid}.xlsx", sheets)
 
@@ -226,12 +233,69 @@ def case_avenant_twice(raw, specs, avenants):
     return tid, "avenant", ["exists as both .txt and .pdf"]
 
 
+def case_convention_of_another_territory(raw, specs, avenants):
+    # the second territory's convention saved under the first one's file name
+    tid, other = sorted(specs)[:2]
+    _convention(raw, tid).unlink()
+    source = _convention(raw, other)
+    path = raw / "conventions" / f"{tid}{source.suffix}"
+    shutil.copy(source, path)
+    named = specs[other].expected()["territory_name"]
+    return tid, "parse", [str(path), "territory_name:", f"names the intercommunalité {named!r}",
+                          f"territory {other!r}", f"territory {tid!r} {_registry_name(raw, tid)!r}"]
+
+
+def case_avenant_of_another_territory(raw, specs, avenants):
+    holder = next(iter(avenants))
+    tid = next(t for t in sorted(specs) if t not in avenants)
+    source = next((raw / "avenants").glob(f"{holder}_avenant_1.*"))
+    path = raw / "avenants" / f"{tid}_avenant_1{source.suffix}"
+    shutil.copy(source, path)
+    return tid, "avenant", [str(path), f"territory {holder!r}", f"territory {tid!r} {_registry_name(raw, tid)!r}"]
+
+
+def case_roadmap_names_another_territory(raw, specs, avenants):
+    tid, other = sorted(specs)[:2]
+    _workbook(raw, tid, lambda s: s["fiche"][1].__setitem__(1, _registry_name(raw, other)))
+    return tid, "roadmap", [f"{tid}.xlsx: sheet 'fiche', row 3, column 'valeur' (territoire)", f"territory {other!r}"]
+
+
+def case_convention_link_out_of_raw(raw, specs, avenants):
+    tid = pick(specs, "pdf")
+    _convention(raw, tid).unlink()
+    path = raw / "conventions" / f"{tid}.txt"
+    path.symlink_to("/etc/passwd")
+    return tid, "read", [str(path), "outside the raw folder"]
+
+
+def case_roadmap_link_out_of_raw(raw, specs, avenants):
+    # a good workbook, but kept outside the raw folder and linked: it is not read
+    tid = sorted(specs)[1]
+    path = raw / "roadmaps" / f"{tid}.xlsx"
+    outside = raw.parent / f"elsewhere-{tid}.xlsx"
+    shutil.move(path, outside)
+    path.symlink_to(outside)
+    return tid, "roadmap", [str(path), "outside the raw folder"]
+
+
+def case_avenant_link_out_of_raw(raw, specs, avenants):
+    tid = next(iter(avenants))
+    path = next((raw / "avenants").glob(f"{tid}_avenant_1.*"))
+    outside = raw.parent / f"elsewhere{path.suffix}"
+    shutil.move(path, outside)
+    path.symlink_to(outside)
+    return tid, "avenant", [str(path), "outside the raw folder"]
+
+
 CASES = [case_pdf_truncated, case_pdf_not_pdf, case_pdf_scanned, case_text_empty, case_text_latin1,
          case_no_chef_de_file, case_no_labellisation, case_two_conventions, case_convention_missing,
          case_roadmap_not_workbook, case_roadmap_missing_sheet, case_roadmap_unknown_code,
          case_roadmap_other_territory, case_roadmap_negative_amount, case_roadmap_payment_above_grant,
          case_roadmap_decision_before_request, case_roadmap_unknown_action, case_roadmap_twice,
-         case_avenant_wrong_number, case_avenant_no_extension, case_avenant_twice]
+         case_avenant_wrong_number, case_avenant_no_extension, case_avenant_twice,
+         case_convention_of_another_territory, case_avenant_of_another_territory,
+         case_roadmap_names_another_territory, case_convention_link_out_of_raw, case_roadmap_link_out_of_raw,
+         case_avenant_link_out_of_raw]
 
 
 def copy_of(baseline, tmp_path):
@@ -266,11 +330,29 @@ def test_bad_input_is_rejected_and_nothing_else_changes(baseline, tmp_path, case
     assert summary.release is not None and current_release(marts) == summary.release.resolve()
 
 
+def test_a_link_out_of_the_raw_folder_is_never_read_nor_dated(baseline, tmp_path):
+    """The summary dates the territory's last good file to the read of the baseline, not to the link."""
+    _, specs, avenants, _, _ = baseline
+    raw, warehouse, marts = copy_of(baseline, tmp_path)
+    tid, _, _ = case_convention_link_out_of_raw(raw, specs, avenants)
+    with duckdb.connect(str(warehouse)) as con:  # the last good file, read long ago
+        con.execute("UPDATE raw.convention_documents SET read_at = TIMESTAMP '2024-01-02 03:04:00' "
+                    "WHERE territory_id = ?", [tid])
+    summary = run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert summary.stale_since[tid] == "2024-01-02 03:04 UTC"
+    assert f"{tid} (stale: last good file read 2024-01-02 03:04 UTC)" in summary.render()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        stored = con.execute("SELECT count(*) FROM raw.convention_documents WHERE text LIKE '%root:%'").fetchone()
+    assert stored == (0,)
+
+
 @pytest.mark.parametrize("name, expected", [
     ("conventions/atlantis.pdf", "unknown territory 'atlantis'"),
     ("conventions/Laval Convention.PDF", "not a convention file name"),
     ("roadmaps/atlantis.xlsx", "unknown territory 'atlantis'"),
     ("avenants/atlantis_avenant_1.txt", "unknown territory 'atlantis'"),
+    ("notes.docx", "not part of a raw folder, not read; expected only territories.csv, manifest.csv and the "
+                   "folders conventions/, roadmaps/ and avenants/"),
 ])
 def test_files_of_unknown_territories_are_reported(baseline, tmp_path, name, expected):
     _, _, _, before, _ = baseline

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from qp_analytics.cli import main
 from qp_analytics.roadmap import RoadmapError, parse_roadmap, read_amount, read_date
-from tests.roadmap_builder import HEADERS, valid_sheets, write_workbook
+from tests.roadmap_builder import HEADERS, Formula, valid_sheets, write_workbook
 
 
 def test_messy_cells_are_normalised(tmp_path):
@@ -120,6 +120,64 @@ def test_each_rule_broken_alone(tmp_path, edit, place, expected):
     assert len(problems) == 1, problems
     assert problems[0].startswith(path)
     assert place in problems[0] and expected in problems[0]
+
+
+def test_formula_without_computed_value_is_refused_with_its_place(tmp_path):
+    # written by a program that does not compute formulas: the cell has the formula, not its result
+    problems, path = broken(tmp_path, _set("financements", 0, "montant_accorde", Formula("=SUM(E2:E3)")))
+    assert problems == [
+        f"{path}: sheet 'financements', row 2, column 'montant_accorde (F2)': found '=SUM(E2:E3)'; expected a "
+        "value: the cell holds a formula whose result was never computed (the file was written by a program that "
+        "does not compute formulas); open the workbook in Excel or LibreOffice and save it so the values are "
+        "computed, or replace the formula by its value (copy, paste values)"]
+
+
+def test_formula_with_its_computed_value_is_read(tmp_path):
+    import xlsxwriter
+
+    sheets = valid_sheets()
+    sheets["financements"][0][5] = None
+    workbook = xlsxwriter.Workbook(str(tmp_path / "testville.xlsx"))
+    for name, rows in sheets.items():  # the same workbook, montant_accorde of row 2 a formula computed as Excel does
+        ws = workbook.add_worksheet(name)
+        ws.write_row(0, 0, HEADERS[name])
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if value is not None:
+                    ws.write(r, c, value.strftime("%d/%m/%Y") if isinstance(value, dt.datetime) else value)
+    workbook.get_worksheet_by_name("financements").write_formula(1, 5, "=E3*12.5", None, 1_000_000)
+    workbook.close()
+    assert parse_roadmap(tmp_path / "testville.xlsx")["financements"][0]["montant_accorde"] == Decimal("1000000.00")
+
+
+@pytest.mark.parametrize("cell, codes", [
+    ("QN06201M; qn 093 12 n", ["QN06201M", "QN09312N"]),  # 2024 geography
+    ("QP013001; QN01302I", ["QP013001", "QN01302I"]),  # both in one roadmap
+    ("QP02A001; QN02B01M; QP974012; QN97101N", ["QP02A001", "QN02B01M", "QP974012", "QN97101N"]),  # Corsica, overseas
+])
+def test_qpv_codes_of_both_geographies_are_read(tmp_path, cell, codes):
+    sheets = valid_sheets()
+    sheets["actions"][0][3] = cell
+    assert parse_roadmap(write_workbook(tmp_path / "testville.xlsx", sheets))["actions"][0]["qpv"] == codes
+
+
+@pytest.mark.parametrize("code", ["QN06201X", "QN0620M", "QP0130011", "QN062011", "QP020001", "QP096001",
+                                  "QP977001", "QP2A0001", "QPA13001", "QX013001", "QN06201MM"])
+def test_qpv_codes_of_neither_form_are_refused_with_the_cell(tmp_path, code):
+    problems, path = broken(tmp_path, _set("actions", 1, "qpv", f"QP013001; {code}"))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path}: sheet 'actions', row 3, column 'qpv': found 'QP013001; {code}'; ")
+    assert "(2024, e.g. QN06201M)" in problems[0]
+
+
+def test_renamed_actions_sheet_is_said_once(tmp_path):
+    def edit(sheets):
+        sheets["Actions 2022"] = sheets.pop("actions")
+    headers = {"Actions 2022": HEADERS["actions"]}
+    problems, path = broken(tmp_path, edit, headers)
+    # not one line per action referenced from partenaires, financements, jalons and bonnes_pratiques
+    assert problems == [f"{path}: a sheet 'actions' (sheets found: actions 2022, bonnes_pratiques, fiche, "
+                        "financements, gouvernance, jalons, partenaires)"]
 
 
 def test_missing_column_is_named(tmp_path):

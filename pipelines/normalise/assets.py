@@ -27,6 +27,7 @@ from qp_analytics.ingest import (
     normalise_conventions,
     parse_documents,
     provenance_of,
+    registry_index,
     registry_rows,
     rejection_rows,
 )
@@ -63,21 +64,23 @@ def accepted_keys(con, keys: list[str], stages: tuple[str, ...]) -> list[str]:
 def convention_parses(context: AssetExecutionContext, settings: QpSettings,
                       progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each convention parsed: every field with the page, offsets and sentence it was read from (the same
-    object as `qp-analytics parse convention --json`). A convention lacking a required field is recorded
-    in staging.rejections and the territory keeps its last good parse."""
+    object as `qp-analytics parse convention --json`). A convention lacking a required field, or naming another
+    intercommunalité than its territory's in territories.csv, is recorded in staging.rejections and the
+    territory keeps its last good parse."""
     keys = territory_keys(context, settings)
 
     report = step_reporter(context.log, progress)
 
+    registry = registry_index(settings.raw_path)  # the document must name its territory's intercommunalité
     with connect(settings.warehouse_path) as con:
         ensure_tables(con)
         read = accepted_keys(con, keys, ("registry", "read"))
-        current = {t: fingerprint(PARSE_STAGE, sha) for t, sha in con.execute(
+        current = {t: fingerprint(PARSE_STAGE, sha, registry.identity(t)) for t, sha in con.execute(
             f"SELECT territory_id, sha256 FROM raw.convention_documents {_BY_KEYS}", [read]).fetchall()}
         todo = to_process(con, PARSE_STAGE, read, current, ("parse",), everything=settings.reprocess)
         documents = con.execute(f"SELECT * FROM raw.convention_documents {_BY_KEYS}", [todo]).pl()
     # parsed without holding the warehouse: other steps may use it meanwhile
-    result = parse_documents(documents, report, settings.workers)
+    result = parse_documents(documents, report, settings.workers, registry)
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: rejected at parse: {'; '.join(r.problems)}")
     done = {t: current[t] for t in result.accepted}

@@ -15,8 +15,9 @@ from pipelines.normalise.assets import rejections_check
 from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
 from qp_analytics.incremental import fingerprint, record, to_process
-from qp_analytics.ingest import avenant_index, provenance_of, read_avenants, rejection_rows
+from qp_analytics.ingest import avenant_index, provenance_of, read_avenants, registry_index, rejection_rows
 from qp_analytics.manifest import read_manifest, sha256_of
+from qp_analytics.territories import outside_raw_folder
 from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
 
 AVENANTS = "core.avenants"
@@ -38,11 +39,13 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
     keys = territory_keys(context, settings)
     manifest = read_manifest(settings.raw_path)
     index = avenant_index(settings.raw_path)
+    registry = registry_index(settings.raw_path)
 
     def current_fingerprint(tid: str) -> str:
-        files = [(str(p), sha256_of(p), provenance_of(manifest, settings.raw_path, str(p)))
-                 for _, p in index.get(tid, [])]
-        return fingerprint(STAGE, files)
+        # a file leading out of the raw folder is never read, not even hashed (read_avenants rejects it)
+        files = [(str(p), "outside" if outside_raw_folder(settings.raw_path, p) else sha256_of(p),
+                  provenance_of(manifest, settings.raw_path, str(p))) for _, p in index.get(tid, [])]
+        return fingerprint(STAGE, files, registry.identity(tid))
 
     current = {tid: current_fingerprint(tid) for tid in keys}
     with connect(settings.warehouse_path) as con:

@@ -22,6 +22,7 @@ from qp_analytics.ingest import (
     normalise_roadmaps,
     parse_roadmaps,
     provenance_of,
+    registry_index,
     rejection_rows,
     roadmap_sha256,
     roadmap_source,
@@ -47,20 +48,22 @@ BY_KEYS = "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territor
 def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
                    progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each territory's roadmap (`roadmaps/<territory_id>.xlsx`, or its CSV exports) checked against the
-    national template and normalised. A workbook that breaks the contract is recorded in staging.rejections
+    national template and normalised. A workbook that breaks the contract (or whose fiche names another
+    intercommunalité than territories.csv) is recorded in staging.rejections
     with every problem (file, sheet, row, column) and the territory keeps its last good roadmap."""
     keys = territory_keys(context, settings)
 
     report = step_reporter(context.log, progress)
 
-    current = {}  # territory -> fingerprint of its roadmap file(s) as they are now
+    current = {}  # territory -> fingerprint of its roadmap file(s) as they are now, and of its registry row
     sha256s = {}  # territory -> sha256 of its roadmap file(s), handed to the parse (not hashed twice)
+    registry = registry_index(settings.raw_path)
     for tid in keys:
         try:
             path, fmt = roadmap_source(settings.raw_path, tid)
             if path is not None and fmt is not None:
                 sha256s[tid] = roadmap_sha256(path, fmt, tid)
-                current[tid] = fingerprint(PARSE_STAGE, str(path), fmt, sha256s[tid])
+                current[tid] = fingerprint(PARSE_STAGE, str(path), fmt, sha256s[tid], registry.identity(tid))
         except (MissingFile, OSError):
             continue  # parse_roadmaps rejects it with the reason
     with connect(settings.warehouse_path) as con:
@@ -74,7 +77,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
     if absent:
         context.log.info(f"no roadmap file for: {', '.join(absent)}")
     rows = result.rows[ROADMAP_PARSES]
-    done = {t: fingerprint(PARSE_STAGE, p, fmt, sha)
+    done = {t: fingerprint(PARSE_STAGE, p, fmt, sha, registry.identity(t))
             for t, p, fmt, sha in rows.select("territory_id", "path", "format", "sha256").iter_rows()}
     with connect(settings.warehouse_path) as con, transaction(con):
         replace_rows(con, ROADMAP_PARSES, result.accepted, rows)
