@@ -61,11 +61,15 @@ class Outcome:
         return {k: (v[0], v[1]) for k, v in sorted(out.items())}
 
 
+_SAME_GLYPH = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2013": "-", "\u2014": "-"})
+
+
 def _norm(value: Any) -> Any:
-    """Values compare with blanks collapsed and apostrophes as one character: an OCR reading cannot tell the
-    typographic apostrophe from the straight one, and neither changes what the value says."""
+    """Values compare with blanks collapsed, apostrophes as one character and dashes as one: an OCR reading
+    cannot tell the typographic apostrophe from the straight one, nor an en dash from a hyphen, and neither
+    changes what the value says."""
     if isinstance(value, str):
-        return " ".join(value.replace("\u2019", "'").replace("\u02bc", "'").split())
+        return " ".join(value.translate(_SAME_GLYPH).split())
     if isinstance(value, dict):
         return {k: _norm(v) for k, v in value.items()}
     return value

@@ -161,7 +161,11 @@ def parse_roadmap_cmd(path: Path, as_json: bool) -> None:
 @click.option("--registry", type=click.Path(path_type=Path), default=None,
               help="Use the territories of this territories.csv instead (e.g. data/raw/territories.csv).")
 @click.option("--seed", type=int, default=2021, show_default=True, help="Random seed: same seed, same bytes.")
-def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int) -> None:
+@click.option("--word", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Conventions, and avenants, written as Word .docx files.")
+@click.option("--scans", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Conventions, and avenants, written as scans (image-only PDFs, read by OCR: tesseract needed).")
+def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int, word: int, scans: int) -> None:
     """Write a complete raw folder of illustrative territories.
 
     Files the folder's manifest lists as real are never overwritten."""
@@ -190,7 +194,7 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int)
 
     # Fictitious sets exercise both roadmap forms: every tenth one as CSV exports.
     result = write_raw_folder(out_dir, territories, seed=seed, progress=progress,
-                              csv_every=10 if registry is None else 0)
+                              csv_every=10 if registry is None else 0, word=word, scans=scans)
     click.echo(f"Wrote {len(territories)} territories to {out_dir}: {len(result.specs)} illustrative convention(s)"
                + (f" (kept {len(result.kept_real)} real one(s): {', '.join(result.kept_real)})"
                   if result.kept_real else "")

@@ -50,7 +50,7 @@ _TITLE_RE = re.compile(
 )
 _CIVILITY_RE = re.compile(r"^(?:madame|monsieur|mme|m\.)\s+", re.IGNORECASE)
 _SIGNATURE_RE = re.compile(
-    r"(?:^|(?<=[\f\n]))[ \t\uf0b7]*(?:[Ff]ait\b(?:[^\n]{0,60}?\s)?)?[aA\u00e0\u00c0]\s+"
+    r"(?:^|(?<=[\f\n]))[ \t\uf0b7]*(?:[Ff]ait\b(?:[^\n]{0,60}?\s)?)?[aA\u00e0\u00c0](?:\s+|(?=[.\u2026_]))"
     r"(?P<place>[A-Z\u00c0-\u00dd][^\n,;:]{0,50}?|[.\u2026_ \t]{1,40}?)"
     r"(?:\s*,\s*|\s+)(?:en\s[^\n,]{0,40}?exemplaires?(?:\s+originaux)?\s*,?\s*)?"
     r"le(?=[\s.\u2026_]|$)(?P<rest>[^\n]*)",
@@ -520,7 +520,7 @@ class DocumentReader:
             glue = _LEADING_GLUE.match(fold(t[s:min(e, s + 40)]))
             if glue and glue.end() and len(glue.group(0)) < e - s:
                 s += _original_length(t, s, glue.end())
-            while e > s and (t[e - 1].isspace() or t[e - 1] in "\uf0b7\u2022\u00ad;,.:"):
+            while e > s and (t[e - 1].isspace() or t[e - 1] in "\uf0b7\u2022\u00ad;,.:*°"):
                 e -= 1
             tail = re.search(r"(?:\s|^)(?:et|ou|and)$", t[s:e])
             if tail:
@@ -571,7 +571,8 @@ _LEAD_RE = re.compile(r"(?<![a-z])(?:s'engage(?:nt)?|se sont engagee?s|s'oblige(
 _LEADING_GLUE = re.compile(r"^(?:(?:par ailleurs|egalement|en outre|en particulier)\s*,?\s*)+")
 # A list marker at a line start: (i) i) 1° 1. 1) a) (a), or a dash or bullet.
 _LINE_MARKER = re.compile(
-    r"^[ \t]*(?:(?P<paren>\((?P<r1>[ivx]{1,5}|\d{1,2}|[a-h])\))|(?P<r2>[ivx]{1,5}|\d{1,2})\s*(?:°|\)|\.(?!\d))"
+    r"(?:^|(?<=\f))[ \t]*(?:(?P<paren>\((?P<r1>[ivx]{1,5}|\d{1,2}|[a-h])\))"
+    r"|(?P<r2>[ivx]{1,5}|\d{1,2})\s*(?:°|\)|\.(?!\d))"
     r"|(?P<r3>[a-h])\)|(?P<dash>[-\u2013\u2014\u2022\uf0b7\u25cf\u25aa*]))[ \t]+", re.MULTILINE)
 # A list marker inside a paragraph, after a blank or a colon or semicolon: (i) 1° a) 1) (a).
 _INLINE_MARKER = re.compile(

@@ -159,10 +159,28 @@ class ConventionSpec:
     signature_date: dt.date | None
     signature_style: str
     noise: dict[str, Any] = field(default_factory=dict)
+    # How the territory lays its document out (see plan_layout): lists inline "(i) ... ; (ii) ..." as the
+    # template, or one item a line with its marker; running header and page counter; "Fait en N exemplaires".
+    layout: dict[str, Any] = field(default_factory=dict)
 
     @property
     def written_name(self) -> str:
         return _article(self.territory.name) + self.territory.name
+
+    @property
+    def suffix(self) -> str:
+        """The file's suffix: a scan is a PDF of page images."""
+        return {"scan": "pdf"}.get(self.fmt, self.fmt)
+
+    def refs(self, party: str) -> list[str | None]:
+        """The markers of a party's numbered commitments as this layout writes them."""
+        items = [r for p, r, _ in COMMITMENTS if p == party and r is not None]
+        marker = self.layout.get("marker")
+        if self.layout.get("lists") != "lines" or marker is None:
+            return list(items)
+        if marker == "-":
+            return [None] * len(items)
+        return [chr(ord("a") + i) if marker == "a)" else str(i + 1) for i in range(len(items))]
 
     def expected(self) -> dict[str, Any]:
         name = re.sub(r"^(?:La|Le|Les)\s+|^L'\s*", "", self.written_name)
@@ -178,8 +196,15 @@ class ConventionSpec:
             "end_date": add_months(self.labellisation_date, self.duration_months).isoformat(),
             "signature_place": self.signature_place,
             "signature_date": self.signature_date.isoformat() if self.signature_date else None,
-            "commitments": [{"party": p, "ref": r, "text": typographic(t)} for p, r, t in COMMITMENTS],
+            "commitments": self._commitments(),
         }
+
+    def _commitments(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        refs = {p: iter(self.refs(p)) for p in ("etat", "intercommunalite", "chef_de_file", "partenaires")}
+        for p, r, t in COMMITMENTS:
+            out.append({"party": p, "ref": next(refs[p]) if r is not None else None, "text": typographic(t)})
+        return out
 
 
 def _months_text(months: int, style: str) -> str:
@@ -191,6 +216,26 @@ def _months_text(months: int, style: str) -> str:
     if style == "both" and months in NUMBER_WORDS:
         return f"{NUMBER_WORDS[months]} ({months}) mois"
     return f"{months} mois"
+
+
+# Where each labelled territory signs (its seat); a generated territory signs in the place its name names.
+SEATS = {
+    "aix-marseille-provence": "Marseille", "arras": "Arras", "laval": "Laval", "maubeuge-val-de-sambre": "Maubeuge",
+    "montbeliard": "Montbéliard", "montpellier": "Montpellier", "est-ensemble": "Bondy",
+    "grand-paris-sud": "Évry-Courcouronnes", "grand-narbonne": "Narbonne", "grand-nancy": "Nancy",
+    "orly-choisy": "Orly", "roubaix": "Roubaix", "toulouse": "Toulouse", "saint-louis-reunion": "Saint-Louis",
+}
+
+
+def seat(territory: Territory) -> str:
+    """Where the intercommunalité sits and signs: its known seat, else the place its name is made of."""
+    if territory.territory_id in SEATS:
+        return SEATS[territory.territory_id]
+    name = re.sub(r"^(?:Communauté (?:urbaine|d'agglomération|de communes)|Métropole|EPT|CA|CU|"
+                  r"Établissement public territorial)\s*(?:d'|de |du )?", "", territory.name)
+    name = re.sub(r"^(?:Le|La|Les|L')\s*(?:Grand |Pays de |Pays d')?", "", name)
+    return name.split(" ")[0] or territory.territory_id.split("-")[0].capitalize()
+
 
 
 def plan_convention(territory: Territory, rng: random.Random, chef_de_file: str,
@@ -213,10 +258,7 @@ def plan_convention(territory: Territory, rng: random.Random, chef_de_file: str,
         place, signed = KNOWN_SIGNATURES[territory.territory_id]
     else:
         roll = rng.random()
-        city = re.sub(r"^(?:Communauté (?:urbaine|d'agglomération|de communes)|Métropole|EPT|Établissement "
-                      r"public territorial)\s*(?:d'|de |du )?", "", territory.name)
-        # the first capitalised word: "Métropole européenne de Lille" is signed in Lille
-        city = next((w for w in city.split(" ") if w[:1].isupper()), "Paris")
+        city = seat(territory)
         place = None if roll < 0.15 else city
         signed = None if roll < 0.4 else labellisation + dt.timedelta(days=rng.randint(20, 160))
     return ConventionSpec(
@@ -233,6 +275,13 @@ def plan_convention(territory: Territory, rng: random.Random, chef_de_file: str,
     )
 
 
+def plan_layout(rng: random.Random) -> dict[str, Any]:
+    """How a territory lays out the template, drawn apart from the rest of the plan (its own random source),
+    so that adding layouts changed no other value of any document."""
+    return {"lists": rng.choice(["inline", "inline", "lines"]), "marker": rng.choice(["1°", "1.", "1)", "a)", "-"]),
+            "furniture": rng.random() < 0.5, "exemplaires": rng.choice([None, None, "before", "after"])}
+
+
 def convention_paragraphs(spec: ConventionSpec) -> list[tuple[str, str]]:
     """The document as (kind, text) paragraphs: kind is 'p', 'h' (heading), 'b' (bullet) or 'gap'."""
     d = spec.labellisation_date
@@ -242,8 +291,21 @@ def convention_paragraphs(spec: ConventionSpec) -> list[tuple[str, str]]:
     commitments = {p: [(r, t) for q, r, t in COMMITMENTS if q == p] for p in ("etat", "intercommunalite",
                                                                                 "chef_de_file", "partenaires")}
 
+    lines = spec.layout.get("lists") == "lines"
+
     def numbered(items: list[tuple[str | None, str]]) -> str:
         return " ; ".join(f"({r}) {t}" for r, t in items)
+
+    def listed(party: str, lead: str, items: list[tuple[str | None, str]], end: str = ".") \
+            -> list[tuple[str, str]]:
+        """A party's numbered commitments: inline after its lead, or one item a line after 'lead :'."""
+        if not lines:
+            return [("b" if party != "partenaires" else "p", f"{lead} {numbered(items)}{end}")]
+        marks = [("-" if r is None else f"{r}{spec.layout['marker'][1:]}") for r in spec.refs(party)]
+        out = [("b" if party != "partenaires" else "p", f"{lead} :")]
+        for i, (mark, (_, text)) in enumerate(zip(marks, items, strict=True)):
+            out.append(("li", f"{mark} {text}{' ;' if i + 1 < len(items) else end}"))
+        return out
 
     if spec.labellisation_style == "defined":
         labellisation = (f"Le territoire a été labellisé « Quartiers productifs » le {date_text} (ci-après "
@@ -258,6 +320,11 @@ def convention_paragraphs(spec: ConventionSpec) -> list[tuple[str, str]]:
     else:
         when = french_date(spec.signature_date, rng_style(spec)) if spec.signature_date else "…"
         signature = f"{spec.signature_style} {spec.signature_place or '…'}, le {when}"
+        copies = spec.layout.get("exemplaires")
+        if copies == "before" and spec.signature_place:
+            signature = f"Fait en trois exemplaires à {spec.signature_place} le {when}"
+        elif copies == "after" and spec.signature_place:
+            signature = f"Fait à {spec.signature_place}, en deux exemplaires originaux, le {when}"
     possessive = "sa" if spec.rep_gender == "f" else "son"
     feminine = "e" if spec.written_name.startswith(("La ", "Métropole", "Communauté")) else ""
     paragraphs = [
@@ -289,13 +356,13 @@ def convention_paragraphs(spec: ConventionSpec) -> list[tuple[str, str]]:
         ("p", "Les parties s'engagent à fournir leurs meilleurs efforts pour assurer le succès de la mise en "
               "œuvre du programme et la réalisation de la Feuille de route annexée à la présente convention."),
         ("p", "En particulier :"),
-        ("b", f"L'Etat s'engage {numbered(commitments['etat'])}."),
+        *listed("etat", "L'Etat s'engage", commitments["etat"]),
         ("b", f"l'intercommunalité bénéficiaire s'engage {commitments['intercommunalite'][0][1]}."),
-        ("b", f"Le Chef de file s'engage {numbered(commitments['chef_de_file'])}."),
+        *listed("chef_de_file", "Le Chef de file s'engage", commitments["chef_de_file"]),
         ("b", f"Les partenaires s'engagent par ailleurs {commitments['partenaires'][0][1]}."),
-        ("p", "En outre, les partenaires techniques et financiers (le Ministère de la ville, l'ANCT, la Banque "
-              "des Territoires, l'ANRU, et Bpifrance) se sont engagés au niveau national à "
-              f"{numbered(commitments['partenaires'][1:])}."),
+        *listed("partenaires", "En outre, les partenaires techniques et financiers (le Ministère de la ville, "
+                "l'ANCT, la Banque des Territoires, l'ANRU, et Bpifrance) se sont engagés au niveau national à",
+                commitments["partenaires"][1:]),
         ("h", "Article 3.  Gouvernance"),
         ("p", governance),
         ("p", "L'intercommunalité bénéficiaire s'engage à désigner un « Coordonnateur » Quartiers productifs, "
@@ -328,13 +395,21 @@ def render_text(spec: ConventionSpec) -> str:
             lines.extend([" "] * spec.noise["blank_runs"])
             continue
         prefix = "\uf0b7 " if kind == "b" else (" " if kind == "h" else "")
-        wrapped = textwrap.wrap(prefix + text, width=width, break_on_hyphens=False) or [""]
+        wrapped = textwrap.wrap(prefix + text, width=width, break_on_hyphens=False,
+                                subsequent_indent="    " if kind == "li" else "") or [""]
         lines.extend(line + " " for line in wrapped)
     page_lines = spec.noise["page_lines"]
     if page_lines:
         pages = [lines[i:i + page_lines] for i in range(0, len(lines), page_lines)]
+        if spec.layout.get("furniture"):
+            pages = [[running_header(spec.territory.name), *page, f"Page {n} sur {len(pages)}"]
+                     for n, page in enumerate(pages, start=1)]
         return "\f".join(sep.join(p) for p in pages) + "\n"
     return sep.join(lines) + "\n"
+
+
+def running_header(territory_name: str) -> str:
+    return typographic(f"{territory_name} – Convention d'engagement Quartiers productifs")
 
 
 def _font_file(bold: bool = False) -> Path:
@@ -344,15 +419,50 @@ def _font_file(bold: bool = False) -> Path:
 
 
 def render_pdf(spec: ConventionSpec) -> bytes:
+    header = running_header(spec.territory.name) if spec.layout.get("furniture") else None
     return paragraphs_pdf(convention_paragraphs(spec), spec.noise["blank_runs"],
-                          dt.datetime(2021, 3, 18, tzinfo=dt.UTC))
+                          dt.datetime(2021, 3, 18, tzinfo=dt.UTC), header)
 
 
-def paragraphs_pdf(paragraphs: list[tuple[str, str]], blank_runs: int, created: dt.datetime) -> bytes:
-    """A PDF of (kind, text) paragraphs: 'h' heading, 'b' bullet, 'p' text, 'gap' blank space."""
+def render_docx(spec: ConventionSpec) -> bytes:
+    from qp_analytics.document_formats import paragraphs_docx
+
+    return paragraphs_docx(convention_paragraphs(spec), dt.datetime(2021, 3, 18))
+
+
+def render_document(spec: Any, as_pdf: Any, as_text: Any, as_docx: Any) -> bytes:
+    """The bytes of a generated document in its format: text, PDF, Word, or the scan of the printed PDF."""
+    if spec.fmt == "scan":
+        from qp_analytics.document_formats import scanned_pdf
+
+        return scanned_pdf(as_pdf(spec))
+    if spec.fmt == "pdf":
+        return as_pdf(spec)
+    if spec.fmt == "docx":
+        return as_docx(spec)
+    return as_text(spec).encode("utf-8")
+
+
+def paragraphs_pdf(paragraphs: list[tuple[str, str]], blank_runs: int, created: dt.datetime,
+                   header: str | None = None) -> bytes:
+    """A PDF of (kind, text) paragraphs: 'h' heading, 'b' bullet, 'li' list item, 'p' text, 'gap' blank space;
+    with a running header, each page also carries it at its top and 'Page n sur N' at its foot."""
     from fpdf import FPDF
 
-    pdf = FPDF(format="A4")
+    class Paged(FPDF):
+        def header(self) -> None:
+            if header:
+                self.set_font("DejaVu", "", 8)
+                self.cell(0, 5, header, new_x="LMARGIN", new_y="NEXT")
+                self.ln(3)
+
+        def footer(self) -> None:
+            if header:
+                self.set_y(-15)
+                self.set_font("DejaVu", "", 8)
+                self.cell(0, 5, f"Page {self.page_no()} sur {{nb}}", align="C")
+
+    pdf = Paged(format="A4")
     pdf.set_creation_date(created)  # byte-for-byte reproducible
     pdf.set_producer("qp-analytics generator")
     pdf.add_font("DejaVu", "", str(_font_file()))
@@ -364,6 +474,8 @@ def paragraphs_pdf(paragraphs: list[tuple[str, str]], blank_runs: int, created: 
             pdf.ln(4 * blank_runs)
             continue
         pdf.set_font("DejaVu", "B" if kind == "h" else "", 11 if kind == "h" else 10)
+        if kind == "li":
+            pdf.set_x(pdf.l_margin + 6)
         pdf.multi_cell(0, 5, "\u2022 " + text if kind == "b" else text, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
     return bytes(pdf.output())

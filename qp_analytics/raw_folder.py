@@ -13,13 +13,23 @@ from typing import Any
 from qp_analytics.convention import parse_convention
 from qp_analytics.documents import read_document
 from qp_analytics.french import add_months
-from qp_analytics.generator import ConventionSpec, plan_convention, programme_chefs, render_pdf, render_text
+from qp_analytics.generator import (
+    ConventionSpec,
+    plan_convention,
+    plan_layout,
+    programme_chefs,
+    render_document,
+    render_docx,
+    render_pdf,
+    render_text,
+)
 from qp_analytics.manifest import ManifestEntry, read_manifest, sha256_of, write_manifest
 from qp_analytics.roadmap_generator import (
     AvenantSpec,
     RoadmapSpec,
     plan_avenant,
     plan_roadmap,
+    render_avenant_docx,
     render_avenant_pdf,
     render_avenant_text,
     story_profiles,
@@ -53,20 +63,27 @@ def _avenant_plan(ids: list[str], rng: random.Random) -> dict[str, int]:
     return plan
 
 
-def _write_document(path: Path, as_pdf: Callable[[Any], bytes], as_text: Callable[[Any], str], spec: Any) -> Path:
-    if path.suffix == ".pdf":
-        path.write_bytes(as_pdf(spec))
-    else:
-        path.write_text(as_text(spec), encoding="utf-8")
+def _write_document(path: Path, as_pdf: Callable[[Any], bytes], as_text: Callable[[Any], str],
+                    as_docx: Callable[[Any], bytes], spec: Any) -> Path:
+    path.write_bytes(render_document(spec, as_pdf, as_text, as_docx))
     return path
+
+
+def _special_formats(names: list[str], rng: random.Random, word: int, scans: int) -> dict[str, str]:
+    """Which documents are written as a Word file or as a scan: a few, drawn from their own random source so
+    that the rest of every plan is unchanged."""
+    chosen = rng.sample(names, min(len(names), word + scans))
+    return {name: ("docx" if i < word else "scan") for i, name in enumerate(chosen)}
 
 
 def write_raw_folder(out_dir: str | Path, territories: list[Territory], seed: int = 2021,
                      progress: Callable[[int, int, str], None] | None = None,
-                     csv_every: int = 0) -> GenerationResult:
+                     csv_every: int = 0, word: int = 1, scans: int = 1) -> GenerationResult:
     """Write territories.csv, one convention and one roadmap per territory, a few avenants, and the manifest.
 
-    `csv_every`: when > 0, every n-th territory's roadmap is written as CSV exports instead of a workbook."""
+    `csv_every`: when > 0, every n-th territory's roadmap is written as CSV exports instead of a workbook.
+    `word`, `scans`: how many conventions, and how many avenants, are written as a Word file and as a scan
+    (an image-only PDF, which the pipeline reads by OCR)."""
     out = Path(out_dir)
     for sub in ("conventions", "roadmaps", "avenants"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -78,6 +95,10 @@ def write_raw_folder(out_dir: str | Path, territories: list[Territory], seed: in
     ids = [t.territory_id for t in territories]
     profiles = story_profiles(ids, random.Random(f"{seed}:profiles"))
     avenant_counts = _avenant_plan(ids, random.Random(f"{seed}:avenants"))
+    generated_ids = [t for t in ids if t not in real_conventions]
+    convention_formats = _special_formats(generated_ids, random.Random(f"{seed}:formats"), word, scans)
+    avenant_names = [f"{t}:{n}" for t in ids for n in range(1, avenant_counts.get(t, 0) + 1)]
+    avenant_formats = _special_formats(avenant_names, random.Random(f"{seed}:avenant-formats"), word, scans)
     note = ILLUSTRATIVE.format(seed=seed)
     result = GenerationResult(out, [], [], out / "manifest.csv")
     entries: list[ManifestEntry] = list(real.values())
@@ -99,9 +120,12 @@ def write_raw_folder(out_dir: str | Path, territories: list[Territory], seed: in
             result.kept_real.append(tid)
         else:
             spec = plan_convention(territory, random.Random(f"{seed}:{tid}"), chef)
+            spec.layout = plan_layout(random.Random(f"{seed}:{tid}:layout"))
+            spec.fmt = convention_formats.get(tid, spec.fmt)
             for stale in (out / "conventions").glob(f"{tid}.*"):
                 stale.unlink()
-            path = _write_document(out / "conventions" / f"{tid}.{spec.fmt}", render_pdf, render_text, spec)
+            path = _write_document(out / "conventions" / f"{tid}.{spec.suffix}", render_pdf, render_text,
+                                   render_docx, spec)
             add(path, tid, "convention")
             result.specs.append(spec)
             labellisation, deadline, duration = spec.labellisation_date, spec.deadline_months, spec.duration_months
@@ -128,8 +152,9 @@ def write_raw_folder(out_dir: str | Path, territories: list[Territory], seed: in
         end = add_months(labellisation, duration)
         for number in range(1, avenant_counts.get(tid, 0) + 1):
             avenant = plan_avenant(territory, number, end, random.Random(f"{seed}:{tid}:avenant:{number}"))
-            path = _write_document(out / "avenants" / f"{tid}_avenant_{number}.{avenant.fmt}",
-                                   render_avenant_pdf, render_avenant_text, avenant)
+            avenant.fmt = avenant_formats.get(f"{tid}:{number}", avenant.fmt)
+            path = _write_document(out / "avenants" / f"{tid}_avenant_{number}.{avenant.suffix}",
+                                   render_avenant_pdf, render_avenant_text, render_avenant_docx, avenant)
             add(path, tid, "avenant")
             result.avenants.append(avenant)
             end = avenant.new_end_date or add_months(end, avenant.extension_months or 0)

@@ -31,6 +31,7 @@ from qp_analytics.generator import (
     _months_text,
     de_departement,
     paragraphs_pdf,
+    seat,
     typographic,
 )
 from qp_analytics.roadmap import CODES, PARTNER_CODES, fold_code
@@ -223,23 +224,6 @@ CANALS = ("atelier_reseau", "fiche_capitalisation", "webinaire", "visite")
 INSTANCES = ("comite_pilotage", "comite_technique", "revue_de_projet")
 
 # Territories whose seat of signature is known; other places are drawn from the territory's name.
-SEATS = {
-    "aix-marseille-provence": "Marseille", "arras": "Arras", "laval": "Laval", "maubeuge-val-de-sambre": "Maubeuge",
-    "montbeliard": "Montbéliard", "montpellier": "Montpellier", "est-ensemble": "Bondy",
-    "grand-paris-sud": "Évry-Courcouronnes", "grand-narbonne": "Narbonne", "grand-nancy": "Nancy",
-    "orly-choisy": "Orly", "roubaix": "Roubaix", "toulouse": "Toulouse", "saint-louis-reunion": "Saint-Louis",
-}
-
-
-def _seat(territory: Territory) -> str:
-    if territory.territory_id in SEATS:
-        return SEATS[territory.territory_id]
-    name = re.sub(r"^(?:Communauté (?:urbaine|d'agglomération|de communes)|Métropole|EPT|CA|CU|"
-                  r"Établissement public territorial)\s*(?:d'|de |du )?", "", territory.name)
-    name = re.sub(r"^(?:Le|La|Les|L')\s*(?:Grand |Pays de |Pays d')?", "", name)
-    return name.split(" ")[0] or territory.territory_id.split("-")[0].capitalize()
-
-
 def action_prefix(territory_id: str) -> str:
     """AMP for aix-marseille-provence, GN for grand-nancy, LAV for laval (upper-case letters only)."""
     parts = [re.sub(r"[^a-z]", "", p) for p in territory_id.split("-")]
@@ -464,7 +448,7 @@ def plan_roadmap(territory: Territory, labellisation: dt.date, due_date: dt.date
     anchor = fiche["date_annexion"] or _days(due_date, rng.randint(300, 720))
     locals_ = local_partners(territory, rng)
     region = REGIONS.get(territory.departement_code, territory.departement)
-    city = _seat(territory)
+    city = seat(territory)
     geography = qpv_geography(territory)
     qpv_pool = [qpv_code(territory.departement_code, n, geography)
                 for n in sorted(rng.sample(range(1, 60), rng.randint(2, 6)))]
@@ -743,13 +727,17 @@ class AvenantSpec:
     new_end_date: dt.date | None  # ... or "prolongée jusqu'au 18 mars 2024" (exactly one of the two)
     signature_place: str | None
     signature_date: dt.date | None
-    fmt: str  # txt | pdf
+    fmt: str  # txt | pdf | docx | scan (a PDF of page images)
     departement: str = ""
     prefect: str = "le Préfet"
     months_style: str = "digits"
     date_style: str = "long"
     signature_style: str = "Fait à"
     noise: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def suffix(self) -> str:
+        return {"scan": "pdf"}.get(self.fmt, self.fmt)
 
     @property
     def written_name(self) -> str:
@@ -775,7 +763,7 @@ def plan_avenant(territory: Territory, number: int, convention_end: dt.date, rng
         if rng.random() < 0.3:
             new_end = dt.date(new_end.year, 12, 31)  # "jusqu'au 31 décembre": a round end of year
     roll = rng.random()
-    place = None if roll < 0.1 else _seat(territory)
+    place = None if roll < 0.1 else seat(territory)
     # Signed in the last months of the convention; sometimes the date was never filled in.
     signed = None if roll < 0.3 else _days(convention_end, -rng.randint(10, 120))
     return AvenantSpec(
@@ -839,6 +827,12 @@ def render_avenant_text(spec: AvenantSpec) -> str:
                                 break_on_hyphens=False) or [""]
         lines.extend(line + " " for line in wrapped)
     return spec.noise["sep"].join(lines) + "\n"
+
+
+def render_avenant_docx(spec: AvenantSpec) -> bytes:
+    from qp_analytics.document_formats import paragraphs_docx
+
+    return paragraphs_docx(avenant_paragraphs(spec), dt.datetime(2023, 1, 1))
 
 
 def render_avenant_pdf(spec: AvenantSpec) -> bytes:

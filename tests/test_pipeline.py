@@ -2,7 +2,6 @@
 
 import datetime as dt
 import hashlib
-import shutil
 
 import duckdb
 import pytest
@@ -188,7 +187,9 @@ def test_unknown_territory_is_refused(tmp_path):
 def test_added_territory_needs_no_code_change(tmp_path, raw_copy):
     warehouse = tmp_path / "w.duckdb"
     run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), [], echo=lambda m: None)
-    shutil.copy(SEED_CONVENTION, raw_copy / "conventions" / "nouveau-territoire.txt")
+    # the seed convention, signed by a new intercommunalité (its name is checked against territories.csv)
+    text = SEED_CONVENTION.read_text(encoding="utf-8").replace("Métropole Aix-Marseille-Provence", "Métropole Nouvelle")
+    (raw_copy / "conventions" / "nouveau-territoire.txt").write_text(text, encoding="utf-8")
     with (raw_copy / "territories.csv").open("a", encoding="utf-8") as fh:
         fh.write("nouveau-territoire,Métropole Nouvelle,200000001,13,Bouches-du-Rhône\n")
     summary = run_pipeline(raw_copy, warehouse, tmp_path, dt.date(2022, 1, 1), ["nouveau-territoire"],

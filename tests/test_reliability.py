@@ -230,7 +230,7 @@ def case_avenant_twice(raw, specs, avenants):
     path = next((raw / "avenants").glob(f"{tid}_avenant_1.*"))
     other = ".txt" if path.suffix == ".pdf" else ".pdf"
     shutil.copy(path, path.with_suffix(other))
-    return tid, "avenant", ["exists as both .txt and .pdf"]
+    return tid, "avenant", ["avenant n° 1 exists in two files", "keep one"]
 
 
 def case_convention_of_another_territory(raw, specs, avenants):
