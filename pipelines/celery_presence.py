@@ -1,6 +1,6 @@
 """Whether a Celery worker is there to take the steps of a run.
 
-With the SQLAlchemy broker of the README, Celery's remote control (`celery inspect ping`) cannot reach the
+With the SQLAlchemy broker of docs/distributed.md, Celery's remote control (`celery inspect ping`) cannot reach the
 workers, and a run whose tasks no worker takes waits for ever: even Ctrl-C does not end it, since the executor
 then waits for a worker to acknowledge the revoked tasks. So each worker started with deploy/celery's settings
 says that it is alive in the result backend every 10 s (one record under a fixed task id, in a state of its
@@ -89,5 +89,5 @@ def require_a_worker(backend: str | None) -> str | None:
             f"the last one, {quiet[1]}, {int(quiet[0])} s ago" if quiet[0] >= 0 else
             f"the last one, {quiet[1]}, dated {int(-quiet[0])} s ahead of this machine's clock: set the clocks right")
     return (f"no Celery worker is there to run the steps: none said it was alive in the last {FRESH:.0f} s ({last}). "
-            "Start one as the README says ('Beyond one machine'), with the same QP_CELERY_BROKER and "
+            "Start one as docs/distributed.md says, with the same QP_CELERY_BROKER and "
             "QP_CELERY_BACKEND, and run again; nothing was queued")

@@ -222,7 +222,7 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int,
               help="Processes reading and parsing files on large runs (0: one per core; 1: no worker processes).")
 @click.option("--executor", type=click.Choice(["in-process", "multiprocess", "celery"]), default="in-process",
               show_default=True, help="Where the steps run: this process, parallel processes, or Celery workers "
-              "(needs DAGSTER_HOME on PostgreSQL and running workers, see the README).")
+              "(needs DAGSTER_HOME on PostgreSQL and running workers, see docs/distributed.md).")
 @click.option("--celery-broker", envvar="QP_CELERY_BROKER", default=None, metavar="URL",
               help="Celery broker URL (celery executor; default from QP_CELERY_BROKER).")
 @click.option("--celery-backend", envvar="QP_CELERY_BACKEND", default=None, metavar="URL",

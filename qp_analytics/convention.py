@@ -497,6 +497,10 @@ class DocumentReader:
             if s < e:
                 out.append((None, s, e))
             return out
+        for ref, at in _markers_left_out(self.text, o_start, o_end, markers):
+            self.warn("commitments", "commitments_list_uncertain",
+                      f"list marker {ref!r} does not follow the list's numbering, so its text stays in the item "
+                      f"before it ({self.where(at)}: {self.sentence_at(at, at + 1)[:200]!r})")
         lead = self._trim(o_start, markers[0][1])
         lead_text = squash(self.text[lead[0]:lead[1]])
         if lead[0] < lead[1] and re.search(r"[.;]\s*$", self.text[o_start:markers[0][1]]) and \
@@ -631,6 +635,23 @@ def _list_markers(text: str, start: int, end: int) -> list[tuple[str | None, int
             kept.append(x)
             expected = _successor(scheme, x[0])
     return kept
+
+
+def _markers_left_out(text: str, start: int, end: int, kept: list[tuple[str | None, int, int]]) \
+        -> list[tuple[str | None, int]]:
+    """Line-start markers of the kept list's own numbering scheme that the list did not take (a number
+    skipped or repeated, '1, 2, 4'): (ref, offset). A nested list of another scheme is not counted."""
+    if not kept:
+        return []
+    scheme = _scheme(kept[-1][0] if len(kept) > 1 else kept[0][0])
+    taken = {s for _, s, _ in kept}
+    out = []
+    for m in _LINE_MARKER.finditer(text, kept[0][1], end):
+        ref = None if m.group("dash") else (m.group("r1") or m.group("r2") or m.group("r3"))
+        at = m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t"))
+        if at not in taken and scheme != "dash" and ref is not None and _scheme(ref) == scheme:
+            out.append((ref, at))
+    return out
 
 
 _NOT_AN_END = re.compile(r"(?:\b(?:cf|art|al|etc|ex|n|p|M|Mme|MM|St|Ste)|\b[A-Z])$")

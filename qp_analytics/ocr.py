@@ -18,7 +18,7 @@ DPI = 400  # the scans' own 300 dpi read worse: "(i)" as "(Gi)", "N° 1" as "N°
 READING = 2  # the version of what _read_page does with tesseract's words, part of the cache key
 LANGUAGE = "fra"
 LOW_CONFIDENCE = 70.0  # tesseract's 0-100 word confidence under which a value read by OCR is flagged
-ENABLE_HINT = "sh scripts/system-deps.sh"
+ENABLE_HINT = "sh scripts/system-deps.sh run"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from pipelines.resources import QpSettings
 from qp_analytics.raw_index import raw_fingerprints
 from qp_analytics.territories import read_registry
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
+
 
 @pytest.fixture
 def instance():

@@ -190,3 +190,25 @@ def test_chef_de_file_is_the_operator_designated_not_those_mentioned(tmp_path, s
     c = parse_text(tmp_path, convention_text(governance=sentence, governance_title="Pilotage du programme"))
     assert c.chef_de_file == expected
     assert c.provenance["chef_de_file"]["excerpt"] in sentence
+
+
+def test_list_marker_out_of_sequence_is_a_warning(tmp_path):
+    """'1°, 2°, 4°': the third item is not read as one of its own; the reader says so, with page and sentence."""
+    text = convention_text().replace(
+        " L’Etat s’engage (i) à animer le réseau ; (ii) à désigner un référent.",
+        " L’Etat s’engage :\n1° à animer le réseau ;\n2° à désigner un référent ;\n4° à suivre les projets.")
+    result = parse_text(tmp_path, text)
+    etat = [c.text for c in result.commitments if c.party == "etat"]
+    assert etat[:1] == ["à animer le réseau"] and len(etat) == 2
+    [warning] = [w for w in result.warnings if w["code"] == "commitments_list_uncertain"]
+    message = warning["message"]
+    assert "'4'" in message and "page 1" in message and "à suivre les projets" in message
+
+
+def test_a_list_in_sequence_gives_no_list_warning(tmp_path):
+    text = convention_text().replace(
+        " L’Etat s’engage (i) à animer le réseau ; (ii) à désigner un référent.",
+        " L’Etat s’engage :\n1° à animer le réseau ;\n2° à désigner un référent ;\n3° à suivre les projets.")
+    result = parse_text(tmp_path, text)
+    assert [c.ref for c in result.commitments if c.party == "etat"] == ["1", "2", "3"]
+    assert not [w for w in result.warnings if w["code"] == "commitments_list_uncertain"]

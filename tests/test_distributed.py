@@ -20,6 +20,8 @@ from pipelines.celery_presence import EVERY, FRESH, PRESENCE_ID, keep_saying_ali
 from tests.conftest import REPO
 from tests.pg_server import PgServer
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
+
 AS_OF = "2023-06-30"
 
 
@@ -47,8 +49,9 @@ def postgres():
 
 
 def deployment_env(tmp_path: Path, postgres: PgServer) -> dict[str, str]:
-    """The environment of the README's deployment: DAGSTER_HOME with the shipped dagster-postgres.yaml, the
-    instance, broker and results on the loopback PostgreSQL; nothing of the caller's QP_ settings."""
+    """The environment of the deployment docs/distributed.md gives: DAGSTER_HOME with the shipped
+    dagster-postgres.yaml, the instance, broker and results on the loopback PostgreSQL; nothing of the caller's
+    QP_ settings."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
@@ -61,7 +64,7 @@ def deployment_env(tmp_path: Path, postgres: PgServer) -> dict[str, str]:
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A Celery worker as the README starts one; returns once it says it is ready."""
+    """A Celery worker as docs/distributed.md starts one; returns once it says it is ready."""
     worker_env = env | {"PYTHONPATH": str(REPO / "deploy" / "celery")}
     cmd = [sys.executable, "-m", "celery", "-A", "dagster_celery.app", "worker", "-Q", "dagster", "-n", "qp-test@%h",
            "--pool=prefork", "--concurrency=2", "--loglevel=INFO", "--without-gossip", "--without-mingle",

@@ -21,6 +21,12 @@ def _spec(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _cases(paths: list[Path]) -> list:
+    """One case per document; scans are read by OCR (minutes on a fresh machine): the full tier only."""
+    return [pytest.param(p, id=p.name.removesuffix(".json"),
+                         marks=[pytest.mark.slow] if "scan" in _spec(p)["classes"] else []) for p in paths]
+
+
 def test_the_corpus_is_large_and_varied():
     specs = [_spec(p) for p in SPECS]
     assert len(specs) >= 30
@@ -30,7 +36,7 @@ def test_the_corpus_is_large_and_varied():
     assert sum("scan" in s["classes"] for s in specs) >= 5
 
 
-@pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.name.removesuffix(".json"))
+@pytest.mark.parametrize("spec_path", _cases(SPECS))
 def test_every_field_right(spec_path, tmp_path):
     """One document at a time, so that a failure names it and the OCR'd ones spread over the workers."""
     single = tmp_path / "corpus"
@@ -56,7 +62,7 @@ def _provenance_sources(parsed: dict) -> list[tuple[str, dict]]:
 DOCUMENTS = [p for p in SPECS if _spec(p)["expect"] == "read"]
 
 
-@pytest.mark.parametrize("spec_path", DOCUMENTS, ids=lambda p: p.name.removesuffix(".json"))
+@pytest.mark.parametrize("spec_path", _cases(DOCUMENTS))
 def test_every_offset_points_into_the_documents_own_text(spec_path):
     """Every provenance offset addresses the document's text as stored (raw.convention_documents.text): the
     characters there, with page furniture and line-end hyphens taken out, are the excerpt, and the excerpt is in
@@ -81,6 +87,7 @@ def test_every_offset_points_into_the_documents_own_text(spec_path):
         assert src["read_by"] == doc.read_by(src["start"], src["end"])
 
 
+@pytest.mark.slow
 def test_scanned_values_say_they_were_read_by_ocr_with_a_confidence():
     doc = read_document(CORPUS / "documents" / "laval_convention_signee_scan.pdf")
     parsed = parse_convention(doc).to_dict()

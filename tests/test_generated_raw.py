@@ -16,6 +16,8 @@ from qp_analytics.roadmap import parse_roadmap
 from qp_analytics.territories import convention_path, read_registry
 from tests.conftest import RAW
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
+
 _TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2013": "-", "\u2014": "-"})
 
 

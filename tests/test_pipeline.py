@@ -16,6 +16,8 @@ from qp_analytics.schema import TABLES
 from qp_analytics.territories import read_registry
 from tests.conftest import RAW, SEED_CONVENTION
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
+
 AMP = "aix-marseille-provence"
 
 

@@ -24,6 +24,8 @@ from qp_analytics.warehouse import connect
 from tests.conftest import REPO
 from tests.roadmap_builder import valid_sheets, write_workbook
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
+
 AS_OF = dt.date(2024, 6, 30)
 # when and where, not what (a fingerprint includes its file's path)
 VOLATILE = {"read_at", "parsed_at", "rejected_at", "recorded_at", "path", "source_path", "fingerprint"}

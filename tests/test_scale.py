@@ -18,6 +18,8 @@ from qp_analytics.ingest import parse_documents, parse_roadmaps, read_convention
 from qp_analytics.schema import MARTS, TABLES
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
+
 AS_OF = dt.date(2023, 6, 30)
 WHEN = {"read_at", "parsed_at", "rejected_at", "recorded_at"}
 

@@ -18,6 +18,8 @@ import pytest
 from pipelines.definitions import defs
 from tests.conftest import RAW, REPO
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
+
 WEBSERVER = Path(sys.executable).parent / "dagster-webserver"
 HOST = "127.0.0.1"
 START_DEADLINE = 120.0  # seconds: CI machines are slow and the code location imports a lot
