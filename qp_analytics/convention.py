@@ -117,12 +117,19 @@ class Convention:
     commitments: list[Commitment]
     warnings: list[dict[str, str]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    siren: str | None = None  # the intercommunalité's SIREN when the document gives it (9 digits)
 
     def to_dict(self) -> dict[str, Any]:
         return plain_dict(self)
 
 
+# An intercommunalité's SIREN given beside its name: "(SIREN : 200 054 807)", ", n° SIREN 200054807".
+_SIREN_RE = re.compile(r"[\s,(]*(?:n°\s*)?SIREN\s*(?:n°|:)?\s*(?P<number>\d{3}[ \u00a0]?\d{3}[ \u00a0]?\d{3})(?!\d)\)?",
+                       re.IGNORECASE)
+
+
 class DocumentReader:
+    siren: str | None = None
     def __init__(self, doc: Document):
         self.doc = doc
         # Page furniture and line-end hyphenation masked, same offsets as doc.text (see cleaning).
@@ -231,6 +238,12 @@ class DocumentReader:
             rep = re.compile(r"represente(?:e)?s?,? par ").search(f, begin, stop)
             name_end = rep.start() if rep else stop
             name_span = self.ft.span(begin, name_end)
+            siren = _SIREN_RE.search(name_span.text)
+            if siren:  # "La Métropole de X, SIREN 200 054 807, représentée par": the name stops before it
+                self.siren = re.sub(r"\D", "", siren.group("number"))
+                self.provenance["siren"] = self.source(name_span.start + siren.start("number"),
+                                                       name_span.start + siren.end("number"))
+                name_span = self.ft.span(begin, self.ft.folded_offset(name_span.start + siren.start()))
             article = _ARTICLE_RE.match(name_span.text)
             name = squash(name_span.text[article.end() if article else 0:]).rstrip(" ,;")
             if not name:
@@ -786,6 +799,7 @@ def parse_convention(doc: Document) -> Convention:
         signature_place=place,
         signature_date=signed,
         commitments=commitments,
+        siren=r.siren,
         warnings=r.warnings,
         provenance={k: (asdict(v) if isinstance(v, Source) else [asdict(s) for s in v] if isinstance(v, list) else v)
                     for k, v in r.provenance.items()},

@@ -114,3 +114,30 @@ def test_toulouse_convention_filed_as_laval_is_rejected_at_parse(registry):
     assert rejection.problems[0].startswith(f"{RAW / 'conventions' / 'toulouse.txt'}: territory_name: the document "
                                             "names the intercommunalité 'Toulouse Métropole', which is territory "
                                             "'toulouse'")
+
+
+def test_a_convention_giving_another_sirens_is_rejected_at_parse(registry, tmp_path):
+    """Laval's own name, but Toulouse Métropole's SIREN beside it: the SIREN is read (not kept in the name) and
+    the document is refused, naming the SIREN territories.csv gives Laval."""
+    import polars as pl
+
+    from qp_analytics.convention import parse_convention
+    from qp_analytics.documents import read_document
+    from qp_analytics.ingest import parse_documents
+    from tests.document_builder import convention_text
+
+    path = tmp_path / "laval.txt"
+    path.write_text(convention_text(entre="Laval Agglomération (SIREN : 243 100 518), représentée par son Président "
+                                          "Florian BERCAULT."), encoding="utf-8")
+    doc = read_document(path)
+    parsed = parse_convention(doc)
+    assert (parsed.territory_name, parsed.siren) == ("Laval Agglomération", "243100518")
+    assert doc.text[parsed.provenance["siren"]["start"]:parsed.provenance["siren"]["end"]] == "243 100 518"
+    rows = pl.DataFrame([{"territory_id": "laval", "path": str(path), "format": "txt", "sha256": doc.sha256,
+                          "text": doc.text}])
+    result = parse_documents(rows, registry=registry)
+    (rejection,) = result.rejections
+    assert "SIREN 243100518" in rejection.problems[0] and "200083392" in rejection.problems[0]
+    path.write_text(convention_text(entre="Laval Agglomération, n° SIREN 200083392, représentée par son Président "
+                                          "Florian BERCAULT."), encoding="utf-8")
+    assert parse_documents(rows.with_columns(text=pl.lit(read_document(path).text)), registry=registry).rejections == []
