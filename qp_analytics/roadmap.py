@@ -252,12 +252,14 @@ def read_workbook_rows(path: Path) -> dict[str, list[list[Any]]]:
 
 
 # A formula's cell in the sheet XML: <c r="F3"><f>SUM(F4:F9)</f><v>1250</v></c>; the <v> (the value the
-# formula last computed) is missing or empty when the program that wrote the file does not compute formulas.
+# formula last computed) is missing or empty when the program that wrote the file does not compute formulas,
+# or a placeholder 0 in a workbook that asks to be recalculated on opening.
 _XML_ANY_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
 _XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
 _XML_FORMULA = re.compile(rb"<(?:\w+:)?f\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?f>)", re.DOTALL)
 _XML_VALUE = re.compile(rb"<(?:\w+:)?v>(.+?)</(?:\w+:)?v>", re.DOTALL)
 _XML_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_XML_FULL_CALC = re.compile(rb'<(?:\w+:)?calcPr\b[^>]*?\bfullCalcOnLoad="(?:1|true)"')
 _XML_SHEET = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]*)"')
 _XML_TARGET = re.compile(rb'<Relationship\b[^>]*?\bId="([^"]*)"[^>]*?\bTarget="([^"]*)"|'
                          rb'<Relationship\b[^>]*?\bTarget="([^"]*)"[^>]*?\bId="([^"]*)"')
@@ -288,7 +290,11 @@ def uncomputed_formulas(path: Path, sheets: dict[str, list[list[Any]]]) -> list[
                 rid, target = (m[1], m[2]) if m[1] is not None else (m[4], m[3])
                 target = target.decode()
                 targets[rid] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-            for m in _XML_SHEET.finditer(archive.read("xl/workbook.xml")):
+            book = archive.read("xl/workbook.xml")
+            # A workbook asking to be recalculated when opened (fullCalcOnLoad) was written by a program that
+            # leaves formulas to the spreadsheet: a stored 0 there is its placeholder (xlsxwriter's), not a result.
+            placeholder_zero = _XML_FULL_CALC.search(book) is not None
+            for m in _XML_SHEET.finditer(book):
                 name = html.unescape(m[1].decode())
                 folded = name.strip().lower()
                 if folded not in SHEETS or m[2] not in targets or name not in sheets:
@@ -301,7 +307,8 @@ def uncomputed_formulas(path: Path, sheets: dict[str, list[list[Any]]]) -> list[
                 for cell in _XML_CELL.finditer(xml):
                     inner = cell[2] or b""
                     formula = _XML_FORMULA.search(inner)
-                    if formula is None or _XML_VALUE.search(inner):
+                    value = _XML_VALUE.search(inner)
+                    if formula is None or value is not None and not (placeholder_zero and value[1].strip() == b"0"):
                         continue
                     ref = _XML_REF.search(cell[1])
                     if ref is None:

@@ -132,6 +132,31 @@ def test_formula_without_computed_value_is_refused_with_its_place(tmp_path):
         "computed, or replace the formula by its value (copy, paste values)"]
 
 
+def test_formula_with_a_placeholder_zero_is_refused(tmp_path):
+    """xlsxwriter (and programs like it) store 0 as a formula's result and ask the spreadsheet to recalculate
+    on opening (fullCalcOnLoad): that 0 was never computed, and reading it would make an amount 0."""
+    import xlsxwriter
+
+    sheets = valid_sheets()
+    workbook = xlsxwriter.Workbook(str(tmp_path / "testville.xlsx"))
+    for name, rows in sheets.items():
+        ws = workbook.add_worksheet(name)
+        ws.write_row(0, 0, HEADERS[name])
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if value is not None:
+                    ws.write(r, c, value.strftime("%d/%m/%Y") if isinstance(value, dt.datetime) else value)
+    workbook.get_worksheet_by_name("financements").write_formula(1, 6, "=F2")  # montant_verse; stored as 0
+    workbook.close()
+    with pytest.raises(RoadmapError) as err:
+        parse_roadmap(tmp_path / "testville.xlsx")
+    assert [str(p) for p in err.value.problems] == [
+        f"{tmp_path / 'testville.xlsx'}: sheet 'financements', row 2, column 'montant_verse (G2)': found '=F2'; "
+        "expected a value: the cell holds a formula whose result was never computed (the file was written by a "
+        "program that does not compute formulas); open the workbook in Excel or LibreOffice and save it so the "
+        "values are computed, or replace the formula by its value (copy, paste values)"]
+
+
 def test_formula_with_its_computed_value_is_read(tmp_path):
     import xlsxwriter
 
