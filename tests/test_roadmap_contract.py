@@ -132,13 +132,11 @@ def test_formula_without_computed_value_is_refused_with_its_place(tmp_path):
         "computed, or replace the formula by its value (copy, paste values)"]
 
 
-def test_formula_with_a_placeholder_zero_is_refused(tmp_path):
-    """xlsxwriter (and programs like it) store 0 as a formula's result and ask the spreadsheet to recalculate
-    on opening (fullCalcOnLoad): that 0 was never computed, and reading it would make an amount 0."""
+def _workbook_of(path, sheets):
+    """An open xlsxwriter workbook holding the sheets (dates as text), for a test to add a formula to."""
     import xlsxwriter
 
-    sheets = valid_sheets()
-    workbook = xlsxwriter.Workbook(str(tmp_path / "testville.xlsx"))
+    workbook = xlsxwriter.Workbook(str(path))
     for name, rows in sheets.items():
         ws = workbook.add_worksheet(name)
         ws.write_row(0, 0, HEADERS[name])
@@ -146,6 +144,14 @@ def test_formula_with_a_placeholder_zero_is_refused(tmp_path):
             for c, value in enumerate(row):
                 if value is not None:
                     ws.write(r, c, value.strftime("%d/%m/%Y") if isinstance(value, dt.datetime) else value)
+    return workbook
+
+
+def test_formula_with_a_placeholder_zero_is_refused(tmp_path):
+    """xlsxwriter (and programs like it) store 0 as a formula's result and ask the spreadsheet to recalculate
+    on opening (fullCalcOnLoad): that 0 was never computed, and reading it would make an amount 0."""
+
+    workbook = _workbook_of(tmp_path / "testville.xlsx", valid_sheets())
     workbook.get_worksheet_by_name("financements").write_formula(1, 6, "=F2")  # montant_verse; stored as 0
     workbook.close()
     with pytest.raises(RoadmapError) as err:
@@ -158,18 +164,11 @@ def test_formula_with_a_placeholder_zero_is_refused(tmp_path):
 
 
 def test_formula_with_its_computed_value_is_read(tmp_path):
-    import xlsxwriter
 
     sheets = valid_sheets()
     sheets["financements"][0][5] = None
-    workbook = xlsxwriter.Workbook(str(tmp_path / "testville.xlsx"))
-    for name, rows in sheets.items():  # the same workbook, montant_accorde of row 2 a formula computed as Excel does
-        ws = workbook.add_worksheet(name)
-        ws.write_row(0, 0, HEADERS[name])
-        for r, row in enumerate(rows, start=1):
-            for c, value in enumerate(row):
-                if value is not None:
-                    ws.write(r, c, value.strftime("%d/%m/%Y") if isinstance(value, dt.datetime) else value)
+    # the same workbook, montant_accorde of row 2 a formula computed as Excel does
+    workbook = _workbook_of(tmp_path / "testville.xlsx", sheets)
     workbook.get_worksheet_by_name("financements").write_formula(1, 5, "=E3*12.5", None, 1_000_000)
     workbook.close()
     assert parse_roadmap(tmp_path / "testville.xlsx")["financements"][0]["montant_accorde"] == Decimal("1000000.00")
