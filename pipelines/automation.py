@@ -72,7 +72,9 @@ def evaluation_batch():
 
 
 @schedule(job=evaluation_batch, cron_schedule="0 6 * * 1", execution_timezone="Europe/Paris",
-          default_status=DefaultScheduleStatus.RUNNING)
+          default_status=DefaultScheduleStatus.RUNNING,
+          description="Every Monday at 06:00 (Europe/Paris): every territory of territories.csv and the marts, "
+                      "in one batch run; the marts' freshness policy expects it by 08:00.")
 def weekly_refresh(context: ScheduleEvaluationContext, settings: QpSettings):
     """Monday 06:00 Europe/Paris: all territories and the marts, in one batch run."""
     try:
@@ -83,7 +85,10 @@ def weekly_refresh(context: ScheduleEvaluationContext, settings: QpSettings):
     return RunRequest(run_key=f"weekly-{context.scheduled_execution_time:%Y-%m-%d}")
 
 
-@sensor(job=evaluation_refresh, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+@sensor(job=evaluation_refresh, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
+        description="Every minute, the raw folder by content (sha256): each territory whose files were added, "
+                    "changed or removed gets a run of its own (its partition and the marts); a new row of "
+                    "territories.csv becomes a partition.")
 def raw_files_sensor(context: SensorEvaluationContext, settings: QpSettings):
     """Watches the raw folder by content (sha256): a territory whose files were added, changed or removed gets
     a run of its own (its partition and the marts). New rows of territories.csv become partitions. The first

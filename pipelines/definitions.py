@@ -12,6 +12,7 @@ from dagster import (
 from pipelines.automation import evaluation_batch, evaluation_refresh, raw_files_sensor, weekly_refresh
 from pipelines.ingest.assets import convention_documents
 from pipelines.marts.assets import marts, published_marts
+from pipelines.metadata import with_house_metadata
 from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
 from pipelines.normalise.avenants import avenants, avenants_accepted
 from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps_accepted
@@ -19,8 +20,9 @@ from pipelines.quality.checks import core_quality, marts_quality
 from pipelines.report.assets import evaluation_report
 from pipelines.resources import ProgressSink, QpSettings
 
-ASSETS = [convention_documents, convention_parses, territories, core_conventions, roadmap_parses, core_roadmaps,
-          avenants, marts, published_marts, evaluation_report]
+ASSETS = [with_house_metadata(a) for a in (convention_documents, convention_parses, territories, core_conventions,
+                                            roadmap_parses, core_roadmaps, avenants, marts, published_marts,
+                                            evaluation_report)]
 ASSET_CHECKS = [conventions_accepted, roadmaps_accepted, avenants_accepted, core_quality, marts_quality]
 
 

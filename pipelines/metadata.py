@@ -1,10 +1,20 @@
 """Dagster metadata drawn from the one schema definition (qp_analytics.schema)."""
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 import duckdb
-from dagster import MetadataValue, TableColumn, TableColumnConstraints, TableSchema
+from dagster import (
+    AssetsDefinition,
+    AssetSpec,
+    FreshnessPolicy,
+    MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
+)
 
+from qp_analytics.incremental import modules_version
 from qp_analytics.schema import TABLES, Table
 from qp_analytics.warehouse import count_rows, preview
 
@@ -35,3 +45,27 @@ def run_metadata(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids:
         "preview": MetadataValue.md(preview(con, table_name, territory_ids)),
         **extra,
     }
+
+
+OWNERS = ["team:evaluation-data"]
+# The code whose change changes an asset's rows, by layer: what reads, parses and normalises (every layer
+# depends on it), and besides it the modules of the marts and of the publication.
+_LAYER_MODULES = {"marts": ("marts.py", "schema.py"), "publish": ("publish.py", "report.py")}
+# The weekly schedule runs on Monday at 06:00, Paris time: the marts are late when a Monday 08:00 passes with
+# no materialisation in the week before it.
+MARTS_FRESHNESS = FreshnessPolicy.cron(deadline_cron="0 8 * * 1", lower_bound_delta=timedelta(days=7),
+                                       timezone="Europe/Paris")
+
+
+def _with_house_attributes(spec: AssetSpec) -> AssetSpec:
+    layer = spec.group_name or "default"
+    spec = spec.merge_attributes(owners=OWNERS, tags={"layer": layer, "programme": "quartiers-productifs"})
+    return spec.replace_attributes(code_version=modules_version(*_LAYER_MODULES.get(layer, ())),
+                                   freshness_policy=MARTS_FRESHNESS if layer in ("marts", "publish") else None)
+
+
+def with_house_metadata(assets_def: AssetsDefinition) -> AssetsDefinition:
+    """The asset(s) with what Dagster users look for: owners, a layer tag, the code version of what shapes its
+    rows (the UI flags an asset whose code changed since it was materialised) and, for the marts and the
+    publication, a freshness policy matching the weekly schedule."""
+    return assets_def.map_asset_specs(_with_house_attributes)
