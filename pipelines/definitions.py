@@ -1,16 +1,10 @@
 """The Dagster code location: assets, checks, sensor and resources (loaded by workspace.yaml)."""
 
-from dagster import (
-    AssetSelection,
-    Definitions,
-    EnvVar,
-    define_asset_job,
-    in_process_executor,
-    multiprocess_executor,
-)
+from dagster import Definitions, EnvVar, in_process_executor
 
-from pipelines.automation import evaluation_batch, evaluation_refresh, raw_files_sensor, weekly_refresh
+from pipelines.automation import raw_files_sensor, weekly_refresh
 from pipelines.ingest.assets import convention_documents
+from pipelines.jobs import evaluation_refresh, evaluation_refresh_multiprocess
 from pipelines.marts.assets import marts, published_marts
 from pipelines.metadata import with_house_metadata
 from pipelines.normalise.assets import convention_parses, conventions_accepted, core_conventions, territories
@@ -31,16 +25,10 @@ def settings_from_env() -> QpSettings:
                       marts_dir=EnvVar("QP_MARTS_DIR"))
 
 
-# The same graph with its steps in parallel processes. They share one DuckDB file and take its access lock in
-# turn for as long as they hold a connection (qp_analytics.warehouse): writes are serialised by design.
-evaluation_refresh_multiprocess = define_asset_job(
-    "evaluation_refresh_multiprocess", selection=AssetSelection.all(), executor_def=multiprocess_executor,
-    description="Every asset, steps in parallel processes (multiprocess executor).")
-
 defs = Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
-    jobs=[evaluation_refresh, evaluation_refresh_multiprocess, evaluation_batch],
+    jobs=[evaluation_refresh, evaluation_refresh_multiprocess],
     schedules=[weekly_refresh],
     sensors=[raw_files_sensor],
     resources={"settings": settings_from_env(), "progress": ProgressSink()},

@@ -18,7 +18,7 @@ class QpSettings(ConfigurableResource):
     warehouse: str
     marts_dir: str
     report_dir: str = ""  # the HTML report's folder; empty: `report` beside the marts folder (data/report)
-    # batch runs (unpartitioned assets, pipelines.batch): the territories to work on; empty: all of them
+    # the territories to work on; empty: the run's qp/territories tag, else all of them (pipelines.selection)
     territories: list[str] = []
     as_of: str | None = None  # ISO date of the evaluation; None: the run's day
     # False: the marts release is written but `current` is moved by the caller once the warehouse is committed

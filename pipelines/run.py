@@ -1,8 +1,9 @@
 """Run the asset graph for many territories in one Dagster run (what `qp-analytics materialize` does).
 
-One run covers every selected territory: the run uses the batch form of the graph (pipelines.batch, the same
-assets unpartitioned, the territories named in its settings), so any selection costs one run and one event
-per asset, not one per territory. In-process by default; multiprocess or Celery on request.
+One run of the graph's job (pipelines.jobs) covers every selected territory, named in its settings, so any
+selection costs one run and one event per asset; it is recorded on the project's instance (pipelines.instance),
+where the UI shows it. The run works on a private copy of the warehouse, swapped in when it ends. In-process
+by default; multiprocess or Celery on request.
 """
 
 import contextlib
@@ -208,6 +209,12 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
         missing = require_a_worker(options.celery_backend)  # no worker: its tasks would wait for ever
         if missing:
             raise RunRequestError(missing)
+    from pipelines.instance import InstanceError, dagster_home
+
+    try:
+        dagster_home()  # the instance the run records on, made on first use
+    except InstanceError as exc:
+        raise RunRequestError(str(exc)) from None
     registry = [t.territory_id for t in read_registry(raw_dir)]
     unknown = [t for t in territories if t not in registry]
     if unknown:
@@ -255,38 +262,40 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
 
 
 def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None]):
-    """One in-process run of the batch graph (pipelines.batch) over the selected territories."""
-    from dagster import DagsterInstance, materialize
-
+    """One in-process run of the graph's job over the selected territories, recorded on the project's instance."""
     quiet_dagster_warnings()
-    from pipelines.batch import ASSET_CHECKS, BATCH_ASSETS
+    from pipelines.definitions import defs
+    from pipelines.instance import project_instance
+    from pipelines.jobs import evaluation_refresh
     from pipelines.resources import ProgressSink, QpSettings, progress_printer
 
-    with DagsterInstance.ephemeral() as instance:
-        return materialize(
-            [*BATCH_ASSETS, *ASSET_CHECKS],
+    with project_instance(quiet=True) as instance:
+        return defs.resolve_job_def(evaluation_refresh.name).execute_in_process(
             instance=instance,
             resources={"settings": QpSettings(**settings, territories=selected),
                        "progress": ProgressSink(progress_printer(echo))},
-            tags={"qp/as_of": settings["as_of"]},
+            tags=_run_tags(settings, selected),
             # the summary reports failures and checks; Dagster's own log lines would only repeat them
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
 
 
+def _run_tags(settings: dict, selected: list[str]) -> dict[str, str]:
+    return {"qp/as_of": settings["as_of"], "qp/origin": "command line", "qp/territory_count": str(len(selected))}
+
+
 @contextlib.contextmanager
 def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Callable[[str], None]
              ) -> Iterator[Any]:
-    """One run of the batch graph on an out-of-process executor: steps in parallel processes (multiprocess) or
-    on Celery workers. Needs a persistent instance: DAGSTER_HOME's (required for celery, where the workers share
-    it), else a temporary one. Settings travel as run config, so the workers need no environment of ours."""
-    import tempfile
-
-    from dagster import DagsterInstance, execute_job, reconstructable
+    """One run of the graph's job on an out-of-process executor: steps in parallel processes (multiprocess) or
+    on Celery workers, recorded on the project's instance (DAGSTER_HOME's, required for celery, where the workers
+    share it). Settings travel as run config, so the workers need no environment of ours."""
+    from dagster import execute_job, reconstructable
 
     quiet_dagster_warnings()
-    from pipelines.batch import celery_job, multiprocess_job
+    from pipelines.executors import celery_job, multiprocess_job
+    from pipelines.instance import project_instance
 
     run_config: dict = {
         "resources": {"settings": {"config": {**settings, "territories": selected}}},
@@ -301,18 +310,12 @@ def _execute(settings: dict, selected: list[str], options: RunOptions, echo: Cal
                                               "start_method": step_start_method()}}
         job = reconstructable(multiprocess_job)
     with _environment({"QP_PROGRESS": "stderr"}), contextlib.ExitStack() as stack:
-        if os.environ.get("DAGSTER_HOME"):
-            instance = stack.enter_context(DagsterInstance.get())
-        else:
-            home = stack.enter_context(tempfile.TemporaryDirectory(prefix="qp-dagster-"))
-            # its steps log through the instance's Python log level: the summary says what matters
-            instance = stack.enter_context(DagsterInstance.local_temp(home, overrides={
-                "python_logs": {"python_log_level": "CRITICAL"}}))
+        instance = stack.enter_context(project_instance(quiet=True))
         token = uuid.uuid4().hex  # finds this run in the instance, which other runs may share
         if options.executor == "celery":
             stack.enter_context(_watch_celery_run(instance, token, options.celery_backend, echo))
         with execute_job(job, instance=instance, run_config=run_config,
-                         tags={"qp/as_of": settings["as_of"], INVOCATION_TAG: token}, raise_on_error=False) as result:
+                         tags={**_run_tags(settings, selected), INVOCATION_TAG: token}, raise_on_error=False) as result:
             yield result
 
 

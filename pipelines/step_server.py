@@ -15,7 +15,7 @@ from pipelines.run import quiet_dagster_warnings
 
 quiet_dagster_warnings()  # before the graph's definitions are imported: they would warn
 
-for _name in ("pipelines.batch", "great_expectations",
+for _name in ("pipelines.executors", "great_expectations",
               # Dagster's own modules, not its API: should a version move one, each step imports it again
               "dagster._core.storage.root", "dagster._core.storage.sqlite_storage",
               "dagster._core.storage.event_log.sqlite", "dagster._core.storage.runs.sqlite",

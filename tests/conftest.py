@@ -11,6 +11,23 @@ RAW = REPO / "data" / "raw"
 SEED_CONVENTION = RAW / "conventions" / "aix-marseille-provence.txt"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dagster_home(tmp_path_factory):
+    """Runs record on a Dagster instance of the test session's own (per xdist worker), not the project's
+    `.dagster_home`: DAGSTER_HOME set for the session, as a deployment sets it."""
+    import os
+
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    before = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("DAGSTER_HOME", None)
+    else:
+        os.environ["DAGSTER_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def small_raw(tmp_path_factory):
     """Five fictitious territories written by the generator, with what it meant to write."""

@@ -1,5 +1,6 @@
 """What a Dagster user looks for on the definitions: owners, tags, code versions, freshness, descriptions."""
 
+import pytest
 from dagster import AssetKey
 
 from pipelines.definitions import defs
@@ -37,3 +38,29 @@ def test_the_marts_and_the_publication_carry_a_freshness_policy_matching_the_sch
 def test_the_schedule_and_the_sensor_are_described():
     assert "Monday" in defs.resolve_schedule_def("weekly_refresh").description
     assert "sha256" in defs.resolve_sensor_def("raw_files_sensor").description
+
+
+def test_without_dagster_home_runs_record_on_the_projects_own_instance(tmp_path, monkeypatch):
+    """DAGSTER_HOME unset: `.dagster_home` in the working directory, made on first use with the shipped
+    dagster.yaml, the folder docs/dagster.md starts `dagster dev` on; set: DAGSTER_HOME's."""
+    from pipelines.instance import SHIPPED_CONFIG, dagster_home, project_instance
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = dagster_home()
+    assert home == tmp_path / ".dagster_home"
+    assert (home / "dagster.yaml").read_bytes() == SHIPPED_CONFIG.read_bytes()
+    with project_instance() as instance:
+        assert instance.is_persistent and instance.root_directory == str(home)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
+    assert dagster_home() == tmp_path / "elsewhere"
+
+
+def test_an_unusable_instance_folder_is_said_in_one_line(tmp_path, monkeypatch):
+    from pipelines.instance import InstanceError, dagster_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    (tmp_path / ".dagster_home").write_text("a file where the folder should be")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InstanceError, match=r"cannot create the Dagster instance's folder .*set DAGSTER_HOME"):
+        dagster_home()

@@ -121,7 +121,7 @@ def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, s
 
     # the steps ran on the worker, recorded in PostgreSQL's event log
     runs = postgres.query("dagster", "SELECT run_id, status, pipeline_name FROM runs")
-    assert [(status, job) for _, status, job in runs] == [("SUCCESS", "evaluation_batch_celery")]
+    assert [(status, job) for _, status, job in runs] == [("SUCCESS", "evaluation_refresh_celery")]
     run_id = runs[0][0]
     counts = dict(postgres.query("dagster", f"SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = "
                                             f"'{run_id}' GROUP BY 1"))

@@ -8,9 +8,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
 from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
-from pipelines.partitions import territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
 from pipelines.run import run_pipeline
+from pipelines.selection import territories_tag
 from qp_analytics.generator import plan_convention, programme_chefs
 from qp_analytics.schema import TABLES
 from qp_analytics.territories import read_registry
@@ -41,10 +41,9 @@ def test_definitions_load():
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == ("publish" if key.path[0] == "published" else key.path[0])
+        assert node.partitions_def is None  # one graph: runs name their territories (pipelines.selection)
         if key.path[0] in ("marts", "published"):
-            assert node.partitions_def is None
             continue
-        assert node.partitions_def == territory_partitions
         schema = node.metadata["dagster/column_schema"]
         table = TABLES[".".join(key.path)]
         assert [c.name for c in schema.columns] == table.column_names
@@ -61,12 +60,11 @@ def one_territory_run(tmp_path, request):
     warehouse = tmp_path / "wh.duckdb"
     instance = DagsterInstance.ephemeral()
     request.addfinalizer(instance.dispose)
-    instance.add_dynamic_partitions(territory_partitions.name, [AMP])
     resources = {"settings": QpSettings(raw_dir=str(RAW), warehouse=str(warehouse), marts_dir=str(tmp_path)),
                  "progress": ProgressSink()}
 
-    def run(assets):
-        result = materialize(assets, instance=instance, resources=resources, partition_key=AMP)
+    def run(assets):  # AMP alone, named in the run's tag as the sensor names its territories
+        result = materialize(assets, instance=instance, resources=resources, tags=territories_tag([AMP]))
         assert result.success
         return result
 
@@ -80,8 +78,9 @@ def test_raw_convention_documents_asset(one_territory_run):
     row = query(warehouse, "SELECT territory_id, format, sha256, page_count, text FROM raw.convention_documents")
     assert row == [(AMP, "txt", hashlib.sha256(content).hexdigest(), 1, content.decode("utf-8"))]
     mats = result.get_asset_materialization_events()
-    assert [m.materialization.partition for m in mats] == [AMP]
+    assert [m.materialization.partition for m in mats] == [None]
     assert mats[0].materialization.metadata["dagster/row_count"].value == 1
+    assert mats[0].materialization.metadata["territories"].value == 1
 
 
 def test_parse_and_core_assets(one_territory_run):
@@ -278,3 +277,29 @@ def test_avenants_loaded(tmp_path):
     assert [r[0] for r in rows] == [f.rsplit(".", 1)[0] for f in files]
     assert query(warehouse, "SELECT count(*) FROM core.avenants WHERE (extension_months IS NULL) = "
                             "(new_end_date IS NULL)") == [(0,)]
+
+
+def test_a_command_line_run_is_recorded_on_the_instance_the_ui_reads(tmp_path, monkeypatch):
+    """One instance: after `qp-analytics materialize`, DAGSTER_HOME's instance (the UI's) holds its run of the
+    graph's job, a materialisation of every asset and an evaluation of every check."""
+    import shutil as sh
+
+    from dagster import DagsterRunStatus
+
+    home = tmp_path / "home"
+    home.mkdir()
+    sh.copy(RAW.parent.parent / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    summary = run_pipeline(RAW, tmp_path / "w.duckdb", tmp_path / "marts", dt.date(2023, 6, 30), [],
+                           echo=lambda m: None)
+    assert summary.exit_code == 0, summary.render()
+    graph = defs.resolve_asset_graph()
+    with DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        assert (run.job_name, run.status, run.tags["qp/as_of"]) == ("evaluation_refresh", DagsterRunStatus.SUCCESS,
+                                                                    "2023-06-30")
+        for key in graph.get_all_asset_keys():
+            assert instance.get_latest_materialization_event(key) is not None, key
+        checks = list(graph.asset_check_keys)
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
+        assert set(latest) == set(checks) and all(r.run_id == run.run_id for r in latest.values())

@@ -230,7 +230,7 @@ def test_webserver_serves_assets_schedule_and_sensor_and_stops_cleanly(tmp_path)
     assert location["locationOrLoadError"]["__typename"] == "RepositoryLocation", (
         f"code location failed to load: {location['locationOrLoadError']}")
 
-    # assets: the same keys, layers and partitioning as the Definitions object
+    # assets: the same keys and layers as the Definitions object, none partitioned
     want_assets, want_checks, want_schedules, want_sensors = expected_from_definitions()
     got = {tuple(n["assetKey"]["path"]): n for n in assets}
     assert sorted(got) == sorted(want_assets), (
@@ -244,16 +244,9 @@ def test_webserver_serves_assets_schedule_and_sensor_and_stops_cleanly(tmp_path)
         assert node["groupName"] == group, f"{list(key)} in group {node['groupName']!r}, defined in {group!r}"
         assert key[0] == group or (key[0], group) == ("published", "publish"), (
             f"{list(key)} is in group {group!r}, not its layer")
-        assert node["isPartitioned"] == (partitions is not None), f"{list(key)}: isPartitioned={node['isPartitioned']}"
-        if group in {"raw", "staging", "core"}:
-            assert partitions == "territory", f"{list(key)} should be partitioned by territory, defined: {partitions}"
-            assert node["partitionDefinition"]["type"] == "DYNAMIC", f"{list(key)}: {node['partitionDefinition']}"
-            assert node["partitionDefinition"]["name"] == "territory", f"{list(key)}: {node['partitionDefinition']}"
-            assert [d["dynamicPartitionsDefinitionName"] for d in node["partitionDefinition"]["dimensionTypes"]] == [
-                "territory"], f"{list(key)}: {node['partitionDefinition']}"
-        else:  # the marts and their publication cover every territory at once
-            assert partitions is None and node["partitionDefinition"] is None, (
-                f"{list(key)} should not be partitioned: {node['partitionDefinition']}")
+        # one graph for every run: no asset is partitioned, runs name their territories (pipelines.selection)
+        assert partitions is None and not node["isPartitioned"] and node["partitionDefinition"] is None, (
+            f"{list(key)} should not be partitioned: {node['partitionDefinition']}")
 
     # asset checks: the Great Expectations suites on every core table and mart, blocking, and the rejections
     served_checks = {}
@@ -281,7 +274,7 @@ def test_webserver_serves_assets_schedule_and_sensor_and_stops_cleanly(tmp_path)
     assert sorted(schedules) == want_schedules and sorted(sensors) == want_sensors, (schedules, sensors)
     assert schedules["weekly_refresh"]["cronSchedule"] == "0 6 * * 1", schedules["weekly_refresh"]
     assert schedules["weekly_refresh"]["executionTimezone"] == "Europe/Paris", schedules["weekly_refresh"]
-    assert schedules["weekly_refresh"]["pipelineName"] == "evaluation_batch", schedules["weekly_refresh"]
+    assert schedules["weekly_refresh"]["pipelineName"] == "evaluation_refresh", schedules["weekly_refresh"]
     assert schedules["weekly_refresh"]["scheduleState"]["status"] == "RUNNING", schedules["weekly_refresh"]
     assert "raw_files_sensor" in sensors, f"sensors served: {sorted(sensors)}"
     assert sensors["raw_files_sensor"]["sensorState"]["status"] == "RUNNING", sensors["raw_files_sensor"]

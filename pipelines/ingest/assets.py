@@ -1,10 +1,10 @@
 """Ingest: each territory's convention file, read as text (the first stop of a document's journey)."""
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, ResourceParam, asset
+from dagster import AssetExecutionContext, MaterializeResult, ResourceParam, asset
 
 from pipelines.metadata import definition_metadata, run_metadata
-from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
+from pipelines.selection import territory_keys
 from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import read_conventions, rejection_rows
 from qp_analytics.manifest import sha256_of
@@ -18,8 +18,6 @@ STAGE = "convention_read"
 @asset(
     key=["raw", "convention_documents"],
     group_name="raw",
-    partitions_def=territory_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
     metadata=definition_metadata(DOCUMENTS),
     kinds={"duckdb", "pdf"},
 )

@@ -8,7 +8,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     ResourceParam,
@@ -19,8 +18,8 @@ from dagster import (
 
 from pipelines.ingest.assets import convention_documents
 from pipelines.metadata import definition_metadata, run_metadata
-from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
+from pipelines.selection import territory_keys
 from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import (
     StageResult,
@@ -56,8 +55,6 @@ def accepted_keys(con, keys: list[str], stages: tuple[str, ...]) -> list[str]:
     key=["staging", "convention_parses"],
     group_name="staging",
     deps=[convention_documents],
-    partitions_def=territory_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
     metadata=definition_metadata(PARSES),
     kinds={"duckdb"},
 )
@@ -99,8 +96,6 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
 @asset(
     key=["core", "territories"],
     group_name="core",
-    partitions_def=territory_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
     metadata=definition_metadata("core.territories"),
     kinds={"duckdb"},
 )
@@ -121,8 +116,6 @@ def territories(context: AssetExecutionContext, settings: QpSettings) -> Materia
                   description=TABLES[name].description, metadata=definition_metadata(name), kinds={"duckdb"})
         for name in CORE_CONVENTION_TABLES
     ],
-    partitions_def=territory_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
 )
 def core_conventions(context: AssetExecutionContext, settings: QpSettings):
     """The parsed conventions normalised into typed tables: one row per convention, its commitments, the

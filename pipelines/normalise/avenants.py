@@ -3,7 +3,6 @@
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    BackfillPolicy,
     MaterializeResult,
     ResourceParam,
     asset,
@@ -12,8 +11,8 @@ from dagster import (
 
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.normalise.assets import rejections_check
-from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings
+from pipelines.selection import territory_keys
 from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import avenant_index, provenance_of, read_avenants, registry_index, rejection_rows
 from qp_analytics.manifest import read_manifest, sha256_of
@@ -27,8 +26,6 @@ STAGE = "avenants"
 @asset(
     key=["core", "avenants"],
     group_name="core",
-    partitions_def=territory_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
     metadata=definition_metadata(AVENANTS),
     kinds={"duckdb", "pdf"},
 )

@@ -4,7 +4,6 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetSpec,
-    BackfillPolicy,
     MaterializeResult,
     ResourceParam,
     asset,
@@ -14,8 +13,8 @@ from dagster import (
 
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.normalise.assets import accepted_keys, rejections_check, store_core
-from pipelines.partitions import territory_keys, territory_partitions
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
+from pipelines.selection import territory_keys
 from qp_analytics.incremental import fingerprint, record, to_process
 from qp_analytics.ingest import (
     ROADMAP_TABLES,
@@ -40,8 +39,6 @@ BY_KEYS = "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territor
 @asset(
     key=["staging", "roadmap_parses"],
     group_name="staging",
-    partitions_def=territory_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
     metadata=definition_metadata(ROADMAP_PARSES),
     kinds={"duckdb", "excel"},
 )
@@ -94,8 +91,6 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
                   metadata=definition_metadata(name), kinds={"duckdb"})
         for name in ROADMAP_TABLES
     ],
-    partitions_def=territory_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
 )
 def core_roadmaps(context: AssetExecutionContext, settings: QpSettings):
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row
