@@ -557,7 +557,7 @@ def chart_instruction_delays(mobilisation: pl.DataFrame, national: pl.DataFrame,
 
     if many is None:
         many = mobilisation["territory_id"].n_unique() > CHART_TERRITORIES_MAX
-    pooled = {r["indicator"]: r["value"] for r in national.iter_rows(named=True)}
+    pooled = {r["indicator"]: indicator_value(r) for r in national.iter_rows(named=True)}
     per_territory = {p: sorted(v for v in mobilisation.filter(pl.col("partner") == p)["median_instruction_days"]
                                .to_list() if not _is_null(v)) for p in NATIONAL_PARTNERS}
     partners = [p for p in NATIONAL_PARTNERS
@@ -974,7 +974,15 @@ def _kpi(value: str, label: str, basis: str = "") -> str:
     return f'<div class="kpi"><span class="value">{shown}</span><span class="label">{esc(label)}</span>{extra}</div>'
 
 
-def _indicator_value(value: float | None, unit: str | None) -> str:
+def indicator_value(row: dict[str, Any]) -> int | Decimal | float | None:
+    """The value of a row of mart_evaluation_national: its count, amount or measure, whichever is given."""
+    for column in ("value_count", "value_amount", "value_measure"):
+        if not _is_null(row.get(column)):
+            return row[column]
+    return None
+
+
+def _indicator_value(value: int | Decimal | float | None, unit: str | None) -> str:
     if unit in ("share", "rate"):
         return format_percent(value)
     if unit == "EUR":
@@ -1024,7 +1032,7 @@ def render_national(ctx: _Context) -> str:
 
     def ind(name: str) -> tuple[float | None, int | None, str | None]:
         row = indicators.get(name)
-        return (row["value"], row["territories"], row["unit"]) if row else (None, None, None)
+        return (indicator_value(row), row["territories"], row["unit"]) if row else (None, None, None)
 
     def basis(name: str) -> str:
         count = ind(name)[1]
@@ -1062,7 +1070,7 @@ def render_national(ctx: _Context) -> str:
     all_rows = "".join(
         f'<tr><th scope="row">{esc(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))}'
         f'<span class="sub"><code>{esc(r["indicator"])}</code></span></th>'
-        f"{_num(_indicator_value(r['value'], r['unit']))}{_num(format_number(r['territories']))}</tr>"
+        f"{_num(_indicator_value(indicator_value(r), r['unit']))}{_num(format_number(r['territories']))}</tr>"
         for r in national.iter_rows(named=True))
     totals = f"""
 <section id="indicateurs" aria-labelledby="h-indicateurs">

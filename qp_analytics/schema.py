@@ -345,6 +345,15 @@ _PRACTICES = (
            "shared practices whose action has a fin_reelle by as_of."),
 )
 
+_MOBILISATION_COLUMNS = {c.name: c for c in _MOBILISATION}
+
+
+def _at_evaluation_date(mart: str, columns: tuple[Column, ...], names: tuple[str, ...]) -> list[Column]:
+    """mart_history's columns computed as their namesakes in another mart, at evaluation_date."""
+    by_name = {c.name: c for c in columns}
+    return [Column(n, by_name[n].type, f"As {mart}.{n}, at evaluation_date: {by_name[n].description}")
+            for n in names]  # mart_funding's columns of the same meaning
+
 MARTS: dict[str, Table] = {t.name: t for t in [
     Table("marts.mart_timeliness", "Did each territory annex its roadmap and deliver its actions and milestones "
           "on time; is its convention in force. One row per territory.", (_MTID, *_TIMELINESS, _ASOF)),
@@ -390,13 +399,68 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("total_pending_requests", "INTEGER", "pending_requests, all financeurs."),
         Column("median_instruction_days_all", _RATE, "median_instruction_days over all decided requests."),
         _ASOF)),
-    Table("marts.mart_evaluation_national", "The programme's indicators, one row per indicator.", (
-        Column("indicator", "VARCHAR", "Indicator name (see the data dictionary's list).", key=True),
-        Column("value", "DOUBLE", "Its value (null: nothing to compute it on)."),
-        Column("unit", "VARCHAR", "territories, conventions, roadmaps, share, days, rate, EUR, practices, links."),
+    Table("marts.mart_evaluation_national", "The programme's indicators, one row per indicator. The value is in "
+          "the one column of its kind: value_count (counts), value_amount (euros) or value_measure (medians, "
+          "shares, rates); the other two are null.", (
+        Column("indicator", "VARCHAR", "Indicator name: one of the national indicators the data dictionary lists "
+               "with their definitions (the same text as this row's definition column).", key=True),
+        Column("value_count", "BIGINT", "The value of a count (units territories, conventions, roadmaps, "
+               "practices, links); null for the other kinds."),
+        Column("value_amount", "DECIMAL(18,2)", "The value of an amount in euros (unit EUR); null for the other "
+               "kinds."),
+        Column("value_measure", "DOUBLE", "The value of a median or a ratio (units days, share, rate); null for "
+               "the other kinds, and when there is nothing to compute it on (a median of nothing, a ratio over "
+               "zero)."),
+        Column("unit", "VARCHAR", "territories, conventions, roadmaps, practices, links (counts); EUR (amounts); "
+               "days, share, rate (measures)."),
         Column("territories", "INTEGER", "How many territories the value rests on."),
         Column("definition", "VARCHAR", "How it is computed."),
         _ASOF)),
+    Table("marts.mart_late_items", "What was not done by its due date, at as_of: each territory's roadmap, its "
+          "actions not abandonnee and the milestones of those actions, when due (due_date ≤ as_of) and not done by "
+          "then (done_date empty, or after due_date). Per territory: a roadmap row iff roadmap_status is late or "
+          "missing, actions_due − actions_on_time action rows, milestones_late milestone rows (mart_timeliness). "
+          "One row per late item (no key: two milestones of an action may share label and dates).", (
+        Column(T, "VARCHAR", "Territory id.", nullable=False),
+        Column("item_type", "VARCHAR", "roadmap, action or milestone.", nullable=False),
+        Column("action_id", "VARCHAR", "The action (of the milestone); null for the roadmap."),
+        Column("item", "VARCHAR", "'feuille de route'; the action's intitule; the milestone's jalon.", nullable=False),
+        Column("due_date", "DATE", "roadmap_due_date; fin_prevue; date_prevue.", nullable=False),
+        Column("done_date", "DATE", "fiche.date_annexion; fin_reelle; date_reelle (null: empty, or after as_of)."),
+        Column("days_late", "INTEGER", "done_date − due_date when done (> 0), else as_of − due_date (≥ 0: an item "
+               "due on as_of itself and not done is 0 days late; a missing roadmap is > 0).", nullable=False),
+        Column("state", "VARCHAR", "done_late (done_date not null) or overdue (not done at as_of).", nullable=False),
+        _ASOF)),
+    Table("marts.mart_funding", "Funding by axe: one row per territory × axe × financeur with at least one request "
+          "at as_of (requested by then, or undated). The axe is that of the request's action.", (
+        _MTID,
+        Column("axe", "VARCHAR", "axe of the requests' action: entrepreneuriat, commerce_artisanat, "
+               "implantation_activites or transition_numerique_ecologique.", key=True),
+        Column("financeur", "VARCHAR", "etat, anct, anru, banque_des_territoires, bpifrance, or another funder's "
+               "name as written (trimmed), as in mart_partner_mobilisation.", key=True),
+        *[_MOBILISATION_COLUMNS[name] for name in ("requests", "amount_requested", "amount_granted", "amount_paid",
+                                                    "pending_requests")],
+        Column("oldest_pending_days", "INTEGER", "as_of − the earliest date_sollicitation among pending requests; "
+               "null when none is pending (or none of them is dated)."),
+        _ASOF)),
+    Table("marts.mart_history", "The indicators at each evaluation date of each territory: every quarter end (31 "
+          "March, 30 June, 30 September, 31 December) on or after its labellisation date and on or before as_of, "
+          "and as_of itself when it is not a quarter end. Each column is computed as its namesake in "
+          "mart_timeliness, mart_partner_mobilisation (summed over all financeurs) or mart_good_practices, with "
+          "evaluation_date in place of as_of: the row at evaluation_date = as_of repeats those marts.", (
+        _MTID,
+        Column("evaluation_date", "DATE", "The date the row is computed for (a quarter end, or as_of).", key=True),
+        *_at_evaluation_date("mart_timeliness", _TIMELINESS, ("roadmap_status",)),
+        Column("in_force", "BOOLEAN", "evaluation_date ≤ convention_end_date with the avenants signed by then or "
+               "undated (dates only: a convention counts from its labellisation, signed or not)."),
+        *_at_evaluation_date("mart_timeliness", _TIMELINESS,
+                             ("actions_due", "actions_on_time", "milestones_due", "milestones_late")),
+        Column("requests", "INTEGER", "Funding requests made by evaluation_date, all financeurs."),
+        Column("amount_requested", "DECIMAL(18,2)", "Sum of montant_sollicite of those requests, all financeurs."),
+        Column("amount_granted", "DECIMAL(18,2)", "Sum of montant_accorde over requests decided accordee by "
+               "evaluation_date, all financeurs (0 when none yet)."),
+        *_at_evaluation_date("mart_good_practices", _PRACTICES, ("practices_shared",)),
+        Column("as_of", "DATE", "The run's as_of (the last evaluation date).", nullable=False))),
 ]}
 _POLARS_TYPES["VARCHAR[]"] = pl.List(pl.String)
 _POLARS_TYPES["DECIMAL(18,2)"] = pl.Decimal(18, 2)

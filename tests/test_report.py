@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from qp_analytics import report as report_module
 from qp_analytics.cli_report import report
+from qp_analytics.marts import value_column
 from qp_analytics.publish import current_release, publish_release
 from qp_analytics.report import (
     ReportError,
@@ -164,7 +165,9 @@ def handmade_marts(as_of=AS_OF, provenance=MIXED) -> dict:
         "marts.mart_practice_diffusion": diffusion,
         "marts.mart_evaluation_territories": territories,
         "marts.mart_evaluation_national": [
-            {"indicator": i, "value": v, "unit": u, "territories": n, "definition": "", "as_of": as_of}
+            {"indicator": i, "value_count": None, "value_amount": None, "value_measure": None,
+             value_column(u): None if v is None else int(v) if value_column(u) == "value_count" else v,
+             "unit": u, "territories": n, "definition": "", "as_of": as_of}
             for i, v, u, n in national],
     }
     for rows in frames.values():
@@ -281,7 +284,8 @@ def test_national_page_totals_table_and_charts(built):
     result, release = built
     index = page(result)
     text = visible(index)
-    national = dict(duckdb.sql(f"SELECT indicator, value FROM '{release}/mart_evaluation_national.parquet'").fetchall())
+    national = dict(duckdb.sql(f"SELECT indicator, coalesce(value_count::DOUBLE, value_amount::DOUBLE, value_measure) "
+                               f"FROM '{release}/mart_evaluation_national.parquet'").fetchall())
     share = f"{national['roadmaps_on_time_share'] * 100:.1f} %".replace(".", ",")
     assert share == "33,3 %" and share in text
     bpifrance = f"{round(national['total_granted_bpifrance']):,} €".replace(",", " ")
