@@ -359,6 +359,9 @@ def _territories(con: duckdb.DuckDBPyConnection, params: dict[str, Any], timelin
                  mobilisation: pl.DataFrame, practices: pl.DataFrame) -> pl.DataFrame:
     reference = _query(con, """
         SELECT t.territory_id, r.name, r.siren, r.departement_code, r.departement, c.chef_de_file,
+               CASE WHEN c.territory_id IS NULL THEN NULL WHEN c.signature_date IS NULL THEN 'undated'
+                    WHEN c.signature_date <= $as_of THEN 'signed' ELSE 'not_yet_signed' END
+                   AS convention_signature_state,
                c.source_provenance AS convention_provenance, m.source_provenance AS roadmap_provenance
         FROM (SELECT unnest($ids::VARCHAR[]) AS territory_id) t
         LEFT JOIN core.territories r USING (territory_id)
@@ -395,6 +398,8 @@ MEASURE_UNITS = ("days", "share", "rate")
 NATIONAL_INDICATORS: dict[str, tuple[str, str]] = {
     "territories_in_programme": ("territories", "Rows of territories.csv."),
     "conventions_signed": ("conventions", "Conventions with a signature date ≤ as_of."),
+    "conventions_undated": ("conventions", "Conventions whose document leaves the signature date blank (signed, "
+                                           "undated: not counted in conventions_signed)."),
     "roadmaps_annexed": ("roadmaps", "Roadmaps annexed by as_of."),
     "roadmaps_on_time": ("roadmaps", "Roadmaps annexed by their due date."),
     "roadmaps_on_time_share": ("share", "roadmaps_on_time / territories whose roadmap is annexed or overdue "
@@ -438,6 +443,9 @@ def national_indicators(con: duckdb.DuckDBPyConnection, params: dict[str, Any], 
     status = timeliness["roadmap_status"]
     add("territories_in_programme", n, n)
     add("conventions_signed", timeliness["convention_signature_date"].is_not_null().sum(), n)
+    add("conventions_undated", con.execute(
+        "SELECT count(*) FROM core.conventions WHERE signature_date IS NULL "
+        "AND territory_id IN (SELECT unnest(?::VARCHAR[]))", [params["ids"]]).fetchone()[0], n)
     add("roadmaps_annexed", timeliness["roadmap_annexed_date"].is_not_null().sum(), n)
     on_time = (status == "on_time").sum()
     add("roadmaps_on_time", on_time, n)

@@ -42,6 +42,7 @@ from qp_analytics.schema import MARTS, TABLES, Table
 CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
 PARTIES = ("etat", "intercommunalite", "chef_de_file", "partenaires")
 ROADMAP_STATUSES = ("on_time", "late", "missing", "pending")
+SIGNATURE_STATES = ("signed", "undated", "not_yet_signed")
 PLAUSIBLE_DATES = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
 RATIO_COLUMNS = ("action_on_time_rate", "actions_share", "grant_share", "attendance_rate", "shared_rate",
                  "chef_actions_share", "chef_attendance_rate")
@@ -437,6 +438,8 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
         _non_negative(frame, "counts_non_negative", counts, what=f"counts and amounts ({', '.join(counts)})")
         if "roadmap_status" in cols:
             _in_set(frame, "roadmap_status", ROADMAP_STATUSES, name="roadmap_status_in_codes")
+        if "convention_signature_state" in cols:
+            _in_set(frame, "convention_signature_state", SIGNATURE_STATES, name="signature_state_in_codes")
         for later, earlier in (("actions_due", "actions_on_time"), ("actions_total", "actions_due"),
                                ("milestones_due", "milestones_late"), ("practices_documented", "practices_shared"),
                                ("requests", "decided_requests"), ("requests", "pending_requests"),

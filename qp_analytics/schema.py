@@ -384,6 +384,9 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("convention_provenance", "VARCHAR", "real or illustrative (data manifest) for the convention read."),
         Column("roadmap_provenance", "VARCHAR", "real or illustrative for the roadmap read (null: none)."),
         *_TIMELINESS,
+        Column("convention_signature_state", "VARCHAR", "signed (signature date ≤ as_of), undated (the document "
+               "leaves the date blank: convention_signature_date is null, yet it is not 'unsigned'), not_yet_signed "
+               "(signature date after as_of); null without a convention."),
         Column("avenants_effective", "INTEGER", "Avenants signed by as_of or undated."),
         *_PRACTICES,
         Column("chef_actions_involved", "INTEGER", "actions_involved of the chef de file."),

@@ -436,13 +436,17 @@ DIFFUSION = {
 
 REFERENCE = {
     "alpha": {"name": "Communauté urbaine d’Alpha", "siren": "200000001", "departement_code": "13",
-              "departement": "Bouches-du-Rhône", "chef_de_file": "anru", "avenants_effective": 1},
+              "departement": "Bouches-du-Rhône", "chef_de_file": "anru", "avenants_effective": 1,
+              "convention_signature_state": "signed"},
     "beta": {"name": "Communauté d’agglomération de Beta", "siren": "200000002", "departement_code": "59",
-             "departement": "Nord", "chef_de_file": "banque_des_territoires", "avenants_effective": 2},
+             "departement": "Nord", "chef_de_file": "banque_des_territoires", "avenants_effective": 2,
+             "convention_signature_state": "undated"},
     "delta": {"name": "Communauté de communes de Delta", "siren": "200000004", "departement_code": "974",
-              "departement": "La Réunion", "chef_de_file": "bpifrance", "avenants_effective": 0},
+              "departement": "La Réunion", "chef_de_file": "bpifrance", "avenants_effective": 0,
+              "convention_signature_state": "not_yet_signed"},  # signed 20/07/2023
     "gamma": {"name": "Métropole de Gamma", "siren": "200000003", "departement_code": "69",
-              "departement": "Rhône", "chef_de_file": "anct", "avenants_effective": 0},
+              "departement": "Rhône", "chef_de_file": "anct", "avenants_effective": 0,
+              "convention_signature_state": "signed"},
 }
 
 TERRITORY_TOTALS = {
@@ -485,6 +489,7 @@ TERRITORY_TOTALS = {
 NATIONAL_INDICATORS = {
     "territories_in_programme": (4, 4),
     "conventions_signed": (2, 4),  # alpha, gamma (beta blank, delta signed after as_of)
+    "conventions_undated": (1, 4),  # beta ("le …"), not "unsigned"
     "roadmaps_annexed": (2, 4),  # alpha, beta
     "roadmaps_on_time": (1, 4),  # alpha
     "roadmaps_on_time_share": (1 / 3, 3),  # on_time / (on_time alpha + late beta + missing gamma)
