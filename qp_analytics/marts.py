@@ -18,9 +18,18 @@ import duckdb
 import polars as pl
 
 from qp_analytics.french import add_months
-from qp_analytics.schema import MARTS
+from qp_analytics.schema import (
+    AMOUNT_UNITS,
+    COUNT_UNITS,
+    MARTS,
+    MEASURE_UNITS,
+    NATIONAL_INDICATORS,
+    NATIONAL_PARTNERS,
+)
 
-NATIONAL_PARTNERS = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
+__all__ = ["AMOUNT_UNITS", "COUNT_UNITS", "MEASURE_UNITS", "NATIONAL_INDICATORS", "NATIONAL_PARTNERS",
+           "compute_marts", "evaluation_dates", "quarter_ends", "value_column"]
+
 
 # Requests as they stand at as_of: made by then (or undated), and decided only if decided by then.
 _REQUESTS = """
@@ -388,32 +397,6 @@ def _territories(con: duckdb.DuckDBPyConnection, params: dict[str, Any], timelin
             .join(totals, on="territory_id", how="left")
             .join(all_days, on="territory_id", how="left")
             .sort("territory_id"))
-
-
-# The national indicators (mart_evaluation_national): name -> (unit, definition). The unit says which value column
-# holds the value: a count (value_count), an amount (value_amount) or a measure (value_measure).
-COUNT_UNITS = ("territories", "conventions", "roadmaps", "practices", "links")
-AMOUNT_UNITS = ("EUR",)
-MEASURE_UNITS = ("days", "share", "rate")
-NATIONAL_INDICATORS: dict[str, tuple[str, str]] = {
-    "territories_in_programme": ("territories", "Rows of territories.csv."),
-    "conventions_signed": ("conventions", "Conventions with a signature date ≤ as_of."),
-    "conventions_undated": ("conventions", "Conventions whose document leaves the signature date blank (signed, "
-                                           "undated: not counted in conventions_signed)."),
-    "roadmaps_annexed": ("roadmaps", "Roadmaps annexed by as_of."),
-    "roadmaps_on_time": ("roadmaps", "Roadmaps annexed by their due date."),
-    "roadmaps_on_time_share": ("share", "roadmaps_on_time / territories whose roadmap is annexed or overdue "
-                                        "(status on_time, late or missing)."),
-    "median_roadmap_delay_days": ("days", "Median of roadmap_delay_days over annexed roadmaps."),
-    "conventions_in_force": ("conventions", "Conventions with as_of ≤ convention_end_date."),
-    "action_on_time_rate": ("rate", "Sum of actions_on_time / sum of actions_due over all territories."),
-    **{f"total_granted_{p}": ("EUR", f"Sum of amount_granted of {p} over all territories.")
-       for p in NATIONAL_PARTNERS},
-    **{f"median_instruction_days_{p}": ("days", "Median of date_decision − date_sollicitation over all decided "
-                                                f"requests to {p} (pooled).") for p in NATIONAL_PARTNERS},
-    "practices_shared": ("practices", "Sum of practices_shared over all territories."),
-    "reuse_links": ("links", "Sum of reuse_links over all territories."),
-}
 
 
 def value_column(unit: str) -> str:

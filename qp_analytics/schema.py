@@ -280,6 +280,33 @@ TABLES.update({t.name: t for t in [
 
 # -- the evaluation marts (INDICATORS.md): descriptions are the definitions, as published -----------------
 
+NATIONAL_PARTNERS = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
+# The national indicators (mart_evaluation_national): name -> (unit, definition). The unit says which value column
+# holds the value: a count (value_count), an amount (value_amount) or a measure (value_measure).
+COUNT_UNITS = ("territories", "conventions", "roadmaps", "practices", "links")
+AMOUNT_UNITS = ("EUR",)
+MEASURE_UNITS = ("days", "share", "rate")
+NATIONAL_INDICATORS: dict[str, tuple[str, str]] = {
+    "territories_in_programme": ("territories", "Rows of territories.csv."),
+    "conventions_signed": ("conventions", "Conventions with a signature date ≤ as_of."),
+    "conventions_undated": ("conventions", "Conventions whose document leaves the signature date blank (signed, "
+                                           "undated: not counted in conventions_signed)."),
+    "roadmaps_annexed": ("roadmaps", "Roadmaps annexed by as_of."),
+    "roadmaps_on_time": ("roadmaps", "Roadmaps annexed by their due date."),
+    "roadmaps_on_time_share": ("share", "roadmaps_on_time / territories whose roadmap is annexed or overdue "
+                                        "(status on_time, late or missing)."),
+    "median_roadmap_delay_days": ("days", "Median of roadmap_delay_days over annexed roadmaps."),
+    "conventions_in_force": ("conventions", "Conventions with as_of ≤ convention_end_date."),
+    "action_on_time_rate": ("rate", "Sum of actions_on_time / sum of actions_due over all territories."),
+    **{f"total_granted_{p}": ("EUR", f"Sum of amount_granted of {p} over all territories.")
+       for p in NATIONAL_PARTNERS},
+    **{f"median_instruction_days_{p}": ("days", "Median of date_decision − date_sollicitation over all decided "
+                                                f"requests to {p} (pooled).") for p in NATIONAL_PARTNERS},
+    "practices_shared": ("practices", "Sum of practices_shared over all territories."),
+    "reuse_links": ("links", "Sum of reuse_links over all territories."),
+}
+
+
 _ASOF = Column("as_of", "DATE", "Evaluation date the row was computed for.", nullable=False)
 _MTID = Column(T, "VARCHAR", "Territory id.", key=True)
 _RATE = "DOUBLE"
@@ -405,8 +432,9 @@ MARTS: dict[str, Table] = {t.name: t for t in [
     Table("marts.mart_evaluation_national", "The programme's indicators, one row per indicator. The value is in "
           "the one column of its kind: value_count (counts), value_amount (euros) or value_measure (medians, "
           "shares, rates); the other two are null.", (
-        Column("indicator", "VARCHAR", "Indicator name: one of the national indicators the data dictionary lists "
-               "with their definitions (the same text as this row's definition column).", key=True),
+        Column("indicator", "VARCHAR", "Indicator name, one of: " + ", ".join(NATIONAL_INDICATORS) + ". Its "
+               "definition is in the row's definition column (and in the data dictionary's section 'National "
+               "indicators').", key=True),
         Column("value_count", "BIGINT", "The value of a count (units territories, conventions, roadmaps, "
                "practices, links); null for the other kinds."),
         Column("value_amount", "DECIMAL(18,2)", "The value of an amount in euros (unit EUR); null for the other "
