@@ -577,7 +577,7 @@ def chart_history(rows: list[dict[str, Any]], as_of: dt.date, footnote: str) -> 
         bottom.set_xticks(x[::step], labels[::step])
         bottom.yaxis.set_major_locator(MaxNLocator(nbins=4))
         _frame(figure, f"Évolution trimestre par trimestre, jusqu'au {format_date(as_of)}")
-        figure.subplots_adjust(hspace=0.45)
+        figure.subplots_adjust(hspace=0.45, top=1 - (_TITLE + 0.25) / figure.get_size_inches()[1])
         return _svg(figure, "Évolution trimestrielle de la part des actions à temps et des montants accordés",
                     footnote)
 
