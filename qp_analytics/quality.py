@@ -1,7 +1,7 @@
 """Data-quality checks of the warehouse with Great Expectations, run in memory on DataFrames.
 
 `validate_core` checks the core tables (keys, code sets, dates, amounts, references between tables),
-`validate_marts` the six marts (every territory present, keys, ratios, row counts, one as_of, counts in
+`validate_marts` the marts (every territory present, keys, ratios, row counts, one as_of, counts in
 order). Each check is one or more GX expectations on one frame (a table, or a query over it when the rule
 spans tables or rows); each gives a `CheckOutcome` with the rule in words and a sample of what breaks it.
 
@@ -777,7 +777,7 @@ def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scop
 
 def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str], due: bool | Collection[str] = True
                    ) -> list[CheckOutcome]:
-    """Check the six marts: every territory present, keys, ratios, row counts, one as_of, counts in order.
+    """Check the marts: every territory present, keys, ratios, row counts, one as_of, counts in order.
     `due`: all of them (True), none (False) or the marts named. A mart not due (its content passed before)
     has every check reported passed without a look; the check that all carry one as_of is due with any."""
     names = set(MARTS) if due is True else set() if due is False else set(due)

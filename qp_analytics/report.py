@@ -2,8 +2,9 @@
 
 `build_report` reads every mart of one release (the current one unless told otherwise: a consistent set,
 with its as_of and release id from release.json), renders a national page (`index.html`: programme totals,
-all territories side by side, four charts) and one page per territory (`territoires/<id>.html`: tables and
-lists, no chart, so that a page costs about a millisecond), and writes them atomically. Beyond
+all territories side by side, five charts, the first the history quarter by quarter) and one page per territory
+(`territoires/<id>.html`: tables and lists, its late items and its funding by axe, no chart, so that a page
+costs about a millisecond), and writes them atomically. Beyond
 CHART_TERRITORIES_MAX territories a national chart drawing one row per territory would be unreadable: it draws
 a distribution (roadmap delays: a histogram; instruction delays: a box per partner) or the TOP_TERRITORIES that
 stand out (practices), and says so; the table of territories still lists them all. Pages are self-contained:
