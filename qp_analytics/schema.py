@@ -433,8 +433,8 @@ MARTS: dict[str, Table] = {t.name: t for t in [
           "the one column of its kind: value_count (counts), value_amount (euros) or value_measure (medians, "
           "shares, rates); the other two are null.", (
         Column("indicator", "VARCHAR", "Indicator name, one of: " + ", ".join(NATIONAL_INDICATORS) + ". Its "
-               "definition is in the row's definition column (and in the data dictionary's section 'National "
-               "indicators').", key=True),
+               "definition is in this row's definition column; the same list with units and value columns is "
+               "qp_analytics.dictionary's National indicators (indicators_frame).", key=True),
         Column("value_count", "BIGINT", "The value of a count (units territories, conventions, roadmaps, "
                "practices, links); null for the other kinds."),
         Column("value_amount", "DECIMAL(18,2)", "The value of an amount in euros (unit EUR); null for the other "

@@ -37,7 +37,7 @@ def test_the_national_indicators_listed_are_those_computed():
         assert all(row[c] is None for c in others), row
     # the mart's indicator column names them and says where their definitions are (a list that exists)
     meaning = MARTS["marts.mart_evaluation_national"].columns[0].description
-    assert all(name in meaning for name in listed["indicator"]) and "National indicators" in meaning
+    assert all(name in meaning for name in listed["indicator"]) and "this row's definition column" in meaning
     markdown = dictionary_markdown()
     assert "## National indicators (mart_evaluation_national)" in markdown
     assert "| total_granted_anru | EUR | value_amount | Sum of amount_granted of anru over all territories. |" in \
