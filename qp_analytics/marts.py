@@ -8,17 +8,28 @@ words and are published with the data. The rules that cut across definitions:
 - unknown amounts (empty cells) are left out of sums, never read as 0.
 """
 
+import calendar
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from qp_analytics.french import add_months
-from qp_analytics.schema import MARTS
+from qp_analytics.schema import (
+    AMOUNT_UNITS,
+    COUNT_UNITS,
+    MARTS,
+    MEASURE_UNITS,
+    NATIONAL_INDICATORS,
+    NATIONAL_PARTNERS,
+)
 
-NATIONAL_PARTNERS = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
+__all__ = ["AMOUNT_UNITS", "COUNT_UNITS", "MEASURE_UNITS", "NATIONAL_INDICATORS", "NATIONAL_PARTNERS",
+           "compute_marts", "evaluation_dates", "quarter_ends", "value_column"]
+
 
 # Requests as they stand at as_of: made by then (or undated), and decided only if decided by then.
 _REQUESTS = """
@@ -177,6 +188,44 @@ ORDER BY t.territory_id
 """
 
 
+# Actions not abandonnee and their milestones, due by as_of and not done by their due date (a date after as_of is
+# empty at as_of). The roadmap rows come from mart_timeliness (roadmap_status late or missing).
+_LATE_ITEMS = """
+WITH t AS (SELECT unnest($ids::VARCHAR[]) AS territory_id),
+items AS (
+    SELECT a.territory_id, 'action' AS item_type, a.action_id, a.intitule AS item, a.fin_prevue AS due_date,
+           CASE WHEN a.fin_reelle <= $as_of THEN a.fin_reelle END AS done_date, 1 AS type_order, a.source_row
+    FROM core.actions a JOIN t USING (territory_id)
+    WHERE a.statut <> 'abandonnee'
+    UNION ALL
+    SELECT m.territory_id, 'milestone', m.action_id, m.jalon, m.date_prevue,
+           CASE WHEN m.date_reelle <= $as_of THEN m.date_reelle END, 2, m.source_row
+    FROM core.milestones m JOIN core.actions a USING (territory_id, action_id) JOIN t USING (territory_id)
+    WHERE a.statut <> 'abandonnee')
+SELECT territory_id, item_type, action_id, item, due_date, done_date,
+       coalesce(done_date, $as_of) - due_date AS days_late,
+       CASE WHEN done_date IS NULL THEN 'overdue' ELSE 'done_late' END AS state
+FROM items
+WHERE due_date <= $as_of AND (done_date IS NULL OR done_date > due_date)
+ORDER BY territory_id, type_order, source_row
+"""
+
+_FUNDING = f"""
+WITH req AS ({_REQUESTS})
+SELECT r.territory_id, a.axe, r.financeur,
+       count(*) AS requests,
+       coalesce(sum(r.montant_sollicite), 0) AS amount_requested,
+       coalesce(sum(r.montant_accorde) FILTER (WHERE r.decision_at = 'accordee'), 0) AS amount_granted,
+       coalesce(sum(r.montant_verse) FILTER (WHERE r.decision_at = 'accordee'), 0) AS amount_paid,
+       count(*) FILTER (WHERE r.decision_at = 'en_instruction') AS pending_requests,
+       $as_of - min(r.date_sollicitation) FILTER (WHERE r.decision_at = 'en_instruction') AS oldest_pending_days
+FROM req r LEFT JOIN core.actions a USING (territory_id, action_id)
+GROUP BY r.territory_id, a.axe, r.financeur
+ORDER BY r.territory_id, a.axe, list_position($national::VARCHAR[], any_value(r.financeur)) NULLS LAST,
+         r.financeur
+"""
+
+
 def convention_end_dates(con: duckdb.DuckDBPyConnection, ids: Sequence[str], as_of: dt.date
                          ) -> dict[str, tuple[dt.date | None, int]]:
     """territory -> (end date with the avenants in force at as_of, number of those avenants)."""
@@ -213,18 +262,90 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> 
     return con.execute(sql, used).pl()
 
 
+def _timeliness(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> pl.DataFrame:
+    """mart_timeliness (without as_of) for params' territories at params' as_of."""
+    ids, as_of = params["ids"], params["as_of"]
+    timeliness = _query(con, _TIMELINESS, params)
+    ends = convention_end_dates(con, ids, as_of)
+    return timeliness.with_columns(
+        pl.Series("convention_end_date", [ends.get(t, (None, 0))[0] for t in timeliness["territory_id"]],
+                  dtype=pl.Date),
+        pl.Series("avenants_effective", [ends.get(t, (None, 0))[1] for t in timeliness["territory_id"]],
+                  dtype=pl.Int32),
+    ).with_columns(in_force=pl.lit(as_of) <= pl.col("convention_end_date"))
+
+
+def late_items(con: duckdb.DuckDBPyConnection, params: dict[str, Any], timeliness: pl.DataFrame) -> pl.DataFrame:
+    """mart_late_items (without as_of): the roadmaps late or missing, then the actions and milestones."""
+    as_of = params["as_of"]
+    roadmaps = timeliness.filter(pl.col("roadmap_status").is_in(["late", "missing"])).select(
+        "territory_id", item_type=pl.lit("roadmap"), action_id=pl.lit(None, pl.String),
+        item=pl.lit("feuille de route"), due_date="roadmap_due_date", done_date="roadmap_annexed_date",
+        days_late=(pl.col("roadmap_annexed_date").fill_null(as_of) - pl.col("roadmap_due_date")).dt.total_days(),
+        state=pl.when(pl.col("roadmap_annexed_date").is_null()).then(pl.lit("overdue")).otherwise(pl.lit("done_late")))
+    others = _query(con, _LATE_ITEMS, params)
+    schema = MARTS["marts.mart_late_items"].polars_schema()
+    both = pl.concat([frame.select([pl.col(c).cast(schema[c]) for c in others.columns])
+                      for frame in (roadmaps, others)])
+    return both.sort("territory_id", maintain_order=True)
+
+
+def quarter_ends(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The quarter ends (31/03, 30/06, 30/09, 31/12) from start to end, both included."""
+    out = []
+    year, month = start.year, (start.month - 1) // 3 * 3 + 3
+    while True:
+        day = dt.date(year, month, calendar.monthrange(year, month)[1])
+        if day > end:
+            return out
+        out.append(day)
+        year, month = (year + 1, 3) if month == 12 else (year, month + 3)
+
+
+def evaluation_dates(labellisation: dt.date | None, as_of: dt.date) -> list[dt.date]:
+    """mart_history's dates for a territory: the quarter ends from its labellisation to as_of, then as_of itself
+    when it is not a quarter end (a territory without a labellisation date: as_of alone, if not a quarter end)."""
+    dates = quarter_ends(labellisation, as_of) if labellisation is not None else []
+    if not quarter_ends(as_of, as_of):
+        dates.append(as_of)
+    return dates
+
+
+def history(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> pl.DataFrame:
+    """mart_history (without as_of): for each evaluation date, the same queries as the marts at as_of, with that
+    date as their as_of, over the territories that have it."""
+    labellisation = dict(con.execute(
+        "SELECT t.territory_id, c.labellisation_date FROM (SELECT unnest(?::VARCHAR[]) AS territory_id) t "
+        "LEFT JOIN core.conventions c USING (territory_id)", [params["ids"]]).fetchall())
+    by_date: dict[dt.date, list[str]] = {}
+    for tid in params["ids"]:
+        for day in evaluation_dates(labellisation.get(tid), params["as_of"]):
+            by_date.setdefault(day, []).append(tid)
+    frames = []
+    for day, ids in sorted(by_date.items()):
+        at = {**params, "ids": ids, "as_of": day}
+        money = _query(con, _FUNDING, at).group_by("territory_id").agg(
+            pl.col("requests").sum(), pl.col("amount_requested").sum(), pl.col("amount_granted").sum())
+        frames.append(
+            _timeliness(con, at).select("territory_id", "roadmap_status", "in_force", "actions_due", "actions_on_time",
+                                        "milestones_due", "milestones_late")
+            .join(money, on="territory_id", how="left")
+            .join(_query(con, _GOOD_PRACTICES, at).select("territory_id", "practices_shared"), on="territory_id",
+                  how="left")
+            .with_columns(pl.col("requests").fill_null(0), pl.col("amount_requested").fill_null(0),
+                          pl.col("amount_granted").fill_null(0), evaluation_date=pl.lit(day)))
+    schema = MARTS["marts.mart_history"].polars_schema()
+    if not frames:
+        return pl.DataFrame(schema={c: t for c, t in schema.items() if c != "as_of"})
+    return pl.concat([f.select([pl.col(c).cast(t) for c, t in schema.items() if c != "as_of"]) for f in frames]
+                     ).sort("territory_id", "evaluation_date")
+
+
 def compute_marts(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str], as_of: dt.date
                   ) -> dict[str, pl.DataFrame]:
     """Every mart for these territories (all of territories.csv) at as_of, from the core tables."""
     params = {"ids": list(territory_ids), "as_of": as_of, "national": list(NATIONAL_PARTNERS)}
-    timeliness = _query(con, _TIMELINESS, params)
-    ends = convention_end_dates(con, territory_ids, as_of)
-    end_dates = [ends.get(t, (None, 0))[0] for t in timeliness["territory_id"]]
-    timeliness = timeliness.with_columns(
-        pl.Series("convention_end_date", end_dates, dtype=pl.Date),
-        pl.Series("avenants_effective", [ends.get(t, (None, 0))[1] for t in timeliness["territory_id"]],
-                  dtype=pl.Int32),
-    ).with_columns(in_force=pl.lit(as_of) <= pl.col("convention_end_date"))
+    timeliness = _timeliness(con, params)
     mobilisation = _query(con, _MOBILISATION, params)
     practices = _query(con, _GOOD_PRACTICES, params)
     diffusion = _query(con, _DIFFUSION, params)
@@ -236,6 +357,9 @@ def compute_marts(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str], 
         "marts.mart_practice_diffusion": diffusion,
         "marts.mart_evaluation_territories": territories,
         "marts.mart_evaluation_national": national_indicators(con, params, timeliness, mobilisation, practices),
+        "marts.mart_late_items": late_items(con, params, timeliness),
+        "marts.mart_funding": _query(con, _FUNDING, params),
+        "marts.mart_history": history(con, params),
     }
     return {name: _frame(name, df, as_of) for name, df in marts.items()}
 
@@ -244,6 +368,9 @@ def _territories(con: duckdb.DuckDBPyConnection, params: dict[str, Any], timelin
                  mobilisation: pl.DataFrame, practices: pl.DataFrame) -> pl.DataFrame:
     reference = _query(con, """
         SELECT t.territory_id, r.name, r.siren, r.departement_code, r.departement, c.chef_de_file,
+               CASE WHEN c.territory_id IS NULL THEN NULL WHEN c.signature_date IS NULL THEN 'undated'
+                    WHEN c.signature_date <= $as_of THEN 'signed' ELSE 'not_yet_signed' END
+                   AS convention_signature_state,
                c.source_provenance AS convention_provenance, m.source_provenance AS roadmap_provenance
         FROM (SELECT unnest($ids::VARCHAR[]) AS territory_id) t
         LEFT JOIN core.territories r USING (territory_id)
@@ -272,39 +399,49 @@ def _territories(con: duckdb.DuckDBPyConnection, params: dict[str, Any], timelin
             .sort("territory_id"))
 
 
+def value_column(unit: str) -> str:
+    """The column of mart_evaluation_national that holds a value of this unit."""
+    if unit in COUNT_UNITS:
+        return "value_count"
+    if unit in AMOUNT_UNITS:
+        return "value_amount"
+    if unit in MEASURE_UNITS:
+        return "value_measure"
+    raise ValueError(f"no value column for unit {unit!r}")
+
+
 def national_indicators(con: duckdb.DuckDBPyConnection, params: dict[str, Any], timeliness: pl.DataFrame,
                         mobilisation: pl.DataFrame, practices: pl.DataFrame) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
 
-    def add(indicator: str, value: Any, unit: str, territories: int, definition: str) -> None:
-        rows.append({"indicator": indicator, "value": None if value is None else float(value), "unit": unit,
-                     "territories": territories, "definition": definition})
+    def add(indicator: str, value: Any, territories: int) -> None:
+        unit, definition = NATIONAL_INDICATORS[indicator]
+        column = value_column(unit)
+        if value is not None:
+            value = {"value_count": int, "value_amount": Decimal, "value_measure": float}[column](value)
+        rows.append({"indicator": indicator, "value_count": None, "value_amount": None, "value_measure": None,
+                     column: value, "unit": unit, "territories": territories, "definition": definition})
 
     n = timeliness.height
     status = timeliness["roadmap_status"]
-    add("territories_in_programme", n, "territories", n, "Rows of territories.csv.")
-    signed = timeliness["convention_signature_date"].is_not_null().sum()
-    add("conventions_signed", signed, "conventions", n, "Conventions with a signature date ≤ as_of.")
-    annexed = timeliness["roadmap_annexed_date"].is_not_null().sum()
-    add("roadmaps_annexed", annexed, "roadmaps", n, "Roadmaps annexed by as_of.")
+    add("territories_in_programme", n, n)
+    add("conventions_signed", timeliness["convention_signature_date"].is_not_null().sum(), n)
+    add("conventions_undated", con.execute(
+        "SELECT count(*) FROM core.conventions WHERE signature_date IS NULL "
+        "AND territory_id IN (SELECT unnest(?::VARCHAR[]))", [params["ids"]]).fetchone()[0], n)
+    add("roadmaps_annexed", timeliness["roadmap_annexed_date"].is_not_null().sum(), n)
     on_time = (status == "on_time").sum()
-    add("roadmaps_on_time", on_time, "roadmaps", n, "Roadmaps annexed by their due date.")
+    add("roadmaps_on_time", on_time, n)
     assessed = status.is_in(["on_time", "late", "missing"]).sum()
-    add("roadmaps_on_time_share", on_time / assessed if assessed else None, "share", assessed,
-        "roadmaps_on_time / territories whose roadmap is annexed or overdue (status on_time, late or missing).")
+    add("roadmaps_on_time_share", on_time / assessed if assessed else None, assessed)
     delays = timeliness["roadmap_delay_days"].drop_nulls()
-    add("median_roadmap_delay_days", delays.median() if len(delays) else None, "days", len(delays),
-        "Median of roadmap_delay_days over annexed roadmaps.")
-    in_force = timeliness["in_force"].fill_null(False).sum()
-    add("conventions_in_force", in_force, "conventions", n, "Conventions with as_of ≤ convention_end_date.")
+    add("median_roadmap_delay_days", delays.median() if len(delays) else None, len(delays))
+    add("conventions_in_force", timeliness["in_force"].fill_null(False).sum(), n)
     due, done = timeliness["actions_due"].sum(), timeliness["actions_on_time"].sum()
-    add("action_on_time_rate", done / due if due else None, "rate", int((timeliness["actions_due"] > 0).sum()),
-        "Sum of actions_on_time / sum of actions_due over all territories.")
+    add("action_on_time_rate", done / due if due else None, int((timeliness["actions_due"] > 0).sum()))
     for partner in NATIONAL_PARTNERS:
         rows_p = mobilisation.filter(pl.col("partner") == partner)
-        granted = rows_p["amount_granted"].sum()
-        add(f"total_granted_{partner}", granted, "EUR", int((rows_p["amount_granted"] > 0).sum()),
-            f"Sum of amount_granted of {partner} over all territories.")
+        add(f"total_granted_{partner}", rows_p["amount_granted"].sum(), int((rows_p["amount_granted"] > 0).sum()))
     pooled = _query(con, f"""
         SELECT financeur, median(date_decision - date_sollicitation) AS days, count(DISTINCT territory_id) AS n
         FROM ({_REQUESTS}) WHERE decision_at IN ('accordee', 'refusee')
@@ -312,11 +449,9 @@ def national_indicators(con: duckdb.DuckDBPyConnection, params: dict[str, Any], 
     by_partner = {r["financeur"]: r for r in pooled.iter_rows(named=True)}
     for partner in NATIONAL_PARTNERS:
         r = by_partner.get(partner)
-        add(f"median_instruction_days_{partner}", r["days"] if r else None, "days", r["n"] if r else 0,
-            f"Median of date_decision − date_sollicitation over all decided requests to {partner} (pooled).")
-    add("practices_shared", practices["practices_shared"].sum(), "practices",
-        int((practices["practices_documented"] > 0).sum()), "Sum of practices_shared over all territories.")
-    add("reuse_links", practices["reuse_links"].sum(), "links", int((practices["practices_documented"] > 0).sum()),
-        "Sum of reuse_links over all territories.")
-    return pl.DataFrame(rows, schema={"indicator": pl.String, "value": pl.Float64, "unit": pl.String,
-                                      "territories": pl.Int32, "definition": pl.String})
+        add(f"median_instruction_days_{partner}", r["days"] if r else None, r["n"] if r else 0)
+    with_practices = int((practices["practices_documented"] > 0).sum())
+    add("practices_shared", practices["practices_shared"].sum(), with_practices)
+    add("reuse_links", practices["reuse_links"].sum(), with_practices)
+    assert [r["indicator"] for r in rows] == list(NATIONAL_INDICATORS), "every national indicator, in order"
+    return MARTS["marts.mart_evaluation_national"].frame(rows).drop("as_of")

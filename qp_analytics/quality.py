@@ -1,7 +1,7 @@
 """Data-quality checks of the warehouse with Great Expectations, run in memory on DataFrames.
 
 `validate_core` checks the core tables (keys, code sets, dates, amounts, references between tables),
-`validate_marts` the six marts (every territory present, keys, ratios, row counts, one as_of, counts in
+`validate_marts` the marts (every territory present, keys, ratios, row counts, one as_of, counts in
 order). Each check is one or more GX expectations on one frame (a table, or a query over it when the rule
 spans tables or rows); each gives a `CheckOutcome` with the rule in words and a sample of what breaks it.
 
@@ -35,13 +35,14 @@ from typing import Any
 import duckdb
 
 from qp_analytics.incremental import modules_version
-from qp_analytics.marts import NATIONAL_PARTNERS
+from qp_analytics.marts import AMOUNT_UNITS, COUNT_UNITS, MEASURE_UNITS, NATIONAL_PARTNERS
 from qp_analytics.roadmap import CODES, QPV_CODE
 from qp_analytics.schema import MARTS, TABLES, Table
 
 CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
 PARTIES = ("etat", "intercommunalite", "chef_de_file", "partenaires")
 ROADMAP_STATUSES = ("on_time", "late", "missing", "pending")
+SIGNATURE_STATES = ("signed", "undated", "not_yet_signed")
 PLAUSIBLE_DATES = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
 RATIO_COLUMNS = ("action_on_time_rate", "actions_share", "grant_share", "attendance_rate", "shared_rate",
                  "chef_actions_share", "chef_attendance_rate")
@@ -292,6 +293,109 @@ def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bo
 
 ACROSS_MARTS = "marts.*"  # the table the checks spanning every mart are reported under
 _PER_TERRITORY = ("marts.mart_timeliness", "marts.mart_good_practices", "marts.mart_evaluation_territories")
+# marts with rows for every territory (late items, funding, practices and history may have none for one)
+_EVERY_TERRITORY = (*_PER_TERRITORY, "marts.mart_partner_mobilisation")
+ITEM_TYPES = ("roadmap", "action", "milestone")
+ITEM_STATES = ("done_late", "overdue")
+LATE = "marts.mart_late_items"
+FUNDING = "marts.mart_funding"
+HISTORY = "marts.mart_history"
+
+
+def _national_checks(frame: _Frame) -> None:
+    units = (*COUNT_UNITS, *AMOUNT_UNITS, *MEASURE_UNITS)
+    _in_set(frame, "unit", units, name="unit_in_codes")
+    _not_found(frame, "value_in_its_column", "each value in the column of its unit's kind: value_count for "
+               f"{_words(COUNT_UNITS)}, value_amount for {_words(AMOUNT_UNITS)}, value_measure for "
+               f"{_words(MEASURE_UNITS)}; the other two null; counts and amounts never null (sample: indicators)",
+               "misplaced_value", "t.indicator",
+               f"(t.value_count IS NULL) = list_contains({_sql_list(COUNT_UNITS)}, t.unit) "
+               f"OR (t.value_amount IS NULL) = list_contains({_sql_list(AMOUNT_UNITS)}, t.unit) "
+               f"OR (t.value_measure IS NOT NULL AND NOT list_contains({_sql_list(MEASURE_UNITS)}, t.unit))")
+
+
+def _late_item_checks(frame: _Frame) -> None:
+    _in_set(frame, "item_type", ITEM_TYPES, name="item_type_in_codes")
+    _in_set(frame, "state", ITEM_STATES, name="state_in_codes")
+    _in_order(frame, "done_after_due", "done_date", "due_date", strict=True)
+    _in_order(frame, "due_by_as_of", "as_of", "due_date")
+    _in_order(frame, "done_by_as_of", "as_of", "done_date")
+    _not_found(frame, "days_late_as_defined", "days_late = done_date − due_date when done, else as_of − due_date; "
+               "state done_late iff done_date is given; action_id null iff the item is the roadmap "
+               "(sample: territory_id/item)", "wrong_item", "t.territory_id || '/' || t.item",
+               "t.days_late IS DISTINCT FROM coalesce(t.done_date, t.as_of) - t.due_date "
+               "OR (t.state = 'done_late') <> (t.done_date IS NOT NULL) "
+               "OR (t.item_type = 'roadmap') <> (t.action_id IS NULL)")
+
+
+def _funding_checks(frame: _Frame) -> None:
+    frame.add("paid_within_granted", "amount_paid ≤ amount_granted on every row",
+              _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A="amount_granted", column_B="amount_paid",
+                 or_equal=True, ignore_row_if="either_value_is_missing"), rows=True)
+    frame.add("at_least_one_request", "requests ≥ 1 on every row (a row per axe and financeur with a request)",
+              _e("ExpectColumnValuesToBeBetween", column="requests", min_value=1), rows=True)
+    _not_found(frame, "oldest_pending_only_when_pending", "oldest_pending_days null when pending_requests is 0 "
+               "(sample: territory_id/axe/financeur)", "pending_mismatch",
+               "t.territory_id || '/' || t.axe || '/' || t.financeur",
+               "t.pending_requests = 0 AND t.oldest_pending_days IS NOT NULL")
+
+
+def _history_checks(frame: _Frame) -> None:
+    _in_order(frame, "evaluation_date_by_as_of", "as_of", "evaluation_date")
+    _not_found(frame, "quarter_end_or_as_of", "evaluation_date is a quarter end (31/03, 30/06, 30/09, 31/12) or "
+               "as_of (sample: territory_id/evaluation_date)", "odd_date",
+               "t.territory_id || '/' || t.evaluation_date",
+               "t.evaluation_date <> t.as_of AND (month(t.evaluation_date) % 3 <> 0 "
+               "OR t.evaluation_date <> last_day(t.evaluation_date))")
+
+
+_NEW_MART_CHECKS = {"marts.mart_evaluation_national": _national_checks, LATE: _late_item_checks,
+                    FUNDING: _funding_checks, HISTORY: _history_checks}
+
+
+def _consistency_frames() -> list[_Frame]:
+    """The rules that tie the new marts to mart_timeliness, mart_partner_mobilisation and mart_good_practices
+    (INDICATORS.md), reported under the new mart."""
+    frames = []
+    f = _Frame(LATE, f"""
+        SELECT m.territory_id,
+               CASE WHEN m.roadmap_status IN ('late', 'missing') THEN 1 ELSE 0 END AS roadmap_expected,
+               count(*) FILTER (WHERE l.item_type = 'roadmap') AS roadmap_rows,
+               m.actions_due - m.actions_on_time AS action_expected,
+               count(*) FILTER (WHERE l.item_type = 'action') AS action_rows,
+               m.milestones_late AS milestone_expected,
+               count(*) FILTER (WHERE l.item_type = 'milestone') AS milestone_rows
+        FROM marts.mart_timeliness m LEFT JOIN {LATE} l USING (territory_id)
+        GROUP BY ALL""", ["territory_id"])
+    f.add("rows_agree_with_timeliness", "per territory: a roadmap row iff roadmap_status is late or missing, "
+          "actions_due − actions_on_time action rows and milestones_late milestone rows (mart_timeliness)",
+          *[_e("ExpectColumnPairValuesToBeEqual", column_A=f"{kind}_expected", column_B=f"{kind}_rows")
+            for kind in ("roadmap", "action", "milestone")], rows=True)
+    frames.append(f)
+    f = _Frame(FUNDING, f"""
+        SELECT m.territory_id, m.partner, m.requests AS requests_expected, coalesce(sum(f.requests), 0) AS requests,
+               m.amount_granted AS granted_expected, coalesce(sum(f.amount_granted), 0) AS amount_granted
+        FROM marts.mart_partner_mobilisation m LEFT JOIN {FUNDING} f
+             ON f.territory_id = m.territory_id AND f.financeur = m.partner
+        GROUP BY ALL""", ["territory_id", "partner"])
+    f.add("adds_up_to_mobilisation", "per territory and financeur, requests and amount_granted summed over the axes "
+          "equal mart_partner_mobilisation's",
+          _e("ExpectColumnPairValuesToBeEqual", column_A="requests_expected", column_B="requests"),
+          _e("ExpectColumnPairValuesToBeEqual", column_A="granted_expected", column_B="amount_granted"), rows=True)
+    frames.append(f)
+    compared = ("roadmap_status", "in_force", "actions_due", "actions_on_time", "milestones_due", "milestones_late",
+                "practices_shared")
+    f = _Frame(HISTORY, f"""
+        SELECT m.territory_id,
+               {", ".join(f"(h.{c} IS NOT DISTINCT FROM m.{c}) AS same_{c}" for c in compared)}
+        FROM (SELECT t.*, g.practices_shared FROM marts.mart_timeliness t
+              JOIN marts.mart_good_practices g USING (territory_id)) m
+        JOIN {HISTORY} h ON h.territory_id = m.territory_id AND h.evaluation_date = m.as_of""", ["territory_id"])
+    f.add("as_of_row_repeats_the_marts", "the row at evaluation_date = as_of has mart_timeliness's and "
+          "mart_good_practices' values", *[_e("ExpectColumnValuesToBeInSet", column=f"same_{c}", value_set=[True])
+                                           for c in compared], rows=True)
+    frames.append(f)
+    return frames
 
 
 def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
@@ -301,17 +405,22 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
         cols = set(table.column_names)
         extra = ""
         if name == "marts.mart_evaluation_national":
-            extra = ", CASE WHEN unit IN ('share', 'rate') THEN value END AS ratio_value"
-        frame = _Frame(name, f"SELECT *{extra} FROM {name}", table.key)
+            extra = ", CASE WHEN unit IN ('share', 'rate') THEN value_measure END AS ratio_value"
+        required = [c.name for c in table.columns if not c.nullable and c.name != "as_of"]
+        frame = _Frame(name, f"SELECT *{extra} FROM {name}", table.key or required)
         frames.append(frame)
         words = ""
         if name in _PER_TERRITORY:
             words = "territory_id unique: at most one row per territory"
         elif name == "marts.mart_partner_mobilisation":
             words = "(territory_id, partner) unique: at most one row per partner of a territory"
-        _key_checks(frame, table, unique_words=words)
+        if table.key:
+            _key_checks(frame, table, unique_words=words)
+        else:  # one row per item, which has no key of its own
+            frame.add("required_present", f"{', '.join(required)} never null",
+                      *[_e("ExpectColumnValuesToNotBeNull", column=c) for c in required], rows=True)
         if "territory_id" in cols:
-            if name != "marts.mart_practice_diffusion":
+            if name in _EVERY_TERRITORY:
                 frame.add("territories_present", "every territory of territories.csv has its rows",
                           _e("ExpectColumnDistinctValuesToContainSet", column="territory_id", value_set=ids))
             _listed(frame, "territory_id", ids, "only_listed_territories",
@@ -324,11 +433,13 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
             frame.add("ratios_within_0_1", f"{what} between 0 and 1 (null allowed)",
                       *[_e("ExpectColumnValuesToBeBetween", column=c, min_value=0, max_value=1) for c in ratios],
                       rows=True)
-        counts = [c.name for c in table.columns if c.type in ("INTEGER", "DECIMAL(18,2)") and not c.key
+        counts = [c.name for c in table.columns if c.type in ("INTEGER", "BIGINT", "DECIMAL(18,2)") and not c.key
                   and c.name not in SIGNED_COLUMNS]
         _non_negative(frame, "counts_non_negative", counts, what=f"counts and amounts ({', '.join(counts)})")
         if "roadmap_status" in cols:
             _in_set(frame, "roadmap_status", ROADMAP_STATUSES, name="roadmap_status_in_codes")
+        if "convention_signature_state" in cols:
+            _in_set(frame, "convention_signature_state", SIGNATURE_STATES, name="signature_state_in_codes")
         for later, earlier in (("actions_due", "actions_on_time"), ("actions_total", "actions_due"),
                                ("milestones_due", "milestones_late"), ("practices_documented", "practices_shared"),
                                ("requests", "decided_requests"), ("requests", "pending_requests"),
@@ -337,6 +448,8 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
                 frame.add(f"{earlier}_within_{later}", f"{earlier} ≤ {later} on every row where both are given",
                           _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A=later, column_B=earlier,
                              or_equal=True, ignore_row_if="either_value_is_missing"), rows=True)
+        if name in _NEW_MART_CHECKS:
+            _NEW_MART_CHECKS[name](frame)
         if name == "marts.mart_practice_diffusion":
             frame.add("reused_by_count_matches", "reused_by_count = the length of reused_by",
                       _e("ExpectColumnPairValuesToBeEqual", column_A="reused_by_count", column_B="reused_by_len",
@@ -362,6 +475,7 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
           _e("ExpectColumnValuesToBeBetween", column="row_count", min_value=1, max_value=1), rows=True)
     frames.append(f)
 
+    frames += _consistency_frames()
     union = " UNION ALL ".join(f"SELECT DISTINCT {_literal(m)} AS mart, as_of FROM {m}" for m in MARTS)
     f = _Frame(ACROSS_MARTS, f"SELECT * FROM ({union}) ORDER BY ALL", ["mart"])
     f.add("single_as_of", "all the marts' rows carry one and the same as_of",
@@ -663,7 +777,7 @@ def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scop
 
 def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str], due: bool | Collection[str] = True
                    ) -> list[CheckOutcome]:
-    """Check the six marts: every territory present, keys, ratios, row counts, one as_of, counts in order.
+    """Check the marts: every territory present, keys, ratios, row counts, one as_of, counts in order.
     `due`: all of them (True), none (False) or the marts named. A mart not due (its content passed before)
     has every check reported passed without a look; the check that all carry one as_of is due with any."""
     names = set(MARTS) if due is True else set() if due is False else set(due)

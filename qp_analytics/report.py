@@ -2,8 +2,9 @@
 
 `build_report` reads every mart of one release (the current one unless told otherwise: a consistent set,
 with its as_of and release id from release.json), renders a national page (`index.html`: programme totals,
-all territories side by side, four charts) and one page per territory (`territoires/<id>.html`: tables and
-lists, no chart, so that a page costs about a millisecond), and writes them atomically. Beyond
+all territories side by side, five charts, the first the history quarter by quarter) and one page per territory
+(`territoires/<id>.html`: tables and lists, its late items and its funding by axe, no chart, so that a page
+costs about a millisecond), and writes them atomically. Beyond
 CHART_TERRITORIES_MAX territories a national chart drawing one row per territory would be unreadable: it draws
 a distribution (roadmap delays: a histogram; instruction delays: a box per partner) or the TOP_TERRITORIES that
 stand out (practices), and says so; the table of territories still lists them all. Pages are self-contained:
@@ -535,6 +536,64 @@ def chart_partners(mobilisation: pl.DataFrame, as_of: dt.date, footnote: str) ->
         return _svg(figure, "Montants accordés et actions, par partenaire", footnote)
 
 
+def national_history(history: pl.DataFrame) -> list[dict[str, Any]]:
+    """mart_history added up over the territories, date by date: actions due and done on time (and their
+    share: null when none is due), amounts granted, territories evaluated at that date."""
+    if history.is_empty():
+        return []
+    totals = (history.group_by("evaluation_date")
+              .agg(territories=pl.col("territory_id").n_unique(), actions_due=pl.col("actions_due").sum(),
+                   actions_on_time=pl.col("actions_on_time").sum(), amount_granted=pl.col("amount_granted").sum())
+              .sort("evaluation_date"))
+    return [{**r, "share": r["actions_on_time"] / r["actions_due"] if r["actions_due"] else None}
+            for r in totals.iter_rows(named=True)]
+
+
+def _quarter_label(day: dt.date) -> str:
+    """'T2 2023' for a quarter end, else the date itself, short ('15/05/2023')."""
+    if day.month % 3 == 0 and (day + dt.timedelta(days=1)).day == 1:
+        return f"T{day.month // 3} {day.year}"
+    return day.strftime("%d/%m/%Y")
+
+
+def chart_history(rows: list[dict[str, Any]], as_of: dt.date, footnote: str) -> str | None:
+    """Quarter by quarter (national_history): the share of due actions done on time, and the amounts granted."""
+    if not rows:
+        return None
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    labels = [_quarter_label(r["evaluation_date"]) for r in rows]
+    x = list(range(len(rows)))
+    with _chart("history", 4.6) as figure:
+        top, bottom = figure.subplots(2, 1, sharex=True)
+        shares = [math.nan if r["share"] is None else r["share"] * 100 for r in rows]
+        top.plot(x, shares, marker="o", color=STATUS_COLOURS["on_time"], linewidth=1.8, markersize=4)
+        top.set_ylim(0, 105)
+        top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}{THIN}%"))
+        top.set_title("Part des actions échues achevées à temps", pad=6)
+        bottom.bar(x, [float(r["amount_granted"]) / 1e6 for r in rows], color=PARTNER_COLOURS["etat"], width=0.6)
+        bottom.set_title("Montants accordés (cumul, millions d'euros)", pad=6)
+        _fr_axis(bottom.yaxis)
+        step = max(1, -(-len(rows) // 12))  # at most about twelve labels
+        bottom.set_xticks(x[::step], labels[::step])
+        bottom.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        _frame(figure, f"Évolution trimestre par trimestre, jusqu'au {format_date(as_of)}")
+        figure.subplots_adjust(hspace=0.45, top=1 - (_TITLE + 0.25) / figure.get_size_inches()[1])
+        return _svg(figure, "Évolution trimestrielle de la part des actions à temps et des montants accordés",
+                    footnote)
+
+
+def _history_table(rows: list[dict[str, Any]]) -> str:
+    body = "".join(
+        f'<tr><th scope="row">{esc(_quarter_label(r["evaluation_date"]))}</th>'
+        f"{_num(format_number(r['territories']))}{_num(_ratio(r['actions_on_time'], r['actions_due']))}"
+        f"{_num(format_percent(r['share']))}{_num(format_euros(r['amount_granted']))}</tr>" for r in rows)
+    return ('<details><summary>Les valeurs du graphique</summary><div class="table-wrap"><table>'
+            '<thead><tr><th>Date d\'évaluation</th><th class="num">Territoires évalués</th>'
+            '<th class="num">Actions à temps / échues</th><th class="num">Part à temps</th>'
+            f'<th class="num">Montants accordés</th></tr></thead><tbody>{body}</tbody></table></div></details>')
+
+
 def _quantile(values: Sequence[float], q: float) -> float:
     """Of sorted values, linear between the closest ranks (numpy's default, polars' "linear")."""
     position = q * (len(values) - 1)
@@ -557,7 +616,7 @@ def chart_instruction_delays(mobilisation: pl.DataFrame, national: pl.DataFrame,
 
     if many is None:
         many = mobilisation["territory_id"].n_unique() > CHART_TERRITORIES_MAX
-    pooled = {r["indicator"]: r["value"] for r in national.iter_rows(named=True)}
+    pooled = {r["indicator"]: indicator_value(r) for r in national.iter_rows(named=True)}
     per_territory = {p: sorted(v for v in mobilisation.filter(pl.col("partner") == p)["median_instruction_days"]
                                .to_list() if not _is_null(v)) for p in NATIONAL_PARTNERS}
     partners = [p for p in NATIONAL_PARTNERS
@@ -729,6 +788,7 @@ code { font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size:
 .banner-illustrative { background: #fff4e5; border-color: var(--attention); color: #3d1f00; }
 .banner-real { background: #e8f5ec; border-color: var(--ok); color: #0b3d1e; }
 .banner-unknown { background: #f3f3f3; border-color: var(--gris); }
+.banner-asof { background: #eef3fd; border-color: #0063cb; color: #1e1e1e; font-size: 1.05em; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; }
 .kpi { border: 1px solid var(--bord); border-top: 4px solid var(--bleu); border-radius: 3px; padding: 10px 12px; }
 .kpi .value { display: block; font-size: 24px; font-weight: bold; line-height: 1.2;
@@ -974,7 +1034,15 @@ def _kpi(value: str, label: str, basis: str = "") -> str:
     return f'<div class="kpi"><span class="value">{shown}</span><span class="label">{esc(label)}</span>{extra}</div>'
 
 
-def _indicator_value(value: float | None, unit: str | None) -> str:
+def indicator_value(row: dict[str, Any]) -> int | Decimal | float | None:
+    """The value of a row of mart_evaluation_national: its count, amount or measure, whichever is given."""
+    for column in ("value_count", "value_amount", "value_measure"):
+        if not _is_null(row.get(column)):
+            return row[column]
+    return None
+
+
+def _indicator_value(value: int | Decimal | float | None, unit: str | None) -> str:
     if unit in ("share", "rate"):
         return format_percent(value)
     if unit == "EUR":
@@ -1015,6 +1083,35 @@ def _reuse_text(links: int | None) -> str:
     return "aucune réutilisation" if links == 0 else format_count(links, "réutilisation", "réutilisations")
 
 
+def plural(value: float | int | Decimal | None, singular: str, plural_form: str) -> str:
+    """The word for this many, as French has it: singular below 2 (0 and 1 included)."""
+    return singular if value is not None and not _is_null(value) and abs(value) < 2 else plural_form
+
+
+SIGNATURE_TEXTS = {"undated": "non datée", "not_yet_signed": "non signée"}
+
+
+def signature_text(row: dict[str, Any], as_of: dt.date) -> str:
+    """'19 mai 2021'; 'non datée' when the document leaves the date blank; 'non signée au …' when it was signed
+    after as_of (not yet signed then); '—' when nothing is known."""
+    state = row.get("convention_signature_state")
+    if row["convention_signature_date"] is not None:
+        return format_date(row["convention_signature_date"])
+    if state == "not_yet_signed":
+        return f"non signée au {format_date(as_of)}"
+    return SIGNATURE_TEXTS.get(state, NA)
+
+
+def _as_of_note(as_of: dt.date) -> str:
+    """The evaluation date, prominent, and how to get the report at another date."""
+    return ('<div class="banner banner-asof" role="note" id="date-evaluation"><p><strong>Date d\'évaluation : '
+            f"{esc(format_date(as_of))}.</strong> Chaque chiffre est calculé à cette date : un fait daté après elle "
+            "(une signature, une annexion, une décision, un jalon atteint) n'est pas encore compté.</p>"
+            "<p>Pour une autre date, relancer le calcul, qui publie les marts et réécrit ce rapport : "
+            "<code>qp-analytics materialize --as-of AAAA-MM-JJ</code> (par exemple "
+            "<code>--as-of 2024-06-30</code>) ; sans <code>--as-of</code>, la date est celle du jour.</p></div>")
+
+
 def render_national(ctx: _Context) -> str:
     marts = ctx.release.marts
     territories = marts["mart_evaluation_territories"].sort("territory_id")
@@ -1024,34 +1121,39 @@ def render_national(ctx: _Context) -> str:
 
     def ind(name: str) -> tuple[float | None, int | None, str | None]:
         row = indicators.get(name)
-        return (row["value"], row["territories"], row["unit"]) if row else (None, None, None)
+        return (indicator_value(row), row["territories"], row["unit"]) if row else (None, None, None)
 
     def basis(name: str) -> str:
         count = ind(name)[1]
         return "" if count is None else f"sur {format_count(count, 'territoire', 'territoires')}"
 
-    def kpi(name: str, label: str, value_format: Callable[[float | None], str]) -> str:
-        return _kpi(value_format(ind(name)[0]), label, basis(name))
+    def kpi(name: str, label: str, value_format: Callable[[float | None], str], label_plural: str = "") -> str:
+        value = ind(name)[0]
+        return _kpi(value_format(value), plural(value, label, label_plural) if label_plural else label, basis(name))
 
     as_int: Callable[[float | None], str] = lambda v: format_number(v)  # noqa: E731
     on_time, share = ind("roadmaps_on_time")[0], ind("roadmaps_on_time_share")[0]
+    signed, undated = ind("conventions_signed")[0], ind("conventions_undated")[0]
     national_granted = [ind(f"total_granted_{p}")[0] for p in NATIONAL_PARTNERS]
     total_national = None if any(_is_null(v) for v in national_granted) or not indicators else sum(national_granted)
     kpis = "".join([
-        kpi("territories_in_programme", "territoires labellisés", as_int),
-        kpi("conventions_signed", "conventions signées", as_int),
-        kpi("roadmaps_annexed", "feuilles de route annexées", as_int),
+        kpi("territories_in_programme", "territoire labellisé", as_int, "territoires labellisés"),
+        _kpi(format_number(signed) if not _is_null(signed) else NA,
+             plural(signed, "convention signée et datée", "conventions signées et datées"),
+             basis("conventions_signed") + (f" ; {format_number(undated)} {plural(undated, 'non datée', 'non datées')}"
+                                            " (signée, date laissée en blanc)" if undated else "")),
+        kpi("roadmaps_annexed", "feuille de route annexée", as_int, "feuilles de route annexées"),
         _kpi(format_number(on_time) if not _is_null(on_time) else NA,
-             "feuilles de route annexées dans les délais",
+             plural(on_time, "feuille de route annexée dans les délais", "feuilles de route annexées dans les délais"),
              (f"soit {format_percent(share)} des feuilles de route échues ou annexées" if not _is_null(share)
               else basis("roadmaps_on_time"))),
         kpi("median_roadmap_delay_days", "écart médian à l'échéance d'annexion (négatif : en avance)", format_days),
-        kpi("conventions_in_force", "conventions en vigueur", as_int),
+        kpi("conventions_in_force", "convention en vigueur", as_int, "conventions en vigueur"),
         kpi("action_on_time_rate", "des actions échues achevées à temps", format_percent),
         _kpi(format_euros(total_national), "accordés par les cinq partenaires nationaux",
              "somme des montants accordés par l'État, l'ANCT, l'ANRU, la Banque des Territoires et Bpifrance"),
-        kpi("practices_shared", "bonnes pratiques partagées", as_int),
-        kpi("reuse_links", "réutilisations de bonnes pratiques", as_int),
+        kpi("practices_shared", "bonne pratique partagée", as_int, "bonnes pratiques partagées"),
+        kpi("reuse_links", "réutilisation de bonnes pratiques", as_int, "réutilisations de bonnes pratiques"),
     ])
     partner_rows = "".join(
         f'<tr><th scope="row">{esc(PARTNER_LABELS[p])}</th>'
@@ -1062,7 +1164,7 @@ def render_national(ctx: _Context) -> str:
     all_rows = "".join(
         f'<tr><th scope="row">{esc(INDICATOR_LABELS.get(r["indicator"], r["indicator"]))}'
         f'<span class="sub"><code>{esc(r["indicator"])}</code></span></th>'
-        f"{_num(_indicator_value(r['value'], r['unit']))}{_num(format_number(r['territories']))}</tr>"
+        f"{_num(_indicator_value(indicator_value(r), r['unit']))}{_num(format_number(r['territories']))}</tr>"
         for r in national.iter_rows(named=True))
     totals = f"""
 <section id="indicateurs" aria-labelledby="h-indicateurs">
@@ -1096,7 +1198,7 @@ et la décision.</caption>
             f'<span class="sub">{esc(r["departement"] or NA)}</span></th>'
             f"{_td(partner_label(r['chef_de_file']) if r['chef_de_file'] else NA)}"
             f"<td>{roadmap}</td>"
-            f"{_td(format_date(r['convention_signature_date']), _term_text(r['convention_end_date'], r['in_force']))}"
+            f"{_td(signature_text(r, ctx.as_of), _term_text(r['convention_end_date'], r['in_force']))}"
             f"{_td(_ratio(r['actions_on_time'], r['actions_due']), format_percent(r['action_on_time_rate']), True)}"
             f"{_td(_ratio(r['milestones_late'], r['milestones_due']), num=True)}"
             f"{_td(format_euros(r['total_amount_granted']), _median_text(r['median_instruction_days_all']), True)}"
@@ -1157,9 +1259,17 @@ mène à sa page.</caption>
                           "partenaire. Points : médiane de chaque territoire.")
         practices_caption = ("Bonnes pratiques documentées dans la feuille de route, partagées avec le réseau national "
                              "à la date d'évaluation, et nombre de reprises par d'autres territoires.")
+    history = national_history(marts["mart_history"])
     charts = f"""
 <section id="graphiques" aria-labelledby="h-graphiques" class="print-break">
 <h2 id="h-graphiques">Graphiques</h2>
+<h3 id="evolution">Évolution depuis la labellisation</h3>
+{_figure(chart_history(history, ctx.as_of, _footnote(ctx, territories, both)),
+         "Chaque fin de trimestre depuis la labellisation (et la date d'évaluation si elle n'en est pas une), les "
+         "indicateurs recalculés à cette date, tous territoires ensemble : part des actions échues à cette date "
+         "achevées à temps, et montants accordés par toutes les décisions prises à cette date.",
+         "Aucune date d'évaluation à représenter.")}
+{_history_table(history) if history else ""}
 {_figure(chart_roadmap_delays(territories, ctx.as_of, _footnote(ctx, territories, both)), roadmap_caption,
          "Aucune feuille de route à représenter.")}
 {_figure(chart_partners(mobilisation, ctx.as_of, _footnote(ctx, territories, roadmaps_only)),
@@ -1174,12 +1284,14 @@ mène à sa page.</caption>
 
     nav = ('<li><a href="#indicateurs">Le programme en chiffres</a></li>'
            '<li><a href="#territoires">Les territoires</a></li><li><a href="#graphiques">Graphiques</a></li>'
+           '<li><a href="#evolution">Évolution</a></li>'
            '<li><a href="#provenance">Provenance des données</a></li>')
     intro = (f'<p class="note intro">{format_count(n_territories, "territoire", "territoires")} '
              f"dans cette publication. Chaque indicateur est calculé au {esc(format_date(ctx.as_of))}.</p>")
     return _page(f"Évaluation Quartiers productifs — situation au {format_date(ctx.as_of)}",
                  "Évaluation du programme Quartiers productifs", "Rapport d'évaluation · national", ctx.meta(), nav,
-                 _national_banner(territories) + intro, totals + table + charts, ctx.footer(), landscape=True)
+                 _as_of_note(ctx.as_of) + _national_banner(territories) + intro, totals + table + charts,
+                 ctx.footer(), landscape=True)
 
 
 def _late_items(r: dict[str, Any], as_of: dt.date) -> str:
@@ -1231,9 +1343,55 @@ def _late_items(r: dict[str, Any], as_of: dt.date) -> str:
         f'<li class="{"late" if late else "ok"}">{esc(text)}</li>' for late, text in items) + "</ul>"
 
 
+ITEM_TYPE_LABELS = {"roadmap": "Feuille de route", "action": "Action", "milestone": "Jalon"}
+
+
+def _late_items_table(items: pl.DataFrame, as_of: dt.date) -> str:
+    """Each item of mart_late_items: what, due when, done when (or not yet), how many days late."""
+    if items.is_empty():
+        return f'<p class="empty">Aucun élément en retard au {esc(format_date(as_of))}.</p>'
+    rows = []
+    for r in items.iter_rows(named=True):
+        what = esc(r["item"]) + (f' <span class="sub">action <code>{esc(r["action_id"])}</code></span>'
+                                 if r["item_type"] == "milestone" else
+                                 f' <span class="sub"><code>{esc(r["action_id"])}</code></span>' if r["action_id"]
+                                 else "")
+        done = (format_date(r["done_date"]) if r["done_date"] is not None
+                else f"pas encore au {format_date(as_of)}")
+        rows.append(f"<tr>{_cell(ITEM_TYPE_LABELS.get(r['item_type'], r['item_type']))}<td>{what}</td>"
+                    f"{_cell(format_date(r['due_date']))}{_cell(done)}"
+                    f"{_num(format_count(r['days_late'], 'jour', 'jours'))}</tr>")
+    count = format_count(items.height, "élément en retard", "éléments en retard")
+    return (f'<div class="table-wrap"><table><caption>{esc(count)} au {esc(format_date(as_of))} : échus et non '
+            "réalisés à leur échéance. Retard : jours entre l'échéance et la réalisation, ou jusqu'à la date "
+            "d'évaluation s'ils ne sont pas encore réalisés.</caption>"
+            "<thead><tr><th>Type</th><th>Élément</th><th>Échéance</th><th>Réalisé le</th>"
+            f'<th class="num">Retard</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _funding_table(funding: pl.DataFrame, as_of: dt.date) -> str:
+    """mart_funding of a territory: per axe and financeur, requests, amounts, pending requests and their age."""
+    if funding.is_empty():
+        return f'<p class="empty">Aucune demande de financement au {esc(format_date(as_of))}.</p>'
+    rows = []
+    for r in funding.iter_rows(named=True):
+        pending = (f"{format_number(r['pending_requests'])} en instruction"
+                   + (f", la plus ancienne depuis {format_count(r['oldest_pending_days'], 'jour', 'jours')}"
+                      if r["oldest_pending_days"] is not None else "") if r["pending_requests"] else "")
+        rows.append(f"<tr>{_cell(_code_label(AXE_LABELS, r['axe']))}{_cell(partner_label(r['financeur']))}"
+                    f"{_td(format_number(r['requests']), pending, True)}{_num(format_euros(r['amount_requested']))}"
+                    f"{_num(format_euros(r['amount_granted']))}{_num(format_euros(r['amount_paid']))}</tr>")
+    return ('<div class="table-wrap"><table><thead><tr><th>Axe</th><th>Financeur</th><th class="num">Demandes</th>'
+            '<th class="num">Sollicité</th><th class="num">Accordé</th><th class="num">Versé</th></tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody><caption>Demandes faites au {esc(format_date(as_of))}, par axe de "
+            "l'action financée ; accordé et versé : demandes accordées à cette date.</caption></table></div>")
+
+
 def render_territory(ctx: _Context, territory_id: str, row: dict[str, Any], partners: pl.DataFrame,
-                     practices: pl.DataFrame, reused_here: pl.DataFrame, previous: str | None, following: str | None
-                     ) -> str:
+                     practices: pl.DataFrame, reused_here: pl.DataFrame, previous: str | None, following: str | None,
+                     late_items: pl.DataFrame | None = None, funding: pl.DataFrame | None = None) -> str:
+    late_items = ctx.release.marts["mart_late_items"].clear() if late_items is None else late_items
+    funding = ctx.release.marts["mart_funding"].clear() if funding is None else funding
     as_of = ctx.as_of
     name = row["name"] or territory_id
     chef = row["chef_de_file"]
@@ -1251,7 +1409,7 @@ def render_territory(ctx: _Context, territory_id: str, row: dict[str, Any], part
 
     calendar = "".join([
         fact("Labellisation", format_date(row["labellisation_date"])),
-        fact("Convention signée le", format_date(row["convention_signature_date"])),
+        fact("Convention signée le", signature_text(row, as_of)),
         fact("Fin de la convention", format_date(row["convention_end_date"])),
         fact(f"En vigueur au {format_date(as_of)}", format_bool(row["in_force"])),
         fact("Avenants pris en compte", format_number(row["avenants_effective"])),
@@ -1267,7 +1425,8 @@ def render_territory(ctx: _Context, territory_id: str, row: dict[str, Any], part
               else "aucune action échue")
              + f" ; {format_count(row['actions_total'], 'action', 'actions')} au total"
              if row["actions_due"] is not None else ""),
-        _kpi(format_number(row["milestones_late"]), "jalons en retard",
+        _kpi(format_number(row["milestones_late"]), plural(row["milestones_late"], "jalon en retard",
+                                                           "jalons en retard"),
              (f"sur {format_count(row['milestones_due'], 'jalon échu', 'jalons échus')}" if row["milestones_due"]
               else "aucun jalon échu") if row["milestones_due"] is not None else ""),
         _kpi(format_euros(row["total_amount_granted"]), "accordés, tous financeurs",
@@ -1276,7 +1435,9 @@ def render_territory(ctx: _Context, territory_id: str, row: dict[str, Any], part
         _kpi(format_days(row["median_instruction_days_all"]), "délai médian d'instruction",
              f"toutes demandes décidées ; {format_count(row['total_pending_requests'], 'demande', 'demandes')} en "
              "instruction"),
-        _kpi(format_number(row["partners_involved"]), "partenaires impliqués dans au moins une action"),
+        _kpi(format_number(row["partners_involved"]),
+             plural(row["partners_involved"], "partenaire impliqué", "partenaires impliqués")
+             + " dans au moins une action"),
         _kpi(f"{format_number(row['practices_shared'])} / {format_number(row['practices_documented'])}"
              if row["practices_documented"] is not None else NA, "bonnes pratiques partagées / documentées",
              _reuse_text(row["reuse_links"]) + (
@@ -1374,8 +1535,7 @@ décidées. Présence : réunions de gouvernance tenues à cette date auxquelles
 <section id="retards" aria-labelledby="h-retards">
 <h2 id="h-retards">Éléments en retard au {esc(format_date(as_of))}</h2>
 {_late_items(row, as_of)}
-<p class="note">Les marts comptent les actions et les jalons en retard ; le détail de chacun est dans la feuille de
-route du territoire.</p>
+{_late_items_table(late_items, as_of)}
 </section>
 <section id="chef-de-file" aria-labelledby="h-chef">
 <h2 id="h-chef">Chef de file</h2>
@@ -1385,6 +1545,8 @@ route du territoire.</p>
 <h2 id="h-partenaires">Partenaires et financements</h2>
 {partner_table}
 {no_request}
+<h3 id="financements-axe">Financements par axe</h3>
+{_funding_table(funding, as_of)}
 </section>
 <section id="pratiques" aria-labelledby="h-pratiques">
 <h2 id="h-pratiques">Bonnes pratiques</h2>
@@ -1400,10 +1562,11 @@ route du territoire.</p>
     if following:
         nav_items.append(f'<li><a href="{esc(following)}.html">{esc(ctx.names[following])} ›</a></li>')
     nav_items += ['<li><a href="#retards">Retards</a></li>', '<li><a href="#partenaires">Partenaires</a></li>',
+                  '<li><a href="#financements-axe">Financements par axe</a></li>',
                   '<li><a href="#pratiques">Bonnes pratiques</a></li>']
     return _page(f"{name} — évaluation Quartiers productifs au {format_date(as_of)}", name,
                  f"Rapport d'évaluation · territoire · chef de file : {partner_label(chef) if chef else NA}",
-                 ctx.meta(), "".join(nav_items), _territory_banner(row), body, ctx.footer())
+                 ctx.meta(), "".join(nav_items), _as_of_note(as_of) + _territory_banner(row), body, ctx.footer())
 
 
 # -- writing -----------------------------------------------------------------------------------------------
@@ -1557,6 +1720,8 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     reused = _by_territory(diffusion.with_columns(reuser=pl.col("reused_by")).explode("reuser")
                            .unique(subset=["territory_id", "pratique_id", "reuser"], keep="first",
                                    maintain_order=True), "reuser", only)
+    late_items = _by_territory(marts["mart_late_items"], "territory_id", only)
+    funding = _by_territory(marts["mart_funding"], "territory_id", only)
     rows = {r["territory_id"]: r for r in evaluation.iter_rows(named=True)}
     positions = {t: i for i, t in enumerate(ids)}
     pages: dict[str, str] = {}
@@ -1567,7 +1732,8 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
         pages[f"{TERRITORY_FOLDER}/{territory_id}.html"] = render_territory(
             ctx, territory_id, rows[territory_id], partners.get(territory_id, empty_partners),
             practices.get(territory_id, empty_practices), reused.get(territory_id, empty_practices),
-            ids[position - 1] if position > 0 else None, ids[position + 1] if position + 1 < len(ids) else None)
+            ids[position - 1] if position > 0 else None, ids[position + 1] if position + 1 < len(ids) else None,
+            late_items.get(territory_id), funding.get(territory_id))
     stamp = {"release": data.release_id, "as_of": data.as_of.isoformat(), "code_version": _drawn_by()}
     manifest = {"generator": GENERATOR, **stamp, "release_dir": str(data.folder),
                 "pages": {relative: {**stamp, "sha256": _sha256(text)} for relative, text in pages.items()}}

@@ -280,6 +280,33 @@ TABLES.update({t.name: t for t in [
 
 # -- the evaluation marts (INDICATORS.md): descriptions are the definitions, as published -----------------
 
+NATIONAL_PARTNERS = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
+# The national indicators (mart_evaluation_national): name -> (unit, definition). The unit says which value column
+# holds the value: a count (value_count), an amount (value_amount) or a measure (value_measure).
+COUNT_UNITS = ("territories", "conventions", "roadmaps", "practices", "links")
+AMOUNT_UNITS = ("EUR",)
+MEASURE_UNITS = ("days", "share", "rate")
+NATIONAL_INDICATORS: dict[str, tuple[str, str]] = {
+    "territories_in_programme": ("territories", "Rows of territories.csv."),
+    "conventions_signed": ("conventions", "Conventions with a signature date ≤ as_of."),
+    "conventions_undated": ("conventions", "Conventions whose document leaves the signature date blank (signed, "
+                                           "undated: not counted in conventions_signed)."),
+    "roadmaps_annexed": ("roadmaps", "Roadmaps annexed by as_of."),
+    "roadmaps_on_time": ("roadmaps", "Roadmaps annexed by their due date."),
+    "roadmaps_on_time_share": ("share", "roadmaps_on_time / territories whose roadmap is annexed or overdue "
+                                        "(status on_time, late or missing)."),
+    "median_roadmap_delay_days": ("days", "Median of roadmap_delay_days over annexed roadmaps."),
+    "conventions_in_force": ("conventions", "Conventions with as_of ≤ convention_end_date."),
+    "action_on_time_rate": ("rate", "Sum of actions_on_time / sum of actions_due over all territories."),
+    **{f"total_granted_{p}": ("EUR", f"Sum of amount_granted of {p} over all territories.")
+       for p in NATIONAL_PARTNERS},
+    **{f"median_instruction_days_{p}": ("days", "Median of date_decision − date_sollicitation over all decided "
+                                                f"requests to {p} (pooled).") for p in NATIONAL_PARTNERS},
+    "practices_shared": ("practices", "Sum of practices_shared over all territories."),
+    "reuse_links": ("links", "Sum of reuse_links over all territories."),
+}
+
+
 _ASOF = Column("as_of", "DATE", "Evaluation date the row was computed for.", nullable=False)
 _MTID = Column(T, "VARCHAR", "Territory id.", key=True)
 _RATE = "DOUBLE"
@@ -345,6 +372,15 @@ _PRACTICES = (
            "shared practices whose action has a fin_reelle by as_of."),
 )
 
+_MOBILISATION_COLUMNS = {c.name: c for c in _MOBILISATION}
+
+
+def _at_evaluation_date(mart: str, columns: tuple[Column, ...], names: tuple[str, ...]) -> list[Column]:
+    """mart_history's columns computed as their namesakes in another mart, at evaluation_date."""
+    by_name = {c.name: c for c in columns}
+    return [Column(n, by_name[n].type, f"As {mart}.{n}, at evaluation_date: {by_name[n].description}")
+            for n in names]  # mart_funding's columns of the same meaning
+
 MARTS: dict[str, Table] = {t.name: t for t in [
     Table("marts.mart_timeliness", "Did each territory annex its roadmap and deliver its actions and milestones "
           "on time; is its convention in force. One row per territory.", (_MTID, *_TIMELINESS, _ASOF)),
@@ -375,6 +411,9 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("convention_provenance", "VARCHAR", "real or illustrative (data manifest) for the convention read."),
         Column("roadmap_provenance", "VARCHAR", "real or illustrative for the roadmap read (null: none)."),
         *_TIMELINESS,
+        Column("convention_signature_state", "VARCHAR", "signed (signature date ≤ as_of), undated (the document "
+               "leaves the date blank: convention_signature_date is null, yet it is not 'unsigned'), not_yet_signed "
+               "(signature date after as_of); null without a convention."),
         Column("avenants_effective", "INTEGER", "Avenants signed by as_of or undated."),
         *_PRACTICES,
         Column("chef_actions_involved", "INTEGER", "actions_involved of the chef de file."),
@@ -390,13 +429,69 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("total_pending_requests", "INTEGER", "pending_requests, all financeurs."),
         Column("median_instruction_days_all", _RATE, "median_instruction_days over all decided requests."),
         _ASOF)),
-    Table("marts.mart_evaluation_national", "The programme's indicators, one row per indicator.", (
-        Column("indicator", "VARCHAR", "Indicator name (see the data dictionary's list).", key=True),
-        Column("value", "DOUBLE", "Its value (null: nothing to compute it on)."),
-        Column("unit", "VARCHAR", "territories, conventions, roadmaps, share, days, rate, EUR, practices, links."),
+    Table("marts.mart_evaluation_national", "The programme's indicators, one row per indicator. The value is in "
+          "the one column of its kind: value_count (counts), value_amount (euros) or value_measure (medians, "
+          "shares, rates); the other two are null.", (
+        Column("indicator", "VARCHAR", "Indicator name, one of: " + ", ".join(NATIONAL_INDICATORS) + ". Its "
+               "definition is in this row's definition column; the same list with units and value columns is "
+               "qp_analytics.dictionary's National indicators (indicators_frame).", key=True),
+        Column("value_count", "BIGINT", "The value of a count (units territories, conventions, roadmaps, "
+               "practices, links); null for the other kinds."),
+        Column("value_amount", "DECIMAL(18,2)", "The value of an amount in euros (unit EUR); null for the other "
+               "kinds."),
+        Column("value_measure", "DOUBLE", "The value of a median or a ratio (units days, share, rate); null for "
+               "the other kinds, and when there is nothing to compute it on (a median of nothing, a ratio over "
+               "zero)."),
+        Column("unit", "VARCHAR", "territories, conventions, roadmaps, practices, links (counts); EUR (amounts); "
+               "days, share, rate (measures)."),
         Column("territories", "INTEGER", "How many territories the value rests on."),
         Column("definition", "VARCHAR", "How it is computed."),
         _ASOF)),
+    Table("marts.mart_late_items", "What was not done by its due date, at as_of: each territory's roadmap, its "
+          "actions not abandonnee and the milestones of those actions, when due (due_date ≤ as_of) and not done by "
+          "then (done_date empty, or after due_date). Per territory: a roadmap row iff roadmap_status is late or "
+          "missing, actions_due − actions_on_time action rows, milestones_late milestone rows (mart_timeliness). "
+          "One row per late item (no key: two milestones of an action may share label and dates).", (
+        Column(T, "VARCHAR", "Territory id.", nullable=False),
+        Column("item_type", "VARCHAR", "roadmap, action or milestone.", nullable=False),
+        Column("action_id", "VARCHAR", "The action (of the milestone); null for the roadmap."),
+        Column("item", "VARCHAR", "'feuille de route'; the action's intitule; the milestone's jalon.", nullable=False),
+        Column("due_date", "DATE", "roadmap_due_date; fin_prevue; date_prevue.", nullable=False),
+        Column("done_date", "DATE", "fiche.date_annexion; fin_reelle; date_reelle (null: empty, or after as_of)."),
+        Column("days_late", "INTEGER", "done_date − due_date when done (> 0), else as_of − due_date (≥ 0: an item "
+               "due on as_of itself and not done is 0 days late; a missing roadmap is > 0).", nullable=False),
+        Column("state", "VARCHAR", "done_late (done_date not null) or overdue (not done at as_of).", nullable=False),
+        _ASOF)),
+    Table("marts.mart_funding", "Funding by axe: one row per territory × axe × financeur with at least one request "
+          "at as_of (requested by then, or undated). The axe is that of the request's action.", (
+        _MTID,
+        Column("axe", "VARCHAR", "axe of the requests' action: entrepreneuriat, commerce_artisanat, "
+               "implantation_activites or transition_numerique_ecologique.", key=True),
+        Column("financeur", "VARCHAR", "etat, anct, anru, banque_des_territoires, bpifrance, or another funder's "
+               "name as written (trimmed), as in mart_partner_mobilisation.", key=True),
+        *[_MOBILISATION_COLUMNS[name] for name in ("requests", "amount_requested", "amount_granted", "amount_paid",
+                                                    "pending_requests")],
+        Column("oldest_pending_days", "INTEGER", "as_of − the earliest date_sollicitation among pending requests; "
+               "null when none is pending (or none of them is dated)."),
+        _ASOF)),
+    Table("marts.mart_history", "The indicators at each evaluation date of each territory: every quarter end (31 "
+          "March, 30 June, 30 September, 31 December) on or after its labellisation date and on or before as_of, "
+          "and as_of itself when it is not a quarter end. Each column is computed as its namesake in "
+          "mart_timeliness, mart_partner_mobilisation (summed over all financeurs) or mart_good_practices, with "
+          "evaluation_date in place of as_of: the row at evaluation_date = as_of repeats those marts.", (
+        _MTID,
+        Column("evaluation_date", "DATE", "The date the row is computed for (a quarter end, or as_of).", key=True),
+        *_at_evaluation_date("mart_timeliness", _TIMELINESS, ("roadmap_status",)),
+        Column("in_force", "BOOLEAN", "evaluation_date ≤ convention_end_date with the avenants signed by then or "
+               "undated (dates only: a convention counts from its labellisation, signed or not)."),
+        *_at_evaluation_date("mart_timeliness", _TIMELINESS,
+                             ("actions_due", "actions_on_time", "milestones_due", "milestones_late")),
+        Column("requests", "INTEGER", "Funding requests made by evaluation_date, all financeurs."),
+        Column("amount_requested", "DECIMAL(18,2)", "Sum of montant_sollicite of those requests, all financeurs."),
+        Column("amount_granted", "DECIMAL(18,2)", "Sum of montant_accorde over requests decided accordee by "
+               "evaluation_date, all financeurs (0 when none yet)."),
+        *_at_evaluation_date("mart_good_practices", _PRACTICES, ("practices_shared",)),
+        Column("as_of", "DATE", "The run's as_of (the last evaluation date).", nullable=False))),
 ]}
 _POLARS_TYPES["VARCHAR[]"] = pl.List(pl.String)
 _POLARS_TYPES["DECIMAL(18,2)"] = pl.Decimal(18, 2)

@@ -120,6 +120,34 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None =
         for column in table.columns:
             if column.name not in present and column.nullable and not column.key:
                 con.execute(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {column.type}')
+    write_comments(con, {name: definitions[name] for name in tables or list(definitions)})
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def write_comments(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, Table]) -> int:
+    """The definitions' descriptions (the data dictionary) as the warehouse's table and column comments, written
+    where they differ from those there: `SELECT comment FROM duckdb_columns()` answers what a column means.
+    Returns how many comments were written."""
+    tables = {(s, t): c for s, t, c in con.execute("SELECT schema_name, table_name, comment FROM duckdb_tables()"
+                                                   ).fetchall()}
+    columns = {(s, t, c): m for s, t, c, m in con.execute(
+        "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns()").fetchall()}
+    written = 0
+    for name, table in definitions.items():
+        schema, bare = name.split(".")
+        if (schema, bare) not in tables:
+            continue
+        if tables[(schema, bare)] != table.description:
+            con.execute(f"COMMENT ON TABLE {name} IS {_literal(table.description)}")
+            written += 1
+        for column in table.columns:
+            if (schema, bare, column.name) in columns and columns[(schema, bare, column.name)] != column.description:
+                con.execute(f'COMMENT ON COLUMN {name}."{column.name}" IS {_literal(column.description)}')
+                written += 1
+    return written
 
 
 def empty_frame(table: Table) -> pl.DataFrame:

@@ -28,7 +28,8 @@ from tests.roadmap_builder import write_workbook
 AS_OF = dt.date(2023, 6, 30)
 LATER = dt.date(2024, 6, 30)
 MARTS = ("mart_timeliness", "mart_partner_mobilisation", "mart_good_practices", "mart_practice_diffusion",
-         "mart_evaluation_territories", "mart_evaluation_national")
+         "mart_evaluation_territories", "mart_evaluation_national", "mart_late_items", "mart_funding",
+         "mart_history")
 NATIONAL = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
 
 
@@ -235,6 +236,7 @@ def runs(tmp_path_factory):
         assert summary.exit_code == 0, summary.render()  # the territory without roadmap is not a rejection
         assert summary.without_roadmap == ["gamma"]
         out[key] = read_marts(root / f"marts_{key}")
+    out["warehouse"] = root / "w.duckdb"
     return out
 
 
@@ -434,13 +436,17 @@ DIFFUSION = {
 
 REFERENCE = {
     "alpha": {"name": "Communauté urbaine d’Alpha", "siren": "200000001", "departement_code": "13",
-              "departement": "Bouches-du-Rhône", "chef_de_file": "anru", "avenants_effective": 1},
+              "departement": "Bouches-du-Rhône", "chef_de_file": "anru", "avenants_effective": 1,
+              "convention_signature_state": "signed"},
     "beta": {"name": "Communauté d’agglomération de Beta", "siren": "200000002", "departement_code": "59",
-             "departement": "Nord", "chef_de_file": "banque_des_territoires", "avenants_effective": 2},
+             "departement": "Nord", "chef_de_file": "banque_des_territoires", "avenants_effective": 2,
+             "convention_signature_state": "undated"},
     "delta": {"name": "Communauté de communes de Delta", "siren": "200000004", "departement_code": "974",
-              "departement": "La Réunion", "chef_de_file": "bpifrance", "avenants_effective": 0},
+              "departement": "La Réunion", "chef_de_file": "bpifrance", "avenants_effective": 0,
+              "convention_signature_state": "not_yet_signed"},  # signed 20/07/2023
     "gamma": {"name": "Métropole de Gamma", "siren": "200000003", "departement_code": "69",
-              "departement": "Rhône", "chef_de_file": "anct", "avenants_effective": 0},
+              "departement": "Rhône", "chef_de_file": "anct", "avenants_effective": 0,
+              "convention_signature_state": "signed"},
 }
 
 TERRITORY_TOTALS = {
@@ -478,29 +484,38 @@ TERRITORY_TOTALS = {
     },
 }
 
-# indicator -> (value, territories it rests on)
+# indicator -> (value, territories it rests on); the value's type says its column: int -> value_count,
+# Decimal -> value_amount, float or None -> value_measure
 NATIONAL_INDICATORS = {
-    "territories_in_programme": (4.0, 4),
-    "conventions_signed": (2.0, 4),  # alpha, gamma (beta blank, delta signed after as_of)
-    "roadmaps_annexed": (2.0, 4),  # alpha, beta
-    "roadmaps_on_time": (1.0, 4),  # alpha
+    "territories_in_programme": (4, 4),
+    "conventions_signed": (2, 4),  # alpha, gamma (beta blank, delta signed after as_of)
+    "conventions_undated": (1, 4),  # beta ("le …"), not "unsigned"
+    "roadmaps_annexed": (2, 4),  # alpha, beta
+    "roadmaps_on_time": (1, 4),  # alpha
     "roadmaps_on_time_share": (1 / 3, 3),  # on_time / (on_time alpha + late beta + missing gamma)
     "median_roadmap_delay_days": (7.5, 2),  # (0 + 15) / 2
-    "conventions_in_force": (3.0, 4),  # all but gamma
+    "conventions_in_force": (3, 4),  # all but gamma
     "action_on_time_rate": (0.4, 2),  # (1 + 1) / (3 + 2)
-    "total_granted_etat": (0.0, 0),
-    "total_granted_anct": (0.0, 0),
-    "total_granted_anru": (1_000_000.0, 1),
-    "total_granted_banque_des_territoires": (320_000.0, 2),  # 120 000 + 200 000
-    "total_granted_bpifrance": (500_000.0, 1),
+    "total_granted_etat": (Decimal("0"), 0),
+    "total_granted_anct": (Decimal("0"), 0),
+    "total_granted_anru": (Decimal("1000000"), 1),
+    "total_granted_banque_des_territoires": (Decimal("320000"), 2),  # 120 000 + 200 000
+    "total_granted_bpifrance": (Decimal("500000"), 1),
     "median_instruction_days_etat": (None, 0),
     "median_instruction_days_anct": (None, 0),
     "median_instruction_days_anru": (67.5, 1),  # 45, 90
     "median_instruction_days_banque_des_territoires": (70.0, 2),  # 40, 100
     "median_instruction_days_bpifrance": (37.5, 1),  # 30, 45
-    "practices_shared": (3.0, 2),  # alpha 3 + beta 0 (territories with practices)
-    "reuse_links": (5.0, 2),  # alpha 4 + beta 1
+    "practices_shared": (3, 2),  # alpha 3 + beta 0 (territories with practices)
+    "reuse_links": (5, 2),  # alpha 4 + beta 1
 }
+
+
+def national_value(value) -> dict:
+    """The three value columns of mart_evaluation_national for a value of this Python type."""
+    column = ("value_count" if isinstance(value, int) else "value_amount" if isinstance(value, Decimal)
+              else "value_measure")
+    return {"value_count": None, "value_amount": None, "value_measure": None, column: value}
 
 
 # -- the tests -----------------------------------------------------------------------------------------
@@ -572,8 +587,11 @@ def test_mart_evaluation_national(runs):
         if indicator not in rows:
             problems.append(f"{indicator}: missing")
             continue
-        problems += mismatches(rows[indicator], {"value": value, "territories": territories}, indicator)
+        problems += mismatches(rows[indicator], {**national_value(value), "territories": territories}, indicator)
         assert rows[indicator]["definition"], indicator
+    assert list(rows) == list(NATIONAL_INDICATORS)
+    assert df.schema["value_count"] == pl.Int64 and df.schema["value_amount"] == pl.Decimal(18, 2)
+    assert df.schema["value_measure"] == pl.Float64
     assert not problems, "\n".join(problems)
 
 
@@ -631,15 +649,194 @@ def test_later_as_of_moves_what_it_should(runs):
 
     national = {r["indicator"]: r for r in later["mart_evaluation_national"].to_dicts()}
     for indicator, value in {
-        "conventions_signed": 3.0,  # + delta
-        "roadmaps_on_time": 2.0,  # alpha, delta
+        "conventions_signed": 3,  # + delta
+        "roadmaps_on_time": 2,  # alpha, delta
         "roadmaps_on_time_share": 0.5,  # 2 / 4
         "median_roadmap_delay_days": 0.0,  # -75, 0, 15
-        "conventions_in_force": 3.0,  # alpha, beta, delta
+        "conventions_in_force": 3,  # alpha, beta, delta
         "action_on_time_rate": 3 / 7,  # (2 + 1 + 0) / (4 + 2 + 1)
-        "total_granted_anru": 1_150_000.0,
+        "total_granted_anru": Decimal("1150000"),
         "median_instruction_days_anru": 90.0,
-        "practices_shared": 4.0,
+        "practices_shared": 4,
     }.items():
-        problems += mismatches(national[indicator], {"value": value}, f"later/{indicator}")
+        problems += mismatches(national[indicator], national_value(value), f"later/{indicator}")
     assert not problems, "\n".join(problems)
+
+
+# -- the marts analysts ask next: late items, funding by axe, history -----------------------------------------
+
+def D(year, month, day):  # noqa: N802 (a date, as in the comments)
+    return dt.date(year, month, day)
+
+
+def late(tid, item_type, action_id, item, due, done, days, as_of=AS_OF):
+    return {"territory_id": tid, "item_type": item_type, "action_id": action_id, "item": item, "due_date": due,
+            "done_date": done, "days_late": days, "state": "overdue" if done is None else "done_late",
+            "as_of": as_of}
+
+
+ROADMAP = "feuille de route"
+# In table order: per territory the roadmap, then actions and milestones in workbook order.
+LATE_ITEMS = [
+    # alpha: roadmap on time; A-01 on time, A-04 not due, A-05 abandoned
+    late("alpha", "action", "A-02", "Foncière commerce", D(2022, 12, 31), D(2023, 2, 15), 46),  # 31 + 15
+    late("alpha", "action", "A-03", "Hôtel d’entreprises", D(2023, 3, 31), None, 91),  # 30 + 31 + 30
+    late("alpha", "milestone", "A-01", "Lancement", D(2021, 10, 1), D(2021, 10, 11), 10),
+    late("alpha", "milestone", "A-02", "Travaux", D(2022, 7, 1), D(2022, 7, 5), 4),
+    late("alpha", "milestone", "A-02", "Ouverture", D(2022, 9, 1), None, 302),  # 29+31+30+31+31+28+31+30+31+30
+    late("alpha", "milestone", "A-03", "Chantier", D(2023, 5, 1), None, 60),  # reached 01/08/2023: not at as_of
+    # beta: roadmap due 28/02/2022, annexed 15/03/2022; B-02 due on as_of itself, not finished: 0 days late
+    late("beta", "roadmap", None, ROADMAP, D(2022, 2, 28), D(2022, 3, 15), 15),
+    late("beta", "action", "B-02", "Boutique à l’essai", D(2023, 6, 30), None, 0),
+    # gamma: no roadmap, due 01/01/2022: 364 days to 31/12/2022, 1 + 180 to 30/06/2023
+    late("gamma", "roadmap", None, ROADMAP, D(2022, 1, 1), None, 545),
+]  # delta: nothing due
+
+
+LATE_ITEMS_LATER = [
+    late("alpha", "action", "A-02", "Foncière commerce", D(2022, 12, 31), D(2023, 2, 15), 46, LATER),
+    late("alpha", "action", "A-03", "Hôtel d’entreprises", D(2023, 3, 31), None, 457, LATER),  # 91 + 366
+    late("alpha", "milestone", "A-01", "Lancement", D(2021, 10, 1), D(2021, 10, 11), 10, LATER),
+    late("alpha", "milestone", "A-02", "Travaux", D(2022, 7, 1), D(2022, 7, 5), 4, LATER),
+    late("alpha", "milestone", "A-02", "Ouverture", D(2022, 9, 1), None, 668, LATER),  # 302 + 366
+    late("alpha", "milestone", "A-03", "Chantier", D(2023, 5, 1), D(2023, 8, 1), 92, LATER),  # 30 + 31 + 31
+    late("beta", "roadmap", None, ROADMAP, D(2022, 2, 28), D(2022, 3, 15), 15, LATER),
+    late("beta", "action", "B-02", "Boutique à l’essai", D(2023, 6, 30), None, 366, LATER),  # 2024 is leap
+    late("beta", "milestone", "B-02", "Ouverture", D(2023, 7, 15), None, 351, LATER),  # 366 - 15
+    late("delta", "action", "D-01", "Zone d’activités", D(2024, 3, 31), D(2024, 4, 15), 15, LATER),
+    late("gamma", "roadmap", None, ROADMAP, D(2022, 1, 1), None, 911, LATER),  # 545 + 366
+]
+
+
+def funding(tid, axe, financeur, requests, requested, granted="0", paid="0", pending=0, oldest=None, as_of=AS_OF):
+    return {"territory_id": tid, "axe": axe, "financeur": financeur, "requests": requests,
+            "amount_requested": Decimal(requested), "amount_granted": Decimal(granted), "amount_paid": Decimal(paid),
+            "pending_requests": pending, "oldest_pending_days": oldest, "as_of": as_of}
+
+
+# Ordered by territory, axe, then the national partners in their usual order, then the others by name.
+FUNDING = [
+    funding("alpha", "commerce_artisanat", "anru", 1, "300000"),  # refused
+    funding("alpha", "commerce_artisanat", "banque_des_territoires", 1, "0", "120000", "60000"),  # amount unknown
+    funding("alpha", "entrepreneuriat", "anru", 1, "1250000.50", "1000000", "400000.25"),
+    funding("alpha", "entrepreneuriat", "Région Sud", 1, "80000", "50000", "50000"),
+    # etat's request of 10/01/2023 ... of 01/04/2023: 30 + 31 + 30 - 1 = 90 days; the 01/09/2023 one is later
+    funding("alpha", "implantation_activites", "etat", 1, "40000", pending=1, oldest=90),
+    # decided 20/08/2023, after as_of: pending since 10/01/2023, 21 + 28 + 31 + 30 + 31 + 30 = 171 days
+    funding("alpha", "implantation_activites", "anru", 1, "200000", pending=1, oldest=171),
+    funding("beta", "commerce_artisanat", "banque_des_territoires", 1, "250000", "200000", "0"),  # paid unknown
+    funding("beta", "commerce_artisanat", "bpifrance", 1, "100000"),  # refused 15/06/2023
+    funding("beta", "entrepreneuriat", "bpifrance", 1, "500000", "500000", "250000"),
+]  # delta and gamma: no request
+
+
+def history(tid, day, status, in_force, actions=(0, 0), milestones=(0, 0), requests=0, requested="0",
+            granted="0", shared=0):
+    return {"territory_id": tid, "evaluation_date": day, "roadmap_status": status, "in_force": in_force,
+            "actions_due": actions[0], "actions_on_time": actions[1], "milestones_due": milestones[0],
+            "milestones_late": milestones[1], "requests": requests, "amount_requested": Decimal(requested),
+            "amount_granted": Decimal(granted), "practices_shared": shared, "as_of": AS_OF}
+
+
+HISTORY = [
+    # 30/06/2022: A-01 due (on time); Lancement late, Bilan early; requests of 02/11/2021, 01/02, 01/03 and
+    # 01/05/2022: 1 250 000,50 + 80 000 + 300 000 + unknown; granted 1 000 000 + 50 000 + 120 000 (10/06/2022)
+    history("alpha", D(2022, 6, 30), "on_time", True, (1, 1), (2, 1), 4, "1630000.50", "1170000"),
+    # 31/03/2023: in force thanks to avenant 1 (signed 03/02/2023: end 18/03/2024; without it 18/03/2023);
+    # A-01, A-02, A-03 due; + Travaux, Ouverture; + the A-03 request of 10/01/2023 (decided later); BP-A1, BP-A2
+    history("alpha", D(2023, 3, 31), "on_time", True, (3, 1), (4, 3), 5, "1830000.50", "1170000", 2),
+    # 31/03/2022: roadmap annexed 15/03/2022, late; Lancement reached on its day; no request before 01/04/2022
+    history("beta", D(2022, 3, 31), "late", True, milestones=(1, 0)),
+    history("beta", D(2021, 9, 30), "pending", True),  # first quarter end after 31/08/2021; due 28/02/2022
+    history("gamma", D(2023, 3, 31), "missing", True),  # end 01/04/2023
+    history("gamma", D(2023, 6, 30), "missing", False),
+    history("delta", D(2023, 3, 31), "pending", True),
+]
+
+
+def test_mart_late_items(runs):
+    for key, expected in (("main", LATE_ITEMS), ("later", LATE_ITEMS_LATER)):
+        assert runs[key]["mart_late_items"].to_dicts() == expected, key
+
+
+def test_mart_funding(runs):
+    assert runs["main"]["mart_funding"].to_dicts() == FUNDING
+
+
+def test_mart_funding_later(runs):
+    rows = {(r["territory_id"], r["axe"], r["financeur"]): r for r in runs["later"]["mart_funding"].to_dicts()}
+    problems = check(rows["alpha", "implantation_activites", "anru"], {
+        "amount_granted": Decimal("150000"), "amount_paid": Decimal("0"),  # decided 20/08/2023
+        "pending_requests": 0, "oldest_pending_days": None}, "later/anru", complete=False)
+    problems += check(rows["alpha", "implantation_activites", "etat"], {
+        "pending_requests": 1, "oldest_pending_days": 456}, "later/etat", complete=False)  # 90 + 366
+    problems += check(rows["alpha", "transition_numerique_ecologique", "etat"], {  # requested 01/09/2023
+        "requests": 1, "amount_requested": Decimal("500000"), "pending_requests": 1,
+        "oldest_pending_days": 303}, "later/etat/A-04", complete=False)  # 29 + 31 + 30 + 31 + 31 + 29 + 31 + ...
+    assert len(rows) == 10
+    assert not problems, "\n".join(problems)
+
+
+def test_mart_history(runs):
+    df = runs["main"]["mart_history"]
+    # quarter ends from labellisation to 30/06/2023 (a quarter end: no extra row): alpha from 31/03/2021 (10),
+    # beta from 30/09/2021 (8), gamma from 30/06/2021 (9), delta from 31/03/2023 (2)
+    counts = dict(df.group_by("territory_id").len().iter_rows())
+    assert counts == {"alpha": 10, "beta": 8, "gamma": 9, "delta": 2}
+    assert row_of(df, "alpha", evaluation_date=D(2021, 3, 31))["roadmap_status"] == "pending"
+    assert df.filter(pl.col("territory_id") == "beta")["evaluation_date"].min() == D(2021, 9, 30)
+    problems = []
+    for expected in HISTORY:
+        actual = row_of(df, expected["territory_id"], evaluation_date=expected["evaluation_date"])
+        problems += check(actual, expected, f"{expected['territory_id']}/{expected['evaluation_date']}")
+    assert not problems, "\n".join(problems)
+
+
+def test_history_dates_off_the_quarter_end():
+    from qp_analytics.marts import evaluation_dates, quarter_ends
+
+    assert evaluation_dates(D(2021, 3, 18), D(2021, 8, 15)) == [D(2021, 3, 31), D(2021, 6, 30), D(2021, 8, 15)]
+    assert evaluation_dates(D(2021, 3, 31), D(2021, 9, 30)) == [D(2021, 3, 31), D(2021, 6, 30), D(2021, 9, 30)]
+    assert evaluation_dates(D(2021, 11, 2), D(2022, 1, 5)) == [D(2021, 12, 31), D(2022, 1, 5)]
+    assert evaluation_dates(D(2023, 5, 1), D(2023, 4, 10)) == [D(2023, 4, 10)]  # labelled after as_of
+    assert evaluation_dates(None, D(2023, 6, 30)) == []
+    assert quarter_ends(D(2023, 12, 31), D(2024, 12, 31)) == [D(2023, 12, 31), D(2024, 3, 31), D(2024, 6, 30),
+                                                               D(2024, 9, 30), D(2024, 12, 31)]
+
+
+# -- the rules that tie the new marts to the others (INDICATORS.md) -------------------------------------------
+
+@pytest.mark.parametrize("key", ["main", "later"])
+def test_late_items_agree_with_timeliness(runs, key):
+    late_items, timeliness = runs[key]["mart_late_items"], runs[key]["mart_timeliness"]
+    for row in timeliness.to_dicts():
+        mine = late_items.filter(pl.col("territory_id") == row["territory_id"])
+        kinds = mine["item_type"].to_list()
+        assert kinds.count("roadmap") == (1 if row["roadmap_status"] in ("late", "missing") else 0), row
+        assert kinds.count("action") == row["actions_due"] - row["actions_on_time"], row
+        assert kinds.count("milestone") == row["milestones_late"], row
+    assert (late_items["days_late"] >= 0).all()
+
+
+@pytest.mark.parametrize("key", ["main", "later"])
+def test_history_at_as_of_repeats_the_marts(runs, key):
+    marts = runs[key]
+    as_of = marts["mart_timeliness"]["as_of"][0]
+    at = marts["mart_history"].filter(pl.col("evaluation_date") == as_of)
+    assert sorted(at["territory_id"]) == sorted(marts["mart_timeliness"]["territory_id"])
+    timeliness = ["roadmap_status", "in_force", "actions_due", "actions_on_time", "milestones_due", "milestones_late"]
+    expected = (marts["mart_timeliness"].select("territory_id", *timeliness)
+                .join(marts["mart_partner_mobilisation"].group_by("territory_id").agg(
+                    pl.col("requests").sum(), pl.col("amount_requested").sum(), pl.col("amount_granted").sum()),
+                    on="territory_id")
+                .join(marts["mart_good_practices"].select("territory_id", "practices_shared"), on="territory_id"))
+    columns = expected.columns
+    assert at.select(columns).sort("territory_id").to_dicts() == expected.sort("territory_id").to_dicts()
+    # mart_funding adds up to mart_partner_mobilisation per financeur
+    by_partner = marts["mart_funding"].group_by("territory_id", "financeur").agg(
+        pl.col("requests").sum(), pl.col("amount_granted").sum(), pl.col("pending_requests").sum())
+    mobilisation = marts["mart_partner_mobilisation"].filter(pl.col("requests") > 0).select(
+        "territory_id", financeur="partner", requests="requests", amount_granted="amount_granted",
+        pending_requests="pending_requests")
+    assert by_partner.sort("territory_id", "financeur").to_dicts() == \
+        mobilisation.sort("territory_id", "financeur").to_dicts()

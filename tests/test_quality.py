@@ -334,6 +334,13 @@ MART_BREAKS = [
     ("marts.mart_evaluation_national", "ratios_within_0_1", 1.7),
     ("marts.mart_evaluation_national", "key_present", None),
     ("marts.*", "single_as_of", "2024-07-01"),
+    ("marts.mart_evaluation_national", "value_in_its_column", "median_roadmap_delay_days"),
+    ("marts.mart_late_items", "days_late_as_defined", "t1/Action A2"),
+    # t1's broken timeliness row (milestones_late + 5, roadmap_status 'early') no longer agrees with the new marts
+    ("marts.mart_late_items", "rows_agree_with_timeliness", "t1"),
+    ("marts.mart_history", "as_of_row_repeats_the_marts", "t1"),
+    ("marts.mart_history", "quarter_end_or_as_of", "t2/2021-05-05"),
+    ("marts.mart_funding", "oldest_pending_only_when_pending", "t1/entrepreneuriat/anct"),
 ]
 
 
@@ -359,9 +366,15 @@ def broken_marts_warehouse(good):
     con.execute(f"DELETE FROM {MOB} WHERE territory_id = 't1' AND partner = 'anru'")  # t1 keeps 5 rows
     con.execute(f"DELETE FROM {MOB} WHERE territory_id = 't2' AND partner IN ('etat', 'anct')")  # 3 rows
     con.execute("UPDATE marts.mart_practice_diffusion SET reused_by_count = 3, as_of = DATE '2024-07-01'")
-    con.execute("UPDATE marts.mart_evaluation_national SET value = 1.7 WHERE unit = 'share'")
-    con.execute("INSERT INTO marts.mart_evaluation_national (indicator, value, unit, as_of) "
+    con.execute("UPDATE marts.mart_evaluation_national SET value_measure = 1.7 WHERE unit = 'share'")
+    con.execute("INSERT INTO marts.mart_evaluation_national (indicator, value_measure, unit, as_of) "
                 "VALUES (NULL, 3, 'days', DATE '2024-06-30')")
+    con.execute("UPDATE marts.mart_evaluation_national SET value_count = 2 "
+                "WHERE indicator = 'median_roadmap_delay_days'")
+    con.execute("UPDATE marts.mart_late_items SET days_late = days_late + 1 WHERE item = 'Action A2'")
+    con.execute("UPDATE marts.mart_history SET evaluation_date = DATE '2021-05-05' "
+                "WHERE territory_id = 't2' AND evaluation_date = DATE '2021-06-30'")
+    con.execute("UPDATE marts.mart_funding SET oldest_pending_days = 5 WHERE territory_id = 't1'")
     yield con
     con.close()
 

@@ -26,9 +26,9 @@ def published(tmp_path_factory):
 def test_select_answers_from_the_marts(published):
     result = run_query(published, "SELECT count(*) AS n, min(as_of) AS as_of FROM mart_timeliness")
     assert result.rows == [(14, dt.date(2024, 6, 30))]
-    rows = json.loads(render(run_query(published, "SELECT indicator, value FROM mart_evaluation_national "
+    rows = json.loads(render(run_query(published, "SELECT indicator, value_count FROM mart_evaluation_national "
                                                   "WHERE indicator = 'territories_in_programme'"), "json"))
-    assert rows == [{"indicator": "territories_in_programme", "value": 14.0}]
+    assert rows == [{"indicator": "territories_in_programme", "value_count": 14}]  # a count, not 14.0
     csv_out = render(run_query(published, "SELECT territory_id FROM mart_timeliness ORDER BY 1 LIMIT 2"), "csv")
     assert csv_out.splitlines() == ["territory_id", "aix-marseille-provence", "arras"]
     words = run_query(published, "SELECT meaning FROM dictionary WHERE \"table\" = 'mart_timeliness' "

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from qp_analytics import report as report_module
 from qp_analytics.cli_report import report
+from qp_analytics.marts import value_column
 from qp_analytics.publish import current_release, publish_release
 from qp_analytics.report import (
     ReportError,
@@ -61,6 +62,40 @@ def _partner(territory_id, partner, chef, **values):
 # (convention, roadmap) provenance per territory: beta's roadmap is not in the data manifest
 MIXED = {ALPHA: ("real", "illustrative"), BETA: ("illustrative", None), GAMMA: ("illustrative", "illustrative")}
 ALL_REAL = {t: ("real", "real") for t in MIXED}
+
+
+# alpha: the roadmap (late, 25 days), 3 actions late (4 due, 1 on time), 2 milestones late; beta: the roadmap
+# missing since 18/03/2022; gamma: nothing late
+LATE_ITEMS = [
+    {"territory_id": ALPHA, "item_type": "roadmap", "action_id": None, "item": "feuille de route",
+     "due_date": dt.date(2021, 9, 18), "done_date": dt.date(2021, 10, 13), "days_late": 25, "state": "done_late"},
+    {"territory_id": ALPHA, "item_type": "action", "action_id": "ALP-02", "item": "Fabrique à entreprendre",
+     "due_date": dt.date(2022, 12, 31), "done_date": dt.date(2023, 2, 15), "days_late": 46, "state": "done_late"},
+    {"territory_id": ALPHA, "item_type": "action", "action_id": "ALP-03", "item": "Foncière <commerciale>",
+     "due_date": dt.date(2023, 3, 31), "done_date": None, "days_late": 91, "state": "overdue"},
+    {"territory_id": ALPHA, "item_type": "action", "action_id": "ALP-04", "item": "Hôtel d'entreprises",
+     "due_date": AS_OF, "done_date": None, "days_late": 0, "state": "overdue"},
+    {"territory_id": ALPHA, "item_type": "milestone", "action_id": "ALP-02", "item": "Lancement",
+     "due_date": dt.date(2021, 10, 1), "done_date": dt.date(2021, 10, 2), "days_late": 1, "state": "done_late"},
+    {"territory_id": ALPHA, "item_type": "milestone", "action_id": "ALP-03", "item": "Ouverture",
+     "due_date": dt.date(2022, 9, 1), "done_date": None, "days_late": 302, "state": "overdue"},
+    {"territory_id": BETA, "item_type": "roadmap", "action_id": None, "item": "feuille de route",
+     "due_date": dt.date(2022, 3, 18), "done_date": None, "days_late": 469, "state": "overdue"},  # 365 + 104
+]
+# territory, axe, financeur, requested, granted, paid, pending, oldest pending days: mart_partner_mobilisation's
+# amounts split by axe (bpifrance's 2 requests of alpha, 1 500 000 and 1 234 567,89 in all)
+FUNDING = [
+    (ALPHA, "commerce_artisanat", "bpifrance", "500000.00", "234567.89", "200000.00", 0, None),
+    (ALPHA, "commerce_artisanat", OTHER_PARTNER, "9999.99", "0", "0", 1, 120),
+    (ALPHA, "entrepreneuriat", "anru", "50000.50", "40000.25", "40000.25", 0, None),
+    (ALPHA, "entrepreneuriat", "bpifrance", "1000000.00", "1000000.00", "800000.00", 0, None),
+    (GAMMA, "transition_numerique_ecologique", "etat", "20000.00", "12345.00", "0.00", 0, None),
+]
+QUARTERS = (dt.date(2022, 12, 31), dt.date(2023, 3, 31), AS_OF)
+# per quarter: actions due, on time, amount granted (the last one is mart_timeliness's and the partners' at as_of)
+HISTORY = {ALPHA: [(2, 1, "1040000.25"), (3, 1, "1274568.14"), (4, 1, "1274568.14")],
+           BETA: [(0, 0, "0"), (0, 0, "0"), (0, 0, "0")],
+           GAMMA: [(1, 1, "0"), (2, 2, "12345"), (2, 2, "12345")]}
 
 
 def handmade_marts(as_of=AS_OF, provenance=MIXED) -> dict:
@@ -131,6 +166,7 @@ def handmade_marts(as_of=AS_OF, provenance=MIXED) -> dict:
         territories.append({
             **t, **p, "name": reference[tid][0], "siren": reference[tid][1], "departement_code": reference[tid][2],
             "departement": reference[tid][3], "chef_de_file": chefs[tid],
+            "convention_signature_state": "undated" if tid == BETA else "signed",
             "convention_provenance": provenance[tid][0], "roadmap_provenance": provenance[tid][1],
             "avenants_effective": 1 if tid == ALPHA else 0,
             "chef_actions_involved": chef["actions_involved"], "chef_actions_share": chef["actions_share"],
@@ -156,6 +192,7 @@ def handmade_marts(as_of=AS_OF, provenance=MIXED) -> dict:
         *[(f"median_instruction_days_{p}", {"bpifrance": 105.5, "anru": 30.0, "etat": 44.0}.get(p), "days",
            {"bpifrance": 1, "anru": 1, "etat": 1}.get(p, 0)) for p in NATIONAL],
         ("practices_shared", 1.0, "practices", 3), ("reuse_links", 3.0, "links", 3),
+        ("conventions_undated", 1, "conventions", 3),
     ]
     frames = {
         "marts.mart_timeliness": timeliness,
@@ -164,8 +201,20 @@ def handmade_marts(as_of=AS_OF, provenance=MIXED) -> dict:
         "marts.mart_practice_diffusion": diffusion,
         "marts.mart_evaluation_territories": territories,
         "marts.mart_evaluation_national": [
-            {"indicator": i, "value": v, "unit": u, "territories": n, "definition": "", "as_of": as_of}
+            {"indicator": i, "value_count": None, "value_amount": None, "value_measure": None,
+             value_column(u): None if v is None else int(v) if value_column(u) == "value_count" else v,
+             "unit": u, "territories": n, "definition": "", "as_of": as_of}
             for i, v, u, n in national],
+        "marts.mart_late_items": LATE_ITEMS,
+        "marts.mart_funding": [
+            {"territory_id": t, "axe": axe, "financeur": f, "requests": 1, "amount_requested": Decimal(asked),
+             "amount_granted": Decimal(granted), "amount_paid": Decimal(paid), "pending_requests": pending,
+             "oldest_pending_days": oldest} for t, axe, f, asked, granted, paid, pending, oldest in FUNDING],
+        "marts.mart_history": [
+            {"territory_id": t, "evaluation_date": day, "roadmap_status": "late", "in_force": True,
+             "actions_due": due, "actions_on_time": done, "milestones_due": 0, "milestones_late": 0, "requests": 1,
+             "amount_requested": Decimal(granted), "amount_granted": Decimal(granted), "practices_shared": 0}
+            for t, values in HISTORY.items() for day, (due, done, granted) in zip(QUARTERS, values, strict=True)],
     }
     for rows in frames.values():
         for row in rows:
@@ -268,7 +317,7 @@ def test_territory_page_shows_the_marts_values(built):
 def test_nulls_are_dashes_and_text_is_escaped(built):
     result, _ = built
     beta = page(result, BETA)
-    assert '<dt>Convention signée le</dt><dd><span class="na" title="non renseigné">—</span></dd>' in beta
+    assert "<dt>Convention signée le</dt><dd>non datée</dd>" in beta  # the document leaves the date blank
     assert '<dt>SIREN</dt><dd><span class="na" title="non renseigné">—</span></dd>' in beta
     assert "Métropole &lt;Beta&gt; &amp; Cie" in beta and BETA_NAME not in beta
     assert "Feuille de route non annexée au 30 juin 2023 : elle était attendue le 18 mars 2022, soit " \
@@ -281,7 +330,8 @@ def test_national_page_totals_table_and_charts(built):
     result, release = built
     index = page(result)
     text = visible(index)
-    national = dict(duckdb.sql(f"SELECT indicator, value FROM '{release}/mart_evaluation_national.parquet'").fetchall())
+    national = dict(duckdb.sql(f"SELECT indicator, coalesce(value_count::DOUBLE, value_amount::DOUBLE, value_measure) "
+                               f"FROM '{release}/mart_evaluation_national.parquet'").fetchall())
     share = f"{national['roadmaps_on_time_share'] * 100:.1f} %".replace(".", ",")
     assert share == "33,3 %" and share in text
     bpifrance = f"{round(national['total_granted_bpifrance']):,} €".replace(",", " ")
@@ -291,17 +341,108 @@ def test_national_page_totals_table_and_charts(built):
     for territory_id, name in ((ALPHA, "Communauté d&#x27;agglomération Alpha"), (GAMMA, "Gamma Métropole")):
         assert f'<a href="territoires/{territory_id}.html">{name}</a>' in index
     svgs = re.findall(r"<svg\b[^>]*>", index)
-    assert len(svgs) == 4 and all('role="img"' in s and "viewBox" in s for s in svgs)
-    for title in ("Annexion des feuilles de route", "Partenaires : montants accordés et implication",
+    assert len(svgs) == 5 and all('role="img"' in s and "viewBox" in s for s in svgs)
+    for title in ("Évolution trimestre par trimestre", "Annexion des feuilles de route",
+                  "Partenaires : montants accordés et implication",
                   "Délais d'instruction des demandes de financement", "Bonnes pratiques : documentées"):
         assert title in index  # the charts' titles are text in the SVG, in French
     assert ("Documents sources : conventions : 1 réelle, 2 illustratives ; feuilles de route : 2 illustratives, "
             "1 de provenance non renseignée") in index
     # a few territories: one row (or point) per territory, a table without its own scrolling frame
-    roadmaps, _, delays, practices = re.findall(r"<svg\b.*?</svg>", index, re.S)
+    _, roadmaps, _, delays, practices = re.findall(r"<svg\b.*?</svg>", index, re.S)
     assert all("Gamma Métropole" in chart for chart in (roadmaps, practices))
     assert "Médiane d'un territoire" in delays  # matplotlib's SVG leaves apostrophes as they are
     assert '<div class="table-wrap"><table class="territories">' in index and "table-wrap long" not in index
+
+
+# -- what analysts asked next: history, late items, funding by axe, plurals, signatures, the date --------------
+
+def test_national_history_quarter_by_quarter(built):
+    result, _ = built
+    index = page(result)
+    text = visible(index)
+    assert '<h3 id="evolution">Évolution depuis la labellisation</h3>' in index
+    chart = re.findall(r"<svg\b.*?</svg>", index, re.S)[0]
+    assert "Évolution trimestre par trimestre, jusqu'au 30 juin 2023" in chart
+    assert "Part des actions échues achevées à temps" in chart and "Montants accordés" in chart
+    rows = re.findall(r'<tr><th scope="row">(T\d \d{4})</th>(.*?)</tr>', text)
+    cells = {quarter: re.findall(r'<td class="num">(.*?)</td>', rest) for quarter, rest in rows}
+    # all territories together: alpha 1/2, gamma 1/1 at T4 2022; alpha 1/3, gamma 2/2 at T1 2023; 1/4, 2/2 at as_of
+    assert cells == {
+        "T4 2022": ["3", "2 / 3", "66,7 %", "1 040 000 €"],  # 1 040 000,25
+        "T1 2023": ["3", "3 / 5", "60 %", "1 286 913 €"],  # 1 274 568,14 + 12 345
+        "T2 2023": ["3", "3 / 6", "50 %", "1 286 913 €"],
+    }
+
+
+def test_territory_page_lists_late_items_with_days_late(built):
+    result, _ = built
+    alpha = visible(page(result, ALPHA))
+    table = alpha.split('id="h-retards"')[1].split("</section>")[0]
+    found = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td class=\"num\">(.*?)</td>",
+                       table)
+    assert [(kind, re.sub(r"<.*?>", "", what), due, done, days) for kind, what, due, done, days in found] == [
+        ("Feuille de route", "feuille de route", "18 septembre 2021", "13 octobre 2021", "25 jours"),
+        ("Action", "Fabrique à entreprendre ALP-02", "31 décembre 2022", "15 février 2023", "46 jours"),
+        ("Action", "Foncière &lt;commerciale&gt; ALP-03", "31 mars 2023", "pas encore au 30 juin 2023", "91 jours"),
+        ("Action", "Hôtel d&#x27;entreprises ALP-04", "30 juin 2023", "pas encore au 30 juin 2023", "0 jour"),
+        ("Jalon", "Lancement action ALP-02", "1er octobre 2021", "2 octobre 2021", "1 jour"),
+        ("Jalon", "Ouverture action ALP-03", "1er septembre 2022", "pas encore au 30 juin 2023", "302 jours"),
+    ]
+    assert "6 éléments en retard au 30 juin 2023" in table
+    beta = visible(page(result, BETA))
+    assert "<td>Feuille de route</td><td>feuille de route</td><td>18 mars 2022</td>" in beta
+    assert '<td class="num">469 jours</td>' in beta
+    assert "Aucun élément en retard au 30 juin 2023." in page(result, GAMMA)
+
+
+def test_territory_page_shows_funding_by_axe(built):
+    result, _ = built
+    alpha = visible(page(result, ALPHA))
+    table = alpha.split('id="financements-axe"')[1].split("</table>")[0]
+    rows = [re.sub(r"<.*?>", "|", r) for r in re.findall(r"<tr><td>.*?</tr>", table)]
+    cells = [[c for c in r.split("|") if c] for r in rows]
+    assert cells == [
+        ["Commerce et artisanat", "Bpifrance", "1", "500 000 €", "234 568 €", "200 000 €"],
+        ["Commerce et artisanat", OTHER_PARTNER, "1", "1 en instruction, la plus ancienne depuis 120 jours",
+         "10 000 €", "0 €", "0 €"],
+        ["Entrepreneuriat", "ANRU", "1", "50 001 €", "40 000 €", "40 000 €"],
+        ["Entrepreneuriat", "Bpifrance", "1", "1 000 000 €", "1 000 000 €", "800 000 €"],
+    ]
+    gamma = visible(page(result, GAMMA))
+    assert "<td>Transition numérique et écologique</td><td>État</td>" in gamma
+    assert "Aucune demande de financement au 30 juin 2023." in page(result, BETA).split('id="financements-axe"')[1]
+
+
+def test_french_plurals_and_signature_states(built):
+    result, _ = built
+    index, gamma = visible(page(result)), visible(page(result, GAMMA))
+    # conventions_in_force = 1: singular; 2 conventions signed and dated, beta's left undated
+    assert '<span class="value">1</span><span class="label">convention en vigueur</span>' in index
+    assert '<span class="value">2</span><span class="label">conventions signées et datées</span>' in index
+    assert "1 non datée (signée, date laissée en blanc)" in index
+    assert '<span class="value">3</span><span class="label">territoires labellisés</span>' in index
+    assert '<span class="value">0</span><span class="label">jalon en retard</span>' in gamma  # 0 of 3 due
+    assert '<span class="basis">sur 3 jalons échus</span>' in gamma
+    alpha = visible(page(result, ALPHA))
+    assert '<span class="value">2</span><span class="label">jalons en retard</span>' in alpha
+    assert "<td>non datée<span" in index  # beta in the table of territories, not "—" nor "non signée"
+    assert report_module.plural(1, "jalon", "jalons") == "jalon" and report_module.plural(25, "jalon", "jalons") \
+        == "jalons"
+    row = {"convention_signature_date": None, "convention_signature_state": "not_yet_signed"}
+    assert report_module.signature_text(row, AS_OF) == "non signée au 30 juin 2023"
+    assert report_module.signature_text({**row, "convention_signature_state": "undated"}, AS_OF) == "non datée"
+    assert report_module.signature_text({**row, "convention_signature_state": None}, AS_OF) == "—"
+
+
+def test_evaluation_date_and_how_to_change_it_on_every_page(built):
+    result, _ = built
+    for path in result.pages:
+        text = visible(path.read_text(encoding="utf-8"))
+        note = text.split('id="date-evaluation">')[1].split("</div>")[0]
+        assert "<strong>Date d'évaluation : 30 juin 2023.</strong>" in note
+        assert "<code>qp-analytics materialize --as-of AAAA-MM-JJ</code>" in note
+        assert text.index('id="date-evaluation"') < text.index('id="provenance"')  # before anything else
 
 
 # -- many territories: distributions, not one bar per territory ---------------------------------------------
@@ -329,7 +470,7 @@ def many_marts(n=MANY) -> tuple[dict, list[dict]]:
         for c in chosen:
             for row in template:
                 row = {**row, "territory_id": c["territory_id"]}
-                if "roadmap_status" in row:
+                if "roadmap_due_date" in row:
                     due = row["roadmap_due_date"] if c["status"] != "pending" else AS_OF + dt.timedelta(days=30)
                     row.update(roadmap_due_date=due, roadmap_delay_days=c["delay"], roadmap_status=c["status"],
                                roadmap_annexed_date=due + dt.timedelta(days=c["delay"]) if c["delay"] is not None
@@ -361,7 +502,7 @@ def test_many_territories_are_drawn_as_distributions(tmp_path):
     result = build_report(tmp_path / "marts", tmp_path / "out")
     assert len(result.pages) == MANY + 1
     index = page(result)
-    roadmaps, _, delays, practices = re.findall(r"<svg\b.*?</svg>", index, re.S)
+    _, roadmaps, _, delays, practices = re.findall(r"<svg\b.*?</svg>", index, re.S)
 
     # roadmaps: a histogram of the delays; the roadmaps without one counted in the legend and the caption
     annexed = [c["delay"] for c in chosen if c["delay"] is not None]
@@ -745,7 +886,8 @@ def test_a_person_reads_the_report_in_chromium(built, browser, tmp_path, record_
     assert "Données en partie illustratives." in banner.text
     assert "1 234 568 €" in body and "33,3 %" in body and "105,5 jours" in body
     charts = browser.find_elements(By.CSS_SELECTOR, "figure svg")
-    assert len(charts) == 4
+    assert len(charts) == 5  # history, roadmaps, partners, instruction delays, practices
+    assert "Date d'évaluation : 30 juin 2023." in browser.find_element(By.ID, "date-evaluation").text
     for chart in charts:
         assert chart.is_displayed() and chart.size["width"] > 400 and chart.size["height"] > 150
     # nothing was fetched: no font, script, style or image from anywhere

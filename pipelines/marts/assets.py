@@ -7,6 +7,7 @@ from pipelines.normalise.assets import core_conventions, territories
 from pipelines.normalise.avenants import avenants
 from pipelines.normalise.roadmaps import core_roadmaps
 from pipelines.resources import QpSettings
+from qp_analytics.dictionary import indicators_markdown, template_markdown
 from qp_analytics.marts import compute_marts
 from qp_analytics.publish import current_release, dictionary_markdown, publish_release, short_name
 from qp_analytics.schema import MARTS
@@ -69,4 +70,6 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings) -> Mat
         "release": str(release), "as_of": str(as_of), "unchanged_release": unchanged,
         "files": MetadataValue.json({f"{short_name(n)}.parquet": f.height for n, f in frames.items()}),
         "dictionary": MetadataValue.md(dictionary_markdown()[:4000]),
+        "national_indicators": MetadataValue.md(indicators_markdown()),
+        "template_fields": MetadataValue.md(template_markdown()),
     })
