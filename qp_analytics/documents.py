@@ -92,9 +92,9 @@ def _pdfium_form(text: str) -> str:
             .replace("\r", "\n"))
 
 
-# French prose has a word boundary every 5 to 7 characters (the mean length of a whitespace-separated token,
-# punctuation included, is 4.6 to 7.1 on every text page of the fidelity corpus and of the generated
-# documents). A page whose tokens are twice as long as the longest of those has lost its spaces: its words
+# French prose has a word boundary every 5 to 8 characters (the mean length of a whitespace-separated token,
+# punctuation included, is 4.6 to 7.9 on every text page of the fidelity corpus and of the generated
+# documents). A page whose tokens are about twice as long as the longest of those has lost its spaces: its words
 # were placed by position without a space between them (shaped or justified text, glyph by glyph) and pdfium
 # took a gap too narrow for a space. Below MIN_CHARS non-space characters a page is too short to judge.
 MAX_MEAN_TOKEN = 14.0
