@@ -3,8 +3,10 @@
 For each size (default 14, 140 and 1,400 territories) it generates a raw folder with `qp-analytics generate`
 (kept in the work folder and reused while it exists), then measures, each command in its own process:
 
-- the reading floor: the same files read and nothing else (PDF text with pypdf, every workbook sheet with
-  python-calamine, text and CSV files as text), in one process on one core;
+- the reading floor: the same files read and nothing else, with the fastest well-kept readers (PDF text with
+  pypdfium2, every workbook sheet with python-calamine, the text of a Word file straight from its XML, text and
+  CSV files as text), in one process on one core, imports excluded. OCR is outside it: the raw folders are
+  generated without scans;
 - a full run: `qp-analytics materialize` into a new warehouse and marts folder (wall time, time inside the
   run, peak memory of the whole process tree);
 - a rerun with nothing changed;
@@ -13,8 +15,9 @@ For each size (default 14, 140 and 1,400 territories) it generates a raw folder 
 - the refresh of one territory after a change to its content (the roadmap deadline of its convention, six
   months made seven: its timeliness figures change, so the marts, their release and the report do);
 - the floors of a refresh, each in fresh processes, best of three: starting Python and importing what
-  `materialize` imports (start-up); that and one in-process Dagster run of one asset that does nothing, on an
-  ephemeral instance as `materialize` runs (every refresh is such a run, so none is shorter); importing Great
+  `materialize` imports (start-up); that and one in-process Dagster run of one asset that does nothing, recorded
+  on a stored instance as `materialize` records its runs (every refresh is such a run, so none is shorter);
+  importing Great
   Expectations (a refresh whose rows changed validates them with it, and its validator cannot answer before
   GX is imported). A refresh share above the target that its floor alone explains is not a fixable cost.
 
@@ -42,7 +45,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = "2023-06-30"
 TARGETS = {
-    "ratio_to_floor_max": 2.0,  # marginal cost per territory at most 2x the reading floor
+    # marginal cost per territory at most 3x the reading floor (the fastest readers': see read_floor)
+    "ratio_to_floor_max": 3.0,
     "refresh_share_max": 0.05,  # one-territory refresh at most 5 % of a full run
     "peak_memory_max_mib": 1024,  # peak memory under 1 GiB
     "per_territory_growth_max": 1.2,  # cost per territory at the largest size within 1.2x of the previous size
@@ -94,38 +98,55 @@ def measure(cmd: list[str], log: Path) -> dict:
             "exit_code": code, "peak_memory_mib": round(peak / 2**20, 1), "log": str(log)}
 
 
+FLOOR_READER = """\
+import pathlib, re, sys, time, zipfile
+import pypdfium2, python_calamine
+
+def pdf(p):
+    document = pypdfium2.PdfDocument(p)
+    try:
+        return sum(len(page.get_textpage().get_text_range()) for page in document)
+    finally:
+        document.close()
+
+def docx(p):
+    with zipfile.ZipFile(p) as z:
+        return sum(len(t) for t in re.findall(r"<w:t(?: [^>]*)?>([^<]*)</w:t>", z.read("word/document.xml").decode()))
+
+def xlsx(p):
+    wb = python_calamine.CalamineWorkbook.from_path(str(p))
+    return sum(len(wb.get_sheet_by_name(s).to_python()) for s in wb.sheet_names)
+
+def text(p):
+    return len(p.read_text(encoding="utf-8"))
+
+READERS = {".pdf": pdf, ".docx": docx, ".xlsx": xlsx, ".txt": text, ".csv": text}
+raw = pathlib.Path(sys.argv[1]); t0 = time.perf_counter(); n = 0
+for folder in ("conventions", "avenants", "roadmaps"):
+    for p in sorted((raw / folder).iterdir()):
+        if p.suffix in READERS:
+            n += READERS[p.suffix](p)
+print(time.perf_counter() - t0, n)
+"""
+
+
 def read_floor(raw: Path) -> dict:
-    """Read every convention, roadmap and avenant of a raw folder, and nothing else (one process)."""
-    code = (
-        "import sys, time, pathlib, pypdf, python_calamine\n"
-        "raw = pathlib.Path(sys.argv[1]); t0 = time.perf_counter(); n = 0\n"
-        "for folder in ('conventions', 'avenants'):\n"
-        "    for p in sorted((raw / folder).iterdir()):\n"
-        "        if p.suffix == '.pdf':\n"
-        "            n += sum(len(page.extract_text() or '') for page in pypdf.PdfReader(p).pages)\n"
-        "        elif p.suffix == '.txt':\n"
-        "            n += len(p.read_text(encoding='utf-8'))\n"
-        "for p in sorted((raw / 'roadmaps').iterdir()):\n"
-        "    if p.suffix == '.xlsx':\n"
-        "        wb = python_calamine.CalamineWorkbook.from_path(str(p))\n"
-        "        n += sum(len(wb.get_sheet_by_name(s).to_python()) for s in wb.sheet_names)\n"
-        "    elif p.suffix == '.csv':\n"
-        "        n += len(p.read_text(encoding='utf-8'))\n"
-        "print(time.perf_counter() - t0, n)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(raw)], check=True, capture_output=True, text=True)
+    """Read every convention, roadmap and avenant of a raw folder, and nothing else (one process, imports done
+    before the clock starts)."""
+    out = subprocess.run([sys.executable, "-c", FLOOR_READER, str(raw)], check=True, capture_output=True, text=True)
     seconds, _ = out.stdout.split()
     return {"floor_s": round(float(seconds), 3)}
 
 
-_IMPORTS = "import pipelines.run, pipelines.batch, qp_analytics.cli\n"
+_IMPORTS = "import pipelines.run, pipelines.definitions, qp_analytics.cli\n"
 FLOORS = {
     # Python and the pipeline's imports (Dagster, polars, DuckDB...)
     "startup_s": _IMPORTS,
-    # that and one in-process run, on an ephemeral instance, of one asset that does nothing
+    # that and one in-process run of one asset that does nothing, recorded on DAGSTER_HOME's instance (the
+    # benchmark's own), as `materialize` records its runs
     "dagster_run_s": (_IMPORTS + "from dagster import DagsterInstance, asset, materialize\n"
                       "@asset\ndef nothing() -> None:\n    return None\n"
-                      "with DagsterInstance.ephemeral() as instance:\n"
+                      "with DagsterInstance.get() as instance:\n"
                       "    assert materialize([nothing], instance=instance).success\n"),
     # Great Expectations' import alone
     "gx_import_s": "import great_expectations",
@@ -150,7 +171,7 @@ def generate(raw: Path, size: int, logs: Path) -> float | None:
         return None
     shutil.rmtree(raw, ignore_errors=True)
     started = time.perf_counter()
-    # No scan: OCR is outside the reading floor this benchmark compares with (see the README's Scale section).
+    # No scan: OCR is outside the reading floor this benchmark compares with (see docs/scale.md).
     result = measure([*qp_command(), "generate", "--territories", str(size), "--out", str(raw), "--scans", "0"],
                      logs / f"generate-{size}.log")
     if result["exit_code"] != 0:
@@ -285,6 +306,11 @@ def main() -> None:
     args = parser.parse_args()
     sizes = sorted(set(args.sizes))
     logs = args.work / "logs"
+    # the runs record on an instance of the benchmark's own (pipelines.instance), not the repository's
+    home = args.work / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home.resolve())
     logs.mkdir(parents=True, exist_ok=True)
 
     def echo(message: str) -> None:

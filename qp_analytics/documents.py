@@ -16,6 +16,7 @@ from qp_analytics.ocr import OcrWord, ocr_pdf_pages
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".docx")
 PAGE_BREAK = "\f"
+logger = logging.getLogger(__name__)
 
 
 class DocumentError(Exception):
@@ -76,30 +77,114 @@ class Document:
 
 
 def _ligature_free(text: str) -> str:
-    # pypdf keeps typographic ligatures (U+FB01 ...); readers and matchers want the letters.
+    # A text layer may carry typographic ligatures (U+FB01 ...); readers and matchers want the letters.
     return (
         text.replace("\ufb00", "ff").replace("\ufb01", "fi").replace("\ufb02", "fl")
         .replace("\ufb03", "ffi").replace("\ufb04", "ffl")
     )
 
 
+def _pdfium_form(text: str) -> str:
+    """pdfium's page text in the form the rest of the reader expects: lines end with \\n (pdfium writes
+    \\r\\n), and a word cut at a line end keeps its hyphen and line break (pdfium joins the two lines and marks
+    the cut with U+FFFE), so that cleaning masks the cut as it does in any text, without moving an offset."""
+    return (text.replace("\ufffe\r\n", "-\n").replace("\ufffe", "-\n").replace("\r\n", "\n")
+            .replace("\r", "\n"))
+
+
+# French prose has a word boundary every 5 to 8 characters (the mean length of a whitespace-separated token,
+# punctuation included, is 4.6 to 7.9 on every text page of the fidelity corpus and of the generated
+# documents). A page whose tokens are about twice as long as the longest of those has lost its spaces: its words
+# were placed by position without a space between them (shaped or justified text, glyph by glyph) and pdfium
+# took a gap too narrow for a space. Below MIN_CHARS non-space characters a page is too short to judge.
+MAX_MEAN_TOKEN = 14.0
+MIN_CHARS = 100
+# On such a page a gap between two glyphs of a line wider than this share of the font size is a word boundary:
+# letters of a word touch (kerning moves them by a few hundredths of an em), a word space is about a quarter
+# of an em, a tight justified one rarely less than a tenth.
+WORD_GAP_EM = 0.08
+
+
+def mean_token_length(text: str) -> tuple[float, int]:
+    """Mean length of the whitespace-separated tokens of a text, and its number of non-space characters."""
+    tokens = text.split()
+    chars = sum(map(len, tokens))
+    return chars / max(len(tokens), 1), chars
+
+
+def lost_word_boundaries(text: str) -> bool:
+    """A page whose text has far fewer word boundaries than prose has (see MAX_MEAN_TOKEN)."""
+    mean, chars = mean_token_length(text)
+    return chars >= MIN_CHARS and mean > MAX_MEAN_TOKEN
+
+
+def _spaced_by_position(textpage) -> str:
+    """A page's text rebuilt from pdfium's characters and their positions: a space is put wherever two glyphs of
+    a line are further apart than WORD_GAP_EM of the font size (pdfium's own rule wants a wider gap)."""
+    import pypdfium2.raw as pdfium_c
+
+    out: list[str] = []
+    previous: tuple[float, float, float] | None = None  # right edge, bottom and top of the last glyph of the line
+    for index in range(textpage.count_chars()):
+        code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
+        char = chr(code) if code else ""
+        if not char or char.isspace() or code == 0xFFFE:
+            out.append(char)
+            previous = None
+            continue
+        left, bottom, right, top = textpage.get_charbox(index, loose=True)
+        if previous is not None:
+            gap = left - previous[0]
+            same_line = bottom < previous[2] and top > previous[1]
+            if same_line and gap > WORD_GAP_EM * pdfium_c.FPDFText_GetFontSize(textpage.raw, index):
+                out.append(" ")
+        out.append(char)
+        previous = (right, bottom, top)
+    return "".join(out)
+
+
+def _page_text(textpage) -> tuple[str, bool]:
+    """The text of a PDF page read by pdfium, and whether its word boundaries had to be found from the glyphs'
+    positions: only on a page that lost them (lost_word_boundaries), and only when that finds more."""
+    text = _pdfium_form(textpage.get_text_range())
+    if not lost_word_boundaries(text):
+        return text, False
+    spaced = _pdfium_form(_spaced_by_position(textpage))
+    if mean_token_length(spaced)[0] < mean_token_length(text)[0]:
+        return spaced, True
+    return text, False
+
+
 def read_pdf_pages(path: Path, data: bytes, sha256: str) -> tuple[list[str], tuple[OcrWord, ...]]:
-    import io
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
 
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    # pypdf logs recoverable structure problems as warnings; the result is checked below instead.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            raise DocumentError(f"{path}: the PDF is encrypted; a readable text layer is expected")
-        pages = [_ligature_free(page.extract_text() or "") for page in reader.pages]
-    except DocumentError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+            raise DocumentError(f"{path}: the PDF is encrypted; a readable text layer is expected") from exc
         raise DocumentError(f"{path}: not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    try:
+        if pdfium_c.FPDF_GetSecurityHandlerRevision(document.raw) != -1:
+            raise DocumentError(f"{path}: the PDF is encrypted; a readable text layer is expected")
+        pages = []
+        for index in range(len(document)):
+            page = document[index]
+            textpage = page.get_textpage()
+            try:
+                text, spaced = _page_text(textpage)
+            finally:
+                textpage.close()
+                page.close()
+            if spaced:
+                logger.info("%s: page %d lost its word boundaries in the text layer; read from the glyphs' "
+                            "positions", path, index + 1)
+            pages.append(_ligature_free(text))
+    except pypdfium2.PdfiumError as exc:
+        raise DocumentError(f"{path}: not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    finally:
+        document.close()
     if not pages:
         raise DocumentError(f"{path}: the PDF has no pages")
     scanned = [i for i, p in enumerate(pages) if not p.strip()]

@@ -21,8 +21,8 @@ from qp_analytics.schema import TABLES
 from qp_analytics.warehouse import replace_rows
 
 FINGERPRINTS = "staging.input_fingerprints"
-_LIBRARIES = ("pypdf", "pypdfium2", "pytesseract", "python-docx", "pyspellchecker", "python-calamine", "polars",
-              "duckdb", "text2num", "python-dateutil")
+_LIBRARIES = ("pypdfium2", "pytesseract", "python-docx", "pyspellchecker", "python-calamine", "polars", "duckdb",
+              "text2num", "python-dateutil")
 
 
 # Modules that shape no row a fingerprinted stage writes: the command line, queries, the report, the marts

@@ -212,3 +212,62 @@ def test_a_list_in_sequence_gives_no_list_warning(tmp_path):
     result = parse_text(tmp_path, text)
     assert [c.ref for c in result.commitments if c.party == "etat"] == ["1", "2", "3"]
     assert not [w for w in result.warnings if w["code"] == "commitments_list_uncertain"]
+
+
+def _glyph_by_glyph_pdf(path, text, word_gap_em):
+    """A PDF page whose every glyph is placed on its own and whose words are separated by position only, no
+    space character: how some shaping engines write text. A narrow gap is one a text extractor may not take
+    for a space."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    size = 11 / pdf.k  # font size in user units (mm)
+    x, y = 20.0, 30.0
+    for word in text.split():
+        width = pdf.get_string_width(word)
+        if x + width > 190:
+            x, y = 20.0, y + 6
+        for char in word:
+            pdf.text(x, y, char)
+            x += pdf.get_string_width(char)
+        x += word_gap_em * size
+    path.write_bytes(bytes(pdf.output()))
+    return path
+
+
+SENTENCE = ("Le Chef de file désigné pour suivre le déploiement du programme sur l'intercommunalité bénéficiaire "
+            "est la Banque des Territoires. La durée de la convention est fixée à vingt-quatre mois. ") * 2
+
+
+@pytest.mark.parametrize("gap", [0.1, 0.12, 0.25])
+def test_pdf_words_placed_by_position_keep_their_boundaries(tmp_path, gap):
+    """A page whose text layer has no space characters, words separated by a gap of a tenth of an em or more:
+    every word boundary is read, whether pdfium finds it or the page is read again from the glyphs' positions."""
+    doc = read_document(_glyph_by_glyph_pdf(tmp_path / "shaped.pdf", SENTENCE, gap))
+    assert doc.text.split() == SENTENCE.split()
+
+
+def test_word_boundary_check_leaves_prose_alone():
+    from qp_analytics.documents import lost_word_boundaries
+
+    assert not lost_word_boundaries(SENTENCE)
+    assert lost_word_boundaries(SENTENCE.replace(" ", ""))
+    assert not lost_word_boundaries("https://www.example.org/programme-quartiers-productifs")  # too short to judge
+
+
+@pytest.mark.parametrize("user_password", ["", "secret"])
+def test_encrypted_pdf_is_refused(tmp_path, user_password):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.text(20, 30, "Convention d'engagement Quartiers productifs")
+    pdf.set_encryption(owner_password="owner", user_password=user_password)
+    path = tmp_path / "locked.pdf"
+    path.write_bytes(bytes(pdf.output()))
+    with pytest.raises(DocumentError, match="the PDF is encrypted") as err:
+        read_document(path)
+    assert str(path) in str(err.value)
