@@ -20,10 +20,9 @@ from pathlib import Path
 
 import polars as pl
 
+from qp_analytics.releases import CURRENT, RELEASES, current_release
 from qp_analytics.schema import MARTS, Table
 
-CURRENT = "current"
-RELEASES = "releases"
 KEEP_RELEASES = 5
 DICTIONARY = "dictionary"
 
@@ -160,14 +159,6 @@ def _stable_link(root: Path, name: str) -> None:
     tmp = root / f".{name}.{uuid.uuid4().hex[:6]}"
     os.symlink(target, tmp)
     os.replace(tmp, path)
-
-
-def current_release(marts_dir: str | Path) -> Path | None:
-    """The folder of the last complete release (resolved once: read everything from it)."""
-    link = Path(marts_dir) / CURRENT
-    if not link.is_symlink() and not link.is_dir():
-        return None
-    return link.resolve()
 
 
 def prune_releases(root: Path, keep: int = KEEP_RELEASES) -> None:
