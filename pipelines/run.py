@@ -7,6 +7,7 @@ per asset, not one per territory. In-process by default; multiprocess or Celery 
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import os
 import shutil
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from qp_analytics.ingest import unknown_files
 from qp_analytics.publish import activate_release
@@ -36,6 +39,29 @@ REPORT_STEP = "published__report"
 
 class RunRequestError(Exception):
     """The run asked for cannot start (unknown territory, ...)."""
+
+
+class RunFault(RunRequestError):
+    """The run could not copy, lock or commit the warehouse (full disk, folder not writable...): it stopped with
+    nothing changed. The message is one line: what, where, what to do. `qp-analytics materialize` exits 1."""
+
+
+UNCHANGED = "nothing was changed: the warehouse and the published marts are as they were"
+REASONS = {errno.ENOSPC: ("no space left on the device", "free space on that disk"),
+           errno.EDQUOT: ("disk quota exceeded", "free space on that disk"),
+           errno.EACCES: ("permission denied", "make the folder writable by this user"),
+           errno.EPERM: ("operation not permitted", "make the folder writable by this user"),
+           errno.EROFS: ("read-only file system", "mount it read-write or choose another --warehouse")}
+
+
+def run_fault(doing: str, place: Path, exc: BaseException) -> RunFault:
+    """One line for an OSError (or DuckDB's I/O error) met while doing something to the warehouse at place."""
+    code = getattr(exc, "errno", None)
+    if code in REASONS:
+        reason, advice = REASONS[code]
+    else:
+        reason, advice = str(exc).strip().splitlines()[0], "check that folder and its disk"
+    return RunFault(f"{doing} {place}: {reason}; {advice}, then run again ({UNCHANGED})")
 
 
 @dataclass
@@ -130,8 +156,12 @@ class RunSummary:
 def warehouse_lock(warehouse: Path, wait: bool, echo: Callable[[str], None]) -> Iterator[None]:
     """One materialisation at a time per warehouse: a second one waits (or, with wait=False, refuses)."""
     lock_path = materialisation_lock_path(warehouse)  # also taken, shared, by every write connection to it
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a+") as fh:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = lock_path.open("a+")
+    except OSError as exc:
+        raise run_fault("cannot create the warehouse's lock file", lock_path, exc) from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -154,25 +184,45 @@ def warehouse_lock(warehouse: Path, wait: bool, echo: Callable[[str], None]) -> 
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _remove_working_copy(work: Path) -> None:
+    """The copy, its WAL and the lock files its connections made."""
+    for path in (work, work.with_name(work.name + ".wal"), access_lock_path(work), materialisation_lock_path(work)):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
 def _working_copy(warehouse: Path) -> Path:
-    """A private copy of the warehouse for the run; the published file is only replaced when the run ends."""
-    for leftover in warehouse.parent.glob(f".{warehouse.name}.run-*"):  # from runs that were killed
-        leftover.unlink(missing_ok=True)
+    """A private copy of the warehouse for the run; the published file is only replaced when the run ends.
+
+    A copy that cannot be made (full disk, folder not writable) is removed, and RunFault says why."""
     work = warehouse.with_name(f".{warehouse.name}.run-{os.getpid()}")
-    if warehouse.exists():
-        shutil.copyfile(warehouse, work)
-        wal = warehouse.with_name(warehouse.name + ".wal")
-        if wal.exists():
-            shutil.copyfile(wal, work.with_name(work.name + ".wal"))
+    try:
+        for leftover in warehouse.parent.glob(f".{warehouse.name}.run-*"):  # from runs that were killed
+            leftover.unlink(missing_ok=True)
+        if warehouse.exists():
+            shutil.copyfile(warehouse, work)
+            wal = warehouse.with_name(warehouse.name + ".wal")
+            if wal.exists():
+                shutil.copyfile(wal, work.with_name(work.name + ".wal"))
+        else:  # the run creates the warehouse: its folder must take files
+            work.touch()
+            work.unlink()
+    except OSError as exc:
+        _remove_working_copy(work)
+        raise run_fault(f"cannot copy the warehouse {warehouse} to the run's working copy", work, exc) from None
     return work
 
 
 def _commit_working_copy(work: Path, warehouse: Path) -> None:
-    with connect(work) as con:
-        con.execute("CHECKPOINT")  # everything in the main file, no WAL to carry
-    with open(work, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(work, warehouse)
+    """Swap the run's copy in for the warehouse, in one rename (or RunFault, the warehouse unchanged)."""
+    try:
+        with connect(work) as con:
+            con.execute("CHECKPOINT")  # everything in the main file, no WAL to carry
+        with open(work, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(work, warehouse)
+    except (OSError, duckdb.IOException) as exc:
+        raise run_fault(f"cannot commit the run's working copy {work} over the warehouse", warehouse, exc) from None
     warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
 
 
@@ -247,10 +297,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                 if summary.failures:
                     echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
-            # the copy, its WAL and the lock files its connections made
-            for path in (work, work.with_name(work.name + ".wal"), access_lock_path(work),
-                         materialisation_lock_path(work)):
-                path.unlink(missing_ok=True)
+            _remove_working_copy(work)
     return summary
 
 

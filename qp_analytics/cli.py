@@ -233,7 +233,7 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     """Run the Dagster asset graph for all territories (or those named) in one run.
 
     Territories whose files are unchanged since the last run (same sha256, same code) are not read again."""
-    from pipelines.run import RunOptions, RunRequestError, run_pipeline
+    from pipelines.run import RunFault, RunOptions, RunRequestError, run_pipeline
 
     as_of_date = as_of.date() if as_of else dt.date.today()
     options = RunOptions(report_dir=report_dir, executor=executor, reprocess=reprocess, workers=workers,
@@ -245,6 +245,9 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     except RegistryError as exc:
         fail(exc.problems)
         return
+    except RunFault as exc:  # the disk or the folder, not the request: status 1, as a failed run
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except RunRequestError as exc:
         fail(str(exc))
         return
