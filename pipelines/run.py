@@ -22,8 +22,9 @@ from typing import Any
 import duckdb
 
 from qp_analytics.ingest import unknown_files
-from qp_analytics.publish import activate_release
+from qp_analytics.publish import activate_release, prune_releases
 from qp_analytics.quality import validator_process
+from qp_analytics.releases import publishing
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, kept_open, materialisation_lock_path
 
@@ -269,7 +270,9 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     # a refresh: GX imported in a process of its own, on another core, while this one sets the run up
     apart = (validator_process() if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO
              else contextlib.nullcontext())
-    with apart, warehouse_lock(warehouse, wait, echo):
+    # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
+    # it for the orphan of a killed run
+    with _pruned_after(marts_dir), apart, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
         work = _working_copy(warehouse)
         try:
             echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
@@ -293,12 +296,23 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             else:
                 _commit_working_copy(work, warehouse)
                 if summary.release is not None:
-                    activate_release(marts_dir, summary.release)
+                    activate_release(marts_dir, summary.release, prune=False)
                 if summary.failures:
                     echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
             _remove_working_copy(work)
     return summary
+
+
+@contextlib.contextmanager
+def _pruned_after(marts_dir: Path) -> Iterator[None]:
+    """Prune the releases when the block ends, however (its locks released): old ones, and, if no other run is
+    publishing, the orphans (this run's own release when it was not made current)."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # a marts folder out of reach: the next run prunes
+            prune_releases(marts_dir)
 
 
 def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None]):
