@@ -75,6 +75,7 @@ class RunSummary:
     loaded: dict[str, int] = field(default_factory=dict)  # table -> rows for the run's territories
     rejections: list[tuple[str, str, str]] = field(default_factory=list)  # (territory, stage, problem)
     stale_since: dict[str, str] = field(default_factory=dict)  # rejected territory -> last good read
+    with_data: set[str] = field(default_factory=set)  # territories whose convention is loaded (this run or earlier)
     failures: list[str] = field(default_factory=list)  # failed steps (bugs, not bad input)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)  # checks failed with severity WARN: non-blocking, shown only
@@ -134,7 +135,9 @@ class RunSummary:
             lines.append(f"Rejected ({len(rejected)} territories; each keeps its last good data):")
             for tid in rejected:
                 since = self.stale_since.get(tid)
-                state = f"stale: last good file read {since}" if since else "no data loaded yet"
+                state = (f"stale: last good file read {since}" if since
+                         else "its data loaded before is kept; the rejected file is left out" if tid in self.with_data
+                         else "no data loaded yet")
                 lines.append(f"  {tid} ({state})")
                 for _, stage, problem in (r for r in self.rejections if r[0] == tid):
                     lines.append(f"    [{stage}] {problem}")
@@ -577,4 +580,7 @@ def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started:
                 JOIN staging.roadmap_parses p USING (territory_id) WHERE r.stage = 'roadmap')
             GROUP BY territory_id""").fetchall():
             summary.stale_since[tid] = since
+        summary.with_data = {r[0] for r in con.execute(
+            "SELECT DISTINCT territory_id FROM core.conventions WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
+            ids).fetchall()}
     return summary
