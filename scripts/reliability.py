@@ -5,7 +5,8 @@ starting state), once more to time a run, then N times:
 
 1. notes the state: the warehouse file's sha256 and the `current` release (its name and every file's sha256);
 2. starts `qp-analytics materialize` (a new as_of each time, so that a completed run changes both) in a process
-   group of its own and kills the whole group (SIGKILL) after a random delay between 0 and 1.1 times the timed run;
+   group of its own and kills the whole group (SIGKILL) after a random delay between 0 and 1.1 times the latest
+   completed run's time (the machine's load varies);
 3. checks that the warehouse and `current` are byte-identical to the state noted in 1 (killed before its commit),
    or, when they changed (killed after its commit, or the run had ended), that they hold what a completed run
    holds: the same run, from a copy of the state noted in 1, taken to its end, gives the same tables (run times,
@@ -158,14 +159,15 @@ def main(argv: list[str] | None = None) -> int:
             if code != 0:
                 print(f"the run as_of {as_of} failed (status {code}): {last}", file=sys.stderr)
                 return 2
-        print(f"a run takes {seconds:.1f} s; killing {args.runs} runs between 0 and {1.1 * seconds:.1f} s "
-              f"(seed {args.seed})")
+        print(f"a run takes {seconds:.1f} s; killing {args.runs} runs, each between 0 and 1.1 times the latest "
+              f"completed run's time (seed {args.seed})")
         failures = 0
         for i in range(args.runs):
             as_of = START + dt.timedelta(days=2 + i)
             before = state(site)
             reference = site.copy(work / f"reference-{i}")
-            delay = rng.uniform(0, 1.1 * seconds)
+            scale = seconds
+            delay = rng.uniform(0, 1.1 * scale)
             completed = killed_run(site, as_of, delay)
             after = state(site)
             outcome = verdict(before, after, completed)
@@ -179,14 +181,17 @@ def main(argv: list[str] | None = None) -> int:
             elif outcome.startswith("torn"):
                 problems.append(outcome)
             shutil.rmtree(reference.root)
-            code, _, last = run(site, as_of)
+            code, took, last = run(site, as_of)
             if code != 0:
                 problems.append(f"the next run failed (status {code}): {last}")
+            else:  # the next kill is drawn against the latest run's time: the machine's load varies
+                seconds = took
             left = leftovers(site)
             if left:
                 problems.append(f"left behind after the next run: {', '.join(left)}")
             failures += bool(problems)
-            when = "after the run ended" if completed else f"killed at {delay:.2f} s"
+            when = (f"kill due at {delay:.2f} s, after the run ended" if completed
+                    else f"killed at {delay:.2f} s") + f"; the latest run took {scale:.1f} s"
             print(f"run {i + 1:>2} ({when}): {outcome}; next run {'ok' if code == 0 else 'FAILED'}"
                   + (f" — PROBLEM: {'; '.join(problems)}" if problems else ""))
         print(f"{args.runs - failures}/{args.runs} killed runs left the warehouse and `current` whole "
