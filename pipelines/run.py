@@ -8,6 +8,7 @@ by default; multiprocess or Celery on request.
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import os
 import shutil
@@ -19,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from qp_analytics.ingest import unknown_files
-from qp_analytics.publish import activate_release
+from qp_analytics.publish import activate_release, prune_releases
 from qp_analytics.quality import validator_process
+from qp_analytics.releases import publishing
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, kept_open, materialisation_lock_path
 
@@ -39,6 +43,29 @@ class RunRequestError(Exception):
     """The run asked for cannot start (unknown territory, ...)."""
 
 
+class RunFault(RunRequestError):
+    """The run could not copy, lock or commit the warehouse (full disk, folder not writable...): it stopped with
+    nothing changed. The message is one line: what, where, what to do. `qp-analytics materialize` exits 1."""
+
+
+UNCHANGED = "nothing was changed: the warehouse and the published marts are as they were"
+REASONS = {errno.ENOSPC: ("no space left on the device", "free space on that disk"),
+           errno.EDQUOT: ("disk quota exceeded", "free space on that disk"),
+           errno.EACCES: ("permission denied", "make the folder writable by this user"),
+           errno.EPERM: ("operation not permitted", "make the folder writable by this user"),
+           errno.EROFS: ("read-only file system", "mount it read-write or choose another --warehouse")}
+
+
+def run_fault(doing: str, place: Path, exc: BaseException) -> RunFault:
+    """One line for an OSError (or DuckDB's I/O error) met while doing something to the warehouse at place."""
+    code = getattr(exc, "errno", None)
+    if code in REASONS:
+        reason, advice = REASONS[code]
+    else:
+        reason, advice = str(exc).strip().splitlines()[0], "check that folder and its disk"
+    return RunFault(f"{doing} {place}: {reason}; {advice}, then run again ({UNCHANGED})")
+
+
 @dataclass
 class RunSummary:
     territories: list[str]
@@ -49,6 +76,7 @@ class RunSummary:
     loaded: dict[str, int] = field(default_factory=dict)  # table -> rows for the run's territories
     rejections: list[tuple[str, str, str]] = field(default_factory=list)  # (territory, stage, problem)
     stale_since: dict[str, str] = field(default_factory=dict)  # rejected territory -> last good read
+    with_data: set[str] = field(default_factory=set)  # territories whose convention is loaded (this run or earlier)
     failures: list[str] = field(default_factory=list)  # failed steps (bugs, not bad input)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)  # checks failed with severity WARN: non-blocking, shown only
@@ -108,7 +136,9 @@ class RunSummary:
             lines.append(f"Rejected ({len(rejected)} territories; each keeps its last good data):")
             for tid in rejected:
                 since = self.stale_since.get(tid)
-                state = f"stale: last good file read {since}" if since else "no data loaded yet"
+                state = (f"stale: last good file read {since}" if since
+                         else "its data loaded before is kept; the rejected file is left out" if tid in self.with_data
+                         else "no data loaded yet")
                 lines.append(f"  {tid} ({state})")
                 for _, stage, problem in (r for r in self.rejections if r[0] == tid):
                     lines.append(f"    [{stage}] {problem}")
@@ -131,8 +161,12 @@ class RunSummary:
 def warehouse_lock(warehouse: Path, wait: bool, echo: Callable[[str], None]) -> Iterator[None]:
     """One materialisation at a time per warehouse: a second one waits (or, with wait=False, refuses)."""
     lock_path = materialisation_lock_path(warehouse)  # also taken, shared, by every write connection to it
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a+") as fh:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = lock_path.open("a+")
+    except OSError as exc:
+        raise run_fault("cannot create the warehouse's lock file", lock_path, exc) from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -155,25 +189,45 @@ def warehouse_lock(warehouse: Path, wait: bool, echo: Callable[[str], None]) -> 
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _remove_working_copy(work: Path) -> None:
+    """The copy, its WAL and the lock files its connections made."""
+    for path in (work, work.with_name(work.name + ".wal"), access_lock_path(work), materialisation_lock_path(work)):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
 def _working_copy(warehouse: Path) -> Path:
-    """A private copy of the warehouse for the run; the published file is only replaced when the run ends."""
-    for leftover in warehouse.parent.glob(f".{warehouse.name}.run-*"):  # from runs that were killed
-        leftover.unlink(missing_ok=True)
+    """A private copy of the warehouse for the run; the published file is only replaced when the run ends.
+
+    A copy that cannot be made (full disk, folder not writable) is removed, and RunFault says why."""
     work = warehouse.with_name(f".{warehouse.name}.run-{os.getpid()}")
-    if warehouse.exists():
-        shutil.copyfile(warehouse, work)
-        wal = warehouse.with_name(warehouse.name + ".wal")
-        if wal.exists():
-            shutil.copyfile(wal, work.with_name(work.name + ".wal"))
+    try:
+        for leftover in warehouse.parent.glob(f".{warehouse.name}.run-*"):  # from runs that were killed
+            leftover.unlink(missing_ok=True)
+        if warehouse.exists():
+            shutil.copyfile(warehouse, work)
+            wal = warehouse.with_name(warehouse.name + ".wal")
+            if wal.exists():
+                shutil.copyfile(wal, work.with_name(work.name + ".wal"))
+        else:  # the run creates the warehouse: its folder must take files
+            work.touch()
+            work.unlink()
+    except OSError as exc:
+        _remove_working_copy(work)
+        raise run_fault(f"cannot copy the warehouse {warehouse} to the run's working copy", work, exc) from None
     return work
 
 
 def _commit_working_copy(work: Path, warehouse: Path) -> None:
-    with connect(work) as con:
-        con.execute("CHECKPOINT")  # everything in the main file, no WAL to carry
-    with open(work, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(work, warehouse)
+    """Swap the run's copy in for the warehouse, in one rename (or RunFault, the warehouse unchanged)."""
+    try:
+        with connect(work) as con:
+            con.execute("CHECKPOINT")  # everything in the main file, no WAL to carry
+        with open(work, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(work, warehouse)
+    except (OSError, duckdb.IOException) as exc:
+        raise run_fault(f"cannot commit the run's working copy {work} over the warehouse", warehouse, exc) from None
     warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
 
 
@@ -226,7 +280,9 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     # a refresh: GX imported in a process of its own, on another core, while this one sets the run up
     apart = (validator_process() if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO
              else contextlib.nullcontext())
-    with apart, warehouse_lock(warehouse, wait, echo):
+    # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
+    # it for the orphan of a killed run
+    with _pruned_after(marts_dir), apart, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
         work = _working_copy(warehouse)
         try:
             echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
@@ -250,15 +306,23 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             else:
                 _commit_working_copy(work, warehouse)
                 if summary.release is not None:
-                    activate_release(marts_dir, summary.release)
+                    activate_release(marts_dir, summary.release, prune=False)
                 if summary.failures:
                     echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
-            # the copy, its WAL and the lock files its connections made
-            for path in (work, work.with_name(work.name + ".wal"), access_lock_path(work),
-                         materialisation_lock_path(work)):
-                path.unlink(missing_ok=True)
+            _remove_working_copy(work)
     return summary
+
+
+@contextlib.contextmanager
+def _pruned_after(marts_dir: Path) -> Iterator[None]:
+    """Prune the releases when the block ends, however (its locks released): old ones, and, if no other run is
+    publishing, the orphans (this run's own release when it was not made current)."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # a marts folder out of reach: the next run prunes
+            prune_releases(marts_dir)
 
 
 def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None]):
@@ -519,4 +583,7 @@ def _summarise(result, work: Path, selected: list[str], as_of: dt.date, started:
                 JOIN staging.roadmap_parses p USING (territory_id) WHERE r.stage = 'roadmap')
             GROUP BY territory_id""").fetchall():
             summary.stale_since[tid] = since
+        summary.with_data = {r[0] for r in con.execute(
+            "SELECT DISTINCT territory_id FROM core.conventions WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
+            ids).fetchall()}
     return summary

@@ -233,7 +233,7 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     """Run the Dagster asset graph for all territories (or those named) in one run.
 
     Territories whose files are unchanged since the last run (same sha256, same code) are not read again."""
-    from pipelines.run import RunOptions, RunRequestError, run_pipeline
+    from pipelines.run import RunFault, RunOptions, RunRequestError, run_pipeline
 
     as_of_date = as_of.date() if as_of else dt.date.today()
     options = RunOptions(report_dir=report_dir, executor=executor, reprocess=reprocess, workers=workers,
@@ -245,6 +245,9 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     except RegistryError as exc:
         fail(exc.problems)
         return
+    except RunFault as exc:  # the disk or the folder, not the request: status 1, as a failed run
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except RunRequestError as exc:
         fail(str(exc))
         return
@@ -259,18 +262,26 @@ main.add_command(report)
 @click.argument("sql")
 @click.option("--marts-dir", type=click.Path(path_type=Path), default=Path("data/marts"), show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def query(sql: str, marts_dir: Path, fmt: str) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              metavar="SECONDS", help="Stop the query after this many seconds (exit status 1).")
+@click.option("--memory-limit", default="1GiB", show_default=True,
+              help="DuckDB's memory limit for the query (e.g. 512MiB, 2GiB); a query over it stops (exit status 1).")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="DuckDB threads.")
+def query(sql: str, marts_dir: Path, fmt: str, timeout: float, memory_limit: str, threads: int) -> None:
     """Answer a read-only SQL query over the last complete publication of the marts.
 
     Tables: mart_timeliness, mart_partner_mobilisation, mart_good_practices, mart_practice_diffusion,
-    mart_evaluation_territories, mart_evaluation_national, dictionary. Anything that writes or reaches
-    outside the marts (DDL, DML, COPY, ATTACH, SET, reading other files) is refused with status 2."""
-    from qp_analytics.query import QueryError, render, run_query
+    mart_evaluation_territories, mart_evaluation_national, dictionary. One SELECT (or WITH, VALUES, FROM-first,
+    DESCRIBE, SUMMARIZE, SHOW TABLES) over these tables is accepted; anything else (DDL, DML, COPY, ATTACH, SET,
+    PRAGMA, EXPLAIN, reading files, other table functions than range/generate_series/unnest, functions that
+    reveal settings or the catalog) is refused with status 2. See docs/query-and-faults.md."""
+    from qp_analytics.query import Limits, QueryError, render, run_query
 
     try:
-        result = run_query(marts_dir, sql)
+        result = run_query(marts_dir, sql, Limits(timeout=timeout, memory_limit=memory_limit, threads=threads))
     except QueryError as exc:
-        fail(str(exc))
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.status)
     click.echo(render(result, fmt))
 
 

@@ -4,8 +4,9 @@ Layout of the marts folder:
     releases/<release_id>/<mart>.parquet, dictionary.parquet, dictionary.md, release.json
     current -> releases/<release_id>          (a symlink, swapped in one rename)
     <mart>.parquet -> current/<mart>.parquet  (stable names for analysts; they never change)
-A release is written under a temporary name, flushed, then renamed into place; only then does `current`
-move. A run killed at any point leaves `current` on the last complete release.
+A release is written under a temporary name, flushed, then renamed into place with a `.pending` marker; only
+then does `current` move, and the marker goes. A run killed at any point leaves `current` on the last complete
+release; a release it left pending (an orphan, never made current) is removed by the next pruning.
 """
 
 import datetime as dt
@@ -20,10 +21,9 @@ from pathlib import Path
 
 import polars as pl
 
+from qp_analytics.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
 from qp_analytics.schema import MARTS, Table
 
-CURRENT = "current"
-RELEASES = "releases"
 KEEP_RELEASES = 5
 DICTIONARY = "dictionary"
 
@@ -105,8 +105,18 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     """Write a complete release of the marts and (unless activate=False) make it the current one.
 
     Returns its folder. A caller that must first commit something else (the CLI commits the warehouse)
-    writes the release inactive, then calls activate_release: the two swaps are then back to back.
+    writes the release inactive (holding `publishing(marts_dir)` until it activates it or gives up, so that no
+    pruning takes the release for an orphan), then calls activate_release: the two swaps are then back to back.
     reuse: when the current release holds the same marts for the same as_of, write nothing and return it."""
+    with publishing(marts_dir):
+        release = _publish(marts_dir, frames, as_of, run_id, activate, reuse)
+    if activate:
+        prune_releases(Path(marts_dir))
+    return release
+
+
+def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date, run_id: str,
+             activate: bool, reuse: bool) -> Path:
     encoded = _parquet_files(frames)
     dictionary = dictionary_markdown(as_of=as_of).encode("utf-8")
     if reuse:
@@ -115,7 +125,7 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
         if same is not None:
             same = Path(marts_dir) / RELEASES / same.name  # named as a new release would be, not resolved
             if activate:
-                activate_release(marts_dir, same)  # idempotent; puts back a stable name removed by hand
+                activate_release(marts_dir, same, prune=False)  # idempotent; puts back a stable name removed by hand
             return same
     root = Path(marts_dir)
     releases = root / RELEASES
@@ -123,6 +133,7 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     release_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     staging = releases / f".incomplete-{release_id}"
     staging.mkdir()
+    _write_file(staging / PENDING, f"run {run_id} pid {os.getpid()}\n".encode())
     files: dict[str, dict[str, object]] = {
         name: {"rows": rows, "sha256": _write_file(staging / name, data)} for name, (data, rows) in encoded.items()}
     _write_file(staging / f"{DICTIONARY}.md", dictionary)
@@ -134,22 +145,25 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     os.rename(staging, final)
     _fsync_dir(releases)
     if activate:
-        activate_release(root, final)
+        activate_release(root, final, prune=False)
     return final
 
 
-def activate_release(marts_dir: str | Path, release: Path) -> None:
-    """Point `current` at a complete release, in one rename: a reader resolves it to the old or the new one."""
+def activate_release(marts_dir: str | Path, release: Path, prune: bool = True) -> None:
+    """Point `current` at a complete release, in one rename: a reader resolves it to the old or the new one; then
+    the release is no longer pending. prune: then prune the releases (see prune_releases)."""
     root = Path(marts_dir)
     link = root / f".{CURRENT}-{release.name}"
     link.unlink(missing_ok=True)  # left by a run killed right here
     os.symlink(Path(RELEASES) / release.name, link)
     os.replace(link, root / CURRENT)
     _fsync_dir(root)
+    (release / PENDING).unlink(missing_ok=True)
     for path in release.iterdir():
         if path.name != "release.json":
             _stable_link(root, path.name)
-    prune_releases(root)
+    if prune:
+        prune_releases(root)
 
 
 def _stable_link(root: Path, name: str) -> None:
@@ -162,24 +176,28 @@ def _stable_link(root: Path, name: str) -> None:
     os.replace(tmp, path)
 
 
-def current_release(marts_dir: str | Path) -> Path | None:
-    """The folder of the last complete release (resolved once: read everything from it)."""
-    link = Path(marts_dir) / CURRENT
-    if not link.is_symlink() and not link.is_dir():
-        return None
-    return link.resolve()
-
-
 def prune_releases(root: Path, keep: int = KEEP_RELEASES) -> None:
-    """Drop old releases and leftovers of interrupted ones (never the current one)."""
+    """Keep the last `keep` published releases (never removing the current one); remove orphans (releases left
+    pending by a run killed before it made them current) and leftovers of interrupted writes, when no run is
+    publishing (else they wait for the next pruning: they may be that run's)."""
+    root = Path(root)
     releases = root / RELEASES
+    if not releases.is_dir():
+        return
     current = current_release(root)
-    complete = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for old in complete[:-keep]:
+    if current is not None and (current / PENDING).exists():  # made current, killed before the marker went
+        (current / PENDING).unlink(missing_ok=True)
+    folders = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))
+    published = [p for p in folders if not (p / PENDING).exists()]
+    for old in published[:-keep]:
         if old.resolve() != current:
             shutil.rmtree(old, ignore_errors=True)
-    for leftover in releases.glob(".incomplete-*"):
-        if leftover.name[len(".incomplete-"):] < (current.name if current else ""):
-            shutil.rmtree(leftover, ignore_errors=True)
+    with no_run_publishing(root) as alone:
+        for leftover in releases.glob(".incomplete-*"):
+            if alone or leftover.name[len(".incomplete-"):] < (current.name if current else ""):
+                shutil.rmtree(leftover, ignore_errors=True)
+        if alone:
+            for orphan in (p for p in folders if p not in published and p.resolve() != current):
+                shutil.rmtree(orphan, ignore_errors=True)
     for stray in root.glob(f".{CURRENT}-*"):
         stray.unlink(missing_ok=True)

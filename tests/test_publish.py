@@ -114,3 +114,39 @@ def test_a_reused_release_is_activated_again(tmp_path):
     assert publish_release(tmp_path, frames(day), day, reuse=True) == first.resolve()
     assert (tmp_path / "mart_timeliness.parquet").resolve() == (first / "mart_timeliness.parquet").resolve()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".current-")]
+
+
+def published_releases(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "releases").iterdir() if not p.name.startswith("."))
+
+
+def test_a_release_never_made_current_is_pruned_as_an_orphan(tmp_path):
+    """A run killed after writing its release (inactive, as the CLI writes it) but before making it current: the
+    next pruning removes that orphan, and the last five kept are five releases that were published."""
+    real = [publish_release(tmp_path, frames(dt.date(2023, 1, day)), dt.date(2023, 1, day)).name for day in (1, 2, 3)]
+    orphan = publish_release(tmp_path, frames(dt.date(2023, 2, 1)), dt.date(2023, 2, 1), activate=False)
+    assert (orphan / ".pending").exists() and current_release(tmp_path).name == real[-1]
+    real += [publish_release(tmp_path, frames(dt.date(2023, 1, day)), dt.date(2023, 1, day)).name for day in (4, 5, 6)]
+    assert published_releases(tmp_path) == real[-publish.KEEP_RELEASES:]
+    assert not [p for p in (tmp_path / "releases").rglob(".pending")]
+    assert current_release(tmp_path).name == real[-1]
+
+
+def test_a_release_being_published_by_another_run_is_not_pruned(tmp_path):
+    from qp_analytics.releases import publishing
+
+    first = publish_release(tmp_path, frames(dt.date(2023, 1, 1)), dt.date(2023, 1, 1))
+    with publishing(tmp_path):  # another run, between writing its release and making it current
+        theirs = publish_release(tmp_path, frames(dt.date(2023, 1, 2)), dt.date(2023, 1, 2), activate=False)
+        ours = publish_release(tmp_path, frames(dt.date(2023, 1, 3)), dt.date(2023, 1, 3))
+        assert published_releases(tmp_path) == sorted([first.name, theirs.name, ours.name])
+        publish.activate_release(tmp_path, theirs)
+    assert current_release(tmp_path) == theirs.resolve() and not (theirs / ".pending").exists()
+    assert published_releases(tmp_path) == sorted([first.name, theirs.name, ours.name])
+
+
+def test_a_release_made_current_before_its_marker_went_counts_as_published(tmp_path):
+    first = publish_release(tmp_path, frames(dt.date(2023, 1, 1)), dt.date(2023, 1, 1))
+    (first / ".pending").write_text("killed between the swap and the marker's removal")
+    publish.prune_releases(tmp_path)
+    assert published_releases(tmp_path) == [first.name] and not (first / ".pending").exists()

@@ -545,3 +545,17 @@ def test_a_write_to_the_warehouse_waits_for_a_batch_run(tmp_path):
                 pass
     with warehouse_lock(warehouse, wait=False, echo=lambda m: None):  # the connection closed: free again
         pass
+
+
+def test_a_territory_whose_avenant_alone_is_rejected_is_not_said_empty(baseline, tmp_path):
+    """Its convention and roadmap stay loaded: the summary says its data is kept, not '(no data loaded yet)'."""
+    _, specs, avenants, _, _ = baseline
+    raw, warehouse, marts = copy_of(baseline, tmp_path)
+    tid, stage, _ = case_avenant_twice(raw, specs, avenants)
+    summary = run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
+    assert {(t, s) for t, s, _ in summary.rejections} == {(tid, stage)}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM core.conventions WHERE territory_id = ?", [tid]).fetchone() == (1,)
+    lines = summary.render().splitlines()
+    assert f"  {tid} (its data loaded before is kept; the rejected file is left out)" in lines
+    assert not [line for line in lines if "no data loaded yet" in line]
