@@ -1,7 +1,8 @@
 """Publish the marts as Parquet, atomically: readers see the previous complete set or the new one.
 
 Layout of the marts folder:
-    releases/<release_id>/<mart>.parquet, dictionary.parquet, dictionary.md, release.json
+    releases/<release_id>/<mart>.parquet, core_<table>.parquet, dictionary.parquet, dictionary.md, release.json,
+                          and the exports (qp_analytics.exports): <table>.csv, marts.xlsx, datapackage.json
     current -> releases/<release_id>          (a symlink, swapped in one rename)
     <mart>.parquet -> current/<mart>.parquet  (stable names for analysts; they never change)
 A release is written under a temporary name, flushed, then renamed into place with a `.pending` marker; only
@@ -21,21 +22,33 @@ from pathlib import Path
 
 import polars as pl
 
+from qp_analytics.exports import write_exports
 from qp_analytics.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
-from qp_analytics.schema import MARTS, Table
+from qp_analytics.schema import MARTS, TABLES, Table
 
 KEEP_RELEASES = 5
 DICTIONARY = "dictionary"
+
+
+# The core tables travel with the marts in every release (as core_<table>): where each value was read, the
+# actions, requests and milestones behind the indicators, queryable as the marts are.
+CORE = {name: table for name, table in TABLES.items() if name.startswith("core.")}
 
 
 def short_name(table_name: str) -> str:
     return table_name.split(".", 1)[1]
 
 
+def release_name(table_name: str) -> str:
+    """A table's name in a release: a mart by its own name (mart_timeliness), a core table as core_<table>."""
+    schema, table = table_name.split(".", 1)
+    return table if schema == "marts" else f"{schema}_{table}"
+
+
 def dictionary_frame(tables: Mapping[str, Table] = MARTS) -> pl.DataFrame:
     """table, column, type, key, meaning: the same definitions as the Dagster metadata."""
     return pl.DataFrame(
-        [{"table": short_name(t.name), "column": c.name, "type": c.type, "key": c.key, "meaning": c.description}
+        [{"table": release_name(t.name), "column": c.name, "type": c.type, "key": c.key, "meaning": c.description}
          for t in tables.values() for c in t.columns],
         schema={"table": pl.String, "column": pl.String, "type": pl.String, "key": pl.Boolean, "meaning": pl.String},
     )
@@ -49,7 +62,7 @@ def dictionary_markdown(tables: Mapping[str, Table] = MARTS, as_of: dt.date | No
               "over zero are null; counts and sums are 0 where there is nothing; unknown amounts are left out of "
               "sums. Amounts are euros. Durations are whole days.", ""]
     for t in tables.values():
-        lines += [f"## {short_name(t.name)}", "", t.description, "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"## {release_name(t.name)}", "", t.description, "", "| column | type | meaning |", "|---|---|---|"]
         lines += [f"| {c.name}{' (key)' if c.key else ''} | {c.type} | {c.description.replace('|', '/')} |"
                   for c in t.columns]
         lines.append("")
@@ -72,10 +85,16 @@ def _write_file(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _tables_of(frames: Mapping[str, pl.DataFrame]) -> dict[str, Table]:
+    """The definitions of a release's tables, the marts first: {schema.table: Table}."""
+    return {name: table for name, table in {**MARTS, **CORE}.items() if name in frames}
+
+
 def _parquet_files(frames: Mapping[str, pl.DataFrame]) -> dict[str, tuple[bytes, int]]:
-    """The release's Parquet files (the marts and the dictionary): {file name: (bytes, rows)}."""
+    """The release's Parquet files (its tables and the dictionary): {file name: (bytes, rows)}."""
     files = {}
-    for name, frame in {**{short_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary_frame()}.items():
+    dictionary = dictionary_frame(_tables_of(frames) or MARTS)
+    for name, frame in {**{release_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary}.items():
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
         files[f"{name}.parquet"] = (buffer.getvalue(), frame.height)
@@ -137,8 +156,16 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     files: dict[str, dict[str, object]] = {
         name: {"rows": rows, "sha256": _write_file(staging / name, data)} for name, (data, rows) in encoded.items()}
     _write_file(staging / f"{DICTIONARY}.md", dictionary)
+    tables = _tables_of(frames)
+    exports = write_exports(staging, {release_name(n): t for n, t in tables.items()},
+                            {release_name(n): t for n, t in tables.items() if n in MARTS}, release_id,
+                            as_of.isoformat(), staging / f"{DICTIONARY}.parquet")
+    for name in exports:
+        with (staging / name).open("rb") as fh:
+            os.fsync(fh.fileno())
     manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
-                "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files}
+                "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files,
+                "exports": exports}
     _write_file(staging / "release.json", json.dumps(manifest, indent=2).encode("utf-8"))
     _fsync_dir(staging)
     final = releases / release_id

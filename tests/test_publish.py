@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -20,8 +21,9 @@ def test_release_layout_and_stable_names(tmp_path):
     release = publish_release(tmp_path, frames(dt.date(2023, 1, 1)), dt.date(2023, 1, 1))
     assert current_release(tmp_path) == release.resolve()
     names = {p.name for p in release.iterdir()}
-    assert names == {f"{n.split('.')[1]}.parquet" for n in MARTS} | {"dictionary.parquet", "dictionary.md",
-                                                                      "release.json"}
+    marts = {n.split(".")[1] for n in MARTS}
+    assert names == {f"{n}.parquet" for n in marts} | {f"{n}.csv" for n in marts} | {
+        "dictionary.parquet", "dictionary.md", "release.json", "marts.xlsx", "datapackage.json"}
     for name in names - {"release.json"}:
         assert (tmp_path / name).is_symlink()
         assert (tmp_path / name).resolve() == (release / name).resolve()
@@ -150,3 +152,104 @@ def test_a_release_made_current_before_its_marker_went_counts_as_published(tmp_p
     (first / ".pending").write_text("killed between the swap and the marker's removal")
     publish.prune_releases(tmp_path)
     assert published_releases(tmp_path) == [first.name] and not (first / ".pending").exists()
+
+
+def _typed_release(tmp_path):
+    """A release of two core tables and two marts, typed as the pipeline types them, with values worked out here."""
+    from decimal import Decimal
+
+    day = dt.date(2023, 6, 30)
+    money = pl.Decimal(14, 2)
+    frames = {
+        "core.territories": pl.DataFrame({"territory_id": ["alpha", "beta"], "name": ["CA Alpha", "Métropole Bêta"],
+                                          "siren": ["200000001", None], "departement_code": ["13", "59"],
+                                          "departement": ["Bouches-du-Rhône", "Nord"]}),
+        "core.funding_requests": pl.DataFrame(
+            {"territory_id": ["alpha", "alpha"], "source_row": [2, 3], "action_id": ["A-01", "A-02"],
+             "financeur": ["etat", "Région Sud"], "type_credit": ["specifique", None], "nature": ["ingenierie", None],
+             "montant_sollicite": [Decimal("40500.00"), Decimal("1250000.50")],
+             "montant_accorde": [Decimal("34425.00"), None], "montant_verse": [Decimal("0.00"), None],
+             "date_sollicitation": [dt.date(2022, 5, 6), dt.date(2023, 1, 2)],
+             "date_decision": [dt.date(2022, 7, 7), None], "decision": ["accordee", "en_instruction"]},
+            schema_overrides={"source_row": pl.Int32, "montant_sollicite": money, "montant_accorde": money,
+                              "montant_verse": money}),
+        "marts.mart_evaluation_national": pl.DataFrame(
+            {"indicator": ["territories_in_programme", "amount_granted_total", "median_instruction_days"],
+             "value_count": [2, None, None], "value_amount": [None, Decimal("34425.00"), None],
+             "value_measure": [None, None, 62.0], "territories_counted": [2, 2, 1], "as_of": [day] * 3},
+            schema_overrides={"value_amount": pl.Decimal(18, 2)}),
+        "marts.mart_practice_diffusion": pl.DataFrame({"territory_id": ["alpha"], "practice_id": ["BP-1"],
+                                                       "reused_by": [["beta", "gamma"]], "as_of": [day]}),
+    }
+    return publish_release(tmp_path, frames, day), day
+
+
+def test_every_release_carries_csv_a_workbook_and_a_data_package_of_the_same_rows(tmp_path):
+    import csv
+    import json
+
+    from python_calamine import CalamineWorkbook
+
+    release, day = _typed_release(tmp_path)
+    names = {p.name for p in release.iterdir()}
+    assert {"core_territories.parquet", "core_funding_requests.parquet", "core_territories.csv",
+            "core_funding_requests.csv", "mart_evaluation_national.csv", "mart_practice_diffusion.csv",
+            "marts.xlsx", "datapackage.json"} <= names
+    with (release / "core_funding_requests.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:3] == ["territory_id", "source_row", "action_id"]
+    # amounts as decimals with their cents, dates ISO, an unknown value empty
+    assert rows[2][6:12] == ["1250000.50", "", "", "2023-01-02", "", "en_instruction"]
+    assert rows[1][6:9] == ["40500.00", "34425.00", "0.00"]
+    with (release / "mart_practice_diffusion.csv").open(encoding="utf-8", newline="") as fh:
+        assert list(csv.reader(fh))[1][2] == '["beta","gamma"]'  # a list as a JSON array
+    with (release / "mart_evaluation_national.csv").open(encoding="utf-8", newline="") as fh:
+        national = list(csv.DictReader(fh))
+    assert [(r["value_count"], r["value_amount"], r["value_measure"]) for r in national] == [
+        ("2", "", ""), ("", "34425.00", ""), ("", "", "62.0")]  # a count prints as 2, not 2.0
+    workbook = CalamineWorkbook.from_path(str(release / "marts.xlsx"))
+    assert workbook.sheet_names == ["mart_practice_diffusion", "mart_evaluation_national", "dictionary"]
+    sheet = workbook.get_sheet_by_name("mart_evaluation_national").to_python()
+    assert sheet[0][:3] == ["indicator", "value_count", "value_amount"]
+    assert sheet[2][2] == 34425.0 and sheet[1][5] == day  # numbers as numbers, dates as dates
+    package = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
+    resources = {r["name"]: r for r in package["resources"]}
+    assert set(resources) == {"core_territories", "core_funding_requests", "mart_evaluation_national",
+                              "mart_practice_diffusion"}
+    funding = resources["core_funding_requests"]["schema"]
+    assert funding["primaryKey"] == ["territory_id", "source_row"]
+    assert funding["foreignKeys"] == [{"fields": ["territory_id"],
+                                       "reference": {"resource": "core_territories", "fields": ["territory_id"]}}]
+    types = {f["name"]: f["type"] for f in funding["fields"]}
+    assert (types["source_row"], types["montant_accorde"], types["date_decision"]) == ("integer", "number", "date")
+    assert {f["name"]: f["type"] for f in resources["mart_practice_diffusion"]["schema"]["fields"]}["reused_by"] == \
+        "array"
+
+
+def test_the_data_package_is_valid_for_frictionless(tmp_path):
+    from frictionless import Package
+
+    release, _ = _typed_release(tmp_path)
+    report = Package(str(release / "datapackage.json")).validate()
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+
+
+def test_a_row_breaking_the_package_schema_is_found_by_frictionless(tmp_path):
+    """The validation can fail: a territory the release's territories do not hold breaks the foreign key."""
+    from frictionless import Package
+
+    release, _ = _typed_release(tmp_path)
+    path = release / "core_funding_requests.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("alpha,3,", "nowhere,3,"), encoding="utf-8")
+    report = Package(str(release / "datapackage.json")).validate()
+    assert not report.valid
+    assert any(error[2] == "foreign-key" for error in report.flatten(["rowNumber", "fieldName", "type"]))
+
+
+def test_core_tables_are_queryable_like_the_marts(tmp_path):
+    from qp_analytics.query import run_query
+
+    _typed_release(tmp_path)
+    result = run_query(tmp_path, "SELECT sum(montant_sollicite) AS asked FROM core_funding_requests "
+                                 "WHERE territory_id = 'alpha'")
+    assert [tuple(r) for r in result.rows] == [(Decimal("1290500.50"),)]

@@ -9,7 +9,8 @@ from pipelines.normalise.roadmaps import core_roadmaps
 from pipelines.resources import QpSettings
 from qp_analytics.dictionary import indicators_markdown, template_markdown
 from qp_analytics.marts import compute_marts
-from qp_analytics.publish import current_release, dictionary_markdown, publish_release, short_name
+from qp_analytics.publish import CORE as RELEASED_CORE
+from qp_analytics.publish import current_release, dictionary_markdown, publish_release, release_name
 from qp_analytics.schema import MARTS
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import connect, ensure_tables, markdown_table, transaction
@@ -50,25 +51,28 @@ def marts(context: AssetExecutionContext, settings: QpSettings):
 @asset(
     key=["published", "marts"],
     group_name="publish",
-    deps=[AssetKey(name.split(".")) for name in MARTS],
+    deps=[AssetKey(name.split(".")) for name in [*MARTS, *RELEASED_CORE]],
     kinds={"parquet"},
-    description="The marts and their data dictionary as Parquet (and Markdown) in the marts folder, published "
+    description="The marts, the core tables (core_<table>) and their data dictionary as Parquet, with CSV, an "
+                "Excel workbook of the marts and a Frictionless datapackage.json, in the marts folder, published "
                 "atomically: `current` points at the last complete release.",
 )
 def published_marts(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
     with connect(settings.warehouse_path, read_only=True) as con:
         frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
+        # the core tables beside them, in the release's order (a territory's rows together)
+        core = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").pl() for name in RELEASED_CORE}
     as_of = frames["marts.mart_timeliness"]["as_of"][0] if frames["marts.mart_timeliness"].height else \
         settings.as_of_date()
     before = current_release(settings.marts_dir)
-    release = publish_release(settings.marts_dir, frames, as_of, run_id=context.run.run_id,
+    release = publish_release(settings.marts_dir, {**frames, **core}, as_of, run_id=context.run.run_id,
                               activate=settings.activate_release, reuse=not settings.reprocess)
     unchanged = before is not None and release.name == before.name
     if unchanged:
         context.log.info(f"the marts are those of the current release {release.name}: no new release")
     return MaterializeResult(metadata={
         "release": str(release), "as_of": str(as_of), "unchanged_release": unchanged,
-        "files": MetadataValue.json({f"{short_name(n)}.parquet": f.height for n, f in frames.items()}),
+        "files": MetadataValue.json({f"{release_name(n)}.parquet": f.height for n, f in {**frames, **core}.items()}),
         "dictionary": MetadataValue.md(dictionary_markdown()[:4000]),
         "national_indicators": MetadataValue.md(indicators_markdown()),
         "template_fields": MetadataValue.md(template_markdown()),

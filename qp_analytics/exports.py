@@ -1,0 +1,170 @@
+"""Open formats beside a release's Parquet files: a CSV per table, one Excel workbook of the marts with the
+dictionary as a sheet, and a Frictionless data package (`datapackage.json`, a Table Schema per resource).
+
+Written from the release's own Parquet files, so every format holds the same rows. Types are kept: counts as
+integers, amounts as decimals, dates as ISO dates. The data package describes the CSV files (the form
+schema.data.gouv.fr and `frictionless validate` read), with each column's type and meaning from
+qp_analytics.schema, primary keys, and territory_id as a foreign key to the territories where the release
+holds them.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+
+from qp_analytics.schema import Column, Table
+
+WORKBOOK = "marts.xlsx"
+PACKAGE = "datapackage.json"
+TERRITORIES = "core_territories"
+_EXCEL_ROWS = 1_048_575  # a sheet's rows below its header
+
+
+def _field_type(duckdb_type: str) -> tuple[str, dict]:
+    """Table Schema type (and extra properties) of a DuckDB column type."""
+    if duckdb_type.endswith("[]"):
+        return "array", {}
+    if duckdb_type.startswith("DECIMAL"):
+        return "number", {}
+    return {"VARCHAR": ("string", {}), "INTEGER": ("integer", {}), "BIGINT": ("integer", {}),
+            "DOUBLE": ("number", {}), "DATE": ("date", {}), "BOOLEAN": ("boolean", {}),
+            "TIMESTAMP": ("datetime", {"format": "any"}), "JSON": ("string", {"format": "default"})
+            }.get(duckdb_type, ("string", {}))
+
+
+def _csv_select(source: Path, columns: list[Column]) -> str:
+    """The SELECT that writes a table's CSV: lists as JSON arrays (Table Schema's array), timestamps ISO."""
+    out = []
+    for c in columns:
+        name = f'"{c.name}"'
+        if c.type.endswith("[]"):
+            out.append(f"to_json({name}) AS {name}")
+        elif c.type == "TIMESTAMP":
+            out.append(f"strftime({name}, '%Y-%m-%dT%H:%M:%S') AS {name}")
+        else:
+            out.append(name)
+    return f"SELECT {', '.join(out)} FROM read_parquet('{_quoted(source)}')"
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, source: Path, table: Table) -> list[Column]:
+    """The file's columns in its order, each with its definition (its type as the file holds it otherwise)."""
+    defined = {c.name: c for c in table.columns}
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_quoted(source)}')").fetchall()
+    return [defined.get(name) or Column(name, kind, "") for name, kind, *_ in described]
+
+
+def write_csv_files(release: Path, tables: Mapping[str, Table]) -> dict[str, list[Column]]:
+    """`<name>.csv` beside each `<name>.parquet` of the release (UTF-8, comma, header row): {name: columns}."""
+    written = {}
+    with duckdb.connect() as con:
+        for name, table in tables.items():
+            source = release / f"{name}.parquet"
+            if not source.is_file():
+                continue
+            columns = _columns(con, source, table)
+            con.execute(f"COPY ({_csv_select(source, columns)}) TO '{_quoted(release / f'{name}.csv')}' "
+                        "(FORMAT csv, HEADER true, DELIMITER ',', DATEFORMAT '%Y-%m-%d')")
+            written[name] = columns
+    return written
+
+
+def write_workbook(release: Path, marts: Mapping[str, Table], dictionary: Path) -> Path:
+    """One workbook of the marts (a sheet each, typed cells, dates as dates) and the dictionary as its last
+    sheet. xlsxwriter in constant-memory mode: rows stream to the file as they are written."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import xlsxwriter
+
+    path = release / WORKBOOK
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                               "strings_to_formulas": False, "strings_to_urls": False})
+    workbook.set_properties({"created": dt.datetime(2021, 3, 18)})  # the same bytes for the same rows
+    date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    amount_format = workbook.add_format({"num_format": "#,##0.00"})
+    header_format = workbook.add_format({"bold": True})
+    with duckdb.connect() as con:
+        for name, source in [*((n, release / f"{n}.parquet") for n in marts), ("dictionary", dictionary)]:
+            if not source.is_file():
+                continue
+            sheet = workbook.add_worksheet(name[:31])
+            cursor = con.execute(f"SELECT * FROM read_parquet('{_quoted(source)}')")
+            columns = [d[0] for d in cursor.description]
+            sheet.write_row(0, 0, columns, header_format)
+            row_number = 0
+            while rows := cursor.fetchmany(10_000):
+                for row in rows:
+                    row_number += 1
+                    if row_number > _EXCEL_ROWS:
+                        raise ValueError(f"{name}: more rows than an Excel sheet holds; use {name}.csv")
+                    for col, value in enumerate(row):
+                        if value is None:
+                            continue
+                        if isinstance(value, dt.date):
+                            sheet.write_datetime(row_number, col, value, date_format)
+                        elif isinstance(value, Decimal):
+                            sheet.write_number(row_number, col, float(value), amount_format)
+                        elif isinstance(value, bool | int | float):
+                            sheet.write(row_number, col, value)
+                        else:
+                            sheet.write_string(row_number, col, value if isinstance(value, str)
+                                               else json.dumps(value, ensure_ascii=False, default=str))
+            sheet.freeze_panes(1, 0)
+    workbook.close()
+    return path
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower())
+
+
+def data_package(release_id: str, tables: Mapping[str, Table], written: Mapping[str, list[Column]],
+                 as_of: str) -> dict:
+    """The Frictionless data package of the release's CSV files (`written`: each file's columns)."""
+    resources = []
+    for name, columns in written.items():
+        table = tables[name]
+        fields = []
+        for c in columns:
+            kind, extra = _field_type(c.type)
+            field = {"name": c.name, "type": kind, **({"description": c.description} if c.description else {}),
+                     **extra}
+            if c.key:
+                field["constraints"] = {"required": True}
+            fields.append(field)
+        schema: dict = {"fields": fields, "missingValues": [""]}
+        names = [c.name for c in columns]
+        if table.key and set(table.key) <= set(names):
+            schema["primaryKey"] = table.key
+        if name != TERRITORIES and TERRITORIES in written and "territory_id" in names:
+            schema["foreignKeys"] = [{"fields": ["territory_id"],
+                                      "reference": {"resource": TERRITORIES, "fields": ["territory_id"]}}]
+        resources.append({"name": _slug(name), "path": f"{name}.csv", "profile": "tabular-data-resource",
+                          "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
+                          "description": table.description, "schema": schema})
+    # foreign keys name resources by their (slugged) names
+    for resource in resources:
+        for fk in resource["schema"].get("foreignKeys", []):
+            fk["reference"]["resource"] = _slug(fk["reference"]["resource"])
+    return {"profile": "tabular-data-package", "name": _slug(f"qp-analytics-{release_id}"),
+            "title": f"Quartiers productifs: evaluation marts at {as_of}",
+            "description": f"Release {release_id} of qp-analytics, evaluation date {as_of}: the evaluation marts "
+                           "of the Quartiers productifs programme and the core tables they are computed from.",
+            "resources": resources}
+
+
+def write_exports(release: Path, tables: Mapping[str, Table], marts: Mapping[str, Table], release_id: str,
+                  as_of: str, dictionary: Path) -> list[str]:
+    """Every export of a release folder whose Parquet files are written: the file names added."""
+    written = write_csv_files(release, tables)
+    write_workbook(release, marts, dictionary)
+    package = data_package(release_id, tables, written, as_of)
+    (release / PACKAGE).write_text(json.dumps(package, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return [*(f"{name}.csv" for name in written), WORKBOOK, PACKAGE]
