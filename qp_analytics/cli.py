@@ -10,16 +10,16 @@ import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from qp_analytics.cli_errors import fail
 from qp_analytics.cli_report import report
 from qp_analytics.convention import ConventionError, parse_convention
 from qp_analytics.documents import Document, DocumentError, read_document
 from qp_analytics.territories import RegistryError
 
-USER_ERROR = 2
 T = TypeVar("T")
 
 PARTY_LABELS = {"etat": "État", "intercommunalite": "Intercommunalité", "chef_de_file": "Chef de file",
@@ -31,12 +31,6 @@ FIELD_LABELS = [
     ("roadmap_due_date", "Feuille de route due le"), ("duration_months", "Durée (mois)"),
     ("end_date", "Fin de la convention"), ("signature_place", "Signée à"), ("signature_date", "Signée le"),
 ]
-
-
-def fail(messages: list[str] | str) -> NoReturn:
-    for message in [messages] if isinstance(messages, str) else messages:
-        click.echo(f"error: {message}", err=True)
-    sys.exit(USER_ERROR)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

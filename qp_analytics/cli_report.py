@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from qp_analytics.cli_errors import fail
+
 
 @click.command()
 @click.option("--marts-dir", type=click.Path(path_type=Path), default=Path("data/marts"), show_default=True,
@@ -20,7 +22,6 @@ def report(marts_dir: Path, out_dir: Path, territories: tuple[str, ...]) -> None
     cleanly) and all come from one release of the marts: its evaluation date, its release id and the
     provenance (real or illustrative) of the documents are stated on every page. Exit status 2, with a
     message, when no release is published yet or a territory id is unknown."""
-    from qp_analytics.cli import fail  # imported here: qp_analytics.cli imports this module
     from qp_analytics.report import ReportError, build_report
 
     try:
