@@ -1,21 +1,24 @@
 """The data dictionary: the marts' columns, the template's field names they are computed from, and the national
 indicators. (The warehouse carries the same column descriptions as comments: see warehouse.ensure_tables.)
 
-The mart columns come from qp_analytics.schema (as publish.dictionary_frame gives them); the template's fields
+The columns come from qp_analytics.schema (columns_frame, columns_markdown); the template's fields
 are those of the national roadmap template (ROADMAP_TEMPLATE.md), whose French names the definitions use
 (fin_prevue, date_reelle, montant_accorde, ...); the national indicators are schema.NATIONAL_INDICATORS.
 """
 
 import datetime as dt
+from collections.abc import Mapping
 
 import polars as pl
 
-from qp_analytics.publish import dictionary_markdown as marts_markdown
 from qp_analytics.schema import (
     AMOUNT_UNITS,
     COUNT_UNITS,
+    MARTS,
     MEASURE_UNITS,
     NATIONAL_INDICATORS,
+    Table,
+    release_name,
 )
 
 _PARTNERS = ("etat, anct, anru, banque_des_territoires, bpifrance, or another organisation's name as written "
@@ -134,6 +137,32 @@ def template_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def dictionary_markdown(as_of: dt.date | None = None) -> str:
-    """The marts' dictionary, then the national indicators and the template's field names."""
-    return "\n".join([marts_markdown(as_of=as_of).rstrip("\n"), "", indicators_markdown(), template_markdown()])
+def columns_frame(tables: Mapping[str, Table] = MARTS) -> pl.DataFrame:
+    """table, column, type, key, meaning: the same definitions as the Dagster metadata."""
+    return pl.DataFrame(
+        [{"table": release_name(t.name), "column": c.name, "type": c.type, "key": c.key, "meaning": c.description}
+         for t in tables.values() for c in t.columns],
+        schema={"table": pl.String, "column": pl.String, "type": pl.String, "key": pl.Boolean, "meaning": pl.String},
+    )
+
+
+def columns_markdown(tables: Mapping[str, Table] = MARTS, as_of: dt.date | None = None) -> str:
+    lines = ["# Data dictionary of the evaluation marts", ""]
+    if as_of:
+        lines += [f"Computed for as_of = {as_of.isoformat()}.", ""]
+    lines += ["Rules for every mart: facts dated after as_of do not exist yet; a median of nothing and a ratio "
+              "over zero are null; counts and sums are 0 where there is nothing; unknown amounts are left out of "
+              "sums. Amounts are euros. Durations are whole days.", ""]
+    for t in tables.values():
+        lines += [f"## {release_name(t.name)}", "", t.description, "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| {c.name}{' (key)' if c.key else ''} | {c.type} | {c.description.replace('|', '/')} |"
+                  for c in t.columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def dictionary_markdown(tables: Mapping[str, Table] = MARTS, as_of: dt.date | None = None) -> str:
+    """The tables' columns (the marts by default; a release's marts and core tables), then the national
+    indicators and the template's field names."""
+    return "\n".join([columns_markdown(tables, as_of=as_of).rstrip("\n"), "", indicators_markdown(),
+                      template_markdown()])

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import polars as pl
 
+from qp_analytics.dictionary import columns_frame, dictionary_markdown
 from qp_analytics.exports import write_exports
 from qp_analytics.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
-from qp_analytics.schema import MARTS, TABLES, Table
+from qp_analytics.schema import MARTS, TABLES, Table, release_name
 
 KEEP_RELEASES = 5
 DICTIONARY = "dictionary"
@@ -37,36 +38,6 @@ CORE = {name: table for name, table in TABLES.items() if name.startswith("core."
 
 def short_name(table_name: str) -> str:
     return table_name.split(".", 1)[1]
-
-
-def release_name(table_name: str) -> str:
-    """A table's name in a release: a mart by its own name (mart_timeliness), a core table as core_<table>."""
-    schema, table = table_name.split(".", 1)
-    return table if schema == "marts" else f"{schema}_{table}"
-
-
-def dictionary_frame(tables: Mapping[str, Table] = MARTS) -> pl.DataFrame:
-    """table, column, type, key, meaning: the same definitions as the Dagster metadata."""
-    return pl.DataFrame(
-        [{"table": release_name(t.name), "column": c.name, "type": c.type, "key": c.key, "meaning": c.description}
-         for t in tables.values() for c in t.columns],
-        schema={"table": pl.String, "column": pl.String, "type": pl.String, "key": pl.Boolean, "meaning": pl.String},
-    )
-
-
-def dictionary_markdown(tables: Mapping[str, Table] = MARTS, as_of: dt.date | None = None) -> str:
-    lines = ["# Data dictionary of the evaluation marts", ""]
-    if as_of:
-        lines += [f"Computed for as_of = {as_of.isoformat()}.", ""]
-    lines += ["Rules for every mart: facts dated after as_of do not exist yet; a median of nothing and a ratio "
-              "over zero are null; counts and sums are 0 where there is nothing; unknown amounts are left out of "
-              "sums. Amounts are euros. Durations are whole days.", ""]
-    for t in tables.values():
-        lines += [f"## {release_name(t.name)}", "", t.description, "", "| column | type | meaning |", "|---|---|---|"]
-        lines += [f"| {c.name}{' (key)' if c.key else ''} | {c.type} | {c.description.replace('|', '/')} |"
-                  for c in t.columns]
-        lines.append("")
-    return "\n".join(lines)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -93,7 +64,7 @@ def _tables_of(frames: Mapping[str, pl.DataFrame]) -> dict[str, Table]:
 def _parquet_files(frames: Mapping[str, pl.DataFrame]) -> dict[str, tuple[bytes, int]]:
     """The release's Parquet files (its tables and the dictionary): {file name: (bytes, rows)}."""
     files = {}
-    dictionary = dictionary_frame(_tables_of(frames) or MARTS)
+    dictionary = columns_frame(_tables_of(frames) or MARTS)
     for name, frame in {**{release_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary}.items():
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
@@ -137,7 +108,7 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
 def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date, run_id: str,
              activate: bool, reuse: bool) -> Path:
     encoded = _parquet_files(frames)
-    dictionary = dictionary_markdown(as_of=as_of).encode("utf-8")
+    dictionary = dictionary_markdown(_tables_of(frames) or MARTS, as_of=as_of).encode("utf-8")
     if reuse:
         same = same_as_current(marts_dir, {**{n: data for n, (data, _) in encoded.items()},
                                            f"{DICTIONARY}.md": dictionary}, as_of)

@@ -495,3 +495,9 @@ MARTS: dict[str, Table] = {t.name: t for t in [
 ]}
 _POLARS_TYPES["VARCHAR[]"] = pl.List(pl.String)
 _POLARS_TYPES["DECIMAL(18,2)"] = pl.Decimal(18, 2)
+
+
+def release_name(table_name: str) -> str:
+    """A table's name in a release: a mart by its own name (mart_timeliness), a core table as core_<table>."""
+    schema, table = table_name.split(".", 1)
+    return table if schema == "marts" else f"{schema}_{table}"

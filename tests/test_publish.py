@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from qp_analytics import publish
-from qp_analytics.publish import current_release, dictionary_frame, publish_release
+from qp_analytics.dictionary import columns_frame, columns_markdown
+from qp_analytics.publish import current_release, publish_release
 from qp_analytics.schema import MARTS
 
 
@@ -64,11 +65,11 @@ def test_old_releases_are_pruned_but_not_the_current(tmp_path):
 
 
 def test_dictionary_is_drawn_from_the_schema():
-    d = dictionary_frame()
+    d = columns_frame()
     assert d.height == sum(len(t.columns) for t in MARTS.values())
     row = d.filter((pl.col("table") == "mart_timeliness") & (pl.col("column") == "roadmap_status")).to_dicts()[0]
     assert row["type"] == "VARCHAR" and row["meaning"].startswith("on_time (delay ≤ 0)")
-    md = publish.dictionary_markdown()
+    md = columns_markdown()
     assert "## mart_partner_mobilisation" in md and "| attendance_rate | DOUBLE |" in md
 
 
@@ -253,3 +254,15 @@ def test_core_tables_are_queryable_like_the_marts(tmp_path):
     result = run_query(tmp_path, "SELECT sum(montant_sollicite) AS asked FROM core_funding_requests "
                                  "WHERE territory_id = 'alpha'")
     assert [tuple(r) for r in result.rows] == [(Decimal("1290500.50"),)]
+
+
+def test_a_releases_dictionary_covers_its_tables_the_indicators_and_the_template(tmp_path):
+    release, day = _typed_release(tmp_path)
+    text = (release / "dictionary.md").read_text(encoding="utf-8")
+    assert f"Computed for as_of = {day.isoformat()}." in text
+    assert "## core_funding_requests" in text and "| montant_accorde | DECIMAL(14,2) |" in text
+    assert "## National indicators (mart_evaluation_national)" in text and "| territories_in_programme |" in text
+    assert "## The roadmap template's field names" in text and "| financements | montant_accorde |" in text
+    tables = set(pl.read_parquet(release / "dictionary.parquet")["table"])
+    assert tables == {"core_territories", "core_funding_requests", "mart_evaluation_national",
+                      "mart_practice_diffusion"}

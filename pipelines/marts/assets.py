@@ -7,11 +7,11 @@ from pipelines.normalise.assets import core_conventions, territories
 from pipelines.normalise.avenants import avenants
 from pipelines.normalise.roadmaps import core_roadmaps
 from pipelines.resources import QpSettings
-from qp_analytics.dictionary import indicators_markdown, template_markdown
+from qp_analytics.dictionary import columns_markdown, indicators_markdown, template_markdown
 from qp_analytics.marts import compute_marts
 from qp_analytics.publish import CORE as RELEASED_CORE
-from qp_analytics.publish import current_release, dictionary_markdown, publish_release, release_name
-from qp_analytics.schema import MARTS
+from qp_analytics.publish import current_release, publish_release
+from qp_analytics.schema import MARTS, release_name
 from qp_analytics.territories import read_registry
 from qp_analytics.warehouse import connect, ensure_tables, markdown_table, transaction
 
@@ -73,7 +73,7 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings) -> Mat
     return MaterializeResult(metadata={
         "release": str(release), "as_of": str(as_of), "unchanged_release": unchanged,
         "files": MetadataValue.json({f"{release_name(n)}.parquet": f.height for n, f in {**frames, **core}.items()}),
-        "dictionary": MetadataValue.md(dictionary_markdown()[:4000]),
+        "dictionary": MetadataValue.md(columns_markdown()[:4000]),
         "national_indicators": MetadataValue.md(indicators_markdown()),
         "template_fields": MetadataValue.md(template_markdown()),
     })
