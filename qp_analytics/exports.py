@@ -10,6 +10,7 @@ holds them.
 
 import json
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -161,10 +162,14 @@ def data_package(release_id: str, tables: Mapping[str, Table], written: Mapping[
 
 
 def write_exports(release: Path, tables: Mapping[str, Table], marts: Mapping[str, Table], release_id: str,
-                  as_of: str, dictionary: Path) -> list[str]:
-    """Every export of a release folder whose Parquet files are written: the file names added."""
+                  as_of: str, dictionary: Path, workbook: Path | None = None) -> list[str]:
+    """Every export of a release folder whose Parquet files are written: the file names added. `workbook`: a
+    workbook drawn from the same marts and dictionary, copied instead of drawn again."""
     written = write_csv_files(release, tables)
-    write_workbook(release, marts, dictionary)
+    if workbook is not None:
+        shutil.copyfile(workbook, release / WORKBOOK)
+    else:
+        write_workbook(release, marts, dictionary)
     package = data_package(release_id, tables, written, as_of)
     (release / PACKAGE).write_text(json.dumps(package, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return [*(f"{name}.csv" for name in written), WORKBOOK, PACKAGE]
