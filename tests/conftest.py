@@ -11,6 +11,17 @@ RAW = REPO / "data" / "raw"
 SEED_CONVENTION = RAW / "conventions" / "aix-marseille-provence.txt"
 
 
+# Module fixtures that run the whole pipeline (tests/test_query.py's published marts, the hand-made roadmap's
+# runs of tests/test_marts_handmade.py): their tests are in the full tier, as the modules marked slow are.
+RUNS_THE_PIPELINE = {"published", "runs"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if RUNS_THE_PIPELINE & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def dagster_home(tmp_path_factory):
     """Runs record on a Dagster instance of the test session's own (per xdist worker), not the project's

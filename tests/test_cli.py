@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
 from click.testing import CliRunner
 
 from qp_analytics.cli import main
@@ -78,6 +79,7 @@ def test_generate_needs_a_source():
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_materialize_end_to_end(tmp_path):
     raw = tmp_path / "raw"
     assert CliRunner().invoke(main, ["generate", "--territories", "3", "--out", str(raw)]).exit_code == 0

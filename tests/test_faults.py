@@ -15,6 +15,8 @@ import pipelines.run as run_module
 from pipelines.run import RunFault, run_pipeline
 from qp_analytics.cli import main
 
+pytestmark = pytest.mark.slow  # runs the pipeline: the full tier only
+
 AS_OF = dt.date(2024, 6, 30)
 
 

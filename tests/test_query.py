@@ -199,6 +199,7 @@ def test_no_publication_yet(tmp_path):
         run_query(tmp_path / "empty", "SELECT 1")
 
 
+@pytest.mark.slow
 def test_queries_during_a_materialisation_answer_published_figures(tmp_path):
     """While a run publishes new marts (as_of B), every query answers one complete set: A or B, never a mix."""
     raw = tmp_path / "raw"
