@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from qp_analytics.schema import Column, Table
+from qp_analytics.text import sql_literal
 
 WORKBOOK = "marts.xlsx"
 PACKAGE = "datapackage.json"
@@ -47,17 +48,13 @@ def _csv_select(source: Path, columns: list[Column]) -> str:
             out.append(f"strftime({name}, '%Y-%m-%dT%H:%M:%S') AS {name}")
         else:
             out.append(name)
-    return f"SELECT {', '.join(out)} FROM read_parquet('{_quoted(source)}')"
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
+    return f"SELECT {', '.join(out)} FROM read_parquet({sql_literal(str(source))})"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, source: Path, table: Table) -> list[Column]:
     """The file's columns in its order, each with its definition (its type as the file holds it otherwise)."""
     defined = {c.name: c for c in table.columns}
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_quoted(source)}')").fetchall()
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(source))})").fetchall()
     return [defined.get(name) or Column(name, kind, "") for name, kind, *_ in described]
 
 
@@ -70,7 +67,7 @@ def write_csv_files(release: Path, tables: Mapping[str, Table]) -> dict[str, lis
             if not source.is_file():
                 continue
             columns = _columns(con, source, table)
-            con.execute(f"COPY ({_csv_select(source, columns)}) TO '{_quoted(release / f'{name}.csv')}' "
+            con.execute(f"COPY ({_csv_select(source, columns)}) TO {sql_literal(str(release / f'{name}.csv'))} "
                         "(FORMAT csv, HEADER true, DELIMITER ',', DATEFORMAT '%Y-%m-%d')")
             written[name] = columns
     return written
@@ -80,7 +77,7 @@ def _excel_select(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[str, li
     """The SELECT that gives a sheet's cells as Excel holds them, and each column's kind: dates as day serial
     numbers (shown as dates by their format), decimals as numbers, lists and structures as JSON text. DuckDB
     converts the column at once; the Python loop then only places values."""
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_quoted(source)}')").fetchall()
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(source))})").fetchall()
     parts, kinds = [], []
     for name, kind, *_ in described:
         column = f'"{name}"'
@@ -105,7 +102,7 @@ def _excel_select(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[str, li
         else:  # lists, structures, JSON
             parts.append(f"to_json({column})::VARCHAR AS {column}")
             kinds.append("string")
-    return f"SELECT {', '.join(parts)} FROM read_parquet('{_quoted(source)}')", kinds
+    return f"SELECT {', '.join(parts)} FROM read_parquet({sql_literal(str(source))})", kinds
 
 
 def write_workbook(release: Path, marts: Mapping[str, Table], dictionary: Path) -> Path:
@@ -172,14 +169,10 @@ def data_package(release_id: str, tables: Mapping[str, Table], written: Mapping[
             schema["primaryKey"] = table.key
         if name != TERRITORIES and TERRITORIES in written and "territory_id" in names:
             schema["foreignKeys"] = [{"fields": ["territory_id"],
-                                      "reference": {"resource": TERRITORIES, "fields": ["territory_id"]}}]
+                                      "reference": {"resource": _slug(TERRITORIES), "fields": ["territory_id"]}}]
         resources.append({"name": _slug(name), "path": f"{name}.csv", "profile": "tabular-data-resource",
                           "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
                           "description": table.description, "schema": schema})
-    # foreign keys name resources by their (slugged) names
-    for resource in resources:
-        for fk in resource["schema"].get("foreignKeys", []):
-            fk["reference"]["resource"] = _slug(fk["reference"]["resource"])
     return {"profile": "tabular-data-package", "name": _slug(f"qp-analytics-{release_id}"),
             "title": f"Quartiers productifs: evaluation marts at {as_of}",
             "description": f"Release {release_id} of qp-analytics, evaluation date {as_of}: the evaluation marts "

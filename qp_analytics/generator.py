@@ -136,6 +136,11 @@ def _article(name: str) -> str:
     return ""
 
 
+def file_suffix(fmt: str) -> str:
+    """A generated document's file suffix by its format: a scan is a PDF of page images."""
+    return {"scan": "pdf"}.get(fmt, fmt)
+
+
 @dataclass
 class ConventionSpec:
     """What one generated convention says; `expected()` is what reading it back must give."""
@@ -169,8 +174,7 @@ class ConventionSpec:
 
     @property
     def suffix(self) -> str:
-        """The file's suffix: a scan is a PDF of page images."""
-        return {"scan": "pdf"}.get(self.fmt, self.fmt)
+        return file_suffix(self.fmt)
 
     def refs(self, party: str) -> list[str | None]:
         """The markers of a party's numbered commitments as this layout writes them."""

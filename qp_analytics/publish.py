@@ -36,10 +36,6 @@ DICTIONARY = "dictionary"
 CORE = {name: table for name, table in TABLES.items() if name.startswith("core.")}
 
 
-def short_name(table_name: str) -> str:
-    return table_name.split(".", 1)[1]
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -61,10 +57,10 @@ def _tables_of(frames: Mapping[str, pl.DataFrame]) -> dict[str, Table]:
     return {name: table for name, table in {**MARTS, **CORE}.items() if name in frames}
 
 
-def _parquet_files(frames: Mapping[str, pl.DataFrame]) -> dict[str, tuple[bytes, int]]:
+def _parquet_files(frames: Mapping[str, pl.DataFrame], tables: Mapping[str, Table]) -> dict[str, tuple[bytes, int]]:
     """The release's Parquet files (its tables and the dictionary): {file name: (bytes, rows)}."""
     files = {}
-    dictionary = columns_frame(_tables_of(frames) or MARTS)
+    dictionary = columns_frame(tables)
     for name, frame in {**{release_name(k): v for k, v in frames.items()}, DICTIONARY: dictionary}.items():
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
@@ -107,8 +103,9 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
 
 def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date, run_id: str,
              activate: bool, reuse: bool) -> Path:
-    encoded = _parquet_files(frames)
-    dictionary = dictionary_markdown(_tables_of(frames) or MARTS, as_of=as_of).encode("utf-8")
+    tables = _tables_of(frames) or MARTS
+    encoded = _parquet_files(frames, tables)
+    dictionary = dictionary_markdown(tables, as_of=as_of).encode("utf-8")
     if reuse:
         same = same_as_current(marts_dir, {**{n: data for n, (data, _) in encoded.items()},
                                            f"{DICTIONARY}.md": dictionary}, as_of)
@@ -127,11 +124,10 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     files: dict[str, dict[str, object]] = {
         name: {"rows": rows, "sha256": _write_file(staging / name, data)} for name, (data, rows) in encoded.items()}
     _write_file(staging / f"{DICTIONARY}.md", dictionary)
-    tables = _tables_of(frames)
-    marts = {release_name(n): t for n, t in tables.items() if n in MARTS}
-    exports = write_exports(staging, {release_name(n): t for n, t in tables.items()}, marts, release_id,
-                            as_of.isoformat(), staging / f"{DICTIONARY}.parquet",
-                            workbook=_same_workbook(marts_dir, encoded, [*marts, DICTIONARY]))
+    released = {release_name(n): t for n, t in tables.items() if n in frames}
+    marts = {name: t for name, t in released.items() if t.name in MARTS}
+    exports = write_exports(staging, released, marts, release_id, as_of.isoformat(), staging / f"{DICTIONARY}.parquet",
+                            workbook=_same_workbook(marts_dir, files, [*marts, DICTIONARY]))
     for name in exports:
         with (staging / name).open("rb") as fh:
             os.fsync(fh.fileno())
@@ -148,17 +144,18 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     return final
 
 
-def _same_workbook(marts_dir: str | Path, encoded: Mapping[str, tuple[bytes, int]], names: list[str]) -> Path | None:
-    """The current release's workbook when it was drawn from the same marts and dictionary (same Parquet bytes):
-    a release that changes only core tables (a document's bytes, not its values) copies it rather than draw it
-    again (seconds at 1,400 territories)."""
+def _same_workbook(marts_dir: str | Path, files: Mapping[str, Mapping[str, object]], names: list[str]) -> Path | None:
+    """The current release's workbook when it was drawn from the same marts and dictionary (the same SHA-256 in
+    its release.json): a release that changes only core tables (a document's bytes, not its values) copies it
+    rather than draw it again (seconds at 1,400 territories)."""
     current = current_release(marts_dir)
     if current is None or not (current / WORKBOOK).is_file():
         return None
     try:
-        if all((current / f"{name}.parquet").read_bytes() == encoded[f"{name}.parquet"][0] for name in names):
+        published = json.loads((current / "release.json").read_text(encoding="utf-8"))["files"]
+        if all(published[f"{name}.parquet"]["sha256"] == files[f"{name}.parquet"]["sha256"] for name in names):
             return current / WORKBOOK
-    except (OSError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
 

@@ -38,6 +38,7 @@ from qp_analytics.incremental import modules_version
 from qp_analytics.marts import AMOUNT_UNITS, COUNT_UNITS, MEASURE_UNITS, NATIONAL_PARTNERS
 from qp_analytics.roadmap import CODES, QPV_CODE
 from qp_analytics.schema import MARTS, TABLES, Table
+from qp_analytics.text import sql_literal
 
 CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
 PARTIES = ("etat", "intercommunalite", "chef_de_file", "partenaires")
@@ -111,12 +112,8 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_literal(v) for v in values) + "]::VARCHAR[]"
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
 
 
 def _words(values: Sequence[str]) -> str:
@@ -476,7 +473,7 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
     frames.append(f)
 
     frames += _consistency_frames()
-    union = " UNION ALL ".join(f"SELECT DISTINCT {_literal(m)} AS mart, as_of FROM {m}" for m in MARTS)
+    union = " UNION ALL ".join(f"SELECT DISTINCT {sql_literal(m)} AS mart, as_of FROM {m}" for m in MARTS)
     f = _Frame(ACROSS_MARTS, f"SELECT * FROM ({union}) ORDER BY ALL", ["mart"])
     f.add("single_as_of", "all the marts' rows carry one and the same as_of",
           _e("ExpectColumnUniqueValueCountToBeBetween", column="as_of", max_value=1), rows=True)
@@ -806,9 +803,9 @@ def core_contents(con: duckdb.DuckDBPyConnection, territories: Sequence[str] | N
     its rows."""
     names = [n for n in TABLES if n.startswith("core.") and n != "core.territories"]
     where = "" if territories is None else (
-        " WHERE territory_id IN (" + ", ".join(_literal(t) for t in territories) + ")" if territories else
+        " WHERE territory_id IN (" + ", ".join(sql_literal(t) for t in territories) + ")" if territories else
         " WHERE false")
-    per_table = " UNION ALL ".join(f"SELECT {_literal(n)} AS tbl, * FROM ({_rows_sha256(n, where, 'territory_id')})"
+    per_table = " UNION ALL ".join(f"SELECT {sql_literal(n)} AS tbl, * FROM ({_rows_sha256(n, where, 'territory_id')})"
                                    for n in names)
     contents: dict[str, dict[str, str]] = {n: {} for n in names}
     for table, territory, digest in con.execute(f"SELECT tbl, territory_id, digest FROM ({per_table})").fetchall():

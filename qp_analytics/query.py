@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from qp_analytics.releases import current_release
+from qp_analytics.text import sql_literal
 
 DEFAULT_TIMEOUT = 60.0  # seconds
 DEFAULT_MEMORY_LIMIT = "1GiB"
@@ -79,10 +80,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def connect_marts(marts_dir: str | Path, limits: Limits = Limits()
                   ) -> tuple[duckdb.DuckDBPyConnection, Path, frozenset[str]]:
     """An in-memory connection with the current release's Parquet files as views, locked down.
@@ -97,16 +94,16 @@ def connect_marts(marts_dir: str | Path, limits: Limits = Limits()
     try:
         for path in files:
             # names come from our own release folder; quoted as identifier and as literal
-            con.execute(f'CREATE VIEW "{path.stem}" AS SELECT * FROM read_parquet({_literal(str(path))})')
+            con.execute(f'CREATE VIEW "{path.stem}" AS SELECT * FROM read_parquet({sql_literal(str(path))})')
         for name, value, option in (("memory_limit", limits.memory_limit, "--memory-limit"),
                                     ("threads", str(limits.threads), "--threads")):
             try:
-                con.execute(f"SET {name} = {_literal(value)}")
+                con.execute(f"SET {name} = {sql_literal(value)}")
             except duckdb.Error as exc:
                 raise QueryError(f"{option} {value}: {str(exc).strip().splitlines()[0]}") from None
         con.execute("SET temp_directory = ''")  # nothing spills to disk, and no `.tmp/` folder becomes readable
         con.execute("SET allowed_directories = []")
-        con.execute(f"SET allowed_paths = [{', '.join(_literal(str(p)) for p in files)}]")
+        con.execute(f"SET allowed_paths = [{', '.join(sql_literal(str(p)) for p in files)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:
@@ -149,7 +146,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, views: frozenset[s
         raise QueryError(f"only read-only SELECT queries over the marts are accepted (statement type: "
                          f"{kind.name})")
     # a literal, not a parameter: binding a Python parameter makes DuckDB import pandas (0.4 s)
-    parsed = json.loads(con.execute(f"SELECT json_serialize_sql({_literal(sql)})").fetchone()[0])
+    parsed = json.loads(con.execute(f"SELECT json_serialize_sql({sql_literal(sql)})").fetchone()[0])
     if parsed.get("error") or len(parsed.get("statements", [])) != 1:
         raise QueryError("only read-only SELECT queries over the marts are accepted (a PRAGMA or another "
                          "statement rewritten by DuckDB is not)")

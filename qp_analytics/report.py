@@ -38,9 +38,9 @@ import polars as pl
 from qp_analytics.french import french_date
 from qp_analytics.incremental import modules_version
 from qp_analytics.marts import NATIONAL_PARTNERS
-from qp_analytics.publish import CURRENT, _fsync_dir, current_release, short_name
+from qp_analytics.publish import CURRENT, _fsync_dir, current_release
 from qp_analytics.publish import _write_file as _fsync_write  # written and synced to disk
-from qp_analytics.schema import MARTS
+from qp_analytics.schema import MARTS, release_name
 from qp_analytics.territories import is_territory_id
 
 TERRITORY_FOLDER = "territoires"
@@ -84,7 +84,7 @@ INDICATOR_LABELS = {
     **{f"median_instruction_days_{p}": f"Délai médian d'instruction — {label}" for p, label in PARTNER_LABELS.items()},
 }
 
-MART_NAMES = tuple(short_name(name) for name in MARTS)
+MART_NAMES = tuple(release_name(name) for name in MARTS)
 
 # Beyond this many territories a national chart with one row per territory would be unreadable (and slow to
 # draw): it shows a distribution or the territories that stand out instead. The table lists them all.

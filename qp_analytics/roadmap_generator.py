@@ -30,6 +30,7 @@ from qp_analytics.generator import (
     _article,
     _months_text,
     de_departement,
+    file_suffix,
     paragraphs_pdf,
     seat,
     typographic,
@@ -737,7 +738,7 @@ class AvenantSpec:
 
     @property
     def suffix(self) -> str:
-        return {"scan": "pdf"}.get(self.fmt, self.fmt)
+        return file_suffix(self.fmt)
 
     @property
     def written_name(self) -> str:

@@ -162,3 +162,9 @@ def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     while left < right and text[left] in " \t\r\n\f\uf0b7":
         left += 1
     return left, right
+
+
+def sql_literal(text: str) -> str:
+    """A string as an SQL literal ('it''s'), for the few places DuckDB takes no parameter (paths in
+    read_parquet, COPY targets, comments)."""
+    return "'" + text.replace("'", "''") + "'"

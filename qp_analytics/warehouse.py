@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from qp_analytics.schema import TABLES, T, Table
+from qp_analytics.text import sql_literal
 
 _held: set[str] = set()  # access lock paths this process holds (the outermost connection releases them)
 _held_guard = threading.RLock()
@@ -123,10 +124,6 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None =
     write_comments(con, {name: definitions[name] for name in tables or list(definitions)})
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def write_comments(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, Table]) -> int:
     """The definitions' descriptions (the data dictionary) as the warehouse's table and column comments, written
     where they differ from those there: `SELECT comment FROM duckdb_columns()` answers what a column means.
@@ -141,11 +138,11 @@ def write_comments(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, Tab
         if (schema, bare) not in tables:
             continue
         if tables[(schema, bare)] != table.description:
-            con.execute(f"COMMENT ON TABLE {name} IS {_literal(table.description)}")
+            con.execute(f"COMMENT ON TABLE {name} IS {sql_literal(table.description)}")
             written += 1
         for column in table.columns:
             if (schema, bare, column.name) in columns and columns[(schema, bare, column.name)] != column.description:
-                con.execute(f'COMMENT ON COLUMN {name}."{column.name}" IS {_literal(column.description)}')
+                con.execute(f'COMMENT ON COLUMN {name}."{column.name}" IS {sql_literal(column.description)}')
                 written += 1
     return written
 
