@@ -58,7 +58,7 @@ def qp_command() -> list[str]:
     script = Path(sys.executable).with_name("qp-analytics")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from qp_analytics.cli import main; main()"]
+    return [sys.executable, "-c", "from pipelines.cli.main import main; main()"]
 
 
 def measure(cmd: list[str], log: Path) -> dict:
@@ -138,7 +138,7 @@ def read_floor(raw: Path) -> dict:
     return {"floor_s": round(float(seconds), 3)}
 
 
-_IMPORTS = "import pipelines.run, pipelines.definitions, qp_analytics.cli\n"
+_IMPORTS = "import pipelines.run, pipelines.definitions, pipelines.cli.main\n"
 FLOORS = {
     # Python and the pipeline's imports (Dagster, polars, DuckDB...)
     "startup_s": _IMPORTS,

@@ -77,9 +77,9 @@ def _norm(value: Any) -> Any:
 
 def _read(path: Path, kind: str) -> tuple[dict[str, Any] | None, str | None]:
     """(fields read, None) or (None, the refusal's message)."""
-    from qp_analytics.avenant import parse_avenant
-    from qp_analytics.convention import ConventionError, parse_convention
-    from qp_analytics.documents import DocumentError, read_document
+    from qp_analytics.reading.avenant import parse_avenant
+    from qp_analytics.reading.convention import ConventionError, parse_convention
+    from qp_analytics.reading.documents import DocumentError, read_document
 
     try:
         doc = read_document(path)

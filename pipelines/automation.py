@@ -20,8 +20,8 @@ from dagster import (
 from pipelines.jobs import evaluation_refresh
 from pipelines.resources import QpSettings
 from pipelines.selection import territories_tag
-from qp_analytics.raw_index import changed_paths, raw_fingerprints, territories_of
-from qp_analytics.territories import RegistryError, read_registry
+from qp_analytics.reading.raw_index import changed_paths, raw_fingerprints, territories_of
+from qp_analytics.reading.territories import RegistryError, read_registry
 
 
 @schedule(job=evaluation_refresh, cron_schedule="0 6 * * 1", execution_timezone="Europe/Paris",

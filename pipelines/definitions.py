@@ -3,7 +3,6 @@
 from dagster import Definitions, EnvVar, in_process_executor
 
 from pipelines.automation import raw_files_sensor, weekly_refresh
-from pipelines.ingest.assets import convention_documents
 from pipelines.jobs import evaluation_refresh, evaluation_refresh_multiprocess
 from pipelines.marts.assets import marts, published_marts
 from pipelines.metadata import with_house_metadata
@@ -11,6 +10,7 @@ from pipelines.normalise.assets import convention_parses, conventions_accepted, 
 from pipelines.normalise.avenants import avenants, avenants_accepted
 from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps_accepted
 from pipelines.quality.checks import core_quality, marts_quality
+from pipelines.reading.assets import convention_documents
 from pipelines.report.assets import evaluation_report
 from pipelines.resources import ProgressSink, QpSettings
 

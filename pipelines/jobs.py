@@ -9,7 +9,7 @@ evaluation_refresh = define_asset_job(
                 "territories of the run's settings or qp/territories tag, else every territory of territories.csv).")
 
 # Steps in parallel processes. They share one DuckDB file and take its access lock in turn for as long as they
-# hold a connection (qp_analytics.warehouse): writes are serialised by design.
+# hold a connection (qp_analytics.warehouse.database): writes are serialised by design.
 evaluation_refresh_multiprocess = define_asset_job(
     "evaluation_refresh_multiprocess", selection=AssetSelection.all(), executor_def=multiprocess_executor,
     description="Every asset, steps in parallel processes (multiprocess executor).")

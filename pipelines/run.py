@@ -22,12 +22,18 @@ from typing import Any
 
 import duckdb
 
-from qp_analytics.ingest import unknown_files
-from qp_analytics.publish import activate_release, prune_releases
-from qp_analytics.quality import validator_process
-from qp_analytics.releases import publishing
-from qp_analytics.territories import read_registry
-from qp_analytics.warehouse import access_lock_path, connect, ensure_tables, kept_open, materialisation_lock_path
+from qp_analytics.normalise.rows import unknown_files
+from qp_analytics.publication.release import activate_release, prune_releases
+from qp_analytics.publication.releases import publishing
+from qp_analytics.quality.suites import validator_process
+from qp_analytics.reading.territories import read_registry
+from qp_analytics.warehouse.database import (
+    access_lock_path,
+    connect,
+    ensure_tables,
+    kept_open,
+    materialisation_lock_path,
+)
 
 EXECUTORS = ("in-process", "multiprocess", "celery")
 # Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_process),

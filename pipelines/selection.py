@@ -1,7 +1,7 @@
 """Which territories a run works on.
 
 The assets are not partitioned: each step works through the run's territories at once and keeps, per
-territory, what it last processed (qp_analytics.incremental), so a run over all territories reads only what
+territory, what it last processed (qp_analytics.warehouse.incremental), so a run over all territories reads only what
 changed. Dagster then records one event per asset and run, whatever the number of territories (a partition per
 territory made it store one per asset and territory: tens of thousands at 1,400, one by one).
 
@@ -27,6 +27,6 @@ def territory_keys(context: AssetExecutionContext, settings) -> list[str]:
     tagged = context.run.tags.get(TERRITORIES_TAG) if context.run else None
     if tagged:
         return [t for t in tagged.split(",") if t]
-    from qp_analytics.territories import read_registry
+    from qp_analytics.reading.territories import read_registry
 
     return [t.territory_id for t in read_registry(settings.raw_path)]

@@ -16,7 +16,8 @@ A = TypeVar("A")
 R = TypeVar("R")
 
 MIN_PARALLEL = 48  # territories: below this, one process is faster than starting workers
-_PRELOAD = ["qp_analytics.ingest", "qp_analytics.convention", "qp_analytics.roadmap", "qp_analytics.documents"]
+_PRELOAD = ["qp_analytics.normalise.rows", "qp_analytics.reading.convention", "qp_analytics.reading.roadmap",
+            "qp_analytics.reading.documents"]
 
 
 def worker_count(requested: int | None = None) -> int:

@@ -84,7 +84,7 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         Column("rejected_at", "TIMESTAMP", "When (UTC).", nullable=False),
     )),
     Table("staging.input_fingerprints", "What each stage last processed for each territory, so that unchanged "
-          "inputs are not read or parsed again (see qp_analytics.incremental).", (
+          "inputs are not read or parsed again (see qp_analytics.warehouse.incremental).", (
         _TID,
         Column("stage", "VARCHAR", "convention_read, convention_parse, convention_core, roadmap_parse, roadmap_core, "
                "avenants; or what last passed the Great Expectations suites: core_validated:<table> (a territory's "

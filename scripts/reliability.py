@@ -56,7 +56,7 @@ class Site:
         return self.root / "marts"
 
     def command(self, as_of: dt.date) -> list[str]:
-        return [sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(self.raw),
+        return [sys.executable, "-m", "pipelines.cli.main", "materialize", "--raw-dir", str(self.raw),
                 "--warehouse", str(self.warehouse), "--marts-dir", str(self.marts),
                 "--report-dir", str(self.root / "report"), "--as-of", as_of.isoformat()]
 

@@ -42,8 +42,8 @@ def dagster_home(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_raw(tmp_path_factory):
     """Five fictitious territories written by the generator, with what it meant to write."""
-    from qp_analytics.generator import synthetic_territories
-    from qp_analytics.raw_folder import write_raw_folder
+    from qp_analytics.generators.conventions import synthetic_territories
+    from qp_analytics.generators.raw_folder import write_raw_folder
 
     out = tmp_path_factory.mktemp("raw_small")
     result = write_raw_folder(out, synthetic_territories(5, random.Random(11)), seed=11)

@@ -14,8 +14,8 @@ from pipelines.definitions import defs
 from pipelines.jobs import evaluation_refresh
 from pipelines.resources import QpSettings
 from pipelines.selection import TERRITORIES_TAG
-from qp_analytics.raw_index import raw_fingerprints
-from qp_analytics.territories import read_registry
+from qp_analytics.reading.raw_index import raw_fingerprints
+from qp_analytics.reading.territories import read_registry
 
 pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
 

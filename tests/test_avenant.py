@@ -6,10 +6,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from qp_analytics.avenant import parse_avenant
-from qp_analytics.cli import main
-from qp_analytics.convention import ConventionError
-from qp_analytics.documents import read_document
+from pipelines.cli.main import main
+from qp_analytics.reading.avenant import parse_avenant
+from qp_analytics.reading.convention import ConventionError
+from qp_analytics.reading.documents import read_document
 
 
 def avenant_text(title="AVENANT N° 2", duration="La durée de la convention est prolongée de douze (12) mois.",

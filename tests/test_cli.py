@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from qp_analytics.cli import main
+from pipelines.cli.main import main
 from tests.conftest import REPO, SEED_CONVENTION
 
 KEYS = {"territory_name", "representative", "state_representative", "chef_de_file", "labellisation_date",
@@ -43,7 +43,7 @@ def test_broken_convention_exits_2_with_one_message_per_problem(tmp_path):
     text = SEED_CONVENTION.read_text(encoding="utf-8")
     path.write_text(text.replace("est l’ANRU", "est à désigner").replace("délai de 6 mois", "délai raisonnable"),
                     encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "parse", "convention", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "parse", "convention", str(path)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -54,7 +54,7 @@ def test_broken_convention_exits_2_with_one_message_per_problem(tmp_path):
 
 
 def test_missing_file_exits_2_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "parse", "convention",
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "parse", "convention",
                            str(tmp_path / "nope.pdf")], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {tmp_path / 'nope.pdf'}: file not found"
@@ -85,7 +85,7 @@ def test_materialize_end_to_end(tmp_path):
     assert CliRunner().invoke(main, ["generate", "--territories", "3", "--out", str(raw)]).exit_code == 0
     warehouse = tmp_path / "w.duckdb"
     proc = subprocess.run(
-        [sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(raw), "--warehouse",
+        [sys.executable, "-m", "pipelines.cli.main", "materialize", "--raw-dir", str(raw), "--warehouse",
          str(warehouse), "--marts-dir", str(tmp_path / "marts"), "--as-of", "2022-06-30"],
         capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
@@ -104,7 +104,7 @@ def test_materialize_end_to_end(tmp_path):
 
 def test_materialize_bad_registry_and_bad_date(tmp_path):
     (tmp_path / "territories.csv").write_text("territory_id,name\n../etc,Evil\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "materialize", "--raw-dir", str(tmp_path),
                            "--warehouse", str(tmp_path / "w.duckdb")], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2
     assert "row 1: missing column(s) siren, departement_code, departement" in proc.stderr

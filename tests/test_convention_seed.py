@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from qp_analytics.convention import parse_convention
-from qp_analytics.documents import read_document
+from qp_analytics.reading.convention import parse_convention
+from qp_analytics.reading.documents import read_document
 from tests.conftest import REPO, SEED_CONVENTION
 
 

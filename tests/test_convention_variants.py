@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from qp_analytics.convention import ConventionError, parse_convention
-from qp_analytics.documents import DocumentError, read_document
+from qp_analytics.reading.convention import ConventionError, parse_convention
+from qp_analytics.reading.documents import DocumentError, read_document
 from tests.document_builder import convention_text
 
 
@@ -250,7 +250,7 @@ def test_pdf_words_placed_by_position_keep_their_boundaries(tmp_path, gap):
 
 
 def test_word_boundary_check_leaves_prose_alone():
-    from qp_analytics.documents import lost_word_boundaries
+    from qp_analytics.reading.documents import lost_word_boundaries
 
     assert not lost_word_boundaries(SENTENCE)
     assert lost_word_boundaries(SENTENCE.replace(" ", ""))

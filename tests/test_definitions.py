@@ -4,7 +4,7 @@ import pytest
 from dagster import AssetKey
 
 from pipelines.definitions import defs
-from qp_analytics.incremental import code_version
+from qp_analytics.warehouse.incremental import code_version
 
 
 def test_every_asset_has_owners_a_layer_tag_and_a_code_version():

@@ -4,9 +4,9 @@ definitions, and every description written into the warehouse as a comment."""
 import duckdb
 
 from qp_analytics.dictionary import dictionary_markdown, indicators_frame, template_frame
-from qp_analytics.marts import compute_marts
+from qp_analytics.marts.compute import compute_marts
 from qp_analytics.schema import MARTS, TABLES
-from qp_analytics.warehouse import ensure_tables, write_comments
+from qp_analytics.warehouse.database import ensure_tables, write_comments
 from tests.roadmap_builder import HEADERS, valid_sheets
 from tests.test_quality import AS_OF, IDS, fill_good_core
 

@@ -107,7 +107,7 @@ def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, s
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         out = subprocess.run(
-            [sys.executable, "-c", "from qp_analytics.cli import main; main()", "materialize", "--raw-dir", str(raw),
+            [sys.executable, "-c", "from pipelines.cli.main import main; main()", "materialize", "--raw-dir", str(raw),
              "--warehouse", str(tmp_path / "celery" / "w.duckdb"), "--marts-dir", str(tmp_path / "celery" / "marts"),
              "--report-dir", str(tmp_path / "celery" / "report"), "--as-of", AS_OF, "--executor", "celery"],
             env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
@@ -135,7 +135,7 @@ def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, s
     # the same warehouse as one in-process run of the same files
     local = tmp_path / "local"
     done = subprocess.run(
-        [sys.executable, "-c", "from qp_analytics.cli import main; main()", "materialize", "--raw-dir", str(raw),
+        [sys.executable, "-c", "from pipelines.cli.main import main; main()", "materialize", "--raw-dir", str(raw),
          "--warehouse", str(local / "w.duckdb"), "--marts-dir", str(local / "marts"), "--report-dir",
          str(local / "report"), "--as-of", AS_OF], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -177,7 +177,7 @@ def test_a_celery_run_with_no_worker_is_refused_before_anything_is_queued(tmp_pa
     raw, _ = small_raw
     env = deployment_env(tmp_path, postgres)
     out = subprocess.run(
-        [sys.executable, "-c", "from qp_analytics.cli import main; main()", "materialize", "--raw-dir", str(raw),
+        [sys.executable, "-c", "from pipelines.cli.main import main; main()", "materialize", "--raw-dir", str(raw),
          "--warehouse", str(tmp_path / "w.duckdb"), "--marts-dir", str(tmp_path / "marts"), "--as-of", AS_OF,
          "--executor", "celery"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2, out.stdout + out.stderr

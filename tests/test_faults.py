@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 import pipelines.run as run_module
+from pipelines.cli.main import main
 from pipelines.run import RunFault, run_pipeline
-from qp_analytics.cli import main
 
 pytestmark = pytest.mark.slow  # runs the pipeline: the full tier only
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.fidelity import CORPUS, evaluate
-from qp_analytics.avenant import parse_avenant
-from qp_analytics.cleaning import clean, removed
-from qp_analytics.convention import ConventionError, parse_convention
-from qp_analytics.documents import DocumentError, read_document
+from qp_analytics.reading.avenant import parse_avenant
+from qp_analytics.reading.cleaning import clean, removed
+from qp_analytics.reading.convention import ConventionError, parse_convention
+from qp_analytics.reading.documents import DocumentError, read_document
 from qp_analytics.text import squash
 from tests.conftest import REPO, SEED_CONVENTION
 
@@ -166,8 +166,8 @@ def test_fidelity_script_reports_fields_right_over_total(tmp_path):
 
 def test_a_value_read_by_ocr_with_low_confidence_is_a_warning_naming_page_and_sentence():
     """The same text as a scan would give it, with tesseract unsure of the word that names the chef de file."""
-    from qp_analytics.documents import Document
-    from qp_analytics.ocr import LOW_CONFIDENCE, OcrWord
+    from qp_analytics.reading.documents import Document
+    from qp_analytics.reading.ocr import LOW_CONFIDENCE, OcrWord
     from tests.document_builder import convention_text
 
     text = convention_text(governance="Le chef de file désigné est l’ANRU.")

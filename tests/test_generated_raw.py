@@ -5,15 +5,15 @@ import re
 
 import pytest
 
-from qp_analytics.avenant import parse_avenant
-from qp_analytics.convention import parse_convention
-from qp_analytics.documents import read_document
-from qp_analytics.generator import synthetic_territories
-from qp_analytics.ingest import avenant_files, roadmap_source
-from qp_analytics.manifest import read_manifest, sha256_of
-from qp_analytics.raw_folder import write_raw_folder
-from qp_analytics.roadmap import parse_roadmap
-from qp_analytics.territories import convention_path, read_registry
+from qp_analytics.generators.conventions import synthetic_territories
+from qp_analytics.generators.raw_folder import write_raw_folder
+from qp_analytics.normalise.rows import avenant_files, roadmap_source
+from qp_analytics.reading.avenant import parse_avenant
+from qp_analytics.reading.convention import parse_convention
+from qp_analytics.reading.documents import read_document
+from qp_analytics.reading.manifest import read_manifest, sha256_of
+from qp_analytics.reading.roadmap import parse_roadmap
+from qp_analytics.reading.territories import convention_path, read_registry
 from tests.conftest import RAW
 
 pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
@@ -184,7 +184,7 @@ def test_generated_roadmaps_list_qpv_of_both_geographies(generated):
 
 
 def test_committed_roadmaps_list_2024_qpv_codes():
-    from qp_analytics.roadmap import parse_roadmap
+    from qp_analytics.reading.roadmap import parse_roadmap
 
     toulouse = {c for a in parse_roadmap(RAW / "roadmaps" / "toulouse.xlsx")["actions"] for c in a["qpv"]}
     reunion = {c for a in parse_roadmap(RAW / "roadmaps" / "saint-louis-reunion.xlsx")["actions"] for c in a["qpv"]}

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from qp_analytics.identity import RegistryEntry, TerritoryIndex, fit, name_forms
-from qp_analytics.territories import read_registry
+from qp_analytics.reading.identity import RegistryEntry, TerritoryIndex, fit, name_forms
+from qp_analytics.reading.territories import read_registry
 from tests.conftest import RAW
 
 
@@ -38,11 +38,11 @@ def registry():
 
 
 def test_the_committed_documents_name_their_territory(registry):
-    from qp_analytics.avenant import parse_avenant
-    from qp_analytics.convention import parse_convention
-    from qp_analytics.documents import read_document
-    from qp_analytics.ingest import avenant_index
-    from qp_analytics.roadmap import parse_roadmap
+    from qp_analytics.normalise.rows import avenant_index
+    from qp_analytics.reading.avenant import parse_avenant
+    from qp_analytics.reading.convention import parse_convention
+    from qp_analytics.reading.documents import read_document
+    from qp_analytics.reading.roadmap import parse_roadmap
 
     checked = 0
     for tid in registry.entries:
@@ -60,7 +60,7 @@ def test_the_committed_documents_name_their_territory(registry):
 def test_the_generated_documents_name_their_territory():
     """The names the generator writes for 1,400 territories (its conventions drop a leading article, as the
     parser does; its avenants and roadmaps write the registry's name), some of them shared by two territories."""
-    from qp_analytics.generator import plan_convention, synthetic_territories
+    from qp_analytics.generators.conventions import plan_convention, synthetic_territories
 
     territories = synthetic_territories(1400, random.Random(2021))
     index = TerritoryIndex.of(territories)
@@ -103,7 +103,7 @@ def test_siren(registry):
 
 
 def test_toulouse_convention_filed_as_laval_is_rejected_at_parse(registry):
-    from qp_analytics.ingest import parse_documents, read_conventions
+    from qp_analytics.normalise.rows import parse_documents, read_conventions
 
     read = read_conventions(RAW, ["toulouse"], ["toulouse"]).rows["raw.convention_documents"]
     as_laval = read.with_columns(territory_id=read["territory_id"].str.replace("toulouse", "laval"))
@@ -121,9 +121,9 @@ def test_a_convention_giving_another_sirens_is_rejected_at_parse(registry, tmp_p
     the document is refused, naming the SIREN territories.csv gives Laval."""
     import polars as pl
 
-    from qp_analytics.convention import parse_convention
-    from qp_analytics.documents import read_document
-    from qp_analytics.ingest import parse_documents
+    from qp_analytics.normalise.rows import parse_documents
+    from qp_analytics.reading.convention import parse_convention
+    from qp_analytics.reading.documents import read_document
     from tests.document_builder import convention_text
 
     path = tmp_path / "laval.txt"

@@ -793,7 +793,7 @@ def test_mart_history(runs):
 
 
 def test_history_dates_off_the_quarter_end():
-    from qp_analytics.marts import evaluation_dates, quarter_ends
+    from qp_analytics.marts.compute import evaluation_dates, quarter_ends
 
     assert evaluation_dates(D(2021, 3, 18), D(2021, 8, 15)) == [D(2021, 3, 31), D(2021, 6, 30), D(2021, 8, 15)]
     assert evaluation_dates(D(2021, 3, 31), D(2021, 9, 30)) == [D(2021, 3, 31), D(2021, 6, 30), D(2021, 9, 30)]

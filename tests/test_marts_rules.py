@@ -7,8 +7,8 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qp_analytics.marts import compute_marts
-from qp_analytics.warehouse import ensure_tables
+from qp_analytics.marts.compute import compute_marts
+from qp_analytics.warehouse.database import ensure_tables
 
 AS_OF = dt.date(2023, 6, 30)
 day = st.dates(min_value=dt.date(2022, 1, 1), max_value=dt.date(2024, 12, 31))

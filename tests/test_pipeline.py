@@ -11,9 +11,9 @@ from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
 from pipelines.resources import ProgressSink, QpSettings
 from pipelines.run import run_pipeline
 from pipelines.selection import territories_tag
-from qp_analytics.generator import plan_convention, programme_chefs
+from qp_analytics.generators.conventions import plan_convention, programme_chefs
+from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import TABLES
-from qp_analytics.territories import read_registry
 from tests.conftest import RAW, SEED_CONVENTION
 
 pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
@@ -222,7 +222,7 @@ def _planned_roadmap(territory_id):
     import random
 
     from qp_analytics.french import add_months
-    from qp_analytics.roadmap_generator import plan_roadmap, story_profiles
+    from qp_analytics.generators.roadmaps import plan_roadmap, story_profiles
 
     territories = read_registry(RAW)
     ids = [t.territory_id for t in territories]

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from qp_analytics import publish
 from qp_analytics.dictionary import columns_frame, columns_markdown
-from qp_analytics.publish import current_release, publish_release
+from qp_analytics.publication import release as publish
+from qp_analytics.publication.release import current_release, publish_release
 from qp_analytics.schema import MARTS
 
 
@@ -136,7 +136,7 @@ def test_a_release_never_made_current_is_pruned_as_an_orphan(tmp_path):
 
 
 def test_a_release_being_published_by_another_run_is_not_pruned(tmp_path):
-    from qp_analytics.releases import publishing
+    from qp_analytics.publication.releases import publishing
 
     first = publish_release(tmp_path, frames(dt.date(2023, 1, 1)), dt.date(2023, 1, 1))
     with publishing(tmp_path):  # another run, between writing its release and making it current
@@ -248,7 +248,7 @@ def test_a_row_breaking_the_package_schema_is_found_by_frictionless(tmp_path):
 
 
 def test_core_tables_are_queryable_like_the_marts(tmp_path):
-    from qp_analytics.query import run_query
+    from qp_analytics.publication.query import run_query
 
     _typed_release(tmp_path)
     result = run_query(tmp_path, "SELECT sum(montant_sollicite) AS asked FROM core_funding_requests "

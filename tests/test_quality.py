@@ -1,4 +1,4 @@
-"""The data-quality checks (qp_analytics.quality) on small hand-made warehouses.
+"""The data-quality checks (qp_analytics.quality.suites) on small hand-made warehouses.
 
 Each validation costs about a second, so each kind of warehouse is validated once (module fixtures): a good
 one where everything passes, empty ones, and broken ones where every rule is broken by its own bad value,
@@ -16,9 +16,9 @@ import textwrap
 import duckdb
 import pytest
 
-from qp_analytics import quality
-from qp_analytics.marts import compute_marts
-from qp_analytics.quality import (
+from qp_analytics.marts.compute import compute_marts
+from qp_analytics.quality import suites as quality
+from qp_analytics.quality.suites import (
     CORE_READS,
     CheckOutcome,
     ValidatorError,
@@ -36,7 +36,7 @@ from qp_analytics.quality import (
     validator_process,
 )
 from qp_analytics.schema import MARTS, TABLES, Table
-from qp_analytics.warehouse import ensure_tables
+from qp_analytics.warehouse.database import ensure_tables
 
 IDS = ["t1", "t2"]
 AS_OF = dt.date(2024, 6, 30)
@@ -490,9 +490,9 @@ def test_nothing_due_means_no_great_expectations_import():
     """With no changed rows and a registry and marts that passed before, GX is not even imported."""
     code = textwrap.dedent("""
         import sys, duckdb
-        from qp_analytics.quality import validate_core, validate_marts
+        from qp_analytics.quality.suites import validate_core, validate_marts
         from qp_analytics.schema import MARTS
-        from qp_analytics.warehouse import ensure_tables
+        from qp_analytics.warehouse.database import ensure_tables
         con = duckdb.connect()
         ensure_tables(con)
         ensure_tables(con, tables=list(MARTS), definitions=MARTS)

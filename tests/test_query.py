@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pipelines.run import run_pipeline
-from qp_analytics.query import Limits, QueryError, render, run_query
+from qp_analytics.publication.query import Limits, QueryError, render, run_query
 from qp_analytics.schema import MARTS, TABLES
 from tests.conftest import REPO
 
@@ -117,7 +117,7 @@ def test_nothing_but_the_release_files_is_readable(published, tmp_path, monkeypa
     DuckDB's default temporary folder `<cwd>/.tmp/`, not the marts folder, not the release's other files."""
     import duckdb
 
-    from qp_analytics.query import connect_marts
+    from qp_analytics.publication.query import connect_marts
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".tmp").mkdir()
@@ -164,7 +164,7 @@ def test_a_query_over_the_memory_limit_ends_with_duckdbs_message(published):
 
 
 def test_cli_limits_end_in_one_line_with_status_1(published):
-    base = [sys.executable, "-m", "qp_analytics.cli", "query", "--marts-dir", str(published)]
+    base = [sys.executable, "-m", "pipelines.cli.main", "query", "--marts-dir", str(published)]
     proc = subprocess.run([*base, "SELECT count(*) FROM range(1000000000000::BIGINT)", "--timeout", "0.5"],
                           capture_output=True, text=True, cwd=REPO)
     assert (proc.returncode, proc.stderr) == (1, "error: query stopped after 0.5 s (the time limit; --timeout "
@@ -179,7 +179,7 @@ def test_cli_limits_end_in_one_line_with_status_1(published):
 
 def test_query_path_imports_nothing_heavy(published):
     """`qp-analytics query` answers in a fraction of a second: no polars, pandas, dagster or GX on its path."""
-    code = ("import sys; from qp_analytics.cli import main\n"
+    code = ("import sys; from pipelines.cli.main import main\n"
             "try:\n    main(['query', '--marts-dir', sys.argv[1], 'SELECT count(*) FROM mart_timeliness'])\n"
             "except SystemExit:\n    pass\n"
             "print(sorted(m for m in ('polars', 'pandas', 'dagster', 'great_expectations') if m in sys.modules))")
@@ -188,7 +188,7 @@ def test_query_path_imports_nothing_heavy(published):
 
 
 def test_cli_refuses_with_status_2(published):
-    proc = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "query", "DELETE FROM mart_timeliness",
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "query", "DELETE FROM mart_timeliness",
                            "--marts-dir", str(published)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: only read-only SELECT queries") and "Traceback" not in proc.stderr
@@ -203,11 +203,11 @@ def test_no_publication_yet(tmp_path):
 def test_queries_during_a_materialisation_answer_published_figures(tmp_path):
     """While a run publishes new marts (as_of B), every query answers one complete set: A or B, never a mix."""
     raw = tmp_path / "raw"
-    subprocess.run([sys.executable, "-m", "qp_analytics.cli", "generate", "--territories", "20", "--out", str(raw)],
+    subprocess.run([sys.executable, "-m", "pipelines.cli.main", "generate", "--territories", "20", "--out", str(raw)],
                    check=True, capture_output=True, cwd=REPO)
     marts = tmp_path / "marts"
     common = ["--raw-dir", str(raw), "--warehouse", str(tmp_path / "w.duckdb"), "--marts-dir", str(marts)]
-    cli = [sys.executable, "-m", "qp_analytics.cli", "materialize", *common]
+    cli = [sys.executable, "-m", "pipelines.cli.main", "materialize", *common]
     subprocess.run([*cli, "--as-of", "2023-01-01"], check=True, capture_output=True, cwd=REPO)
     sql = ("SELECT (SELECT min(as_of) FROM mart_timeliness), (SELECT max(as_of) FROM mart_partner_mobilisation), "
            "(SELECT max(as_of) FROM mart_evaluation_national), (SELECT count(*) FROM mart_timeliness)")

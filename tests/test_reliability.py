@@ -16,11 +16,11 @@ import polars as pl
 import pytest
 
 from pipelines.run import RunRequestError, run_pipeline, warehouse_lock
-from qp_analytics.generator import synthetic_territories
-from qp_analytics.publish import current_release
-from qp_analytics.raw_folder import write_raw_folder
+from qp_analytics.generators.conventions import synthetic_territories
+from qp_analytics.generators.raw_folder import write_raw_folder
+from qp_analytics.publication.release import current_release
 from qp_analytics.schema import TABLES
-from qp_analytics.warehouse import connect
+from qp_analytics.warehouse.database import connect
 from tests.conftest import REPO
 from tests.roadmap_builder import valid_sheets, write_workbook
 
@@ -77,7 +77,7 @@ def _rewrite(path, old, new):
 
 
 def _registry_name(raw, tid):
-    from qp_analytics.territories import read_registry
+    from qp_analytics.reading.territories import read_registry
 
     return next(t.name for t in read_registry(raw) if t.territory_id == tid)
 
@@ -368,7 +368,7 @@ def test_files_of_unknown_territories_are_reported(baseline, tmp_path, name, exp
 
 
 def test_unusable_registry_changes_nothing(baseline, tmp_path):
-    from qp_analytics.territories import RegistryError
+    from qp_analytics.reading.territories import RegistryError
 
     _, _, _, before, _ = baseline
     raw, warehouse, marts = copy_of(baseline, tmp_path)
@@ -394,14 +394,14 @@ def test_raw_files_are_never_modified(baseline, tmp_path):
 # -- faults: runs killed at several points, two runs at once -----------------------------------------------
 
 def _cli(raw, warehouse, marts, as_of, *extra):
-    return [sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(raw), "--warehouse",
+    return [sys.executable, "-m", "pipelines.cli.main", "materialize", "--raw-dir", str(raw), "--warehouse",
             str(warehouse), "--marts-dir", str(marts), "--as-of", as_of, *extra]
 
 
 @pytest.fixture(scope="module")
 def bigger(tmp_path_factory):
     base = tmp_path_factory.mktemp("bigger")
-    subprocess.run([sys.executable, "-m", "qp_analytics.cli", "generate", "--territories", "16", "--out",
+    subprocess.run([sys.executable, "-m", "pipelines.cli.main", "generate", "--territories", "16", "--out",
                     str(base / "raw"), "--seed", "8"], check=True, capture_output=True, cwd=REPO)
     subprocess.run(_cli(base / "raw", base / "w.duckdb", base / "marts", "2023-01-01"), check=True,
                    capture_output=True, cwd=REPO)

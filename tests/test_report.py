@@ -24,11 +24,11 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qp_analytics import report as report_module
-from qp_analytics.cli_report import report
-from qp_analytics.marts import value_column
-from qp_analytics.publish import current_release, publish_release
-from qp_analytics.report import (
+from pipelines.cli.report import report
+from qp_analytics.marts.compute import value_column
+from qp_analytics.publication.release import current_release, publish_release
+from qp_analytics.report import pages as report_module
+from qp_analytics.report.pages import (
     ReportError,
     build_report,
     format_date,

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qp_analytics.cli import main
-from qp_analytics.roadmap import RoadmapError, parse_roadmap, read_amount, read_date
+from pipelines.cli.main import main
+from qp_analytics.reading.roadmap import RoadmapError, parse_roadmap, read_amount, read_date
 from tests.roadmap_builder import HEADERS, Formula, valid_sheets, write_workbook
 
 
@@ -302,7 +302,7 @@ def test_amount_spellings(cents, spelling, space):
 def test_generator_date_spellings_read_back(value, seed, for_csv):
     import random
 
-    from qp_analytics.roadmap_generator import WriterHabits, cell_value
+    from qp_analytics.generators.roadmaps import WriterHabits, cell_value
 
     cell = cell_value("date", value, WriterHabits.draw(random.Random(seed)), for_csv)
     assert read_date(cell) == value
@@ -313,7 +313,7 @@ def test_generator_date_spellings_read_back(value, seed, for_csv):
 def test_generator_amount_spellings_read_back(cents, seed, for_csv):
     import random
 
-    from qp_analytics.roadmap_generator import WriterHabits, cell_value
+    from qp_analytics.generators.roadmaps import WriterHabits, cell_value
 
     value = Decimal(cents) / 100
     cell = cell_value("amount", value.quantize(Decimal("0.01")), WriterHabits.draw(random.Random(seed)), for_csv)

@@ -13,9 +13,9 @@ import pytest
 from pipelines.definitions import defs
 from pipelines.run import RunOptions, RunRequestError, run_pipeline
 from qp_analytics import parallel
-from qp_analytics.incremental import NOT_SHAPING_ROWS, PACKAGE, sources_digest
-from qp_analytics.ingest import parse_documents, parse_roadmaps, read_conventions
+from qp_analytics.normalise.rows import parse_documents, parse_roadmaps, read_conventions
 from qp_analytics.schema import MARTS, TABLES
+from qp_analytics.warehouse.incremental import NOT_SHAPING_ROWS, PACKAGE, sources_digest
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
@@ -203,7 +203,7 @@ def test_worker_count_follows_option_then_environment(monkeypatch):
 
 WRITER = textwrap.dedent("""
     import sys
-    from qp_analytics.warehouse import connect, transaction
+    from qp_analytics.warehouse.database import connect, transaction
     path, who = sys.argv[1], sys.argv[2]
     for i in range(15):
         with connect(path) as con, transaction(con):
@@ -224,7 +224,7 @@ def test_processes_writing_at_once_take_turns(tmp_path):
 
 def test_without_the_lock_a_second_writer_fails(tmp_path):
     """What the access lock prevents: DuckDB refuses a second process while one holds the file for writing."""
-    from qp_analytics.warehouse import connect
+    from qp_analytics.warehouse.database import connect
 
     path = tmp_path / "held.duckdb"
     with connect(path) as con:
@@ -239,7 +239,7 @@ def test_multiprocess_executor_gives_the_same_warehouse(tmp_path, raw_copy):
     one process; the steps' processes say nothing the user did not ask for (no Dagster debug lines or warnings)."""
     one, many = tmp_path / "one", tmp_path / "many"
     run(raw_copy, one / "w.duckdb", one / "marts")
-    done = subprocess.run([sys.executable, "-m", "qp_analytics.cli", "materialize", "--raw-dir", str(raw_copy),
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "materialize", "--raw-dir", str(raw_copy),
                            "--warehouse", str(many / "w.duckdb"), "--marts-dir", str(many / "marts"),
                            "--as-of", AS_OF.isoformat(), "--executor", "multiprocess"],
                           capture_output=True, text=True, cwd=REPO, timeout=900)  # the session's DAGSTER_HOME
@@ -277,8 +277,18 @@ def test_code_version_leaves_out_what_shapes_no_row(tmp_path):
     assert sources_digest(tmp_path, ["report.py"]) != named  # the report's own version follows it
     (tmp_path / "reader.py").write_text("x = 2\n")
     assert sources_digest(tmp_path, exclude=["report.py"]) != base
-    assert all((PACKAGE / name).is_file() for name in NOT_SHAPING_ROWS)  # the list names real modules
-    assert {"convention.py", "roadmap.py", "ingest.py", "text.py", "documents.py"}.isdisjoint(NOT_SHAPING_ROWS)
+    # a folder counts as its files: a module of a folder left out is left out, the others stay
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "pages.py").write_text("z = 1\n")
+    base = sources_digest(tmp_path, exclude=["report"])
+    (tmp_path / "report" / "pages.py").write_text("z = 2\n")
+    assert sources_digest(tmp_path, exclude=["report"]) == base
+    assert sources_digest(tmp_path, exclude=["report.py"]) != base
+    assert all((PACKAGE / name).exists() for name in NOT_SHAPING_ROWS)  # the list names real modules and folders
+    shaping = {"reading/convention.py", "reading/roadmap.py", "normalise/rows.py", "text.py", "reading/documents.py",
+               "warehouse/database.py"}
+    assert all((PACKAGE / name).is_file() for name in shaping)
+    assert not any(name == part or name.startswith(part + "/") for name in shaping for part in NOT_SHAPING_ROWS)
 
 
 def test_celery_without_an_instance_is_refused_before_anything(tmp_path, raw_copy, monkeypatch):
@@ -330,7 +340,7 @@ def test_registry_changes_validate_again_and_warnings_stay(tmp_path, raw_copy):
 
 
 def test_a_warehouse_kept_open_is_one_database_for_the_connections_of_the_process(tmp_path):
-    from qp_analytics.warehouse import connect, kept_open
+    from qp_analytics.warehouse.database import connect, kept_open
 
     path = tmp_path / "w.duckdb"
     with kept_open(path):

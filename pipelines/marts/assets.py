@@ -8,12 +8,12 @@ from pipelines.normalise.avenants import avenants
 from pipelines.normalise.roadmaps import core_roadmaps
 from pipelines.resources import QpSettings
 from qp_analytics.dictionary import columns_markdown, indicators_markdown, template_markdown
-from qp_analytics.marts import compute_marts
-from qp_analytics.publish import CORE as RELEASED_CORE
-from qp_analytics.publish import current_release, publish_release
+from qp_analytics.marts.compute import compute_marts
+from qp_analytics.publication.release import CORE as RELEASED_CORE
+from qp_analytics.publication.release import current_release, publish_release
+from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS, release_name
-from qp_analytics.territories import read_registry
-from qp_analytics.warehouse import connect, ensure_tables, markdown_table, transaction
+from qp_analytics.warehouse.database import connect, ensure_tables, markdown_table, transaction
 
 CORE = [*core_conventions.keys, *core_roadmaps.keys, *territories.keys, *avenants.keys]
 

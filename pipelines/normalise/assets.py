@@ -16,12 +16,11 @@ from dagster import (
     multi_asset,
 )
 
-from pipelines.ingest.assets import convention_documents
 from pipelines.metadata import definition_metadata, run_metadata
+from pipelines.reading.assets import convention_documents
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from pipelines.selection import territory_keys
-from qp_analytics.incremental import fingerprint, record, to_process
-from qp_analytics.ingest import (
+from qp_analytics.normalise.rows import (
     StageResult,
     normalise_conventions,
     parse_documents,
@@ -30,10 +29,11 @@ from qp_analytics.ingest import (
     registry_rows,
     rejection_rows,
 )
-from qp_analytics.manifest import read_manifest
+from qp_analytics.reading.manifest import read_manifest
+from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import TABLES
-from qp_analytics.territories import read_registry
-from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 PARSES = "staging.convention_parses"
 CORE_CONVENTION_TABLES = ("core.conventions", "core.convention_commitments", "core.convention_field_sources",

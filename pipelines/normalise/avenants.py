@@ -13,11 +13,11 @@ from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.normalise.assets import rejections_check
 from pipelines.resources import ProgressSink, QpSettings
 from pipelines.selection import territory_keys
-from qp_analytics.incremental import fingerprint, record, to_process
-from qp_analytics.ingest import avenant_index, provenance_of, read_avenants, registry_index, rejection_rows
-from qp_analytics.manifest import read_manifest, sha256_of
-from qp_analytics.territories import outside_raw_folder
-from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.normalise.rows import avenant_index, provenance_of, read_avenants, registry_index, rejection_rows
+from qp_analytics.reading.manifest import read_manifest, sha256_of
+from qp_analytics.reading.territories import outside_raw_folder
+from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 AVENANTS = "core.avenants"
 STAGE = "avenants"

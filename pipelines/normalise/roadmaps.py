@@ -15,8 +15,7 @@ from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.normalise.assets import accepted_keys, rejections_check, store_core
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from pipelines.selection import territory_keys
-from qp_analytics.incremental import fingerprint, record, to_process
-from qp_analytics.ingest import (
+from qp_analytics.normalise.rows import (
     ROADMAP_TABLES,
     normalise_roadmaps,
     parse_roadmaps,
@@ -26,10 +25,11 @@ from qp_analytics.ingest import (
     roadmap_sha256,
     roadmap_source,
 )
-from qp_analytics.manifest import read_manifest
+from qp_analytics.reading.manifest import read_manifest
+from qp_analytics.reading.territories import MissingFile
 from qp_analytics.schema import TABLES
-from qp_analytics.territories import MissingFile
-from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 ROADMAP_PARSES = "staging.roadmap_parses"
 PARSE_STAGE, CORE_STAGE = "roadmap_parse", "roadmap_core"

@@ -1,4 +1,4 @@
-"""Great Expectations suites (qp_analytics.quality) as Dagster asset checks on the core tables and the marts.
+"""Great Expectations suites (qp_analytics.quality.suites) as Dagster asset checks on the core tables and the marts.
 
 They are blocking: when one fails, the marts downstream are not computed or not published, and readers keep
 the previous publication. Each result names the expectations in words, with a sample of the failing values.
@@ -17,8 +17,7 @@ from dagster import (
 )
 
 from pipelines.resources import QpSettings
-from qp_analytics.incremental import FINGERPRINTS, fingerprint, record, to_process
-from qp_analytics.quality import (
+from qp_analytics.quality.suites import (
     ACROSS_MARTS,
     CheckOutcome,
     core_contents,
@@ -29,9 +28,10 @@ from qp_analytics.quality import (
     validate_core,
     validate_marts,
 )
+from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS, TABLES
-from qp_analytics.territories import read_registry
-from qp_analytics.warehouse import connect, ensure_tables, transaction
+from qp_analytics.warehouse.database import connect, ensure_tables, transaction
+from qp_analytics.warehouse.incremental import FINGERPRINTS, fingerprint, record, to_process
 
 CHECK_NAME = "great_expectations"
 # fingerprint stages (staging.input_fingerprints): what passed the suites last, a SHA-256 of the rows and the

@@ -5,8 +5,8 @@ from pathlib import Path
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from pipelines.resources import QpSettings
-from qp_analytics.publish import current_release
-from qp_analytics.report import build_report, shows_release
+from qp_analytics.publication.release import current_release
+from qp_analytics.report.pages import build_report, shows_release
 
 PUBLISHED_MARTS = AssetKey(["published", "marts"])
 

@@ -36,12 +36,12 @@ from typing import Any
 import polars as pl
 
 from qp_analytics.french import french_date
-from qp_analytics.incremental import modules_version
-from qp_analytics.marts import NATIONAL_PARTNERS
-from qp_analytics.publish import CURRENT, _fsync_dir, current_release
-from qp_analytics.publish import _write_file as _fsync_write  # written and synced to disk
+from qp_analytics.marts.compute import NATIONAL_PARTNERS
+from qp_analytics.publication.release import CURRENT, _fsync_dir, current_release
+from qp_analytics.publication.release import _write_file as _fsync_write  # written and synced to disk
+from qp_analytics.reading.territories import is_territory_id
 from qp_analytics.schema import MARTS, release_name
-from qp_analytics.territories import is_territory_id
+from qp_analytics.warehouse.incremental import modules_version
 
 TERRITORY_FOLDER = "territoires"
 REPORT_MANIFEST = "report.json"  # marks a folder as a report the next run may replace, and says what it holds
@@ -1645,7 +1645,7 @@ def _write_pages(out_dir: Path, pages: dict[str, str], manifest: dict[str, Any])
 
 def _drawn_by() -> str:
     """The version of the code that draws the report: this module, and what it reads the release with."""
-    return modules_version("report.py", "publish.py", "marts.py")
+    return modules_version("report", "publication", "marts")
 
 
 def shows_release(out_dir: str | Path, release: str | Path) -> bool:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qp_analytics.ocr import OcrWord, ocr_pdf_pages
+from qp_analytics.reading.ocr import OcrWord, ocr_pdf_pages
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".docx")
 PAGE_BREAK = "\f"
@@ -246,7 +246,7 @@ def read_document(path: str | Path) -> Document:
             raise DocumentError(f"{path}: not a PDF (no %PDF header); a PDF document is expected")
         pages, words = read_pdf_pages(path, data, sha256)
     elif suffix == ".docx":
-        from qp_analytics.word import WordError, read_docx_text
+        from qp_analytics.reading.word import WordError, read_docx_text
 
         try:
             pages = [read_docx_text(data)]

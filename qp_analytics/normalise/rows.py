@@ -14,14 +14,13 @@ from typing import Any
 
 import polars as pl
 
-from qp_analytics.convention import ConventionError, parse_convention
-from qp_analytics.documents import Document, DocumentError, read_document
-from qp_analytics.identity import TerritoryIndex
-from qp_analytics.manifest import read_manifest
-from qp_analytics.ocr import OcrWord
 from qp_analytics.parallel import map_ordered
-from qp_analytics.schema import TABLES
-from qp_analytics.territories import (
+from qp_analytics.reading.convention import ConventionError, parse_convention
+from qp_analytics.reading.documents import Document, DocumentError, read_document
+from qp_analytics.reading.identity import TerritoryIndex
+from qp_analytics.reading.manifest import read_manifest
+from qp_analytics.reading.ocr import OcrWord
+from qp_analytics.reading.territories import (
     MissingFile,
     Territory,
     check_inside_raw_folder,
@@ -29,6 +28,7 @@ from qp_analytics.territories import (
     outside_raw_folder,
     read_registry,
 )
+from qp_analytics.schema import TABLES
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, territory_id)
 
@@ -220,7 +220,7 @@ def roadmap_source(raw_dir: str | Path, territory_id: str) -> tuple[Path | None,
     """(path, format) of a territory's roadmap: roadmaps/<id>.xlsx or its CSV exports; (None, None) if absent.
 
     Raises MissingFile when both forms are present, OutsideRawFolder when a file leads out of the raw folder."""
-    from qp_analytics.roadmap import SHEETS
+    from qp_analytics.reading.roadmap import SHEETS
 
     folder = Path(raw_dir) / "roadmaps"
     workbook = folder / f"{territory_id}.xlsx"
@@ -240,7 +240,7 @@ def roadmap_source(raw_dir: str | Path, territory_id: str) -> tuple[Path | None,
 def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
     import hashlib
 
-    from qp_analytics.roadmap import SHEETS
+    from qp_analytics.reading.roadmap import SHEETS
 
     digest = hashlib.sha256()
     if fmt == "xlsx":
@@ -256,7 +256,7 @@ def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
 def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | None, Rejection | None]:
     """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None): no file.
     The item: raw folder, territory, and the roadmap's sha256 if the caller has it already."""
-    from qp_analytics.roadmap import RoadmapError, parse_roadmap_with_rows, to_jsonable
+    from qp_analytics.reading.roadmap import RoadmapError, parse_roadmap_with_rows, to_jsonable
 
     raw_dir, tid, sha256 = item
     try:
@@ -410,7 +410,7 @@ def avenant_files(raw_dir: str | Path, territory_id: str) -> list[tuple[int, Pat
 
 def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None) -> StageResult:
     """Read each territory's avenants; a territory with one bad avenant keeps its last good set."""
-    from qp_analytics.avenant import parse_avenant
+    from qp_analytics.reading.avenant import parse_avenant
 
     manifest = read_manifest(raw_dir)
     index = avenant_index(raw_dir)
@@ -467,7 +467,7 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
 def unknown_files(raw_dir: str | Path, known: Sequence[str]) -> list[str]:
     """Problems for raw files whose name is not a known territory's file (a typo, an unknown territory), and
     for anything at the top of the raw folder that is not part of it (notes.docx)."""
-    from qp_analytics.roadmap import SHEETS
+    from qp_analytics.reading.roadmap import SHEETS
 
     known_set = set(known)
     patterns = {

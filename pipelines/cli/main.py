@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 import click
 
-from qp_analytics.cli_errors import fail
-from qp_analytics.cli_report import report
-from qp_analytics.convention import ConventionError, parse_convention
-from qp_analytics.documents import Document, DocumentError, read_document
-from qp_analytics.territories import RegistryError
+from pipelines.cli.errors import fail
+from pipelines.cli.report import report
+from qp_analytics.reading.convention import ConventionError, parse_convention
+from qp_analytics.reading.documents import Document, DocumentError, read_document
+from qp_analytics.reading.territories import RegistryError
 
 T = TypeVar("T")
 
@@ -100,7 +100,7 @@ def parse_convention_cmd(file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
 def parse_avenant_cmd(file: Path, as_json: bool) -> None:
     """Read an avenant (amendment): territory, number, extension in months or new end date, signature."""
-    from qp_analytics.avenant import parse_avenant
+    from qp_analytics.reading.avenant import parse_avenant
 
     doc, avenant = _read_or_fail(file, parse_avenant)
     data = avenant.to_dict()
@@ -123,7 +123,7 @@ def parse_roadmap_cmd(path: Path, as_json: bool) -> None:
     Exit status 2 with every problem listed (file, sheet, row, column, value, what was expected)."""
     from collections import Counter
 
-    from qp_analytics.roadmap import RoadmapError, parse_roadmap, to_jsonable
+    from qp_analytics.reading.roadmap import RoadmapError, parse_roadmap, to_jsonable
 
     try:
         roadmap = parse_roadmap(path)
@@ -163,9 +163,9 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int,
     """Write a complete raw folder of illustrative territories.
 
     Files the folder's manifest lists as real are never overwritten."""
-    from qp_analytics.generator import synthetic_territories
-    from qp_analytics.raw_folder import write_raw_folder
-    from qp_analytics.territories import read_registry
+    from qp_analytics.generators.conventions import synthetic_territories
+    from qp_analytics.generators.raw_folder import write_raw_folder
+    from qp_analytics.reading.territories import read_registry
 
     if (count is None) == (registry is None):
         fail("give either --territories N or --registry FILE")
@@ -269,7 +269,7 @@ def query(sql: str, marts_dir: Path, fmt: str, timeout: float, memory_limit: str
     DESCRIBE, SUMMARIZE, SHOW TABLES) over these tables is accepted; anything else (DDL, DML, COPY, ATTACH, SET,
     PRAGMA, EXPLAIN, reading files, other table functions than range/generate_series/unnest, functions that
     reveal settings or the catalog) is refused with status 2. See docs/query-and-faults.md."""
-    from qp_analytics.query import Limits, QueryError, render, run_query
+    from qp_analytics.publication.query import Limits, QueryError, render, run_query
 
     try:
         result = run_query(marts_dir, sql, Limits(timeout=timeout, memory_limit=memory_limit, threads=threads))

@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qp_analytics.convention import parse_convention
-from qp_analytics.documents import read_document
 from qp_analytics.french import add_months
-from qp_analytics.generator import (
+from qp_analytics.generators.conventions import (
     ConventionSpec,
     plan_convention,
     plan_layout,
@@ -23,8 +21,7 @@ from qp_analytics.generator import (
     render_pdf,
     render_text,
 )
-from qp_analytics.manifest import ManifestEntry, read_manifest, sha256_of, write_manifest
-from qp_analytics.roadmap_generator import (
+from qp_analytics.generators.roadmaps import (
     AvenantSpec,
     RoadmapSpec,
     plan_avenant,
@@ -36,7 +33,10 @@ from qp_analytics.roadmap_generator import (
     write_csv_exports,
     write_workbook,
 )
-from qp_analytics.territories import Territory, is_territory_id, write_registry
+from qp_analytics.reading.convention import parse_convention
+from qp_analytics.reading.documents import read_document
+from qp_analytics.reading.manifest import ManifestEntry, read_manifest, sha256_of, write_manifest
+from qp_analytics.reading.territories import Territory, is_territory_id, write_registry
 
 ILLUSTRATIVE = "generated from the national template (seed {seed}); not a real document"
 

@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from qp_analytics.territories import outside_raw_folder
+from qp_analytics.reading.territories import outside_raw_folder
 
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
 _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)(?:_avenant_\d+)?\.")

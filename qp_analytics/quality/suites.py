@@ -34,11 +34,11 @@ from typing import Any
 
 import duckdb
 
-from qp_analytics.incremental import modules_version
-from qp_analytics.marts import AMOUNT_UNITS, COUNT_UNITS, MEASURE_UNITS, NATIONAL_PARTNERS
-from qp_analytics.roadmap import CODES, QPV_CODE
+from qp_analytics.marts.compute import AMOUNT_UNITS, COUNT_UNITS, MEASURE_UNITS, NATIONAL_PARTNERS
+from qp_analytics.reading.roadmap import CODES, QPV_CODE
 from qp_analytics.schema import MARTS, TABLES, Table
 from qp_analytics.text import sql_literal
+from qp_analytics.warehouse.incremental import modules_version
 
 CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
 PARTIES = ("etat", "intercommunalite", "chef_de_file", "partenaires")
@@ -837,4 +837,4 @@ def marts_contents(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str])
 def suites_version() -> str:
     """What the suites are: the code version, this module and the marts' (whose constants it uses), and the
     GX version."""
-    return f"{modules_version('quality.py', 'marts.py')}+gx{importlib.metadata.version('great_expectations')}"
+    return f"{modules_version('quality', 'marts')}+gx{importlib.metadata.version('great_expectations')}"

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from qp_analytics.territories import is_territory_id
+from qp_analytics.reading.territories import is_territory_id
 
 PARTNER_CODES = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
 CODES: dict[str, tuple[str, ...]] = {

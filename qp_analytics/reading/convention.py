@@ -11,10 +11,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qp_analytics.cleaning import clean
-from qp_analytics.documents import Document
 from qp_analytics.french import add_months, find_dates, find_months
-from qp_analytics.ocr import LOW_CONFIDENCE
+from qp_analytics.reading.cleaning import clean
+from qp_analytics.reading.documents import Document
+from qp_analytics.reading.ocr import LOW_CONFIDENCE
 from qp_analytics.text import FoldedText, fold, sentence_around, squash
 
 CHEF_DE_FILE_CODES = ("anct", "anru", "banque_des_territoires", "bpifrance")

@@ -5,11 +5,11 @@ from dagster import AssetExecutionContext, MaterializeResult, ResourceParam, ass
 from pipelines.metadata import definition_metadata, run_metadata
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from pipelines.selection import territory_keys
-from qp_analytics.incremental import fingerprint, record, to_process
-from qp_analytics.ingest import read_conventions, rejection_rows
-from qp_analytics.manifest import sha256_of
-from qp_analytics.territories import MissingFile, convention_path, read_registry
-from qp_analytics.warehouse import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.normalise.rows import read_conventions, rejection_rows
+from qp_analytics.reading.manifest import sha256_of
+from qp_analytics.reading.territories import MissingFile, convention_path, read_registry
+from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 DOCUMENTS = "raw.convention_documents"
 STAGE = "convention_read"

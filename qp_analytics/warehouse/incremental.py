@@ -18,32 +18,36 @@ from pathlib import Path
 import duckdb
 
 from qp_analytics.schema import TABLES
-from qp_analytics.warehouse import replace_rows
+from qp_analytics.warehouse.database import replace_rows
 
 FINGERPRINTS = "staging.input_fingerprints"
 _LIBRARIES = ("pypdfium2", "pytesseract", "python-docx", "pyspellchecker", "python-calamine", "polars", "duckdb",
               "text2num", "python-dateutil")
 
 
-# Modules that shape no row a fingerprinted stage writes: the command line, queries, the report, the marts
-# and their publication with its exports and dictionary (recomputed on every run), the quality suites
-# (versioned on their own: see quality.suites_version), the worker pool (results come back in order) and the
-# generators of illustrative files. Editing one of them does not make the next run read every file again.
-NOT_SHAPING_ROWS = ("cli.py", "cli_report.py", "cli_errors.py", "query.py", "report.py", "marts.py", "publish.py",
-                    "releases.py", "exports.py", "dictionary.py", "quality.py", "parallel.py", "generator.py",
-                    "roadmap_generator.py", "raw_folder.py", "document_formats.py", "raw_index.py")
-PACKAGE = Path(__file__).resolve().parent
+# Parts of the library (a package folder or a module, relative to it) that shape no row a fingerprinted stage
+# writes: the marts and their publication with its exports (recomputed on every run), the report, the quality
+# suites (versioned on their own: see quality.suites.suites_version), the data dictionary, the worker pool
+# (results come back in order), the raw folder's fingerprints (the sensor's) and the generators of
+# illustrative files. Editing one of them does not make the next run read every file again.
+NOT_SHAPING_ROWS = ("marts", "publication", "report", "quality", "generators", "dictionary.py", "parallel.py",
+                    "reading/raw_index.py")
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def _within(relative: str, parts: Iterable[str]) -> bool:
+    return any(relative == part or relative.startswith(part.rstrip("/") + "/") for part in parts)
 
 
 def sources_digest(root: Path, names: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> str:
-    """SHA-256 of the .py files of a folder (each name and its bytes, in order): those named, or all of them
-    but the excluded."""
-    paths = sorted(root.rglob("*.py")) if names is None else sorted(root / n for n in names)
-    skipped = set(exclude)
+    """SHA-256 of the .py files of a folder (each relative path and its bytes, in order): those within the named
+    parts (modules or sub-folders), or all of them but those within the excluded parts."""
+    named = None if names is None else tuple(names)
+    skipped = tuple(exclude)
     digest = hashlib.sha256()
-    for path in paths:
+    for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root).as_posix()
-        if relative not in skipped:
+        if (named is None or _within(relative, named)) and not _within(relative, skipped):
             digest.update(relative.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -6,9 +6,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qp_analytics.convention import ConventionError, DocumentReader, Source, plain_dict
-from qp_analytics.documents import Document
 from qp_analytics.french import add_months, find_dates, find_months
+from qp_analytics.reading.convention import ConventionError, DocumentReader, Source, plain_dict
+from qp_analytics.reading.documents import Document
 
 _NUMBER_RE = re.compile(r"avenant\s*(?:n\s*(?:°|º|o\.?)|numero|no\.?)\s*(\d{1,3})(?![0-9])")
 _PARTY_RE = re.compile(r"convention d'engagement[^.;]{0,160}?(?:conclue|signee|passee)\s+"

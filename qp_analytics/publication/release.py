@@ -2,7 +2,7 @@
 
 Layout of the marts folder:
     releases/<release_id>/<mart>.parquet, core_<table>.parquet, dictionary.parquet, dictionary.md, release.json,
-                          and the exports (qp_analytics.exports): <table>.csv, marts.xlsx, datapackage.json
+                          and the exports (qp_analytics.publication.exports): <table>.csv, marts.xlsx, datapackage.json
     current -> releases/<release_id>          (a symlink, swapped in one rename)
     <mart>.parquet -> current/<mart>.parquet  (stable names for analysts; they never change)
 A release is written under a temporary name, flushed, then renamed into place with a `.pending` marker; only
@@ -23,8 +23,8 @@ from pathlib import Path
 import polars as pl
 
 from qp_analytics.dictionary import columns_frame, dictionary_markdown
-from qp_analytics.exports import WORKBOOK, write_exports
-from qp_analytics.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
+from qp_analytics.publication.exports import WORKBOOK, write_exports
+from qp_analytics.publication.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
 from qp_analytics.schema import MARTS, TABLES, Table, release_name
 
 KEEP_RELEASES = 5

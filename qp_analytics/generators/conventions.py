@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qp_analytics.french import add_months, french_date
-from qp_analytics.territories import Territory
+from qp_analytics.reading.territories import Territory
 
 LABELLISATION = dt.date(2021, 3, 18)
 
@@ -429,7 +429,7 @@ def render_pdf(spec: ConventionSpec) -> bytes:
 
 
 def render_docx(spec: ConventionSpec) -> bytes:
-    from qp_analytics.document_formats import paragraphs_docx
+    from qp_analytics.generators.formats import paragraphs_docx
 
     return paragraphs_docx(convention_paragraphs(spec), dt.datetime(2021, 3, 18))
 
@@ -437,7 +437,7 @@ def render_docx(spec: ConventionSpec) -> bytes:
 def render_document(spec: Any, as_pdf: Any, as_text: Any, as_docx: Any) -> bytes:
     """The bytes of a generated document in its format: text, PDF, Word, or the scan of the printed PDF."""
     if spec.fmt == "scan":
-        from qp_analytics.document_formats import scanned_pdf
+        from qp_analytics.generators.formats import scanned_pdf
 
         return scanned_pdf(as_pdf(spec))
     if spec.fmt == "pdf":

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from qp_analytics.french import add_months, french_date
-from qp_analytics.generator import (
+from qp_analytics.generators.conventions import (
     _article,
     _months_text,
     de_departement,
@@ -35,10 +35,10 @@ from qp_analytics.generator import (
     seat,
     typographic,
 )
-from qp_analytics.roadmap import CODES, PARTNER_CODES, fold_code
-from qp_analytics.roadmap import FICHE_FIELDS as CONTRACT_FICHE_FIELDS
-from qp_analytics.roadmap import SHEETS as CONTRACT_SHEETS
-from qp_analytics.territories import Territory
+from qp_analytics.reading.roadmap import CODES, PARTNER_CODES, fold_code
+from qp_analytics.reading.roadmap import FICHE_FIELDS as CONTRACT_FICHE_FIELDS
+from qp_analytics.reading.roadmap import SHEETS as CONTRACT_SHEETS
+from qp_analytics.reading.territories import Territory
 
 # -- the contract's vocabulary (ROADMAP_TEMPLATE.md) -------------------------------------------------
 
@@ -831,7 +831,7 @@ def render_avenant_text(spec: AvenantSpec) -> str:
 
 
 def render_avenant_docx(spec: AvenantSpec) -> bytes:
-    from qp_analytics.document_formats import paragraphs_docx
+    from qp_analytics.generators.formats import paragraphs_docx
 
     return paragraphs_docx(avenant_paragraphs(spec), dt.datetime(2023, 1, 1))
 

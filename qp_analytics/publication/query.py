@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from qp_analytics.releases import current_release
+from qp_analytics.publication.releases import current_release
 from qp_analytics.text import sql_literal
 
 DEFAULT_TIMEOUT = 60.0  # seconds

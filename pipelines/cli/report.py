@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from qp_analytics.cli_errors import fail
+from pipelines.cli.errors import fail
 
 
 @click.command()
@@ -22,7 +22,7 @@ def report(marts_dir: Path, out_dir: Path, territories: tuple[str, ...]) -> None
     cleanly) and all come from one release of the marts: its evaluation date, its release id and the
     provenance (real or illustrative) of the documents are stated on every page. Exit status 2, with a
     message, when no release is published yet or a territory id is unknown."""
-    from qp_analytics.report import ReportError, build_report
+    from qp_analytics.report.pages import ReportError, build_report
 
     try:
         result = build_report(marts_dir, out_dir, list(territories) or None)
