@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from qp_analytics.publication.releases import PENDING, RELEASES, current_release
+
 REPO = Path(__file__).resolve().parent.parent
 START = dt.date(2024, 6, 30)
 # columns that differ between any two runs of the same inputs: when, and where (a fingerprint includes its path)
@@ -72,8 +74,7 @@ def sha256(path: Path) -> str:
 def state(site: Site) -> dict[str, str]:
     """The warehouse file's sha256, the current release's name and each of its files' sha256."""
     out = {"warehouse": sha256(site.warehouse) if site.warehouse.exists() else "absent"}
-    current = site.marts / "current"
-    release = current.resolve() if current.is_symlink() else None
+    release = current_release(site.marts)
     out["current"] = release.name if release else "absent"
     for path in sorted(release.iterdir()) if release else []:
         out[f"current/{path.name}"] = sha256(path)
@@ -91,7 +92,7 @@ def content(site: Site) -> dict[str, object]:
         for name, table in TABLES.items():
             columns = ", ".join(f'"{c}"' for c in table.column_names if c not in VOLATILE)
             out[name] = con.execute(f"SELECT {columns} FROM {name} ORDER BY ALL").fetchall()
-    release = (site.marts / "current").resolve()
+    release = current_release(site.marts)
     out.update({f"current/{p.name}": sha256(p) for p in sorted(release.glob("*.parquet"))})
     return out
 
@@ -99,10 +100,10 @@ def content(site: Site) -> dict[str, object]:
 def leftovers(site: Site) -> list[str]:
     """What a completed run must not leave: working copies, partial releases, releases never made current."""
     found = [p.name for p in site.root.glob(".w.duckdb.run-*")]
-    releases = site.marts / "releases"
+    releases = site.marts / RELEASES
     if releases.is_dir():
         found += [p.name for p in releases.glob(".incomplete-*")]
-        found += [f"{p.parent.name}/.pending" for p in releases.glob("*/.pending")]
+        found += [f"{p.parent.name}/{PENDING}" for p in releases.glob(f"*/{PENDING}")]
     return sorted(found)
 
 

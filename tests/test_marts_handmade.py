@@ -840,3 +840,24 @@ def test_history_at_as_of_repeats_the_marts(runs, key):
         pending_requests="pending_requests")
     assert by_partner.sort("territory_id", "financeur").to_dicts() == \
         mobilisation.sort("territory_id", "financeur").to_dicts()
+
+
+def test_history_at_an_as_of_off_the_quarter_end_is_the_marts_at_that_date(runs):
+    """At an as_of that is no quarter end, mart_history's last row per territory is the marts at as_of (taken from
+    them rather than queried again): the same values as the queries run for that date alone."""
+    import duckdb
+
+    from qp_analytics.marts.compute import NATIONAL_PARTNERS, compute_marts, history
+
+    day = D(2023, 5, 17)
+    ids = ["alpha", "beta", "delta", "gamma"]
+    with duckdb.connect(str(runs["warehouse"]), read_only=True) as con:
+        marts = compute_marts(con, ids, day)
+        alone = history(con, {"ids": ids, "as_of": day, "national": list(NATIONAL_PARTNERS)})
+    at_day = marts["marts.mart_history"].filter(pl.col("evaluation_date") == day).drop("as_of")
+    assert at_day.height == 4
+    assert at_day.sort("territory_id").to_dicts() == alone.filter(pl.col("evaluation_date") == day).sort(
+        "territory_id").to_dicts()
+    # and the row agrees with mart_timeliness at that date, the other route to the same statuses
+    statuses = dict(marts["marts.mart_timeliness"].select("territory_id", "roadmap_status").iter_rows())
+    assert dict(at_day.select("territory_id", "roadmap_status").iter_rows()) == statuses

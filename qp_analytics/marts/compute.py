@@ -311,9 +311,11 @@ def evaluation_dates(labellisation: dt.date | None, as_of: dt.date) -> list[dt.d
     return dates
 
 
-def history(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> pl.DataFrame:
+def history(con: duckdb.DuckDBPyConnection, params: dict[str, Any],
+            at_as_of: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None) -> pl.DataFrame:
     """mart_history (without as_of): for each evaluation date, the same queries as the marts at as_of, with that
-    date as their as_of, over the territories that have it."""
+    date as their as_of, over the territories that have it. `at_as_of`, the timeliness, funding and good-practice
+    marts already computed at as_of over every territory, serves the date as_of when every territory has it."""
     labellisation = dict(con.execute(
         "SELECT t.territory_id, c.labellisation_date FROM (SELECT unnest(?::VARCHAR[]) AS territory_id) t "
         "LEFT JOIN core.conventions c USING (territory_id)", [params["ids"]]).fetchall())
@@ -324,14 +326,18 @@ def history(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> pl.DataFr
     frames = []
     for day, ids in sorted(by_date.items()):
         at = {**params, "ids": ids, "as_of": day}
-        money = _query(con, _FUNDING, at).group_by("territory_id").agg(
+        if at_as_of is not None and day == params["as_of"] and ids == params["ids"]:
+            timeliness, funding, practices = at_as_of
+        else:
+            timeliness, funding, practices = _timeliness(con, at), _query(con, _FUNDING, at), _query(
+                con, _GOOD_PRACTICES, at)
+        money = funding.group_by("territory_id").agg(
             pl.col("requests").sum(), pl.col("amount_requested").sum(), pl.col("amount_granted").sum())
         frames.append(
-            _timeliness(con, at).select("territory_id", "roadmap_status", "in_force", "actions_due", "actions_on_time",
-                                        "milestones_due", "milestones_late")
+            timeliness.select("territory_id", "roadmap_status", "in_force", "actions_due", "actions_on_time",
+                              "milestones_due", "milestones_late")
             .join(money, on="territory_id", how="left")
-            .join(_query(con, _GOOD_PRACTICES, at).select("territory_id", "practices_shared"), on="territory_id",
-                  how="left")
+            .join(practices.select("territory_id", "practices_shared"), on="territory_id", how="left")
             .with_columns(pl.col("requests").fill_null(0), pl.col("amount_requested").fill_null(0),
                           pl.col("amount_granted").fill_null(0), evaluation_date=pl.lit(day)))
     schema = MARTS["marts.mart_history"].polars_schema()
@@ -350,6 +356,7 @@ def compute_marts(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str], 
     practices = _query(con, _GOOD_PRACTICES, params)
     diffusion = _query(con, _DIFFUSION, params)
     territories = _territories(con, params, timeliness, mobilisation, practices)
+    funding = _query(con, _FUNDING, params)
     marts = {
         "marts.mart_timeliness": timeliness,
         "marts.mart_partner_mobilisation": mobilisation,
@@ -358,8 +365,8 @@ def compute_marts(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str], 
         "marts.mart_evaluation_territories": territories,
         "marts.mart_evaluation_national": national_indicators(con, params, timeliness, mobilisation, practices),
         "marts.mart_late_items": late_items(con, params, timeliness),
-        "marts.mart_funding": _query(con, _FUNDING, params),
-        "marts.mart_history": history(con, params),
+        "marts.mart_funding": funding,
+        "marts.mart_history": history(con, params, (timeliness, funding, practices)),
     }
     return {name: _frame(name, df, as_of) for name, df in marts.items()}
 
