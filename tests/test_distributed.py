@@ -193,17 +193,16 @@ def test_a_celery_run_with_no_worker_is_refused_before_anything_is_queued(tmp_pa
 
 def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
     """The notices of a started Celery run that waits for workers (an instance that answers as Dagster's would,
-    presence records as the workers write them): after NOTICE_AFTER without a step started; none once one has
-    started while a worker says it is alive; after WORKERS_GONE_AFTER since the last worker said so; none once
+    presence records as the workers write them): after notice_after without a step started; none once one has
+    started while a worker says it is alive; after workers_gone_after since the last worker said so; none once
     one is back."""
     import datetime as dt
     import types
 
-    from pipelines import celery_presence, run
+    from pipelines import celery_presence
+    from pipelines.run.celery_watch import INVOCATION_TAG, WatchTimes, watch_celery_run
 
-    monkeypatch.setattr(run, "NOTICE_AFTER", 1.5)
-    monkeypatch.setattr(run, "WORKERS_GONE_AFTER", 40.0)
-    monkeypatch.setattr(run, "PRESENCE_EVERY", 0.2)
+    times = WatchTimes(notice_after=1.5, workers_gone_after=40.0, presence_every=0.2)  # notice_again: 300 s
     state = {"created": False, "started": False, "asked": [], "alive_ago": 5.0, "backends": []}
 
     class Instance:
@@ -227,7 +226,7 @@ def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
             time.sleep(0.2)
 
     said: list[str] = []
-    with run._watch_celery_run(Instance(), "tok", "db+postgresql://u@h/b", said.append):
+    with watch_celery_run(Instance(), "tok", "db+postgresql://u@h/b", said.append, times):
         time.sleep(2.5)
         assert said == []  # the run is not created yet: nothing is counted
         state["created"] = True
@@ -245,5 +244,6 @@ def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
         state["alive_ago"] = 3.0  # one is back
         time.sleep(1.5)
     assert len(said) == 2
-    assert state["asked"] and all(tags == {run.INVOCATION_TAG: "tok"} for tags in state["asked"])
+    assert state["asked"] and all(tags == {INVOCATION_TAG: "tok"} for tags in state["asked"])
     assert set(state["backends"]) == {"db+postgresql://u@h/b"}
+
