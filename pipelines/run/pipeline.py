@@ -42,19 +42,22 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     fail leaves the warehouse as it was. Rejected inputs are not failures: the rest goes through."""
     if options.executor not in EXECUTORS:
         raise RunRequestError(f"unknown executor {options.executor!r}; expected one of {', '.join(EXECUTORS)}")
+    from pipelines.instance import InstanceError, dagster_home, missing_extra, require_storage
+
     if options.executor == "celery":  # before the lock and the copy, and before anything is queued
         from pipelines.celery_presence import require_a_worker
 
+        not_installed = missing_extra("the celery executor", ["dagster_celery", "dagster_postgres"])
+        if not_installed:
+            raise RunRequestError(not_installed)
         if not os.environ.get("DAGSTER_HOME"):
             raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
                                   "folder of a dagster.yaml on PostgreSQL (see docs/distributed.md)")
         missing = require_a_worker(options.celery_backend)  # no worker: its tasks would wait for ever
         if missing:
             raise RunRequestError(missing)
-    from pipelines.instance import InstanceError, dagster_home
-
     try:
-        dagster_home()  # the instance the run records on, made on first use
+        require_storage(dagster_home())  # the instance the run records on, made on first use
     except InstanceError as exc:
         raise RunRequestError(str(exc)) from None
     registry = [t.territory_id for t in read_registry(raw_dir)]
