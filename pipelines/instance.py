@@ -83,8 +83,9 @@ def require_storage(home: Path) -> None:
 
 def project_instance(quiet: bool = False):  # -> DagsterInstance, a context manager
     """The instance; `quiet`: its Python log level at CRITICAL for this process and the steps it starts, so a
-    command's standard error carries no Dagster debug lines (the runs' events are stored all the same; the
-    UI's instance, opened from the same folder, keeps its own level)."""
+    command's standard error carries no Dagster debug lines, and the steps' own log lines are not stored (their
+    Dagster events are: materialisations, check evaluations, step starts...; docs/dagster.md, 'Events'). The
+    UI's instance, opened from the same folder, keeps its own level."""
     from dagster import DagsterInstance
 
     folder = dagster_home()
