@@ -4,10 +4,16 @@ It is DAGSTER_HOME's when that is set (an absolute path holding a dagster.yaml: 
 PostgreSQL's for a deployment, see docs/distributed.md); otherwise `.dagster_home` in the working directory,
 created on first use with the project's shipped dagster.yaml, the folder `dagster dev` is started on in
 docs/dagster.md. So after `qp-analytics materialize`, the UI shows its run, its materialisations and its checks.
+
+PostgreSQL's storage (dagster-postgres) and the Celery executor (dagster-celery) are an optional extra,
+`qp-analytics[distributed]`: a dagster.yaml that names PostgreSQL without it is refused in one line that says
+how to install it (missing_extra), rather than by Dagster's traceback.
 """
 
+import importlib
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -35,13 +41,56 @@ def dagster_home() -> Path:
     return home.resolve()
 
 
+def missing_extra(needed_for: str, modules: Iterable[str]) -> str | None:
+    """None when these modules import; otherwise one line: what needs the distributed extra, and how to install it
+    (pinned as the tests run it: requirements-dev.lock holds its exact versions)."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return (f"{needed_for} needs the optional dependencies of PostgreSQL and Celery, not installed here "
+                    f"(no module {name}): install the extra with `pip install -e '.[distributed]' -c "
+                    "requirements-dev.lock` (see docs/distributed.md)")
+    return None
+
+
+def storage_modules(home: Path) -> list[str]:
+    """The packages beyond Dagster's own that the instance's dagster.yaml names: dagster_postgres for PostgreSQL
+    (`storage: postgres:`, or a storage whose `module` is dagster_postgres's). A file Dagster cannot read is
+    Dagster's to report: none then."""
+    import yaml  # Dagster's own dependency
+
+    try:
+        config = yaml.safe_load((home / "dagster.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    if not isinstance(config, dict):
+        return []
+    storage = config.get("storage")
+    named = isinstance(storage, dict) and "postgres" in storage
+    for section in config.values():
+        module = section.get("module") if isinstance(section, dict) else None
+        named = named or (isinstance(module, str) and module.split(".")[0] == "dagster_postgres")
+    return ["dagster_postgres"] if named else []
+
+
+def require_storage(home: Path) -> None:
+    """InstanceError when the instance's storage needs a package that is not installed (the distributed extra)."""
+    missing = missing_extra(f"the Dagster instance of {home / 'dagster.yaml'} (on PostgreSQL)", storage_modules(home))
+    if missing:
+        raise InstanceError(missing)
+
+
 def project_instance(quiet: bool = False):  # -> DagsterInstance, a context manager
     """The instance; `quiet`: its Python log level at CRITICAL for this process and the steps it starts, so a
-    command's standard error carries no Dagster debug lines (the runs' events are stored all the same; the
-    UI's instance, opened from the same folder, keeps its own level)."""
+    command's standard error carries no Dagster debug lines, and the steps' own log lines are not stored (their
+    Dagster events are: materialisations, check evaluations, step starts...; docs/dagster.md, 'Events'). The
+    UI's instance, opened from the same folder, keeps its own level."""
     from dagster import DagsterInstance
 
-    home = str(dagster_home())
+    folder = dagster_home()
+    require_storage(folder)  # one line naming the extra, not Dagster's CheckError from deep in its config
+    home = str(folder)
     if quiet:
         try:  # Dagster's reference with overrides: what DagsterInstance.local_temp takes, for a stored home
             from dagster._core.instance.ref import InstanceRef

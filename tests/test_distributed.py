@@ -1,6 +1,7 @@
 """Beyond one machine, for real: a PostgreSQL server on loopback holds the Dagster instance (dagster-postgres,
 the shipped deploy/dagster-postgres.yaml) and Celery's broker and results; a Celery worker started with the
-shipped deploy/celery settings runs the steps of `qp-analytics materialize --executor celery`."""
+shipped deploy/celery settings runs the steps of `qp-analytics materialize --executor celery`. Without the
+distributed extra that installs them, nothing imports them, and what needs them says how to install it."""
 
 import datetime as dt
 import os
@@ -18,12 +19,12 @@ import pytest
 
 from pipelines.celery_presence import EVERY, FRESH, PRESENCE_ID, keep_saying_alive, last_seen, require_a_worker
 from pipelines.definitions import defs
-from tests.conftest import REPO
+from tests.conftest import RAW, REPO
 from tests.pg_server import PgServer
 
-pytestmark = pytest.mark.slow  # runs the pipeline or a server: the full tier only
-
 AS_OF = "2023-06-30"
+# what the distributed extra installs (dagster-celery, dagster-postgres) and what they alone bring
+EXTRA_MODULES = ("dagster_celery", "dagster_postgres", "celery", "kombu", "psycopg2")
 
 
 def content(warehouse: Path) -> dict[str, list[tuple]]:
@@ -101,6 +102,7 @@ def stop_worker(proc: subprocess.Popen) -> int:
     return -999
 
 
+@pytest.mark.slow  # a server and two runs
 def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, small_raw, postgres):
     raw, specs = small_raw
     env = deployment_env(tmp_path, postgres)
@@ -142,6 +144,7 @@ def test_materialize_on_celery_workers_with_the_instance_on_postgres(tmp_path, s
     assert content(tmp_path / "celery" / "w.duckdb") == content(local / "w.duckdb")
 
 
+@pytest.mark.slow
 def test_a_worker_says_it_is_alive_and_a_silent_one_is_not_counted(tmp_path):
     """The presence record on a result backend of the same kind (SQLAlchemy, on SQLite here): none, fresh, old."""
     from celery import Celery
@@ -173,6 +176,7 @@ def test_a_worker_says_it_is_alive_and_a_silent_one_is_not_counted(tmp_path):
     assert "cannot be read" in require_a_worker(f"db+sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}")
 
 
+@pytest.mark.slow  # a server
 def test_a_celery_run_with_no_worker_is_refused_before_anything_is_queued(tmp_path, small_raw, postgres):
     raw, _ = small_raw
     env = deployment_env(tmp_path, postgres)
@@ -191,19 +195,19 @@ def test_a_celery_run_with_no_worker_is_refused_before_anything_is_queued(tmp_pa
         == [(0,)]
 
 
+@pytest.mark.slow  # waits for the notices
 def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
     """The notices of a started Celery run that waits for workers (an instance that answers as Dagster's would,
-    presence records as the workers write them): after NOTICE_AFTER without a step started; none once one has
-    started while a worker says it is alive; after WORKERS_GONE_AFTER since the last worker said so; none once
+    presence records as the workers write them): after notice_after without a step started; none once one has
+    started while a worker says it is alive; after workers_gone_after since the last worker said so; none once
     one is back."""
     import datetime as dt
     import types
 
-    from pipelines import celery_presence, run
+    from pipelines import celery_presence
+    from pipelines.run.celery_watch import INVOCATION_TAG, WatchTimes, watch_celery_run
 
-    monkeypatch.setattr(run, "NOTICE_AFTER", 1.5)
-    monkeypatch.setattr(run, "WORKERS_GONE_AFTER", 40.0)
-    monkeypatch.setattr(run, "PRESENCE_EVERY", 0.2)
+    times = WatchTimes(notice_after=1.5, workers_gone_after=40.0, presence_every=0.2)  # notice_again: 300 s
     state = {"created": False, "started": False, "asked": [], "alive_ago": 5.0, "backends": []}
 
     class Instance:
@@ -227,7 +231,7 @@ def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
             time.sleep(0.2)
 
     said: list[str] = []
-    with run._watch_celery_run(Instance(), "tok", "db+postgresql://u@h/b", said.append):
+    with watch_celery_run(Instance(), "tok", "db+postgresql://u@h/b", said.append, times):
         time.sleep(2.5)
         assert said == []  # the run is not created yet: nothing is counted
         state["created"] = True
@@ -245,5 +249,66 @@ def test_a_run_whose_steps_no_worker_takes_says_so(monkeypatch):
         state["alive_ago"] = 3.0  # one is back
         time.sleep(1.5)
     assert len(said) == 2
-    assert state["asked"] and all(tags == {run.INVOCATION_TAG: "tok"} for tags in state["asked"])
+    assert state["asked"] and all(tags == {INVOCATION_TAG: "tok"} for tags in state["asked"])
     assert set(state["backends"]) == {"db+postgresql://u@h/b"}
+
+
+def without_extra(args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO,
+                  blocked: tuple[str, ...] = EXTRA_MODULES) -> subprocess.CompletedProcess:
+    """`qp-analytics ARGS` in a Python where the distributed extra is not installed: importing any of its modules
+    fails as it would there (a None in sys.modules makes `import` raise ModuleNotFoundError)."""
+    code = (f"import sys; sys.modules.update(dict.fromkeys({list(blocked)!r})); "
+            "from pipelines.cli.main import main; main()")
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_the_command_line_and_the_graph_import_nothing_of_the_extra():
+    """What every run imports (the command line, the run, the definitions, the schedule and sensor, the jobs of
+    the out-of-process executors) leaves Celery and PostgreSQL's packages out, though they are installed here."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, pipelines.cli.main, pipelines.run, pipelines.definitions, "
+         "pipelines.automation, pipelines.executors; pipelines.executors.multiprocess_job(); "
+         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {list(EXTRA_MODULES)!r}))"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_celery_run_without_the_extra_says_which_extra_to_install(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QP_")} | {
+        "DAGSTER_HOME": str(tmp_path / "no_such_home")}  # never reached: the extra is checked first
+    out = without_extra(["materialize", "--raw-dir", str(RAW), "--warehouse", str(tmp_path / "w.duckdb"),
+                         "--marts-dir", str(tmp_path / "marts"), "--executor", "celery"], env)
+    assert (out.returncode, out.stdout) == (2, ""), out.stderr[-3000:]
+    assert out.stderr == ("error: the celery executor needs the optional dependencies of PostgreSQL and Celery, not "
+                          "installed here (no module dagster_celery): install the extra with `pip install -e "
+                          "'.[distributed]' -c requirements-dev.lock` (see docs/distributed.md)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_instance_on_postgres_without_the_extra_says_which_extra_to_install(tmp_path):
+    """DAGSTER_HOME's dagster.yaml names PostgreSQL (the shipped deploy file): refused before anything is read,
+    locked or copied, in one line, rather than by Dagster's error from deep in its configuration."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QP_")} | {
+        "DAGSTER_HOME": str(home), "QP_DAGSTER_PG_URL": "postgresql+psycopg2://qp@127.0.0.1:9/dagster"}
+    out = without_extra(["materialize", "--raw-dir", str(RAW), "--warehouse", str(tmp_path / "w.duckdb"),
+                         "--marts-dir", str(tmp_path / "marts")], env)
+    assert (out.returncode, out.stdout) == (2, ""), out.stderr[-3000:]
+    assert out.stderr == (f"error: the Dagster instance of {home / 'dagster.yaml'} (on PostgreSQL) needs the "
+                          "optional dependencies of PostgreSQL and Celery, not installed here (no module "
+                          "dagster_postgres): install the extra with `pip install -e '.[distributed]' -c "
+                          "requirements-dev.lock` (see docs/distributed.md)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dagster_home"]
+
+
+@pytest.mark.slow  # runs the pipeline
+def test_an_in_process_run_goes_through_without_the_extra(tmp_path, small_raw):
+    raw, specs = small_raw
+    out = without_extra(["materialize", "--raw-dir", str(raw), "--warehouse", str(tmp_path / "w.duckdb"),
+                         "--marts-dir", str(tmp_path / "marts"), "--as-of", AS_OF])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"Materialised {len(specs)}/{len(specs)} territories" in out.stdout

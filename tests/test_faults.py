@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import pipelines.run as run_module
 from pipelines.cli.main import main
-from pipelines.run import RunFault, run_pipeline
+from pipelines.run import RunFault, RunOptions, run_pipeline
 
 pytestmark = pytest.mark.slow  # runs the pipeline: the full tier only
 
@@ -75,7 +74,7 @@ def half_then(code: int):
 
 def test_a_full_disk_while_copying_the_warehouse(site, monkeypatch):
     raw, warehouse, marts, before = site
-    monkeypatch.setattr(run_module.shutil, "copyfile", half_then(errno.ENOSPC))
+    monkeypatch.setattr(shutil, "copyfile", half_then(errno.ENOSPC))
     result = materialize(raw, warehouse, marts)
     work = warehouse.with_name(f".w.duckdb.run-{os.getpid()}")
     # the partial copy is gone, nothing else moved
@@ -89,7 +88,7 @@ def test_a_read_only_warehouse_folder(site, monkeypatch):
     folder.chmod(0o555)
     try:
         if os.geteuid() == 0:  # root writes through the mode bits: the refusal the kernel gives anyone else
-            monkeypatch.setattr(run_module.shutil, "copyfile", half_then(errno.EACCES))
+            monkeypatch.setattr(shutil, "copyfile", half_then(errno.EACCES))
         result = materialize(raw, warehouse, marts)
     finally:
         folder.chmod(0o755)
@@ -125,10 +124,10 @@ def test_a_full_disk_when_the_run_commits(site, monkeypatch):
             raise oserror(errno.ENOSPC, dst)
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(run_module.os, "replace", full)
+    monkeypatch.setattr(os, "replace", full)
     with pytest.raises(RunFault) as caught:
         run_pipeline(raw, warehouse, marts, dt.date(2024, 7, 31), [], echo=lambda m: None,
-                     options=run_module.RunOptions(report_dir=marts.parent / "report"))
+                     options=RunOptions(report_dir=marts.parent / "report"))
     work = warehouse.with_name(f".w.duckdb.run-{os.getpid()}")
     assert str(caught.value) == (f"cannot commit the run's working copy {work} over the warehouse {warehouse}: no "
                                  "space left on the device; free space on that disk, then run again (nothing was "

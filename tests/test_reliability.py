@@ -468,7 +468,7 @@ def test_a_run_that_fails_outside_its_steps_keeps_nothing_of_it(baseline, tmp_pa
     start): the summary gives Dagster's reason, and nothing of the run is kept, even what it wrote."""
     import types
 
-    from pipelines import run as run_module
+    from pipelines.run import execution
 
     _, _, _, before, marts_before = baseline
     raw, warehouse, marts = copy_of(baseline, tmp_path)
@@ -488,7 +488,7 @@ def test_a_run_that_fails_outside_its_steps_keeps_nothing_of_it(baseline, tmp_pa
                                                                                       cause=cause)),
                         event("RUN_FAILURE")])
 
-    monkeypatch.setattr(run_module, "_materialize", failed_run)
+    monkeypatch.setattr(execution, "materialize", failed_run)  # the in-process run
     summary = run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
     assert summary.exit_code == 1 and summary.release is None
     assert summary.failures == ["run: RuntimeError: simulated: the step process cannot load the job"]

@@ -1,0 +1,116 @@
+"""Run the asset graph for many territories in one Dagster run (what `qp-analytics materialize` does).
+
+One run of the graph's job (pipelines.jobs) covers every selected territory, named in its settings, so any
+selection costs one run and one event per asset; it is recorded on the project's instance (pipelines.instance),
+where the UI shows it. The run works on a private copy of the warehouse, swapped in when it ends. In-process
+by default; multiprocess or Celery on request.
+"""
+
+import contextlib
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pipelines.run.execution as execution
+from pipelines.run.events import summarise
+from pipelines.run.options import DEFAULT_OPTIONS, EXECUTORS, RunOptions, RunRequestError
+from pipelines.run.summary import RunSummary
+from pipelines.run.warehouse import commit_working_copy, remove_working_copy, warehouse_lock, working_copy
+from qp_analytics.normalise.rows import unknown_files
+from qp_analytics.publication.release import activate_release, prune_releases
+from qp_analytics.publication.releases import publishing
+from qp_analytics.quality.suites import validator_process
+from qp_analytics.reading.territories import read_registry
+from qp_analytics.warehouse.database import kept_open
+
+# Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_process),
+# where GX's import (3–7 s) overlaps the run's other work. Larger runs validate in their own process: there
+# the import is a small share of the run, and a second process holding GX and a copy of the rows validated
+# added about 250 MiB to the peak (measured at 1,400: 962 MiB against 722). A small run that must validate
+# every territory again (new suites, --reprocess) has that peak too.
+VALIDATOR_UP_TO = 48
+
+
+def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date, territories: list[str],
+                 echo: Callable[[str], None] = print, wait: bool = True,
+                 options: RunOptions = DEFAULT_OPTIONS) -> RunSummary:
+    """Materialise every asset for these territories (all when empty) in one run.
+
+    The run works on a copy of the warehouse, swapped in when it ends: a run that is killed or whose steps
+    fail leaves the warehouse as it was. Rejected inputs are not failures: the rest goes through."""
+    if options.executor not in EXECUTORS:
+        raise RunRequestError(f"unknown executor {options.executor!r}; expected one of {', '.join(EXECUTORS)}")
+    from pipelines.instance import InstanceError, dagster_home, missing_extra, require_storage
+
+    if options.executor == "celery":  # before the lock and the copy, and before anything is queued
+        from pipelines.celery_presence import require_a_worker
+
+        not_installed = missing_extra("the celery executor", ["dagster_celery", "dagster_postgres"])
+        if not_installed:
+            raise RunRequestError(not_installed)
+        if not os.environ.get("DAGSTER_HOME"):
+            raise RunRequestError("the celery executor needs the shared Dagster instance: set DAGSTER_HOME to the "
+                                  "folder of a dagster.yaml on PostgreSQL (see docs/distributed.md)")
+        missing = require_a_worker(options.celery_backend)  # no worker: its tasks would wait for ever
+        if missing:
+            raise RunRequestError(missing)
+    try:
+        require_storage(dagster_home())  # the instance the run records on, made on first use
+    except InstanceError as exc:
+        raise RunRequestError(str(exc)) from None
+    registry = [t.territory_id for t in read_registry(raw_dir)]
+    unknown = [t for t in territories if t not in registry]
+    if unknown:
+        raise RunRequestError(f"unknown territory id(s): {', '.join(unknown)}; "
+                              f"{raw_dir / 'territories.csv'} lists: {', '.join(registry)}")
+    selected = list(dict.fromkeys(territories)) if territories else registry
+    if not selected:
+        raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
+    # a refresh: GX imported in a process of its own, on another core, while this one sets the run up
+    apart = (validator_process() if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO
+             else contextlib.nullcontext())
+    # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
+    # it for the orphan of a killed run
+    with _pruned_after(marts_dir), apart, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
+        work = working_copy(warehouse)
+        try:
+            echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
+                 + ("" if options.executor == "in-process" else f", {options.executor} executor"))
+            started = time.perf_counter()
+            settings = dict(raw_dir=str(raw_dir), warehouse=str(work), marts_dir=str(marts_dir),
+                            as_of=as_of.isoformat(), activate_release=False, reprocess=options.reprocess,
+                            workers=options.workers, report_dir=str(options.report_dir or ""))
+            if options.executor == "in-process":
+                with kept_open(work):  # its steps share one open database, rather than each open the file
+                    summary = summarise(execution.materialize(settings, selected, echo), work, selected, as_of,
+                                        started, warehouse)
+            else:
+                with execution.execute(settings, selected, options, echo) as result:
+                    summary = summarise(result, work, selected, as_of, started, warehouse)
+            summary.unknown_files = unknown_files(raw_dir, registry)
+            if summary.data_failures or summary.failed_quality:
+                echo(f"{'A step' if summary.data_failures else 'A data quality check'} failed: {warehouse} and the "
+                     "published marts are left as they were before this run")
+                summary.release = None
+            else:
+                commit_working_copy(work, warehouse)
+                if summary.release is not None:
+                    activate_release(marts_dir, summary.release, prune=False)
+                if summary.failures:
+                    echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
+        finally:
+            remove_working_copy(work)
+    return summary
+
+
+@contextlib.contextmanager
+def _pruned_after(marts_dir: Path) -> Iterator[None]:
+    """Prune the releases when the block ends, however (its locks released): old ones, and, if no other run is
+    publishing, the orphans (this run's own release when it was not made current)."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # a marts folder out of reach: the next run prunes
+            prune_releases(marts_dir)
