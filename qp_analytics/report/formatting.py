@@ -3,6 +3,7 @@ short phrases built from them; a null value is written "—", never filled in.""
 
 import datetime as dt
 import math
+import types
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -12,6 +13,8 @@ from qp_analytics.marts.compute import NATIONAL_PARTNERS
 from qp_analytics.report.labels import PARTNER_LABELS, SIGNATURE_TEXTS
 
 NA = "—"  # what a null value shows
+# A record of what a page shows, its template reading it by attribute (cheaper for Jinja than a dict's keys).
+View = types.SimpleNamespace
 THIN = "\u202f"  # espace fine insécable: thousands separator and before %, as French typography writes them
 NBSP = "\u00a0"
 

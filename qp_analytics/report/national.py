@@ -23,6 +23,7 @@ from qp_analytics.report.charts import (
 )
 from qp_analytics.report.formatting import (
     NA,
+    View,
     delay_text,
     format_count,
     format_date,
@@ -57,7 +58,7 @@ def indicator_text(value: Any, unit: str | None) -> str:
     return format_number(value, 2, trim=True)
 
 
-def provenance_banner(territories: pl.DataFrame) -> dict[str, str]:
+def provenance_banner(territories: pl.DataFrame) -> View:
     """Which documents of the publication are real or illustrative: the banner's kind and its lines."""
     conventions = territories["convention_provenance"].to_list()
     roadmaps = territories["roadmap_provenance"].to_list()
@@ -86,10 +87,10 @@ def provenance_banner(territories: pl.DataFrame) -> dict[str, str]:
         kind = "unknown"
     else:
         kind = "real"
-    return {"kind": kind, "detail": detail, "reals": " ; ".join(reals)}
+    return View(kind=kind, detail=detail, reals=" ; ".join(reals))
 
 
-def _kpis(national: pl.DataFrame) -> list[dict[str, str]]:
+def _kpis(national: pl.DataFrame) -> list[View]:
     indicators = {r["indicator"]: r for r in national.iter_rows(named=True)}
 
     def ind(name: str) -> tuple[Any, int | None]:
@@ -100,10 +101,10 @@ def _kpis(national: pl.DataFrame) -> list[dict[str, str]]:
         count = ind(name)[1]
         return "" if count is None else f"sur {format_count(count, 'territoire', 'territoires')}"
 
-    def kpi(name: str, label: str, value_format: Callable[[Any], str], label_plural: str = "") -> dict[str, str]:
+    def kpi(name: str, label: str, value_format: Callable[[Any], str], label_plural: str = "") -> View:
         value = ind(name)[0]
-        return {"value": value_format(value), "basis": basis(name),
-                "label": plural(value, label, label_plural) if label_plural else label}
+        return View(value=value_format(value), basis=basis(name),
+                    label=plural(value, label, label_plural) if label_plural else label)
 
     as_int: Callable[[Any], str] = lambda v: format_number(v)  # noqa: E731
     on_time, share = ind("roadmaps_on_time")[0], ind("roadmaps_on_time_share")[0]
@@ -112,42 +113,43 @@ def _kpis(national: pl.DataFrame) -> list[dict[str, str]]:
     total_national = None if any(is_null(v) for v in national_granted) or not indicators else sum(national_granted)
     return [
         kpi("territories_in_programme", "territoire labellisé", as_int, "territoires labellisés"),
-        {"value": format_number(signed) if not is_null(signed) else NA,
-         "label": plural(signed, "convention signée et datée", "conventions signées et datées"),
-         "basis": basis("conventions_signed") + (f" ; {format_number(undated)} "
-                                                 f"{plural(undated, 'non datée', 'non datées')} (signée, date "
-                                                 "laissée en blanc)" if undated else "")},
+        View(value=format_number(signed) if not is_null(signed) else NA,
+             label=plural(signed, "convention signée et datée", "conventions signées et datées"),
+             basis=basis("conventions_signed") + (f" ; {format_number(undated)} "
+                                                  f"{plural(undated, 'non datée', 'non datées')} (signée, date "
+                                                  "laissée en blanc)" if undated else "")),
         kpi("roadmaps_annexed", "feuille de route annexée", as_int, "feuilles de route annexées"),
-        {"value": format_number(on_time) if not is_null(on_time) else NA,
-         "label": plural(on_time, "feuille de route annexée dans les délais",
-                         "feuilles de route annexées dans les délais"),
-         "basis": (f"soit {format_percent(share)} des feuilles de route échues ou annexées" if not is_null(share)
-                   else basis("roadmaps_on_time"))},
+        View(value=format_number(on_time) if not is_null(on_time) else NA,
+             label=plural(on_time, "feuille de route annexée dans les délais",
+                          "feuilles de route annexées dans les délais"),
+             basis=(f"soit {format_percent(share)} des feuilles de route échues ou annexées" if not is_null(share)
+                    else basis("roadmaps_on_time"))),
         kpi("median_roadmap_delay_days", "écart médian à l'échéance d'annexion (négatif : en avance)", format_days),
         kpi("conventions_in_force", "convention en vigueur", as_int, "conventions en vigueur"),
         kpi("action_on_time_rate", "des actions échues achevées à temps", format_percent),
-        {"value": format_euros(total_national), "label": "accordés par les cinq partenaires nationaux",
-         "basis": "somme des montants accordés par l'État, l'ANCT, l'ANRU, la Banque des Territoires et Bpifrance"},
+        View(value=format_euros(total_national), label="accordés par les cinq partenaires nationaux",
+             basis="somme des montants accordés par l'État, l'ANCT, l'ANRU, la Banque des Territoires et "
+                   "Bpifrance"),
         kpi("practices_shared", "bonne pratique partagée", as_int, "bonnes pratiques partagées"),
         kpi("reuse_links", "réutilisation de bonnes pratiques", as_int, "réutilisations de bonnes pratiques"),
     ]
 
 
-def _partners(national: pl.DataFrame) -> list[dict[str, str]]:
+def _partners(national: pl.DataFrame) -> list[View]:
     indicators = {r["indicator"]: r for r in national.iter_rows(named=True)}
 
     def ind(name: str) -> tuple[Any, int | None]:
         row = indicators.get(name)
         return (indicator_value(row), row["territories"]) if row else (None, None)
 
-    return [{"label": PARTNER_LABELS[p],
-             "granted": format_euros(ind(f"total_granted_{p}")[0]),
-             "funded": format_number(ind(f"total_granted_{p}")[1]),
-             "days": format_days(ind(f"median_instruction_days_{p}")[0]),
-             "decided": format_number(ind(f"median_instruction_days_{p}")[1])} for p in NATIONAL_PARTNERS]
+    return [View(label=PARTNER_LABELS[p],
+                 granted=format_euros(ind(f"total_granted_{p}")[0]),
+                 funded=format_number(ind(f"total_granted_{p}")[1]),
+                 days=format_days(ind(f"median_instruction_days_{p}")[0]),
+                 decided=format_number(ind(f"median_instruction_days_{p}")[1])) for p in NATIONAL_PARTNERS]
 
 
-def _territory_rows(territories: pl.DataFrame, as_of: Any, names: dict[str, str]) -> list[dict[str, Any]]:
+def _territory_rows(territories: pl.DataFrame, as_of: Any, names: dict[str, str]) -> list[View]:
     rows = []
     for r in territories.iter_rows(named=True):
         delay = r["roadmap_delay_days"]
@@ -157,37 +159,37 @@ def _territory_rows(territories: pl.DataFrame, as_of: Any, names: dict[str, str]
             roadmap_sub = f"attendue le {format_date(r['roadmap_due_date'])}"
         else:
             roadmap_sub = ""
-        rows.append({
-            "link": page_link(r["territory_id"], names, ""),
-            "departement": r["departement"] or NA,
-            "chef": partner_label(r["chef_de_file"]) if r["chef_de_file"] else NA,
-            "status": r["roadmap_status"], "roadmap_sub": roadmap_sub,
-            "signature": signature_text(r, as_of), "term": term_text(r["convention_end_date"], r["in_force"]),
-            "actions": ratio(r["actions_on_time"], r["actions_due"]),
-            "actions_rate": format_percent(r["action_on_time_rate"]),
-            "milestones": ratio(r["milestones_late"], r["milestones_due"]),
-            "granted": format_euros(r["total_amount_granted"]),
-            "instruction": median_text(r["median_instruction_days_all"]),
-            "practices": ratio(r["practices_shared"], r["practices_documented"]),
-            "reuses": reuse_text(r["reuse_links"]),
-            "convention_provenance": r["convention_provenance"], "roadmap_provenance": r["roadmap_provenance"],
-        })
+        rows.append(View(
+            link=page_link(r["territory_id"], names, ""),
+            departement=r["departement"] or NA,
+            chef=partner_label(r["chef_de_file"]) if r["chef_de_file"] else NA,
+            status=r["roadmap_status"], roadmap_sub=roadmap_sub,
+            signature=signature_text(r, as_of), term=term_text(r["convention_end_date"], r["in_force"]),
+            actions=ratio(r["actions_on_time"], r["actions_due"]),
+            actions_rate=format_percent(r["action_on_time_rate"]),
+            milestones=ratio(r["milestones_late"], r["milestones_due"]),
+            granted=format_euros(r["total_amount_granted"]),
+            instruction=median_text(r["median_instruction_days_all"]),
+            practices=ratio(r["practices_shared"], r["practices_documented"]),
+            reuses=reuse_text(r["reuse_links"]),
+            convention_provenance=r["convention_provenance"], roadmap_provenance=r["roadmap_provenance"],
+        ))
     return rows
 
 
-def _captions(territories: pl.DataFrame, many: bool) -> dict[str, str]:
+def _captions(territories: pl.DataFrame, many: bool) -> View:
     n_territories = territories.height
     if not many:
-        return {"roadmaps": "Écart entre l'échéance de la feuille de route (fixée par la convention) et son annexion. "
-                            "Une feuille de route non annexée est signalée avec son échéance.",
-                "delays": "Barre : médiane nationale des délais d'instruction de toutes les demandes décidées par le "
-                          "partenaire. Points : médiane de chaque territoire.",
-                "practices": "Bonnes pratiques documentées dans la feuille de route, partagées avec le réseau "
-                             "national à la date d'évaluation, et nombre de reprises par d'autres territoires."}
+        return View(roadmaps="Écart entre l'échéance de la feuille de route (fixée par la convention) et son "
+                             "annexion. Une feuille de route non annexée est signalée avec son échéance.",
+                    delays="Barre : médiane nationale des délais d'instruction de toutes les demandes décidées par "
+                           "le partenaire. Points : médiane de chaque territoire.",
+                    practices="Bonnes pratiques documentées dans la feuille de route, partagées avec le réseau "
+                              "national à la date d'évaluation, et nombre de reprises par d'autres territoires.")
     counts = status_counts(territories.select("roadmap_status").iter_rows(named=True))
     left_out = practices_left_out(territories)
-    return {
-        "roadmaps": (
+    return View(
+        roadmaps=(
             f"Répartition des {format_number(n_territories)} territoires selon l'écart entre l'échéance de leur "
             "feuille de route (fixée par la convention) et son annexion, par classe de jours (chaque barre compte "
             "les feuilles de route dont l'écart tombe dans la classe, borne de droite incluse). "
@@ -195,16 +197,16 @@ def _captions(territories: pl.DataFrame, many: bool) -> dict[str, str]:
                          if n or s in ("on_time", "late"))
             + ". Les feuilles de route non annexées n'ont pas d'écart : elles sont comptées sans être représentées. "
             "Le détail par territoire est dans le tableau ci-dessus."),
-        "delays": ("Barre : médiane nationale des délais d'instruction de toutes les demandes décidées par le "
-                   "partenaire. Boîte : médianes des territoires (quartiles, médiane ; moustaches aux 1er et 9e "
-                   "déciles)."),
-        "practices": (
+        delays=("Barre : médiane nationale des délais d'instruction de toutes les demandes décidées par le "
+                "partenaire. Boîte : médianes des territoires (quartiles, médiane ; moustaches aux 1er et 9e "
+                "déciles)."),
+        practices=(
             f"Les {format_number(min(TOP_TERRITORIES, n_territories))} territoires sur {format_number(n_territories)} "
             "ayant le plus de réutilisations de leurs bonnes pratiques par d'autres territoires (à égalité : le plus "
             "de pratiques partagées, puis documentées, puis par nom) : bonnes pratiques documentées dans la feuille "
             "de route, partagées avec le réseau national à la date d'évaluation, et nombre de reprises. "
             f"{left_out[0].upper()}{left_out[1:]} : voir le tableau ci-dessus."),
-    }
+    )
 
 
 def _svg(svg: str | None) -> Markup | None:
@@ -212,7 +214,7 @@ def _svg(svg: str | None) -> Markup | None:
     return None if svg is None else Markup(svg)
 
 
-def national_view(release: Release, names: dict[str, str]) -> dict[str, Any]:
+def national_view(release: Release, names: dict[str, str]) -> View:
     """Everything the national page shows, drawn from the whole release (names: territory id -> its name)."""
     marts = release.marts
     as_of = release.as_of
@@ -226,25 +228,25 @@ def national_view(release: Release, names: dict[str, str]) -> dict[str, Any]:
         return chart_footnote(as_of, release.release_id, territories, documents)
 
     history = national_history(marts["mart_history"])
-    return {
-        "territories": territories.height,
-        "long": many,
-        "banner": provenance_banner(territories),
-        "kpis": _kpis(national),
-        "partners": _partners(national),
-        "indicators": [{"label": INDICATOR_LABELS.get(r["indicator"], r["indicator"]), "code": r["indicator"],
-                        "value": indicator_text(indicator_value(r), r["unit"]),
-                        "territories": format_number(r["territories"])} for r in national.iter_rows(named=True)],
-        "rows": _territory_rows(territories, as_of, names),
-        "captions": _captions(territories, many),
-        "history": [{"label": quarter_label(r["evaluation_date"]), "territories": format_number(r["territories"]),
-                     "on_time": ratio(r["actions_on_time"], r["actions_due"]), "share": format_percent(r["share"]),
-                     "granted": format_euros(r["amount_granted"])} for r in history],
-        "charts": {
-            "history": _svg(chart_history(history, as_of, footnote(both))),
-            "roadmaps": _svg(chart_roadmap_delays(territories, as_of, footnote(both))),
-            "partners": _svg(chart_partners(mobilisation, as_of, footnote(roadmaps_only))),
-            "delays": _svg(chart_instruction_delays(mobilisation, national, as_of, footnote(roadmaps_only), many)),
-            "practices": _svg(chart_practices(territories, as_of, footnote(roadmaps_only))),
-        },
-    }
+    return View(
+        territories=territories.height,
+        long=many,
+        banner=provenance_banner(territories),
+        kpis=_kpis(national),
+        partners=_partners(national),
+        indicators=[View(label=INDICATOR_LABELS.get(r["indicator"], r["indicator"]), code=r["indicator"],
+                         value=indicator_text(indicator_value(r), r["unit"]),
+                         territories=format_number(r["territories"])) for r in national.iter_rows(named=True)],
+        rows=_territory_rows(territories, as_of, names),
+        captions=_captions(territories, many),
+        history=[View(label=quarter_label(r["evaluation_date"]), territories=format_number(r["territories"]),
+                      on_time=ratio(r["actions_on_time"], r["actions_due"]), share=format_percent(r["share"]),
+                      granted=format_euros(r["amount_granted"])) for r in history],
+        charts=View(
+            history=_svg(chart_history(history, as_of, footnote(both))),
+            roadmaps=_svg(chart_roadmap_delays(territories, as_of, footnote(both))),
+            partners=_svg(chart_partners(mobilisation, as_of, footnote(roadmaps_only))),
+            delays=_svg(chart_instruction_delays(mobilisation, national, as_of, footnote(roadmaps_only), many)),
+            practices=_svg(chart_practices(territories, as_of, footnote(roadmaps_only))),
+        ),
+    )
