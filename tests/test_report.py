@@ -894,6 +894,23 @@ def test_an_inconsistent_release_is_refused(tmp_path):
         build_report(tmp_path / "marts", tmp_path / "out")
 
 
+def test_an_indicator_is_read_from_its_units_column(tmp_path):
+    """The national indicators' value is in the column the marts' value_column names for its unit; a unit the
+    marts do not know means another version wrote the release."""
+    marts = handmade_marts()
+    national = marts["marts.mart_evaluation_national"]
+    # a stray count beside roadmaps_on_time_share's measure (1/3): the measure is the value, the count ignored
+    marts["marts.mart_evaluation_national"] = _set(national, pl.col("indicator") == "roadmaps_on_time_share",
+                                                   value_count=7)
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    index = visible(page(build_report(tmp_path / "marts", tmp_path / "out")))
+    assert "soit 33,3 % des feuilles de route échues ou annexées" in index
+    marts["marts.mart_evaluation_national"] = _set(national, pl.col("indicator") == "reuse_links", unit="furlongs")
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    with pytest.raises(ReportError, match="unit\\(s\\) 'furlongs' unknown to this version"):
+        build_report(tmp_path / "marts", tmp_path / "out")
+
+
 # -- the command --------------------------------------------------------------------------------------------
 
 def test_command_writes_the_report_and_lists_the_pages(built, tmp_path):
