@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
@@ -27,8 +28,11 @@ from hypothesis import strategies as st
 from pipelines.cli.report import report
 from qp_analytics.marts.compute import value_column
 from qp_analytics.publication.release import current_release, publish_release
-from qp_analytics.report import pages as report_module
+from qp_analytics.report.charts import DELAY_BINS_MAX, delay_bins
+from qp_analytics.report.formatting import plural, signature_text
 from qp_analytics.report.pages import (
+    FileWriter,
+    Renderer,
     ReportError,
     build_report,
     format_date,
@@ -38,7 +42,8 @@ from qp_analytics.report.pages import (
     format_percent,
     shows_release,
 )
-from qp_analytics.schema import MARTS
+from qp_analytics.report.territory import TerritorySources
+from qp_analytics.schema import MARTS, release_name
 
 AS_OF = dt.date(2023, 6, 30)
 NATIONAL = ("etat", "anct", "anru", "banque_des_territoires", "bpifrance")
@@ -302,7 +307,7 @@ def test_territory_page_shows_the_marts_values(built):
     assert "105,5 jours" in alpha  # its median instruction days
     assert "93,5 jours" in alpha  # median days to share a practice
     assert "Le chef de file désigné par la convention est <strong>ANRU</strong>" in alpha
-    assert "Feuille de route annexée le 13 octobre 2021, 25 jours de retard sur l&#x27;échéance du 18 septembre " \
+    assert "Feuille de route annexée le 13 octobre 2021, 25 jours de retard sur l&#39;échéance du 18 septembre " \
            "2021." in alpha
     assert "3 actions échues sur 4 n’ont pas été achevées à temps" in alpha
     assert "2 jalons échus sur 6 en retard" in alpha
@@ -338,7 +343,7 @@ def test_national_page_totals_table_and_charts(built):
     assert bpifrance == "1 234 568 €" and bpifrance in text
     assert "105,5 jours" in text
     assert "1 286 913 €" in text  # the five national partners' grants: 1 234 567.89 + 40 000.25 + 12 345
-    for territory_id, name in ((ALPHA, "Communauté d&#x27;agglomération Alpha"), (GAMMA, "Gamma Métropole")):
+    for territory_id, name in ((ALPHA, "Communauté d&#39;agglomération Alpha"), (GAMMA, "Gamma Métropole")):
         assert f'<a href="territoires/{territory_id}.html">{name}</a>' in index
     svgs = re.findall(r"<svg\b[^>]*>", index)
     assert len(svgs) == 5 and all('role="img"' in s and "viewBox" in s for s in svgs)
@@ -385,7 +390,7 @@ def test_territory_page_lists_late_items_with_days_late(built):
         ("Feuille de route", "feuille de route", "18 septembre 2021", "13 octobre 2021", "25 jours"),
         ("Action", "Fabrique à entreprendre ALP-02", "31 décembre 2022", "15 février 2023", "46 jours"),
         ("Action", "Foncière &lt;commerciale&gt; ALP-03", "31 mars 2023", "pas encore au 30 juin 2023", "91 jours"),
-        ("Action", "Hôtel d&#x27;entreprises ALP-04", "30 juin 2023", "pas encore au 30 juin 2023", "0 jour"),
+        ("Action", "Hôtel d&#39;entreprises ALP-04", "30 juin 2023", "pas encore au 30 juin 2023", "0 jour"),
         ("Jalon", "Lancement action ALP-02", "1er octobre 2021", "2 octobre 2021", "1 jour"),
         ("Jalon", "Ouverture action ALP-03", "1er septembre 2022", "pas encore au 30 juin 2023", "302 jours"),
     ]
@@ -427,12 +432,11 @@ def test_french_plurals_and_signature_states(built):
     alpha = visible(page(result, ALPHA))
     assert '<span class="value">2</span><span class="label">jalons en retard</span>' in alpha
     assert "<td>non datée<span" in index  # beta in the table of territories, not "—" nor "non signée"
-    assert report_module.plural(1, "jalon", "jalons") == "jalon" and report_module.plural(25, "jalon", "jalons") \
-        == "jalons"
+    assert plural(1, "jalon", "jalons") == "jalon" and plural(25, "jalon", "jalons") == "jalons"
     row = {"convention_signature_date": None, "convention_signature_state": "not_yet_signed"}
-    assert report_module.signature_text(row, AS_OF) == "non signée au 30 juin 2023"
-    assert report_module.signature_text({**row, "convention_signature_state": "undated"}, AS_OF) == "non datée"
-    assert report_module.signature_text({**row, "convention_signature_state": None}, AS_OF) == "—"
+    assert signature_text(row, AS_OF) == "non signée au 30 juin 2023"
+    assert signature_text({**row, "convention_signature_state": "undated"}, AS_OF) == "non datée"
+    assert signature_text({**row, "convention_signature_state": None}, AS_OF) == "—"
 
 
 def test_evaluation_date_and_how_to_change_it_on_every_page(built):
@@ -551,7 +555,7 @@ def test_many_territories_are_drawn_as_distributions(tmp_path):
     assert '<div class="table-wrap long"><table class="territories">' in index
     assert ".table-wrap.long thead th { position: sticky; top: 0;" in index
     # the banner counts the territories whose convention is real instead of naming 60 of them
-    assert ("Documents réels — conventions d&#x27;engagement : 60 territoires (colonne « Provenance » du tableau "
+    assert ("Documents réels — conventions d&#39;engagement : 60 territoires (colonne « Provenance » du tableau "
             "des territoires).") in visible(index)
     # and no territory page has a chart
     for path in result.pages[1:]:
@@ -560,8 +564,8 @@ def test_many_territories_are_drawn_as_distributions(tmp_path):
 
 @given(st.lists(st.integers(min_value=-100_000, max_value=100_000), min_size=1, max_size=30))
 def test_delay_classes_hold_every_delay(delays):
-    width, first, last = report_module._delay_bins(delays)
-    assert last - first + 1 <= report_module.DELAY_BINS_MAX and first <= 0 < last
+    width, first, last = delay_bins(delays)
+    assert last - first + 1 <= DELAY_BINS_MAX and first <= 0 < last
     for d in delays:  # each delay in a class (k*width - width, k*width] within the range; 0 in the class ending at 0
         k = -(-d // width)
         assert first <= k <= last and k * width - width < d <= k * width
@@ -602,13 +606,13 @@ def test_provenance_banner_says_what_is_illustrative(built, tmp_path):
     index = page(result)
     assert 'class="banner banner-illustrative"' in index
     assert "Données en partie illustratives." in index
-    assert "Documents réels — conventions d&#x27;engagement : Communauté d&#x27;agglomération Alpha." in index
+    assert "Documents réels — conventions d&#39;engagement : Communauté d&#39;agglomération Alpha." in index
     alpha = page(result, ALPHA)
     assert "La feuille de route de ce territoire est un document illustratif" in alpha
     assert 'Convention d\'engagement : <span class="badge badge-real">réelle</span>' in alpha
     assert 'Feuille de route : <span class="badge badge-illustrative">illustrative</span>' in alpha
     beta = page(result, BETA)
-    assert "La convention d&#x27;engagement de ce territoire est un document illustratif" in beta
+    assert "La convention d&#39;engagement de ce territoire est un document illustratif" in beta
     assert 'Feuille de route : <span class="na" title="provenance non renseignée">non renseignée</span>' in beta
     # a release whose documents are all real has no warning
     publish(tmp_path / "marts", provenance=ALL_REAL)
@@ -632,44 +636,182 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_failed_run_leaves_the_previous_report(tmp_path, monkeypatch):
+class FailsOn(Renderer):
+    """Draws pages as the report does, but fails on one territory's page."""
+
+    def __init__(self, territory_id):
+        self.territory_id = territory_id
+
+    def territory(self, inputs, stamp):
+        if inputs.territory_id == self.territory_id:
+            raise RuntimeError("rendering failed (simulated)")
+        return super().territory(inputs, stamp)
+
+
+class CountingWriter(FileWriter):
+    """Writes as the report does, remembering each file written or kept (from several threads at once); fails
+    on the nth write when told to."""
+
+    def __init__(self, fail_on=None):
+        self.fail_on = fail_on
+        self.written: list[Path] = []
+        self.kept: list[Path] = []
+        self.lock = threading.Lock()
+
+    def write(self, path, data):
+        with self.lock:
+            self.written.append(path)
+            failing = len(self.written) == self.fail_on
+        if failing:
+            raise OSError("disk full (simulated)")
+        super().write(path, data)
+
+    def keep(self, source, target):
+        with self.lock:
+            self.kept.append(target)
+        super().keep(source, target)
+
+    def pages(self, kind="written") -> list[str]:
+        """The pages written (or kept), by path within the report, whichever folder they went through."""
+        return sorted(f"{p.parent.name}/{p.name}" if p.parent.name == "territoires" else p.name
+                      for p in getattr(self, kind) if p.suffix == ".html")
+
+
+def test_a_failed_run_leaves_the_previous_report(tmp_path):
     publish(tmp_path / "marts")
     out = tmp_path / "out"
     build_report(tmp_path / "marts", out)
     before = _snapshot(out)
     publish(tmp_path / "marts", as_of=dt.date(2024, 1, 31))
-    real_render = report_module.render_territory
-
-    def render_fails_on_gamma(ctx, territory_id, *args):
-        if territory_id == GAMMA:
-            raise RuntimeError("rendering failed (simulated)")
-        return real_render(ctx, territory_id, *args)
-
-    monkeypatch.setattr(report_module, "render_territory", render_fails_on_gamma)
     with pytest.raises(RuntimeError, match="simulated"):
-        build_report(tmp_path / "marts", out, territories=[ALPHA, GAMMA])
+        build_report(tmp_path / "marts", out, territories=[ALPHA, GAMMA], renderer=FailsOn(GAMMA))
     assert _snapshot(out) == before  # not even alpha's page, rendered before gamma's failed
-    monkeypatch.setattr(report_module, "render_territory", real_render)
 
-    real_write = report_module._fsync_write
-    written = []
-    lock = threading.Lock()  # the pages are written by several threads
-
-    def disk_full_on_third_file(path, data):
-        with lock:
-            written.append(path)
-            third = len(written) == 3
-        if third:
-            raise OSError("disk full (simulated)")
-        real_write(path, data)
-
-    monkeypatch.setattr(report_module, "_fsync_write", disk_full_on_third_file)
     with pytest.raises(OSError, match="simulated"):
-        build_report(tmp_path / "marts", out)
+        build_report(tmp_path / "marts", out, writer=CountingWriter(fail_on=3))
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["marts", "out"]  # no half-written folder left
-    monkeypatch.setattr(report_module, "_fsync_write", real_write)
     assert "31 janvier 2024" in page(build_report(tmp_path / "marts", out))
+
+
+# -- drawn again only where it changed ---------------------------------------------------------------------
+
+def _short(marts: dict) -> dict:
+    """A release's marts as the report reads them: by short name."""
+    return {release_name(name): frame for name, frame in marts.items()}
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {t for t in after if before.get(t) != after[t]}
+
+
+def _set(frame, where, **values):
+    """The frame with these columns set on the rows matching `where`."""
+    return frame.with_columns(**{c: pl.when(where).then(pl.lit(v, dtype=frame.schema[c])).otherwise(pl.col(c))
+                                 for c, v in values.items()})
+
+
+def test_a_page_digest_follows_each_of_its_inputs():
+    """Each source a territory page is drawn from changes the digest of the pages that show it, and of no other:
+    its own rows, another territory's practice it reused, its neighbours' names, the names it links to."""
+    marts = _short(handmade_marts())
+    base = TerritorySources(marts, AS_OF).digests("code")
+    assert set(base) == {ALPHA, BETA, GAMMA}
+    tid, pid = pl.col("territory_id"), pl.col("pratique_id")
+    cases = [  # (mart, where, values, pages whose content changes)
+        ("mart_evaluation_territories", tid == BETA, {"siren": "200000002"}, {BETA}),
+        ("mart_partner_mobilisation", (tid == GAMMA) & (pl.col("partner") == "etat"),
+         {"amount_granted": Decimal("12346.00")}, {GAMMA}),
+        ("mart_practice_diffusion", pid == "ALP-BP2", {"titre": "Bail à loyer progressif"}, {ALPHA}),
+        # gamma's practice, listed by alpha and beta among those they reused
+        ("mart_practice_diffusion", pid == "GAM-BP1", {"titre": "Chèque numérique"}, {GAMMA, ALPHA, BETA}),
+        ("mart_late_items", tid == BETA, {"days_late": 470}, {BETA}),
+        ("mart_funding", tid == GAMMA, {"amount_paid": Decimal("1.00")}, {GAMMA}),
+    ]
+    for mart, where, values, expected in cases:
+        changed = {**marts, mart: _set(marts[mart], where, **values)}
+        assert _changed(base, TerritorySources(changed, AS_OF).digests("code")) == expected, (mart, values)
+    assert _changed(base, TerritorySources(marts, dt.date(2023, 7, 1)).digests("code")) == set(base)
+    assert _changed(base, TerritorySources(marts, AS_OF).digests("other code")) == set(base)
+    assert TerritorySources(marts, AS_OF).digests("code", [BETA]) == {BETA: base[BETA]}
+
+    # sixty territories: a name shows on its own page, its neighbours' (previous, next) and where it is a reuser
+    many = _short(many_marts()[0])
+    many["mart_practice_diffusion"] = _set(many["mart_practice_diffusion"], tid == "terr-010",
+                                           reused_by=["terr-040"])
+    before = TerritorySources(many, AS_OF).digests("code")
+    renamed = {**many, "mart_evaluation_territories": _set(many["mart_evaluation_territories"],
+                                                           tid == "terr-040", name="Territoire quarante")}
+    assert _changed(before, TerritorySources(renamed, AS_OF).digests("code")) == {
+        "terr-039", "terr-040", "terr-041", "terr-010"}
+
+
+def _files(out: Path) -> dict[str, tuple[int, int]]:
+    """Each page of a report: (inode, mtime_ns), which a page left as it was keeps."""
+    return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.html")}
+
+
+def test_only_the_pages_that_changed_are_drawn_again(tmp_path):
+    marts = handmade_marts()
+    first = publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    out = tmp_path / "out"
+    writer = CountingWriter()
+    result = build_report(tmp_path / "marts", out, writer=writer)
+    pages = ["index.html", f"territoires/{ALPHA}.html", f"territoires/{BETA}.html", f"territoires/{GAMMA}.html"]
+    assert writer.pages() == pages and result.redrawn == result.pages
+    drawn = _files(out)
+
+    # a new release where only beta's SIREN changed (shown on its page alone): beta's page and the national
+    # page (it names the release) are drawn again; alpha's and gamma's are the same files as before
+    marts["marts.mart_evaluation_territories"] = _set(marts["marts.mart_evaluation_territories"],
+                                                      pl.col("territory_id") == BETA, siren="200000002")
+    second = publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    writer = CountingWriter()
+    result = build_report(tmp_path / "marts", out, writer=writer)
+    assert writer.pages() == ["index.html", f"territoires/{BETA}.html"]
+    assert writer.pages("kept") == [f"territoires/{ALPHA}.html", f"territoires/{GAMMA}.html"]
+    assert [p.relative_to(out).as_posix() for p in result.redrawn] == ["index.html", f"territoires/{BETA}.html"]
+    now = _files(out)
+    assert {p for p in pages if now[p] == drawn[p]} == {f"territoires/{ALPHA}.html", f"territoires/{GAMMA}.html"}
+    assert "200000002" in page(result, BETA) and second.name in page(result, BETA)
+    assert second.name in page(result) and first.name not in page(result)
+    # a page left as it was names the release it was drawn from; it is otherwise the page a fresh drawing of the
+    # new release gives: nothing stale but the release it names
+    recorded = json.loads((out / "report.json").read_text())["pages"]
+    assert {p: recorded[p]["release"] for p in pages} == {
+        "index.html": second.name, f"territoires/{ALPHA}.html": first.name,
+        f"territoires/{BETA}.html": second.name, f"territoires/{GAMMA}.html": first.name}
+    fresh = build_report(tmp_path / "marts", tmp_path / "fresh")
+    for p in pages:
+        assert page(result, None if p == "index.html" else p[len("territoires/"):-5]) == \
+            (fresh.out_dir / p).read_text(encoding="utf-8").replace(second.name, recorded[p]["release"]), p
+    assert shows_release(out, second)
+
+    # the same release again: nothing to draw; a page deleted, another edited: those two are drawn again
+    writer = CountingWriter()
+    build_report(tmp_path / "marts", out, writer=writer)
+    assert writer.pages() == [] and len(writer.pages("kept")) == 4
+    (out / "territoires" / f"{GAMMA}.html").unlink()
+    alpha = out / "territoires" / f"{ALPHA}.html"
+    alpha.write_bytes(alpha.read_bytes().replace(b"Synth\xc3\xa8se", b"Edited"))
+    assert not shows_release(out, second)
+    writer = CountingWriter()
+    build_report(tmp_path / "marts", out, writer=writer)
+    assert writer.pages() == [f"territoires/{ALPHA}.html", f"territoires/{GAMMA}.html"]
+    assert "Edited" not in alpha.read_text(encoding="utf-8") and (out / "territoires" / f"{GAMMA}.html").is_file()
+    assert shows_release(out, second)
+
+    # new code: every page drawn again; a territory gone from the release: its page goes, its neighbours change
+    writer = CountingWriter()
+    build_report(tmp_path / "marts", out, writer=writer, code_version="the next version of the report's code")
+    assert writer.pages() == pages
+    publish_release(tmp_path / "marts", {name: frame.filter(pl.col("territory_id") != BETA)
+                                         if "territory_id" in frame.columns else frame
+                                         for name, frame in marts.items()}, AS_OF, run_id="test")
+    writer = CountingWriter()
+    build_report(tmp_path / "marts", out, writer=writer)
+    assert writer.pages() == ["index.html", f"territoires/{ALPHA}.html", f"territoires/{GAMMA}.html"]
+    assert sorted(_files(out)) == ["index.html", f"territoires/{ALPHA}.html", f"territoires/{GAMMA}.html"]
 
 
 def test_one_territory_only(tmp_path):
@@ -690,7 +832,7 @@ def test_one_territory_only(tmp_path):
         f"territoires/{GAMMA}.html"]
 
 
-def test_a_whole_report_of_the_release_is_recognised(tmp_path, monkeypatch):
+def test_a_whole_report_of_the_release_is_recognised(tmp_path):
     """shows_release says whether a run may leave the report as it is: the whole report of that release, every
     page as written by this code."""
     first = publish(tmp_path / "marts")
@@ -711,13 +853,13 @@ def test_a_whole_report_of_the_release_is_recognised(tmp_path, monkeypatch):
     index.write_bytes(drawn)
     assert shows_release(out, second)
     # new code redraws one page: the others are still the old code's
-    monkeypatch.setattr(report_module, "_drawn_by", lambda: "another version of the report's code")
-    build_report(tmp_path / "marts", out, territories=[BETA])
-    assert not shows_release(out, second)
-    build_report(tmp_path / "marts", out)
-    assert shows_release(out, second)
+    new_code = "another version of the report's code"
+    build_report(tmp_path / "marts", out, territories=[BETA], code_version=new_code)
+    assert not shows_release(out, second, code_version=new_code)
+    build_report(tmp_path / "marts", out, code_version=new_code)
+    assert shows_release(out, second, code_version=new_code) and not shows_release(out, second)
     (out / "territoires" / f"{GAMMA}.html").unlink()
-    assert not shows_release(out, second)
+    assert not shows_release(out, second, code_version=new_code)
 
 
 def test_a_folder_that_is_not_a_report_is_not_replaced(built, tmp_path):
@@ -749,6 +891,23 @@ def test_an_inconsistent_release_is_refused(tmp_path):
     (release / "release.json").write_text(written)
     (release / "mart_good_practices.parquet").unlink()
     with pytest.raises(ReportError, match="mart_good_practices.parquet: missing; this release is incomplete"):
+        build_report(tmp_path / "marts", tmp_path / "out")
+
+
+def test_an_indicator_is_read_from_its_units_column(tmp_path):
+    """The national indicators' value is in the column the marts' value_column names for its unit; a unit the
+    marts do not know means another version wrote the release."""
+    marts = handmade_marts()
+    national = marts["marts.mart_evaluation_national"]
+    # a stray count beside roadmaps_on_time_share's measure (1/3): the measure is the value, the count ignored
+    marts["marts.mart_evaluation_national"] = _set(national, pl.col("indicator") == "roadmaps_on_time_share",
+                                                   value_count=7)
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    index = visible(page(build_report(tmp_path / "marts", tmp_path / "out")))
+    assert "soit 33,3 % des feuilles de route échues ou annexées" in index
+    marts["marts.mart_evaluation_national"] = _set(national, pl.col("indicator") == "reuse_links", unit="furlongs")
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    with pytest.raises(ReportError, match="unit\\(s\\) 'furlongs' unknown to this version"):
         build_report(tmp_path / "marts", tmp_path / "out")
 
 

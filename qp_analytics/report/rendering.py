@@ -1,0 +1,87 @@
+"""The report's pages drawn from their Jinja2 templates (templates/, styles in report.css), values escaped once
+by autoescaping."""
+
+import datetime as dt
+import functools
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from qp_analytics.report.formatting import NA, format_count, format_date, format_number
+from qp_analytics.report.labels import PROVENANCE_LABELS, STATUS_BADGES
+from qp_analytics.report.national import national_view
+from qp_analytics.report.source import Release
+from qp_analytics.report.territory import TerritoryInputs, territory_view
+
+GENERATOR = "qp-analytics report"
+STYLESHEET = "report.css"
+TEMPLATES = "templates"
+# No script, no outside resource: the policy enforces what the page promises, in any browser that opens it.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What a page says of the release it was drawn from: its id, evaluation date and day of publication."""
+    release: str
+    as_of: dt.date
+    published: dt.date | None
+
+    @classmethod
+    def of(cls, release: Release) -> "Stamp":
+        return cls(release.release_id, release.as_of,
+                   release.published_at.date() if release.published_at is not None else None)
+
+
+def _package_files() -> list[Any]:
+    """The templates and the stylesheet, in a fixed order."""
+    root = resources.files("qp_analytics.report")
+    return [root / STYLESHEET, *sorted((f for f in (root / TEMPLATES).iterdir() if f.name.endswith(".html")),
+                                       key=lambda f: f.name)]
+
+
+def templates_digest() -> str:
+    """SHA-256 of the templates and the stylesheet (each name and its bytes): part of the report's code."""
+    digest = hashlib.sha256()
+    for resource in _package_files():
+        digest.update(resource.name.encode())
+        digest.update(resource.read_bytes())
+    return digest.hexdigest()
+
+
+NULL_MARK = Markup(f'<span class="na" title="non renseigné">{NA}</span>')
+
+
+def shown(text: Any) -> Any:
+    """A value as a page prints it: "—" (null, or nothing to say) as the null mark, anything else as it is (the
+    template escapes it)."""
+    return NULL_MARK if text == NA else text
+
+
+@functools.cache
+def environment() -> Environment:
+    """The templates' environment, made once: autoescaping on, so a value from a document is escaped once,
+    where it is printed; a name a template uses but its view lacks is an error, not an empty string."""
+    env = Environment(loader=PackageLoader("qp_analytics.report", TEMPLATES), autoescape=True, trim_blocks=True,
+                      lstrip_blocks=True, undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters.update(shown=shown, date=format_date, number=format_number, counted=format_count)
+    css = (resources.files("qp_analytics.report") / STYLESHEET).read_text(encoding="utf-8")
+    env.globals.update(NA=NA, STATUS_BADGES=STATUS_BADGES, PROVENANCE_LABELS=PROVENANCE_LABELS,
+                       css=Markup(css), csp=Markup(CSP), generator=GENERATOR)  # ours: put in as they are
+    return env
+
+
+class Renderer:
+    """Draws the report's pages: the national one from a whole release, a territory's from its inputs. A
+    seam for tests, which may make a page fail to draw."""
+
+    def national(self, release: Release, names: dict[str, str]) -> str:
+        view = national_view(release, names)
+        return environment().get_template("national.html").render(view=view, stamp=Stamp.of(release))
+
+    def territory(self, inputs: TerritoryInputs, stamp: Stamp) -> str:
+        return environment().get_template("territory.html").render(view=territory_view(inputs), stamp=stamp)

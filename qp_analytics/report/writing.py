@@ -1,0 +1,197 @@
+"""The report on disk: its manifest (report.json: each page's release, code version, input digest and SHA-256),
+which pages may be kept as they are, and the writes — a whole report swapped in at once, or a few pages in place.
+
+A page is kept (not drawn again) when the manifest says it was drawn by this code from the same inputs and
+the file is still what was written (its SHA-256); anything else — no manifest, another code version, other
+inputs, a page deleted or edited — draws it again."""
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qp_analytics.report.rendering import templates_digest
+from qp_analytics.report.source import ReportError
+from qp_analytics.report.territory import TERRITORY_FOLDER
+from qp_analytics.warehouse.incremental import modules_version
+
+REPORT_MANIFEST = "report.json"  # marks a folder as a report the next run may replace, and says what it holds
+WRITERS = 8  # pages written to disk at once
+_DRAWING_LIBRARIES = ("jinja2", "markupsafe", "matplotlib")  # their output is part of the pages' bytes
+
+
+def report_version() -> str:
+    """The version of the code that draws the report: its modules, templates and stylesheet, what it reads the
+    release with (modules_version), and the libraries that draw the pages. A change redraws every page."""
+    digest = hashlib.sha256(templates_digest().encode())
+    for name in _DRAWING_LIBRARIES:
+        digest.update(f"{name}=={importlib.metadata.version(name)}".encode())
+    return f"{modules_version('report', 'publication', 'marts')}+{digest.hexdigest()}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class FileWriter:
+    """Puts files on disk, each synced before the report points at it: the one seam through which pages are
+    written (tests may count or fail writes here). Its methods may be called from several threads at once."""
+
+    def write(self, path: Path, data: bytes) -> None:
+        with path.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def keep(self, source: Path, target: Path) -> None:
+        """Put a kept page (its bytes already checked) in the new report: a hard link (same file: same inode,
+        same mtime, nothing written), or, where links are not allowed, a copy written again."""
+        try:
+            os.link(source, target)
+        except OSError:
+            self.write(target, source.read_bytes())
+
+    def sync_folder(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / REPORT_MANIFEST).is_file():
+        raise ReportError(f"{out_dir}: this folder is not empty and holds no report ({REPORT_MANIFEST} "
+                                "missing); the report replaces its whole folder: give a new or empty folder with --out")
+
+
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The report's manifest, or {} when there is none or it cannot be read (then nothing is kept)."""
+    try:
+        manifest = json.loads((out_dir / REPORT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("pages"), dict):
+        return {}
+    return manifest
+
+
+@dataclass(frozen=True)
+class KeptPage:
+    relative: str
+    record: dict[str, Any]  # its manifest entry, unchanged: the release it was drawn from
+
+
+def kept_pages(out_dir: Path, manifest: Mapping[str, Any], digests: Mapping[str, str],
+               code_version: str) -> dict[str, KeptPage]:
+    """Those of these pages (relative path -> digest of its inputs) the report holds already: drawn by this code
+    from the same inputs, and unchanged on disk since."""
+    recorded = manifest.get("pages") or {}
+
+    def check(relative: str) -> KeptPage | None:
+        record = recorded.get(relative)
+        if not isinstance(record, dict) or record.get("code_version") != code_version \
+                or record.get("inputs") != digests[relative]:
+            return None
+        try:
+            data = (out_dir / relative).read_bytes()
+        except OSError:  # deleted, or not a file any more
+            return None
+        return KeptPage(relative, record) if sha256(data) == record.get("sha256") else None
+
+    candidates = [relative for relative in digests if relative in recorded]
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # reading and hashing 1 400 small files: the disk waits
+        return {page.relative: page for page in pool.map(check, candidates) if page is not None}
+
+
+def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage], manifest: dict[str, Any],
+                writer: FileWriter) -> None:
+    """Write a whole report into a fresh folder beside out_dir — the pages drawn, and the kept ones linked from
+    the current report — then put it in out_dir's place.
+
+    Until the first rename out_dir is untouched; the two renames are back to back (out_dir is missing only
+    between them, and put back if the second fails). Leftovers of an interrupted run are removed later."""
+    parent = out_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    staging = parent / f".{out_dir.name}.tmp-{token}"
+    old = parent / f".{out_dir.name}.old-{token}"
+    staging.mkdir()
+    moved = False
+    try:
+        (staging / TERRITORY_FOLDER).mkdir()
+        # each file written and synced to disk before the swap; several at once (the disk, not the CPU, is
+        # what they wait for: 1 400 pages one after the other take seconds)
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            jobs = [pool.submit(writer.write, staging / relative, text.encode("utf-8"))
+                    for relative, text in drawn.items()]
+            jobs += [pool.submit(writer.keep, out_dir / page.relative, staging / page.relative)
+                     for page in kept]
+            for job in jobs:
+                job.result()  # an error is raised here; the files still being written finish before the pool closes
+        writer.write(staging / REPORT_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+        if out_dir.exists():
+            os.rename(out_dir, old)
+            moved = True
+        os.rename(staging, out_dir)
+    except BaseException:
+        if moved and not out_dir.exists():
+            os.rename(old, out_dir)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    writer.sync_folder(parent)
+    shutil.rmtree(old, ignore_errors=True)
+    # an interrupted run's leftovers; a folder being written right now by another run is younger than this
+    stale = dt.datetime.now().timestamp() - 3600
+    for leftover in [*parent.glob(f".{out_dir.name}.tmp-*"), *parent.glob(f".{out_dir.name}.old-*")]:
+        try:
+            if leftover.stat().st_mtime < stale:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def write_pages(out_dir: Path, drawn: Mapping[str, str], manifest: dict[str, Any], writer: FileWriter) -> None:
+    """Replace some pages of a report in place, each in one rename, then its manifest (which records them)."""
+    (out_dir / TERRITORY_FOLDER).mkdir(parents=True, exist_ok=True)
+    for relative, text in {**drawn, REPORT_MANIFEST: json.dumps(manifest, indent=2, ensure_ascii=False)}.items():
+        target = out_dir / relative
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            writer.write(tmp, text.encode("utf-8"))
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def shows_release(out_dir: str | Path, release: str | Path, code_version: str | None = None) -> bool:
+    """Whether out_dir is already the whole report of this release folder, drawn by this code (or the code
+    version given): its last whole drawing was of this release, with every page there (the national one, which
+    names this release, and one per territory of the release), each as it was written (its SHA-256)."""
+    out, folder = Path(out_dir), Path(release).resolve()
+    try:
+        manifest = json.loads((out / REPORT_MANIFEST).read_text(encoding="utf-8"))
+        described = json.loads((folder / "release.json").read_text(encoding="utf-8"))
+        territories = int(described["files"]["mart_evaluation_territories.parquet"]["rows"])
+        pages = manifest["pages"]
+        if manifest.get("whole_release") != described["release"] or manifest.get("release_dir") != str(folder) \
+                or pages.get("index.html", {}).get("release") != described["release"] \
+                or len(pages) != territories + 1:
+            return False
+        code = code_version or report_version()
+        return all(stamp["code_version"] == code
+                   and stamp["sha256"] == sha256((out / relative).read_bytes())
+                   for relative, stamp in pages.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
