@@ -80,24 +80,19 @@ def _escape_escapes(text: str) -> str:
     return re.sub(r"(_x[0-9A-Fa-f]{4}_)", r"_x005F\1", text)
 
 
-def _text_sql(value: str) -> str:
-    """SQL turning a VARCHAR expression into the text of an inline string cell: cut at Excel's limit; a literal
-    `_xHHHH_` escaped as Excel does (its underscore as _x005F); characters XML cannot hold as _xHHHH_ (a rare
-    case: the replacements run only on the strings that have one); then &, < and > as XML entities."""
-    text = f"left({value}, {EXCEL_CHARS})"
-    text = f"(CASE WHEN contains({text}, '_x') THEN regexp_replace({text}, '(_x[0-9A-Fa-f]{{4}}_)', '_x005F\\1', 'g')" \
-           f" ELSE {text} END)"
-    controls = text
-    for ch in _CONTROL:
-        controls = f"replace({controls}, chr({ord(ch)}), '_x{ord(ch):04X}_')"
-    pattern = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x{FFFE}\\x{FFFF}]"
-    text = f"(CASE WHEN regexp_matches({text}, '{pattern}') THEN {controls} ELSE {text} END)"
-    return f"replace(replace(replace({text}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+# The rows' query works in layers over positional column names (c0, c1, ...), so that no expression is repeated
+# inside another: DuckDB's planning of the query, once per sheet, is most of a small workbook's time.
+_PATTERN = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x{FFFE}\\x{FFFF}]"  # what XML cannot hold, and U+FFFE/F
 
 
-def _cell_sql(name: str, kind: str, letters: str) -> str:
-    """SQL giving one cell's XML for a column of a DuckDB type, or NULL for a null value (no cell)."""
-    column = '"' + name.replace('"', '""') + '"'
+def _is_text(kind: str) -> bool:
+    return not (kind == "DATE" or kind.startswith(("TIMESTAMP", "DECIMAL")) or kind in _NUMBER_KINDS
+                or kind in _FLOAT_KINDS or kind == "BOOLEAN")
+
+
+def _cell_sql(c: str, kind: str, letters: str) -> str:
+    """SQL giving one cell's XML from the column c (a text column: already escaped, with its `{c}_space` flag),
+    or NULL for a null value (no cell)."""
     ref = f"'<c r=\"{letters}' || _row"
 
     def number(value: str, style: int = PLAIN) -> str:
@@ -107,29 +102,52 @@ def _cell_sql(name: str, kind: str, letters: str) -> str:
                 f"ELSE {ref} || '\"{s}><v>' || CAST({value} AS VARCHAR) || '</v></c>' END")
 
     if kind == "DATE":
-        return f"{ref} || '\" s=\"{DATE}\"><v>' || CAST({column} - DATE '1899-12-30' AS VARCHAR) || '</v></c>'"
+        return f"{ref} || '\" s=\"{DATE}\"><v>' || CAST({c} - DATE '1899-12-30' AS VARCHAR) || '</v></c>'"
     if kind.startswith("TIMESTAMP"):
-        return number(f"(epoch({column}::TIMESTAMP) / 86400 + 25569)", DATETIME)
+        return number(f"(epoch({c}::TIMESTAMP) / 86400 + 25569)", DATETIME)
     if kind.startswith("DECIMAL"):
-        return number(f"{column}::DOUBLE", AMOUNT)
+        return number(f"{c}::DOUBLE", AMOUNT)
     if kind in _NUMBER_KINDS:
-        return f"{ref} || '\"><v>' || CAST({column} AS VARCHAR) || '</v></c>'"
+        return f"{ref} || '\"><v>' || CAST({c} AS VARCHAR) || '</v></c>'"
     if kind in _FLOAT_KINDS:
-        return number(f"{column}::DOUBLE")
+        return number(f"{c}::DOUBLE")
     if kind == "BOOLEAN":
-        return f"{ref} || '\" t=\"b\"><v>' || CASE WHEN {column} THEN '1' ELSE '0' END || '</v></c>'"
-    text = column if kind == "VARCHAR" else f"to_json({column})::VARCHAR"  # lists, structures, JSON, the rest
+        return f"{ref} || '\" t=\"b\"><v>' || CASE WHEN {c} THEN '1' ELSE '0' END || '</v></c>'"
     # a string with a blank at either end keeps it (xml:space), as Excel writes it
-    space = f"CASE WHEN regexp_matches({text}, '^\\s|\\s$') THEN ' xml:space=\"preserve\"' ELSE '' END"
-    return f"{ref} || '\" t=\"inlineStr\"><is><t' || {space} || '>' || {_text_sql(text)} || '</t></is></c>'"
+    return (f"{ref} || '\" t=\"inlineStr\"><is><t' || CASE WHEN {c}_space THEN ' xml:space=\"preserve\"' ELSE '' END "
+            f"|| '>' || {c} || '</t></is></c>'")
 
 
 def _rows_sql(source: Path, columns: list[tuple[str, str]]) -> str:
-    """The query giving a sheet's `<row>` elements, in the file's order, from its second row."""
-    cells = ", ".join(_cell_sql(name, kind, column_letters(i)) for i, (name, kind) in enumerate(columns))
-    return (f"SELECT '<row r=\"' || _row || '\">' || concat({cells}) || '</row>' FROM "
-            f"(SELECT *, CAST(file_row_number + 2 AS VARCHAR) AS _row "
-            f"FROM read_parquet({sql_literal(str(source))}, file_row_number = true)) ORDER BY file_row_number")
+    """The query giving a sheet's `<row>` elements, in the file's order, from its second row.
+
+    Text (lists, structures and JSON as JSON text) is cut at Excel's limit; a literal `_xHHHH_` is escaped as
+    Excel does (its underscore as _x005F); a character XML cannot hold becomes _xHHHH_ (rare: only a string
+    that has one is split into its characters); then &, < and > become XML entities."""
+    texts = [f"c{i}" for i, (_, kind) in enumerate(columns) if _is_text(kind)]
+    picked = []
+    for i, (name, kind) in enumerate(columns):
+        column = '"' + name.replace('"', '""') + '"'
+        if _is_text(kind):
+            text = column if kind == "VARCHAR" else f"to_json({column})::VARCHAR"
+            picked += [f"left({text}, {EXCEL_CHARS}) AS c{i}", f"regexp_matches({text}, '^\\s|\\s$') AS c{i}_space"]
+        else:
+            picked.append(f"{column} AS c{i}")
+    query = (f"SELECT file_row_number, CAST(file_row_number + 2 AS VARCHAR) AS _row, {', '.join(picked)} "
+             f"FROM read_parquet({sql_literal(str(source))}, file_row_number = true)")
+    if texts:
+        escapes = ", ".join(f"CASE WHEN contains({c}, '_x') THEN regexp_replace({c}, '(_x[0-9A-Fa-f]{{4}}_)', "
+                            f"'_x005F\\1', 'g') ELSE {c} END AS {c}" for c in texts)
+        controls = ", ".join(
+            f"CASE WHEN regexp_matches({c}, '{_PATTERN}') THEN array_to_string(list_transform(string_split({c}, ''), "
+            f"ch -> CASE WHEN regexp_matches(ch, '{_PATTERN}') THEN '_x' || lpad(hex(ord(ch)), 4, '0') || '_' "
+            f"ELSE ch END), '') ELSE {c} END AS {c}" for c in texts)
+        entities = ", ".join(f"replace(replace(replace({c}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') AS {c}"
+                             for c in texts)
+        for layer in (escapes, controls, entities):
+            query = f"SELECT * REPLACE ({layer}) FROM ({query})"
+    cells = ", ".join(_cell_sql(f"c{i}", kind, column_letters(i)) for i, (_, kind) in enumerate(columns))
+    return f"SELECT '<row r=\"' || _row || '\">' || concat({cells}) || '</row>' FROM ({query}) ORDER BY file_row_number"
 
 
 def _sheet_head(columns: list[tuple[str, str]], rows: int, selected: bool) -> str:
