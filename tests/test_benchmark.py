@@ -56,6 +56,18 @@ def test_under_means_under_and_at_most_means_at_most():
     assert checks["marginal"]["value"] == pytest.approx(3.33, abs=0.01)
 
 
+def test_the_marginal_cost_in_cpu_seconds_counts_the_whole_process_tree():
+    rows = [size(140, 0.5, 12.0, 2.6, 0.3, 3.2, 4.2, 650), size(1400, 5.54, 30.0, 3.0, 0.35, 3.9, 5.5, 800)]
+    rows[0].update(floor_cpu_s=0.4)
+    rows[0]["full"]["tree_cpu_s"] = 20.0
+    rows[1].update(floor_cpu_s=4.18)
+    rows[1]["full"]["tree_cpu_s"] = 44.0
+    checks = verdicts(rows)
+    # (44 - 20) s over 1,260 territories against (4.18 - 0.4) s: 19.0 ms against 3.0 ms, 6.35x
+    assert checks["marginal"]["cpu_value"] == pytest.approx(6.35, abs=0.01)
+    assert checks["marginal"]["value"] == pytest.approx(3.57, abs=0.01) and checks["marginal"]["met"] is False
+
+
 def test_targets_of_sizes_not_measured_say_so():
     rows = [size(140, 0.5, 12.0, 2.6, 0.3, 3.2, 4.2, 650), size(1400, 5.0, 22.0, 3.0, 0.35, 3.9, 5.5, 800)]
     checks = verdicts(rows)
