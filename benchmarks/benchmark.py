@@ -81,8 +81,11 @@ def measure(cmd: list[str], log: Path) -> dict:
 
     cpu_s: the process and the children it waited for (getrusage); tree_cpu_s: the last CPU time seen of every
     process of the tree (sampled every 50 ms, so a process's last moments are missed), which also counts the
-    processes it did not wait for (a forkserver's workers, the Great Expectations validator)."""
-    peak = 0
+    processes it did not wait for (a forkserver's workers, the Great Expectations validator).
+    peak_memory_mib sums the processes' resident sets, which counts twice the pages a forked process shares with
+    its parent; peak_pss_mib sums their proportional sets (each shared page split between its processes): the
+    memory the tree really holds."""
+    peak = peak_pss = 0
     cpu_seen: dict[int, float] = {}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -92,22 +95,24 @@ def measure(cmd: list[str], log: Path) -> dict:
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, peak_pss
             while not done.is_set():
                 try:
                     procs = [root, *root.children(recursive=True)]
                 except psutil.NoSuchProcess:
                     return
-                total = 0
+                total = total_pss = 0
                 for p in procs:
                     try:
                         with p.oneshot():
-                            total += p.memory_info().rss
+                            memory = p.memory_full_info()
                             times = p.cpu_times()
+                        total += memory.rss
+                        total_pss += getattr(memory, "pss", memory.rss)  # PSS: Linux
                         cpu_seen[p.pid] = times.user + times.system
-                    except psutil.NoSuchProcess:
+                    except (psutil.NoSuchProcess, psutil.AccessDenied):
                         pass
-                peak = max(peak, total)
+                peak, peak_pss = max(peak, total), max(peak_pss, total_pss)
                 done.wait(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -122,7 +127,7 @@ def measure(cmd: list[str], log: Path) -> dict:
     inside = re.search(r"territories in ([0-9.]+) s", text)
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "tree_cpu_s": round(max(cpu, sum(cpu_seen.values())), 3),
             "in_run_s": float(inside.group(1)) if inside else None, "exit_code": code,
-            "peak_memory_mib": round(peak / 2**20, 1), "log": str(log)}
+            "peak_memory_mib": round(peak / 2**20, 1), "peak_pss_mib": round(peak_pss / 2**20, 1), "log": str(log)}
 
 
 def median_of(results: list[dict]) -> dict:
@@ -135,6 +140,8 @@ def median_of(results: list[dict]) -> dict:
         values = [r[key] for r in results if r[key] is not None]
         out[key] = round(statistics.median(values), 3) if values else None
     out["peak_memory_mib"] = max(r["peak_memory_mib"] for r in results)
+    if all("peak_pss_mib" in r for r in results):
+        out["peak_pss_mib"] = max(r["peak_pss_mib"] for r in results)
     out["exit_code"] = next((r["exit_code"] for r in results if r["exit_code"] != 0), 0)
     out["walls_s"] = [r["wall_s"] for r in results]
     return out
@@ -319,8 +326,9 @@ def bench_size(size: int, work: Path, logs: Path, echo, repeat: int = 1) -> dict
     row["per_territory_s"] = round(full / size, 4)
     row["floor_per_territory_s"] = round(row["floor_s"] / size, 4)
     row["ratio_to_floor"] = round(full / row["floor_s"], 2) if row["floor_s"] else None
-    row["peak_memory_mib"] = max(row[k]["peak_memory_mib"] for k in
-                                 ("full", "rerun_unchanged", "query", "refresh_one", "refresh_changed"))
+    commands = ("full", "rerun_unchanged", "query", "refresh_one", "refresh_changed")
+    row["peak_memory_mib"] = max(row[k]["peak_memory_mib"] for k in commands)
+    row["peak_pss_mib"] = max(row[k]["peak_pss_mib"] for k in commands)
     return row
 
 
@@ -364,8 +372,7 @@ def check_targets(rows: list[dict], floor: dict, targets: dict = TARGETS) -> lis
                    targets["marginal_ratio_to_floor_max"] if several else None,
                    cpu=(last.get("marginal_cpu_ratio_to_floor"), targets["marginal_ratio_to_floor_max"]) if several
                    else (None, None)),
-           verdict("peak_memory", "peak memory < 1 GiB (MiB, every command of every size)",
-                   max(r["peak_memory_mib"] for r in rows), targets["peak_memory_max_mib"], strict=True)]
+           peak_memory(rows, targets["peak_memory_max_mib"])]
     if small is None:
         small_runs = {kind: (None, None) for kind in ("full", "rerun_unchanged", "query")}
     else:
@@ -392,6 +399,19 @@ def check_targets(rows: list[dict], floor: dict, targets: dict = TARGETS) -> lis
     return out
 
 
+def peak_memory(rows: list[dict], limit: float) -> dict:
+    """The peak memory target, every command of every size: on the proportional set sizes of the process tree
+    (what it holds) when measured, else on the sum of resident sets (which counts shared pages twice); the sum of
+    resident sets is kept beside (`rss_value`)."""
+    rss = max(r["peak_memory_mib"] for r in rows)
+    pss = max((r["peak_pss_mib"] for r in rows if "peak_pss_mib" in r), default=None)
+    value = rss if pss is None else pss
+    what = "summed resident sets" if pss is None else "proportional set sizes of the process tree"
+    return {"name": "peak_memory", "target": f"peak memory < 1 GiB (MiB, {what}, every command of every size)",
+            "value": value, "limit": limit, "met": value < limit, "cpu_value": None, "cpu_limit": None,
+            "rss_value": rss}
+
+
 def verdict_lines(checks: list[dict]) -> list[str]:
     def shown(v):
         return "—" if v is None else f"{v:g}"
@@ -399,6 +419,8 @@ def verdict_lines(checks: list[dict]) -> list[str]:
     lines = []
     for c in checks:
         cpu = f" (CPU: {shown(c['cpu_value'])} against {shown(c['cpu_limit'])})" if c["cpu_value"] is not None else ""
+        if c.get("rss_value") is not None and c["rss_value"] != c["value"]:
+            cpu = f" (resident sets summed: {shown(c['rss_value'])})"
         state = "met" if c["met"] else "not measured" if c["met"] is None else "NOT met"
         lines.append(f"- {c['target']}: {shown(c['value'])} against {shown(c['limit'])}: {state}{cpu}")
     return lines
@@ -407,7 +429,7 @@ def verdict_lines(checks: list[dict]) -> list[str]:
 def table(rows: list[dict]) -> str:
     head = ("| territories | full run s | full run CPU s (tree) | in run s | floor s (CPU) | per territory s | "
             "marginal s | marginal ratio (CPU) | rerun unchanged s (CPU) | query s (CPU) | "
-            "refresh, bytes changed s (CPU) | refresh, content changed s (CPU) | peak MiB |")
+            "refresh, bytes changed s (CPU) | refresh, content changed s (CPU) | peak MiB (PSS) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def f(v, spec=".2f"):
@@ -424,7 +446,7 @@ def table(rows: list[dict]) -> str:
             f"{f(r['query']['wall_s'])} ({f(r['query']['cpu_s'])}) | "
             f"{f(r['refresh_one']['wall_s'], '.1f')} ({f(r['refresh_one']['cpu_s'], '.1f')}) | "
             f"{f(r['refresh_changed']['wall_s'], '.1f')} ({f(r['refresh_changed']['cpu_s'], '.1f')}) | "
-            f"{f(r['peak_memory_mib'], '.0f')} |")
+            f"{f(r['peak_memory_mib'], '.0f')} ({f(r.get('peak_pss_mib'), '.0f')}) |")
     return "\n".join(lines)
 
 

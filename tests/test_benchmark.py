@@ -1,5 +1,7 @@
 """The scale benchmark's verdicts: the issue's targets, checked on figures worked out by hand."""
 
+import sys
+
 import pytest
 
 from benchmarks.benchmark import check_targets, marginal, median_of
@@ -87,3 +89,24 @@ def test_several_runs_give_their_median_and_their_largest_peak():
     merged = median_of(runs)
     assert (merged["wall_s"], merged["cpu_s"], merged["peak_memory_mib"]) == (9.0, 5.5, 810)
     assert merged["walls_s"] == [9.0, 7.0, 30.0] and merged["in_run_s"] is None
+
+
+def test_peak_memory_is_judged_on_what_the_process_tree_holds_when_measured():
+    """Forked processes share pages their resident sets each count: the proportional sizes, when measured, decide."""
+    rows = [size(14, 0.05, 7.0, 2.4, 0.3, 3.0, 4.0, 1100), size(140, 0.5, 9.0, 2.5, 0.3, 3.0, 4.0, 700)]
+    rows[0]["peak_pss_mib"], rows[1]["peak_pss_mib"] = 900, 650
+    peak = verdicts(rows)["peak_memory"]
+    assert (peak["value"], peak["rss_value"], peak["met"]) == (900, 1100, True)
+    del rows[0]["peak_pss_mib"], rows[1]["peak_pss_mib"]
+    peak = verdicts(rows)["peak_memory"]
+    assert (peak["value"], peak["met"]) == (1100, False)
+
+
+def test_a_measured_command_gives_its_figures(tmp_path):
+    from benchmarks.benchmark import measure
+
+    code = "import time; x = bytearray(64 * 2**20); t = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    result = measure([sys.executable, "-c", code], tmp_path / "log")
+    assert result["exit_code"] == 0 and result["wall_s"] >= 0.3
+    assert result["cpu_s"] >= 0.3  # the loop's own CPU time, at least
+    assert result["peak_memory_mib"] >= 64 and result["peak_pss_mib"] >= 60  # the 64 MiB it holds
