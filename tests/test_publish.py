@@ -3,6 +3,7 @@
 import contextlib
 import datetime as dt
 import errno
+import json
 import os
 import resource
 import signal
@@ -173,6 +174,11 @@ def test_a_release_made_current_before_its_marker_went_counts_as_published(tmp_p
 
 def _typed_release(tmp_path):
     """A release of two core tables and two marts, typed as the pipeline types them, with values worked out here."""
+    frames, day = _typed_frames()
+    return publish_release(tmp_path, frames, day), day
+
+
+def _typed_frames():
     from decimal import Decimal
 
     day = dt.date(2023, 6, 30)
@@ -198,7 +204,7 @@ def _typed_release(tmp_path):
         "marts.mart_practice_diffusion": pl.DataFrame({"territory_id": ["alpha"], "practice_id": ["BP-1"],
                                                        "reused_by": [["beta", "gamma"]], "as_of": [day]}),
     }
-    return publish_release(tmp_path, frames, day), day
+    return frames, day
 
 
 def test_every_release_carries_csv_a_workbook_and_a_data_package_of_the_same_rows(tmp_path):
@@ -348,3 +354,27 @@ def test_a_table_longer_than_a_sheet_is_refused_before_anything_is_written(tmp_p
     with pytest.raises(ValueError, match="long: more rows than an Excel sheet holds; use long.csv"):
         write_tables(tmp_path / "w.xlsx", [("long", source, columns)])
     assert not (tmp_path / "w.xlsx").exists()
+
+
+def test_a_release_copies_the_exports_of_the_tables_it_does_not_change(tmp_path):
+    """The CSV file of a table whose Parquet bytes are the current release's is copied from it (a mark put in the
+    current file shows the copy); a changed table's is written again; exports made by other code are not reused."""
+    frames, day = _typed_frames()
+    first = publish_release(tmp_path, frames, day)
+    (first / "core_funding_requests.csv").write_text("copied, not written\n", encoding="utf-8")
+    (first / "marts.xlsx").write_bytes(b"copied workbook")
+    registry = frames["core.territories"]
+    frames["core.territories"] = pl.concat([registry, registry.head(1).with_columns(territory_id=pl.lit("gamma"))])
+    second = publish_release(tmp_path, frames, day)
+    assert second != first
+    assert (second / "core_funding_requests.csv").read_text(encoding="utf-8") == "copied, not written\n"
+    assert (second / "marts.xlsx").read_bytes() == b"copied workbook"  # the marts are the same
+    territories = (second / "core_territories.csv").read_text(encoding="utf-8").splitlines()
+    assert len(territories) == 4 and territories[-1].startswith("gamma,CA Alpha,")  # written again: a row more
+    # a release whose exports another version of the code made: nothing of it is reused
+    manifest = json.loads((second / "release.json").read_text(encoding="utf-8"))
+    (second / "release.json").write_text(json.dumps({**manifest, "exports_version": "older"}), encoding="utf-8")
+    frames["core.territories"] = registry
+    third = publish_release(tmp_path, frames, day)
+    assert (third / "core_funding_requests.csv").read_text(encoding="utf-8").startswith("territory_id,source_row,")
+    assert (third / "marts.xlsx").read_bytes()[:2] == b"PK"

@@ -64,9 +64,12 @@ def _columns(described: list[tuple[str, str]], table: Table) -> list[Column]:
 
 
 def write_csv_files(release: Path, tables: Mapping[str, Table],
-                    described: Mapping[str, list[tuple[str, str]]] | None = None) -> dict[str, list[Column]]:
+                    described: Mapping[str, list[tuple[str, str]]] | None = None,
+                    same: Mapping[str, Path] | None = None) -> dict[str, list[Column]]:
     """`<name>.csv` beside each `<name>.parquet` of the release (UTF-8, comma, header row): {name: columns}.
-    described: each file's columns when the caller has them (`describe`), else they are read here."""
+    described: each file's columns when the caller has them (`describe`), else they are read here. same: for a
+    table whose rows are those of a CSV file already written (the current release's, from the same Parquet
+    bytes), that file, copied instead of written again."""
     written = {}
     with duckdb.connect() as con:
         for name, table in tables.items():
@@ -74,8 +77,12 @@ def write_csv_files(release: Path, tables: Mapping[str, Table],
             if not source.is_file():
                 continue
             columns = _columns(described[name] if described and name in described else describe(con, source), table)
-            con.execute(f"COPY ({_csv_select(source, columns)}) TO {sql_literal(str(release / f'{name}.csv'))} "
-                        "(FORMAT csv, HEADER true, DELIMITER ',', DATEFORMAT '%Y-%m-%d')")
+            target = release / f"{name}.csv"
+            if same and name in same:
+                shutil.copyfile(same[name], target)
+            else:
+                con.execute(f"COPY ({_csv_select(source, columns)}) TO {sql_literal(str(target))} "
+                            "(FORMAT csv, HEADER true, DELIMITER ',', DATEFORMAT '%Y-%m-%d')")
             written[name] = columns
     return written
 
@@ -128,7 +135,8 @@ def data_package(release_id: str, tables: Mapping[str, Table], written: Mapping[
 
 
 def write_exports(release: Path, tables: Mapping[str, Table], marts: Mapping[str, Table], release_id: str,
-                  as_of: str, dictionary: Path, workbook: Path | None = None) -> list[str]:
+                  as_of: str, dictionary: Path, workbook: Path | None = None,
+                  same_csv: Mapping[str, Path] | None = None) -> list[str]:
     """Every export of a release folder whose Parquet files are written: the file names added. `workbook`: a
     workbook drawn from the same marts and dictionary, copied instead of drawn again."""
     with duckdb.connect() as con:  # each file described once, for its CSV and its sheet
@@ -136,7 +144,7 @@ def write_exports(release: Path, tables: Mapping[str, Table], marts: Mapping[str
                      if (release / f"{name}.parquet").is_file()}
         if workbook is None and dictionary.is_file():
             described["dictionary"] = describe(con, dictionary)
-    written = write_csv_files(release, tables, described)
+    written = write_csv_files(release, tables, described, same_csv)
     if workbook is not None:
         shutil.copyfile(workbook, release / WORKBOOK)
     else:
