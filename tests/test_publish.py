@@ -1,7 +1,12 @@
 """Publication: a complete new set or the previous one, never a mix; the dictionary from the same definitions."""
 
+import contextlib
 import datetime as dt
+import errno
+import json
 import os
+import resource
+import signal
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,25 +36,37 @@ def test_release_layout_and_stable_names(tmp_path):
     assert pl.read_parquet(tmp_path / "mart_timeliness.parquet")["as_of"].to_list() == [dt.date(2023, 1, 1)]
 
 
-def test_a_crash_mid_publication_leaves_the_previous_set(tmp_path, monkeypatch):
+@contextlib.contextmanager
+def files_limited_to(size: int):
+    """Writing a file past `size` bytes fails in this process, as on a full disk: the kernel's file size limit
+    (RLIMIT_FSIZE), with its signal ignored so that the write fails with EFBIG instead of ending the process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_crash_mid_publication_leaves_the_previous_set(tmp_path):
     first = publish_release(tmp_path, frames(dt.date(2023, 1, 1)), dt.date(2023, 1, 1))
-    calls = {"n": 0}
-    real_write = publish._write_file
-
-    def dying_write(path, data):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError("disk full (simulated)")
-        return real_write(path, data)
-
-    monkeypatch.setattr(publish, "_write_file", dying_write)
-    with pytest.raises(OSError, match="simulated"):
-        publish_release(tmp_path, frames(dt.date(2024, 1, 1)), dt.date(2024, 1, 1))
+    # the second mart's Parquet file is too large to write: the marker and the first mart are written, then the
+    # publication fails in the middle
+    big = frames(dt.date(2024, 1, 1))
+    second_mart = list(MARTS)[1]
+    big[second_mart] = pl.DataFrame({"as_of": [dt.date(2024, 1, 1)] * 4000,
+                                     "filler": [os.urandom(16).hex() for _ in range(4000)]})
+    with files_limited_to(32 * 1024), pytest.raises(OSError) as failed:
+        publish_release(tmp_path, big, dt.date(2024, 1, 1))
+    assert failed.value.errno == errno.EFBIG
+    staged = [p for p in (tmp_path / "releases").iterdir() if p.name.startswith(".incomplete-")]
+    assert len(staged) == 1 and (staged[0] / f"{list(MARTS)[0].split('.')[1]}.parquet").is_file()  # mid-way
     assert current_release(tmp_path) == first.resolve()
     for name in MARTS:
         short = name.split(".")[1]
         assert pl.read_parquet(tmp_path / f"{short}.parquet")["as_of"].to_list() == [dt.date(2023, 1, 1)]
-    monkeypatch.setattr(publish, "_write_file", real_write)
     second = publish_release(tmp_path, frames(dt.date(2024, 1, 1)), dt.date(2024, 1, 1))
     assert current_release(tmp_path) == second.resolve()
     assert not list((tmp_path / "releases").glob(".incomplete-*"))  # the leftover is cleaned
@@ -157,6 +174,11 @@ def test_a_release_made_current_before_its_marker_went_counts_as_published(tmp_p
 
 def _typed_release(tmp_path):
     """A release of two core tables and two marts, typed as the pipeline types them, with values worked out here."""
+    frames, day = _typed_frames()
+    return publish_release(tmp_path, frames, day), day
+
+
+def _typed_frames():
     from decimal import Decimal
 
     day = dt.date(2023, 6, 30)
@@ -182,7 +204,7 @@ def _typed_release(tmp_path):
         "marts.mart_practice_diffusion": pl.DataFrame({"territory_id": ["alpha"], "practice_id": ["BP-1"],
                                                        "reused_by": [["beta", "gamma"]], "as_of": [day]}),
     }
-    return publish_release(tmp_path, frames, day), day
+    return frames, day
 
 
 def test_every_release_carries_csv_a_workbook_and_a_data_package_of_the_same_rows(tmp_path):
@@ -266,3 +288,93 @@ def test_a_releases_dictionary_covers_its_tables_the_indicators_and_the_template
     tables = set(pl.read_parquet(release / "dictionary.parquet")["table"])
     assert tables == {"core_territories", "core_funding_requests", "mart_evaluation_national",
                       "mart_practice_diffusion"}
+
+
+def _parquet(path, select: str):
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet)")
+        return path, [(name, kind) for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+
+
+def test_the_workbook_holds_every_kind_of_cell_as_excel_reads_it(tmp_path):
+    """Each DuckDB type as its cell, read back by calamine; the values are written here, the expected ones by hand."""
+    import zipfile
+    from xml.dom import minidom
+
+    from python_calamine import CalamineWorkbook
+
+    from qp_analytics.publication.xlsx import write_tables
+
+    source, columns = _parquet(tmp_path / "t.parquet", """SELECT * FROM (VALUES
+        ('a & b <c> "d"', ' lead', 'x' || chr(1) || 'y', 'lit _x0041_ here', 3::INTEGER, 'NaN'::DOUBLE,
+         1250000.50::DECIMAL(14,2), DATE '2023-06-30', TIMESTAMP '2023-06-30 12:00:00', true, ['a', 'b'], 0.1::DOUBLE),
+        (NULL, 'tab' || chr(9), 'Métropole Bêta', repeat('z', 40000), -7::INTEGER, 'inf'::DOUBLE, NULL, NULL, NULL,
+         false, [], 1e300::DOUBLE))
+        t(s1, s2, s3, s4, i, f, amount, day, moment, flag, list, small)""")
+    path = write_tables(tmp_path / "w.xlsx", [("t & <u>", source, columns)])
+    workbook = CalamineWorkbook.from_path(str(path))
+    assert workbook.sheet_names == ["t & <u>"]
+    header, first, second = workbook.get_sheet_by_name("t & <u>").to_python()
+    assert header == ["s1", "s2", "s3", "s4", "i", "f", "amount", "day", "moment", "flag", "list", "small"]
+    assert first == ['a & b <c> "d"', " lead", "x\x01y", "lit _x0041_ here", 3.0, "", 1250000.5,
+                     dt.date(2023, 6, 30), dt.datetime(2023, 6, 30, 12), True, '["a","b"]', 0.1]
+    assert second[:3] == ["", "tab\t", "Métropole Bêta"] and second[3] == "z" * 32767  # Excel's limit
+    assert second[4:] == [-7.0, "", "", "", "", False, "[]", 1e300]  # a null is no cell
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            minidom.parseString(archive.read(name))  # every part is well-formed XML
+        sheet = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    # NaN and infinity as Excel's errors; a dimension, a bold header row kept in view
+    assert '<c r="F2" t="e"><v>#NUM!</v></c>' in sheet and '<c r="F3" t="e"><v>#DIV/0!</v></c>' in sheet
+    assert '<dimension ref="A1:L3"/>' in sheet and 'state="frozen"' in sheet and '<c r="A1" s="1" ' in sheet
+    assert '<c r="A3"' not in sheet
+    assert write_tables(tmp_path / "again.xlsx", [("t & <u>", source, columns)]).read_bytes() == path.read_bytes()
+
+
+def test_the_workbook_names_columns_past_z_and_keeps_the_rows_in_order(tmp_path):
+    from python_calamine import CalamineWorkbook
+
+    from qp_analytics.publication.xlsx import column_letters, write_tables
+
+    assert [column_letters(i) for i in (0, 25, 26, 51, 52, 701, 702)] == ["A", "Z", "AA", "AZ", "BA", "ZZ", "AAA"]
+    wide = ", ".join(f"i + {k} AS c{k}" for k in range(30))
+    source, columns = _parquet(tmp_path / "wide.parquet", f"SELECT {wide} FROM range(25000) r(i)")
+    sheet = CalamineWorkbook.from_path(str(write_tables(tmp_path / "w.xlsx", [("wide", source, columns)]))
+                                       ).get_sheet_by_name("wide").to_python()
+    assert len(sheet) == 25001 and sheet[0][29] == "c29"
+    assert sheet[1][:2] == [0.0, 1.0] and sheet[25000][29] == 24999.0 + 29
+
+
+def test_a_table_longer_than_a_sheet_is_refused_before_anything_is_written(tmp_path):
+    from qp_analytics.publication.xlsx import EXCEL_ROWS, write_tables
+
+    source, columns = _parquet(tmp_path / "long.parquet", f"SELECT i FROM range({EXCEL_ROWS + 1}) r(i)")
+    with pytest.raises(ValueError, match="long: more rows than an Excel sheet holds; use long.csv"):
+        write_tables(tmp_path / "w.xlsx", [("long", source, columns)])
+    assert not (tmp_path / "w.xlsx").exists()
+
+
+def test_a_release_copies_the_exports_of_the_tables_it_does_not_change(tmp_path):
+    """The CSV file of a table whose Parquet bytes are the current release's is copied from it (a mark put in the
+    current file shows the copy); a changed table's is written again; exports made by other code are not reused."""
+    frames, day = _typed_frames()
+    first = publish_release(tmp_path, frames, day)
+    (first / "core_funding_requests.csv").write_text("copied, not written\n", encoding="utf-8")
+    (first / "marts.xlsx").write_bytes(b"copied workbook")
+    registry = frames["core.territories"]
+    frames["core.territories"] = pl.concat([registry, registry.head(1).with_columns(territory_id=pl.lit("gamma"))])
+    second = publish_release(tmp_path, frames, day)
+    assert second != first
+    assert (second / "core_funding_requests.csv").read_text(encoding="utf-8") == "copied, not written\n"
+    assert (second / "marts.xlsx").read_bytes() == b"copied workbook"  # the marts are the same
+    territories = (second / "core_territories.csv").read_text(encoding="utf-8").splitlines()
+    assert len(territories) == 4 and territories[-1].startswith("gamma,CA Alpha,")  # written again: a row more
+    # a release whose exports another version of the code made: nothing of it is reused
+    manifest = json.loads((second / "release.json").read_text(encoding="utf-8"))
+    (second / "release.json").write_text(json.dumps({**manifest, "exports_version": "older"}), encoding="utf-8")
+    frames["core.territories"] = registry
+    third = publish_release(tmp_path, frames, day)
+    assert (third / "core_funding_requests.csv").read_text(encoding="utf-8").startswith("territory_id,source_row,")
+    assert (third / "marts.xlsx").read_bytes()[:2] == b"PK"

@@ -178,13 +178,21 @@ def test_cli_limits_end_in_one_line_with_status_1(published):
 
 
 def test_query_path_imports_nothing_heavy(published):
-    """`qp-analytics query` answers in a fraction of a second: no polars, pandas, dagster or GX on its path."""
+    """`qp-analytics query` answers in a fraction of a second: of the project, only the command line and the query
+    modules are loaded; no polars, pandas, NumPy, pyarrow, dagster or GX (nor the document readers)."""
     code = ("import sys; from pipelines.cli.main import main\n"
             "try:\n    main(['query', '--marts-dir', sys.argv[1], 'SELECT count(*) FROM mart_timeliness'])\n"
             "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('polars', 'pandas', 'dagster', 'great_expectations') if m in sys.modules))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pipelines', 'qp_analytics')))\n"
+            "print(sorted(m for m in ('polars', 'pandas', 'numpy', 'pyarrow', 'dagster', 'great_expectations', "
+            "'sqlalchemy') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code, str(published)], capture_output=True, text=True, cwd=REPO)
-    assert proc.stdout.splitlines()[-1] == "[]", proc.stderr
+    *_, project, heavy = proc.stdout.splitlines()
+    assert heavy == "[]", proc.stderr
+    assert project == str(sorted(["pipelines", "pipelines.cli", "pipelines.cli.errors", "pipelines.cli.main",
+                                  "pipelines.cli.report", "qp_analytics", "qp_analytics.publication",
+                                  "qp_analytics.publication.query", "qp_analytics.publication.releases",
+                                  "qp_analytics.text"])), proc.stderr
 
 
 def test_cli_refuses_with_status_2(published):

@@ -2,6 +2,9 @@
 
 A user's mistake (a missing file, a document without a required field) ends with a message naming the
 file and the place, and exit status 2; never with a traceback.
+
+Each command imports what it needs when it runs, not at start: `query` must answer in a fraction of a second,
+so loading this module imports click and nothing of the library (tests/test_query.py checks it).
 """
 
 import datetime as dt
@@ -10,15 +13,15 @@ import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pipelines.cli.errors import fail
 from pipelines.cli.report import report
-from qp_analytics.reading.convention import ConventionError, parse_convention
-from qp_analytics.reading.documents import Document, DocumentError, read_document
-from qp_analytics.reading.territories import RegistryError
+
+if TYPE_CHECKING:
+    from qp_analytics.reading.documents import Document
 
 T = TypeVar("T")
 
@@ -52,8 +55,11 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def _read_or_fail(file: Path, parser: Callable[[Document], T]) -> tuple[Document, T]:
+def _read_or_fail(file: Path, parser: Callable[["Document"], T]) -> tuple["Document", T]:
     """Read a document and parse it, or exit 2 with one message per problem."""
+    from qp_analytics.reading.convention import ConventionError
+    from qp_analytics.reading.documents import DocumentError, read_document
+
     try:
         doc = read_document(file)
         return doc, parser(doc)
@@ -72,6 +78,8 @@ def parse_convention_cmd(file: Path, as_json: bool) -> None:
 
     Exit status 2, with one message per problem, when the file cannot be read or lacks a required
     field (intercommunalité, chef de file, labellisation, deadlines)."""
+    from qp_analytics.reading.convention import parse_convention
+
     doc, convention = _read_or_fail(file, parse_convention)
     data = convention.to_dict()
     data["document"] = {"path": doc.path, "format": doc.format, "sha256": doc.sha256, "pages": doc.page_count}
@@ -165,7 +173,7 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int,
     Files the folder's manifest lists as real are never overwritten."""
     from qp_analytics.generators.conventions import synthetic_territories
     from qp_analytics.generators.raw_folder import write_raw_folder
-    from qp_analytics.reading.territories import read_registry
+    from qp_analytics.reading.territories import RegistryError, read_registry
 
     if (count is None) == (registry is None):
         fail("give either --territories N or --registry FILE")
@@ -228,6 +236,7 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
 
     Territories whose files are unchanged since the last run (same sha256, same code) are not read again."""
     from pipelines.run import RunFault, RunOptions, RunRequestError, run_pipeline
+    from qp_analytics.reading.territories import RegistryError
 
     as_of_date = as_of.date() if as_of else dt.date.today()
     options = RunOptions(report_dir=report_dir, executor=executor, reprocess=reprocess, workers=workers,

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import duckdb
 
+from qp_analytics.publication.xlsx import write_tables
 from qp_analytics.schema import Column, Table
 from qp_analytics.text import sql_literal
 
 WORKBOOK = "marts.xlsx"
 PACKAGE = "datapackage.json"
 TERRITORIES = "core_territories"
-_EXCEL_ROWS = 1_048_575  # a sheet's rows below its header
 
 
 def _field_type(duckdb_type: str) -> tuple[str, dict]:
@@ -51,98 +51,52 @@ def _csv_select(source: Path, columns: list[Column]) -> str:
     return f"SELECT {', '.join(out)} FROM read_parquet({sql_literal(str(source))})"
 
 
-def _columns(con: duckdb.DuckDBPyConnection, source: Path, table: Table) -> list[Column]:
+def describe(con: duckdb.DuckDBPyConnection, source: Path) -> list[tuple[str, str]]:
+    """A Parquet file's columns in its order: (name, DuckDB type)."""
+    return [(name, kind) for name, kind, *_ in
+            con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(source))})").fetchall()]
+
+
+def _columns(described: list[tuple[str, str]], table: Table) -> list[Column]:
     """The file's columns in its order, each with its definition (its type as the file holds it otherwise)."""
     defined = {c.name: c for c in table.columns}
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(source))})").fetchall()
-    return [defined.get(name) or Column(name, kind, "") for name, kind, *_ in described]
+    return [defined.get(name) or Column(name, kind, "") for name, kind in described]
 
 
-def write_csv_files(release: Path, tables: Mapping[str, Table]) -> dict[str, list[Column]]:
-    """`<name>.csv` beside each `<name>.parquet` of the release (UTF-8, comma, header row): {name: columns}."""
+def write_csv_files(release: Path, tables: Mapping[str, Table],
+                    described: Mapping[str, list[tuple[str, str]]] | None = None,
+                    same: Mapping[str, Path] | None = None) -> dict[str, list[Column]]:
+    """`<name>.csv` beside each `<name>.parquet` of the release (UTF-8, comma, header row): {name: columns}.
+    described: each file's columns when the caller has them (`describe`), else they are read here. same: for a
+    table whose rows are those of a CSV file already written (the current release's, from the same Parquet
+    bytes), that file, copied instead of written again."""
     written = {}
     with duckdb.connect() as con:
         for name, table in tables.items():
             source = release / f"{name}.parquet"
             if not source.is_file():
                 continue
-            columns = _columns(con, source, table)
-            con.execute(f"COPY ({_csv_select(source, columns)}) TO {sql_literal(str(release / f'{name}.csv'))} "
-                        "(FORMAT csv, HEADER true, DELIMITER ',', DATEFORMAT '%Y-%m-%d')")
+            columns = _columns(described[name] if described and name in described else describe(con, source), table)
+            target = release / f"{name}.csv"
+            if same and name in same:
+                shutil.copyfile(same[name], target)
+            else:
+                con.execute(f"COPY ({_csv_select(source, columns)}) TO {sql_literal(str(target))} "
+                            "(FORMAT csv, HEADER true, DELIMITER ',', DATEFORMAT '%Y-%m-%d')")
             written[name] = columns
     return written
 
 
-def _excel_select(con: duckdb.DuckDBPyConnection, source: Path) -> tuple[str, list[str]]:
-    """The SELECT that gives a sheet's cells as Excel holds them, and each column's kind: dates as day serial
-    numbers (shown as dates by their format), decimals as numbers, lists and structures as JSON text. DuckDB
-    converts the column at once; the Python loop then only places values."""
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(source))})").fetchall()
-    parts, kinds = [], []
-    for name, kind, *_ in described:
-        column = f'"{name}"'
-        if kind == "DATE":
-            parts.append(f"({column} - DATE '1899-12-30') AS {column}")
-            kinds.append("date")
-        elif kind.startswith("TIMESTAMP"):
-            parts.append(f"epoch({column}::TIMESTAMP) / 86400 + 25569 AS {column}")
-            kinds.append("datetime")
-        elif kind.startswith("DECIMAL"):
-            parts.append(f"{column}::DOUBLE AS {column}")
-            kinds.append("amount")
-        elif kind in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DOUBLE", "FLOAT", "REAL"):
-            parts.append(column)
-            kinds.append("number")
-        elif kind == "BOOLEAN":
-            parts.append(column)
-            kinds.append("boolean")
-        elif kind == "VARCHAR":
-            parts.append(column)
-            kinds.append("string")
-        else:  # lists, structures, JSON
-            parts.append(f"to_json({column})::VARCHAR AS {column}")
-            kinds.append("string")
-    return f"SELECT {', '.join(parts)} FROM read_parquet({sql_literal(str(source))})", kinds
-
-
-def write_workbook(release: Path, marts: Mapping[str, Table], dictionary: Path) -> Path:
-    """One workbook of the marts (a sheet each, typed cells, dates as dates) and the dictionary as its last
-    sheet. xlsxwriter in constant-memory mode: rows stream to the file as they are written."""
-    import datetime as dt
-
-    import xlsxwriter
-
-    path = release / WORKBOOK
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
-                                               "strings_to_formulas": False, "strings_to_urls": False})
-    workbook.set_properties({"created": dt.datetime(2021, 3, 18)})  # the same bytes for the same rows
-    formats = {"date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
-               "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
-               "amount": workbook.add_format({"num_format": "#,##0.00"})}
-    header_format = workbook.add_format({"bold": True})
+def write_workbook(release: Path, marts: Mapping[str, Table], dictionary: Path,
+                   described: Mapping[str, list[tuple[str, str]]] | None = None) -> Path:
+    """One workbook of the marts (a sheet each, typed cells, dates as dates, the header row bold and frozen) and
+    the dictionary as its last sheet (qp_analytics.publication.xlsx). described: each file's columns when the
+    caller has them (`describe`, keyed by table name, the dictionary as "dictionary")."""
+    sources = [*((n, release / f"{n}.parquet") for n in marts), ("dictionary", dictionary)]
     with duckdb.connect() as con:
-        for name, source in [*((n, release / f"{n}.parquet") for n in marts), ("dictionary", dictionary)]:
-            if not source.is_file():
-                continue
-            sheet = workbook.add_worksheet(name[:31])
-            sql, kinds = _excel_select(con, source)
-            cursor = con.execute(sql)
-            sheet.write_row(0, 0, [d[0] for d in cursor.description], header_format)
-            writers = [(sheet.write_string if k == "string" else sheet.write_boolean if k == "boolean"
-                        else sheet.write_number, formats.get(k)) for k in kinds]
-            row_number = 0
-            while rows := cursor.fetchmany(10_000):
-                if row_number + len(rows) > _EXCEL_ROWS:
-                    raise ValueError(f"{name}: more rows than an Excel sheet holds; use {name}.csv")
-                for row in rows:
-                    row_number += 1
-                    for col, value in enumerate(row):
-                        if value is not None:
-                            write, cell_format = writers[col]
-                            write(row_number, col, value, cell_format)
-            sheet.freeze_panes(1, 0)
-    workbook.close()
-    return path
+        sheets = [(name[:31], source, described[name] if described and name in described else describe(con, source))
+                  for name, source in sources if source.is_file()]
+    return write_tables(release / WORKBOOK, sheets)
 
 
 def _slug(name: str) -> str:
@@ -181,14 +135,20 @@ def data_package(release_id: str, tables: Mapping[str, Table], written: Mapping[
 
 
 def write_exports(release: Path, tables: Mapping[str, Table], marts: Mapping[str, Table], release_id: str,
-                  as_of: str, dictionary: Path, workbook: Path | None = None) -> list[str]:
+                  as_of: str, dictionary: Path, workbook: Path | None = None,
+                  same_csv: Mapping[str, Path] | None = None) -> list[str]:
     """Every export of a release folder whose Parquet files are written: the file names added. `workbook`: a
     workbook drawn from the same marts and dictionary, copied instead of drawn again."""
-    written = write_csv_files(release, tables)
+    with duckdb.connect() as con:  # each file described once, for its CSV and its sheet
+        described = {name: describe(con, release / f"{name}.parquet") for name in tables
+                     if (release / f"{name}.parquet").is_file()}
+        if workbook is None and dictionary.is_file():
+            described["dictionary"] = describe(con, dictionary)
+    written = write_csv_files(release, tables, described, same_csv)
     if workbook is not None:
         shutil.copyfile(workbook, release / WORKBOOK)
     else:
-        write_workbook(release, marts, dictionary)
+        write_workbook(release, marts, dictionary, described)
     package = data_package(release_id, tables, written, as_of)
     (release / PACKAGE).write_text(json.dumps(package, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return [*(f"{name}.csv" for name in written), WORKBOOK, PACKAGE]

@@ -126,14 +126,17 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     _write_file(staging / f"{DICTIONARY}.md", dictionary)
     released = {release_name(n): t for n, t in tables.items() if n in frames}
     marts = {name: t for name, t in released.items() if t.name in MARTS}
+    version = exports_version()
+    reusable = _reusable(marts_dir, version)
     exports = write_exports(staging, released, marts, release_id, as_of.isoformat(), staging / f"{DICTIONARY}.parquet",
-                            workbook=_same_workbook(marts_dir, files, [*marts, DICTIONARY]))
+                            workbook=_same_workbook(reusable, files, [*marts, DICTIONARY]),
+                            same_csv=_same_csv(reusable, files, list(released)))
     for name in exports:
         with (staging / name).open("rb") as fh:
             os.fsync(fh.fileno())
     manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
                 "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files,
-                "exports": exports}
+                "exports": exports, "exports_version": version}
     _write_file(staging / "release.json", json.dumps(manifest, indent=2).encode("utf-8"))
     _fsync_dir(staging)
     final = releases / release_id
@@ -144,20 +147,59 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     return final
 
 
-def _same_workbook(marts_dir: str | Path, files: Mapping[str, Mapping[str, object]], names: list[str]) -> Path | None:
-    """The current release's workbook when it was drawn from the same marts and dictionary (the same SHA-256 in
-    its release.json): a release that changes only core tables (a document's bytes, not its values) copies it
-    rather than draw it again (seconds at 1,400 territories)."""
+def exports_version() -> str:
+    """The SHA-256 of the code that turns a release's Parquet files into its exports (CSV, workbook): an export
+    of a previous release is reused only if this code is the same."""
+    from qp_analytics import schema
+    from qp_analytics.publication import exports, xlsx
+
+    digest = hashlib.sha256()
+    for module in (exports, xlsx, schema):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _reusable(marts_dir: str | Path, version: str) -> tuple[Path, dict] | None:
+    """The current release and its release.json's files, when its exports were made by the same code."""
     current = current_release(marts_dir)
-    if current is None or not (current / WORKBOOK).is_file():
+    if current is None:
         return None
     try:
-        published = json.loads((current / "release.json").read_text(encoding="utf-8"))["files"]
-        if all(published[f"{name}.parquet"]["sha256"] == files[f"{name}.parquet"]["sha256"] for name in names):
-            return current / WORKBOOK
-    except (OSError, ValueError, KeyError, TypeError):
+        published = json.loads((current / "release.json").read_text(encoding="utf-8"))
+        if published.get("exports_version") == version and isinstance(published.get("files"), dict):
+            return current, published["files"]
+    except (OSError, ValueError):
         pass
     return None
+
+
+def _same(published: Mapping, files: Mapping[str, Mapping[str, object]], name: str) -> bool:
+    try:
+        return published[f"{name}.parquet"]["sha256"] == files[f"{name}.parquet"]["sha256"]
+    except (KeyError, TypeError):
+        return False
+
+
+def _same_workbook(reusable: tuple[Path, dict] | None, files: Mapping[str, Mapping[str, object]],
+                   names: list[str]) -> Path | None:
+    """The current release's workbook when it was drawn from the same marts and dictionary (the same SHA-256 in
+    its release.json) by the same code: a release that changes only core tables (a document's bytes, not its
+    values) copies it rather than draw it again (a second at 1,400 territories)."""
+    if reusable is None or not (reusable[0] / WORKBOOK).is_file():
+        return None
+    current, published = reusable
+    return current / WORKBOOK if all(_same(published, files, name) for name in names) else None
+
+
+def _same_csv(reusable: tuple[Path, dict] | None, files: Mapping[str, Mapping[str, object]],
+              names: list[str]) -> dict[str, Path]:
+    """The current release's CSV files of the tables whose Parquet bytes are the same (written by the same code):
+    copied rather than written again (a refresh at 1,400 territories changes one or two of 18 tables)."""
+    if reusable is None:
+        return {}
+    current, published = reusable
+    return {name: current / f"{name}.csv" for name in names
+            if _same(published, files, name) and (current / f"{name}.csv").is_file()}
 
 
 def activate_release(marts_dir: str | Path, release: Path, prune: bool = True) -> None:
