@@ -191,10 +191,10 @@ def read_floor(raw: Path) -> dict:
 # What the run needs to do its work, imported in a fresh process: Dagster, and the SQLAlchemy and Alembic of its
 # stored instance (imported when a run opens it); Great Expectations (with pandas and NumPy); DuckDB, polars,
 # pyarrow; the readers (pdfium, calamine, python-docx, text2num, the spelling dictionary that repairs OCR and PDF
-# words); matplotlib (the report's charts). Not the project's own modules (nor xlsxwriter: the marts' workbook
-# is written by qp_analytics.publication.xlsx).
+# words); matplotlib (the report's charts); xlsxwriter (the marts' workbook). Not the project's own modules.
 IMPORT_FLOOR = ("dagster", "sqlalchemy", "alembic", "great_expectations", "pandas", "numpy", "duckdb", "polars",
-                "pyarrow", "pypdfium2", "python_calamine", "docx", "text_to_num", "spellchecker", "matplotlib")
+                "pyarrow", "pypdfium2", "python_calamine", "docx", "text_to_num", "spellchecker", "matplotlib",
+                "xlsxwriter")
 _IMPORTS = "import pipelines.run, pipelines.definitions, pipelines.cli.main\n"
 FLOORS = {
     # the import floor of the stack (IMPORT_FLOOR): what the small-run target is measured against
