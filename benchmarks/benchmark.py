@@ -10,7 +10,8 @@ tree as resident sets summed and as proportional set sizes):
   CSV files as text), in one process on one core, imports excluded. OCR is outside it: the raw folders are
   generated without scans;
 - a full run: `qp-analytics materialize` into a new warehouse and marts folder;
-- a rerun with nothing changed;
+- a rerun with nothing changed (the command finds that nothing changed since its last clean run and starts no
+  run), and the same with `--force` (the graph runs, every step finding nothing to do);
 - `qp-analytics query` on the release the runs published (the median of QUERY_RUNS processes);
 - the refresh of one territory (`--territory ID`) after a change to its convention's bytes that leaves its
   content as it was (one newline appended: the file's sha256 changes, the figures do not);
@@ -310,6 +311,11 @@ def bench_size(size: int, work: Path, logs: Path, echo, repeat: int = 1) -> dict
     row["rerun_unchanged"] = median_of([measure(base, logs / f"rerun-{size}-{i}.log") for i in range(repeat)])
     echo(f"[{size}] rerun, nothing changed {row['rerun_unchanged']['wall_s']:.1f} s "
          f"({row['rerun_unchanged']['cpu_s']:.1f} s CPU)")
+    # the same, run anyway (--force): what the graph costs when every step finds nothing to do
+    row["rerun_forced"] = median_of([measure([*base, "--force"], logs / f"rerun-forced-{size}-{i}.log")
+                                     for i in range(repeat)])
+    echo(f"[{size}] rerun, nothing changed, --force {row['rerun_forced']['wall_s']:.1f} s "
+         f"({row['rerun_forced']['cpu_s']:.1f} s CPU)")
     row["query"] = query_time(run_dir / "marts", size, logs)
     echo(f"[{size}] query {row['query']['wall_s']:.2f} s ({row['query']['cpu_s']:.2f} s CPU)")
     target = refresh_target(raw)
@@ -327,7 +333,7 @@ def bench_size(size: int, work: Path, logs: Path, echo, repeat: int = 1) -> dict
     row["per_territory_s"] = round(full / size, 4)
     row["floor_per_territory_s"] = round(row["floor_s"] / size, 4)
     row["ratio_to_floor"] = round(full / row["floor_s"], 2) if row["floor_s"] else None
-    commands = ("full", "rerun_unchanged", "query", "refresh_one", "refresh_changed")
+    commands = ("full", "rerun_unchanged", "rerun_forced", "query", "refresh_one", "refresh_changed")
     row["peak_memory_mib"] = max(row[k]["peak_memory_mib"] for k in commands)
     row["peak_pss_mib"] = max(row[k]["peak_pss_mib"] for k in commands)
     return row
@@ -429,7 +435,7 @@ def verdict_lines(checks: list[dict]) -> list[str]:
 
 def table(rows: list[dict]) -> str:
     head = ("| territories | full run s | full run CPU s (tree) | in run s | floor s (CPU) | per territory s | "
-            "marginal s | marginal ratio (CPU) | rerun unchanged s (CPU) | query s (CPU) | "
+            "marginal s | marginal ratio (CPU) | rerun unchanged s (CPU) | rerun, --force s (CPU) | query s (CPU) | "
             "refresh, bytes changed s (CPU) | refresh, content changed s (CPU) | peak MiB (PSS) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
@@ -437,6 +443,7 @@ def table(rows: list[dict]) -> str:
         return "—" if v is None else format(v, spec)
 
     for r in rows:
+        forced = r.get("rerun_forced", {})  # results written before it was measured have none
         lines.append(
             f"| {r['territories']} | {f(r['full']['wall_s'], '.1f')} | {f(r['full']['cpu_s'], '.1f')} "
             f"({f(r['full'].get('tree_cpu_s'), '.1f')}) | {f(r['full']['in_run_s'], '.1f')} | {f(r['floor_s'])} "
@@ -444,6 +451,7 @@ def table(rows: list[dict]) -> str:
             f"{f(r.get('marginal_per_territory_s'), '.4f')} | {f(r.get('marginal_ratio_to_floor'))} "
             f"({f(r.get('marginal_cpu_ratio_to_floor'))}) | "
             f"{f(r['rerun_unchanged']['wall_s'], '.1f')} ({f(r['rerun_unchanged']['cpu_s'], '.1f')}) | "
+            f"{f(forced.get('wall_s'), '.1f')} ({f(forced.get('cpu_s'), '.1f')}) | "
             f"{f(r['query']['wall_s'])} ({f(r['query']['cpu_s'])}) | "
             f"{f(r['refresh_one']['wall_s'], '.1f')} ({f(r['refresh_one']['cpu_s'], '.1f')}) | "
             f"{f(r['refresh_changed']['wall_s'], '.1f')} ({f(r['refresh_changed']['cpu_s'], '.1f')}) | "

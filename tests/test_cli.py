@@ -1,8 +1,10 @@
 """The command line as a user meets it: output, exit status, and no traceback for a user's mistake."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -94,12 +96,32 @@ def test_materialize_end_to_end(tmp_path):
     assert "Warning" not in proc.stderr
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM core.conventions").fetchone() == (3,)
-    # again, nothing changed: nothing to validate, and the GX validator process, still importing, is ended
-    # without a word (nor a leaked-resource warning at exit)
-    again = subprocess.run(proc.args, capture_output=True, text=True, cwd=REPO)
+    # again, nothing changed, run anyway (--force): nothing to validate, and the GX validator process, still
+    # importing, is ended without a word (nor a leaked-resource warning at exit)
+    again = subprocess.run([*proc.args, "--force"], capture_output=True, text=True, cwd=REPO)
     assert again.returncode == 0, again.stderr
-    assert "Marts unchanged" in again.stdout
+    assert "Marts unchanged" in again.stdout and "Materialising 3 territories" in again.stderr
     assert "Warning" not in again.stderr and "Traceback" not in again.stderr, again.stderr
+    # and without --force: no Dagster run at all, the last run's summary printed again
+    runs_db = Path(os.environ["DAGSTER_HOME"]) / "history" / "runs.db"
+    before = _runs_recorded(runs_db)
+    skipped = subprocess.run(proc.args, capture_output=True, text=True, cwd=REPO)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "Nothing changed since the run of" in skipped.stderr and "Materialising" not in skipped.stderr
+    assert skipped.stdout == again.stdout  # the forced run's summary, word for word
+    assert _runs_recorded(runs_db) == before
+    # a run that is not clean (a roadmap that is no workbook) leaves no stamp: the next request runs again
+    next(iter(sorted((raw / "roadmaps").glob("*.xlsx")))).write_bytes(b"not a workbook")
+    rejected = subprocess.run(proc.args, capture_output=True, text=True, cwd=REPO)
+    assert rejected.returncode == 1 and "Materialising 3 territories" in rejected.stderr
+    assert not (tmp_path / ".w.duckdb.last-run.json").exists()
+
+
+def _runs_recorded(runs_db) -> int:
+    import sqlite3
+
+    with sqlite3.connect(runs_db) as con:
+        return con.execute("SELECT count(*) FROM runs").fetchone()[0]
 
 
 def test_materialize_bad_registry_and_bad_date(tmp_path):

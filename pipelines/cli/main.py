@@ -220,6 +220,9 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int,
               help="When another materialisation holds the warehouse: wait for it, or refuse at once.")
 @click.option("--reprocess", is_flag=True,
               help="Read and parse every file again, even those unchanged since the last run (same sha256).")
+@click.option("--force", is_flag=True,
+              help="Run even when nothing changed since the last clean run (same files, date, territories, code "
+                   "and outputs), which otherwise only prints that run's summary.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes reading and parsing files on large runs (0: one per core; 1: no worker processes).")
 @click.option("--executor", type=click.Choice(["in-process", "multiprocess", "celery"]), default="in-process",
@@ -230,15 +233,35 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int,
 @click.option("--celery-backend", envvar="QP_CELERY_BACKEND", default=None, metavar="URL",
               help="Celery result backend URL (celery executor; default from QP_CELERY_BACKEND).")
 def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Path | None, as_of: dt.datetime | None,
-                territories: tuple[str, ...], wait: bool, reprocess: bool, workers: int, executor: str,
+                territories: tuple[str, ...], wait: bool, reprocess: bool, force: bool, workers: int, executor: str,
                 celery_broker: str | None, celery_backend: str | None) -> None:
     """Run the Dagster asset graph for all territories (or those named) in one run.
 
-    Territories whose files are unchanged since the last run (same sha256, same code) are not read again."""
-    from pipelines.run import RunFault, RunOptions, RunRequestError, run_pipeline
+    Territories whose files are unchanged since the last run (same sha256, same code) are not read again. When
+    nothing at all changed since the last clean run, no run starts: its summary is printed again."""
+    from pipelines.cli import unchanged
+    from pipelines.instance import InstanceError, dagster_home
     from qp_analytics.reading.territories import RegistryError
 
     as_of_date = as_of.date() if as_of else dt.date.today()
+    reports = report_dir or marts_dir.parent / "report"
+    try:
+        inputs = unchanged.inputs_stamp(raw_dir, warehouse, marts_dir, reports, as_of_date, list(territories),
+                                        dagster_home())
+    except InstanceError as exc:
+        fail(str(exc))
+        return
+    last = None if force or reprocess else unchanged.unchanged_since(inputs, warehouse, marts_dir, reports)
+    if last is not None:
+        click.echo(f"Nothing changed since the run of {last['finished_at']} (the same raw files, evaluation date, "
+                   "territories and code; the warehouse, the release and the report as it left them): no run "
+                   "started, its summary follows. --force runs anyway.", err=True)
+        click.echo(last["summary"])
+        sys.exit(0)
+    unchanged.forget(warehouse)  # whatever this run ends with, the stamp no longer says what the outputs hold
+
+    from pipelines.run import RunFault, RunOptions, RunRequestError, run_pipeline
+
     options = RunOptions(report_dir=report_dir, executor=executor, reprocess=reprocess, workers=workers,
                          celery_broker=celery_broker, celery_backend=celery_backend)
     try:
@@ -254,7 +277,10 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     except RunRequestError as exc:
         fail(str(exc))
         return
-    click.echo(summary.render())
+    rendered = summary.render()
+    if summary.exit_code == 0:
+        unchanged.record_clean_run(inputs, warehouse, marts_dir, reports, rendered)
+    click.echo(rendered)
     sys.exit(summary.exit_code)
 
 

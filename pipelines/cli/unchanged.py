@@ -1,0 +1,115 @@
+"""Whether `qp-analytics materialize` has anything to do: nothing changed since its last clean run.
+
+A clean run (exit status 0) leaves a stamp beside the warehouse: what it was asked (the folders, the evaluation
+date, the territories, the Dagster instance), the SHA-256 of every raw file it watched, the digest of the code
+(the project's sources and the installed packages' versions), and the state it left its outputs in (the
+warehouse file, the current release, the report). The next request whose stamp is the same, outputs included,
+would run the graph to rewrite the same bytes: the command says so and prints that run's summary instead,
+without starting a Dagster run. Anything different (a file's bytes, a new date, an edited source, a package
+upgraded, the warehouse written by another run, a report deleted) runs as usual; `--force` always runs.
+
+Kept light: it imports nothing of Dagster, polars or GX, so that the answer costs what hashing the files costs.
+"""
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import os
+from pathlib import Path
+
+import pipelines
+import qp_analytics
+from qp_analytics.reading.raw_index import raw_fingerprints
+
+FORMAT = 1
+
+
+def stamp_path(warehouse: Path) -> Path:
+    return warehouse.with_name(f".{warehouse.name}.last-run.json")
+
+
+def tree_digest(root: Path) -> str:
+    """The SHA-256 of a package's files (sources, templates, stylesheets), each relative name and its bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def code_digest() -> str:
+    """The project's code and the versions of every installed package: what a run's output depends on besides
+    its inputs."""
+    digest = hashlib.sha256()
+    for package in (qp_analytics, pipelines):
+        digest.update(tree_digest(Path(package.__file__).parent).encode())
+    installed = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    digest.update("\n".join(installed).encode())
+    return digest.hexdigest()
+
+
+def _file_state(path: Path) -> list[int] | None:
+    """What tells that a file was written again: its inode, size and modification time (None: absent)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return [status.st_ino, status.st_size, status.st_mtime_ns]
+
+
+def outputs_state(warehouse: Path, marts_dir: Path, report_dir: Path) -> dict:
+    """The state of what a run writes: the warehouse file, the current release (its folder and its release.json),
+    the report's pages index and manifest."""
+    current = marts_dir / "current"
+    release = current.resolve() if current.is_symlink() else None
+    return {"warehouse": _file_state(warehouse),
+            "current": release.name if release else None,
+            "release": _file_state(release / "release.json") if release else None,
+            "report": [_file_state(report_dir / "index.html"), _file_state(report_dir / "report.json")]}
+
+
+def inputs_stamp(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Path, as_of: dt.date,
+                 territories: list[str], dagster_home: Path) -> dict:
+    """What a run is asked and reads: taken before it starts, so that a file changed during the run makes the
+    next request run again."""
+    raw = json.dumps(raw_fingerprints(raw_dir), sort_keys=True).encode()
+    return {"format": FORMAT,
+            "request": {"raw_dir": str(raw_dir.resolve()), "warehouse": str(warehouse.resolve()),
+                        "marts_dir": str(marts_dir.resolve()), "report_dir": str(report_dir.resolve()),
+                        "as_of": as_of.isoformat(), "territories": sorted(set(territories)),
+                        "dagster_home": str(dagster_home.resolve())},
+            "raw": hashlib.sha256(raw).hexdigest(),
+            "code": code_digest()}
+
+
+def unchanged_since(inputs: dict, warehouse: Path, marts_dir: Path, report_dir: Path) -> dict | None:
+    """The last clean run's stamp when nothing differs from it (inputs, code and outputs), else None."""
+    try:
+        stored = json.loads(stamp_path(warehouse).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("inputs") != inputs:
+        return None
+    if stored.get("outputs") != outputs_state(warehouse, marts_dir, report_dir):
+        return None
+    return stored
+
+
+def record_clean_run(inputs: dict, warehouse: Path, marts_dir: Path, report_dir: Path, summary: str) -> None:
+    """Stamp a clean run (written whole, or not at all: a stamp that cannot be written only means the next
+    request runs)."""
+    path = stamp_path(warehouse)
+    body = {"inputs": inputs, "outputs": outputs_state(warehouse, marts_dir, report_dir), "summary": summary,
+            "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def forget(warehouse: Path) -> None:
+    """No stamp: the next request runs (after a run that was not clean)."""
+    stamp_path(warehouse).unlink(missing_ok=True)

@@ -1,0 +1,124 @@
+"""When `materialize` has nothing to do: each thing a clean run's stamp covers, changed alone, makes the next
+request run; nothing changed, it does not."""
+
+import datetime as dt
+import os
+
+import pytest
+
+from pipelines.cli import unchanged
+
+AS_OF = dt.date(2023, 6, 30)
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A raw folder, a warehouse file, a current release and a report, as a clean run leaves them."""
+    raw = tmp_path / "raw"
+    (raw / "conventions").mkdir(parents=True)
+    (raw / "roadmaps").mkdir()
+    (raw / "territories.csv").write_text("territory_id,name\nalpha,Alpha\n", encoding="utf-8")
+    (raw / "conventions" / "alpha.txt").write_text("Convention d'engagement\n", encoding="utf-8")
+    (raw / "roadmaps" / "alpha.xlsx").write_bytes(b"PK workbook bytes")
+    warehouse = tmp_path / "w.duckdb"
+    warehouse.write_bytes(b"warehouse")
+    marts = tmp_path / "marts"
+    release = marts / "releases" / "r1"
+    release.mkdir(parents=True)
+    (release / "release.json").write_text("{}", encoding="utf-8")
+    (marts / "current").symlink_to(release)
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "index.html").write_text("<html></html>", encoding="utf-8")
+    (report / "report.json").write_text("{}", encoding="utf-8")
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"raw": raw, "warehouse": warehouse, "marts": marts, "report": report, "home": home}
+
+
+def _inputs(site, as_of=AS_OF, territories=(), home=None):
+    return unchanged.inputs_stamp(site["raw"], site["warehouse"], site["marts"], site["report"], as_of,
+                                  list(territories), home or site["home"])
+
+
+def _since(site, inputs):
+    return unchanged.unchanged_since(inputs, site["warehouse"], site["marts"], site["report"])
+
+
+def _record(site):
+    unchanged.record_clean_run(_inputs(site), site["warehouse"], site["marts"], site["report"], "the summary")
+
+
+def test_nothing_changed_gives_the_last_clean_run_and_its_summary(site):
+    assert _since(site, _inputs(site)) is None  # no run yet
+    _record(site)
+    last = _since(site, _inputs(site))
+    assert last is not None and last["summary"] == "the summary"
+    assert unchanged.stamp_path(site["warehouse"]).name == ".w.duckdb.last-run.json"
+
+
+@pytest.mark.parametrize("change", [
+    "a raw file's bytes", "a new raw file", "a raw file removed", "the evaluation date", "the territories",
+    "another instance", "the warehouse written again", "another current release", "the report removed",
+    "the report's manifest written again", "the release's manifest written again",
+])
+def test_any_change_alone_makes_the_next_request_run(site, change):
+    _record(site)
+    inputs = None
+    if change == "a raw file's bytes":
+        (site["raw"] / "conventions" / "alpha.txt").write_text("Convention d'engagement \n", encoding="utf-8")
+    elif change == "a new raw file":
+        (site["raw"] / "conventions" / "beta.txt").write_text("Convention\n", encoding="utf-8")
+    elif change == "a raw file removed":
+        (site["raw"] / "roadmaps" / "alpha.xlsx").unlink()
+    elif change == "the evaluation date":
+        inputs = _inputs(site, as_of=AS_OF + dt.timedelta(days=1))
+    elif change == "the territories":
+        inputs = _inputs(site, territories=["alpha"])
+    elif change == "another instance":
+        (site["home"].parent / "other").mkdir()
+        inputs = _inputs(site, home=site["home"].parent / "other")
+    elif change == "the warehouse written again":  # the same size, a new file put in place (as a run commits)
+        replacement = site["warehouse"].with_name("next.duckdb")
+        replacement.write_bytes(b"warehouse")
+        os.replace(replacement, site["warehouse"])
+    elif change == "another current release":
+        other = site["marts"] / "releases" / "r2"
+        other.mkdir()
+        (other / "release.json").write_text("{}", encoding="utf-8")
+        (site["marts"] / "current").unlink()
+        (site["marts"] / "current").symlink_to(other)
+    elif change == "the report removed":
+        (site["report"] / "index.html").unlink()
+    elif change == "the report's manifest written again":
+        (site["report"] / "report.json").write_text('{"pages": 1}', encoding="utf-8")
+    elif change == "the release's manifest written again":
+        (site["marts"] / "current" / "release.json").write_text('{"release": 2}', encoding="utf-8")
+    assert _since(site, inputs or _inputs(site)) is None, change
+
+
+def test_a_code_change_makes_the_next_request_run(site, monkeypatch):
+    _record(site)
+    monkeypatch.setattr(unchanged, "code_digest", lambda: "another code")
+    assert _since(site, _inputs(site)) is None
+
+
+def test_the_code_digest_follows_the_project_sources(tmp_path):
+    """The digest of a package folder changes with any file's bytes or name, templates included."""
+    (tmp_path / "pkg" / "templates").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "templates" / "page.html").write_text("<p>{{ x }}</p>\n")
+    first = unchanged.tree_digest(tmp_path / "pkg")
+    (tmp_path / "pkg" / "templates" / "page.html").write_text("<p>{{ y }}</p>\n")
+    second = unchanged.tree_digest(tmp_path / "pkg")
+    (tmp_path / "pkg" / "a.py").rename(tmp_path / "pkg" / "b.py")
+    assert len({first, second, unchanged.tree_digest(tmp_path / "pkg")}) == 3
+
+
+def test_forgetting_and_an_unreadable_stamp_make_the_next_request_run(site):
+    _record(site)
+    unchanged.forget(site["warehouse"])
+    assert _since(site, _inputs(site)) is None
+    _record(site)
+    unchanged.stamp_path(site["warehouse"]).write_text("{not json", encoding="utf-8")
+    assert _since(site, _inputs(site)) is None
