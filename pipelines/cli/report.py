@@ -29,12 +29,16 @@ def report(marts_dir: Path, out_dir: Path, territories: tuple[str, ...]) -> None
     except ReportError as exc:
         fail(str(exc))
         return
+    kept = len(result.pages) - len(result.redrawn)
+    unchanged = f", {kept} kept as they were (their figures unchanged)" if kept else ""
     if result.national:
-        click.echo(f"Wrote the evaluation report of release {result.release} (as_of {result.as_of.isoformat()}): "
-                   f"{len(result.pages)} pages in {result.out_dir}; open {result.index}")
+        click.echo(f"The evaluation report of release {result.release} (as_of {result.as_of.isoformat()}): "
+                   f"{len(result.pages)} pages in {result.out_dir}, {len(result.redrawn)} drawn{unchanged}; "
+                   f"open {result.index}")
     else:
-        click.echo(f"Wrote {len(result.pages)} territory page(s) of release {result.release} (as_of "
-                   f"{result.as_of.isoformat()}) in {result.out_dir}; the national page was not rewritten (run "
-                   "without --territory for the whole report)")
+        click.echo(f"{len(result.pages)} territory page(s) of release {result.release} (as_of "
+                   f"{result.as_of.isoformat()}) in {result.out_dir}, {len(result.redrawn)} drawn{unchanged}; the "
+                   "national page was not rewritten (run without --territory for the whole report)")
+    drawn = set(result.redrawn)
     for page in result.pages:
-        click.echo(f"  {page}")
+        click.echo(f"  {page}{'' if page in drawn else ' (kept)'}")
