@@ -28,10 +28,10 @@ from qp_analytics.publication.releases import publishing
 from qp_analytics.quality.suites import validator_process
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.warehouse.database import (
+    Warehouse,
     access_lock_path,
     connect,
     ensure_tables,
-    kept_open,
     materialisation_lock_path,
 )
 
@@ -298,9 +298,9 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                             as_of=as_of.isoformat(), activate_release=False, reprocess=options.reprocess,
                             workers=options.workers, report_dir=str(options.report_dir or ""))
             if options.executor == "in-process":
-                with kept_open(work):  # its steps share one open database, rather than each open the file
-                    summary = _summarise(_materialize(settings, selected, echo), work, selected, as_of, started,
-                                         warehouse)
+                with Warehouse(work).held_open() as shared:  # its steps share one open database, handed to them
+                    summary = _summarise(_materialize(settings, selected, echo, shared), work, selected, as_of,
+                                         started, warehouse)
             else:
                 with _execute(settings, selected, options, echo) as result:
                     summary = _summarise(result, work, selected, as_of, started, warehouse)
@@ -331,8 +331,9 @@ def _pruned_after(marts_dir: Path) -> Iterator[None]:
             prune_releases(marts_dir)
 
 
-def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None]):
-    """One in-process run of the graph's job over the selected territories, recorded on the project's instance."""
+def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None], warehouse: Warehouse):
+    """One in-process run of the graph's job over the selected territories, recorded on the project's instance;
+    its steps use this warehouse (the run's copy, held open)."""
     quiet_dagster_warnings()
     from pipelines.definitions import defs
     from pipelines.instance import project_instance
@@ -342,7 +343,7 @@ def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None
     with project_instance(quiet=True) as instance:
         return defs.resolve_job_def(evaluation_refresh.name).execute_in_process(
             instance=instance,
-            resources={"settings": QpSettings(**settings, territories=selected),
+            resources={"settings": QpSettings(**settings, territories=selected), "warehouse": warehouse,
                        "progress": ProgressSink(progress_printer(echo))},
             tags=_run_tags(settings, selected),
             # the summary reports failures and checks; Dagster's own log lines would only repeat them

@@ -1,6 +1,15 @@
 """Marts: the evaluation's indicators (DuckDB schema `marts`), then their publication as Parquet."""
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    ResourceParam,
+    asset,
+    multi_asset,
+)
 
 from pipelines.metadata import column_schema
 from pipelines.normalise.assets import core_conventions, territories
@@ -13,7 +22,7 @@ from qp_analytics.publication.release import CORE as RELEASED_CORE
 from qp_analytics.publication.release import current_release, publish_release
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS, release_name
-from qp_analytics.warehouse.database import connect, ensure_tables, markdown_table, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, markdown_table, transaction
 
 CORE = [*core_conventions.keys, *core_roadmaps.keys, *territories.keys, *avenants.keys]
 
@@ -26,11 +35,11 @@ def _mart_metadata(name: str) -> dict:
     specs=[AssetSpec(name.split("."), group_name="marts", deps=CORE, description=MARTS[name].description,
                      metadata=_mart_metadata(name), kinds={"duckdb"}) for name in MARTS],
 )
-def marts(context: AssetExecutionContext, settings: QpSettings):
+def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]):
     """Every mart for every territory of territories.csv at the run's as_of, replaced together."""
     as_of = settings.as_of_date()
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         ensure_tables(con, tables=list(MARTS), definitions=MARTS)
         frames = compute_marts(con, ids, as_of)
@@ -57,8 +66,9 @@ def marts(context: AssetExecutionContext, settings: QpSettings):
                 "Excel workbook of the marts and a Frictionless datapackage.json, in the marts folder, published "
                 "atomically: `current` points at the last complete release.",
 )
-def published_marts(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
-    with connect(settings.warehouse_path, read_only=True) as con:
+def published_marts(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]
+                    ) -> MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
         frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
         # the core tables beside them, in the release's order (a territory's rows together)
         core = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").pl() for name in RELEASED_CORE}

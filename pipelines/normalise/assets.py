@@ -32,7 +32,7 @@ from qp_analytics.normalise.rows import (
 from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import TABLES
-from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, replace_rows
 from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 PARSES = "staging.convention_parses"
@@ -58,7 +58,7 @@ def accepted_keys(con, keys: list[str], stages: tuple[str, ...]) -> list[str]:
     metadata=definition_metadata(PARSES),
     kinds={"duckdb"},
 )
-def convention_parses(context: AssetExecutionContext, settings: QpSettings,
+def convention_parses(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
                       progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each convention parsed: every field with the page, offsets and sentence it was read from (the same
     object as `qp-analytics parse convention --json`). A convention lacking a required field, or naming another
@@ -69,7 +69,7 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
     report = step_reporter(context.log, progress)
 
     registry = registry_index(settings.raw_path)  # the document must name its territory's intercommunalité
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         read = accepted_keys(con, keys, ("registry", "read"))
         current = {t: fingerprint(PARSE_STAGE, sha, registry.identity(t)) for t, sha in con.execute(
@@ -83,7 +83,7 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
     done = {t: current[t] for t in result.accepted}
     read_ids = set(read)
     not_read = [k for k in keys if k not in read_ids]
-    with connect(settings.warehouse_path) as con, transaction(con):
+    with warehouse.transaction() as con:
         replace_rows(con, PARSES, result.accepted, result.rows[PARSES])
         replace_rows(con, "staging.rejections", [*todo, *not_read], rejection_rows(result.rejections),
                      " AND stage = 'parse'")
@@ -99,11 +99,12 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings,
     metadata=definition_metadata("core.territories"),
     kinds={"duckdb"},
 )
-def territories(context: AssetExecutionContext, settings: QpSettings) -> MaterializeResult:
+def territories(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]
+                ) -> MaterializeResult:
     """The territory registry (territories.csv): name, SIREN and département of each intercommunalité."""
     keys = territory_keys(context, settings)
     registry = [t for t in read_registry(settings.raw_path) if t.territory_id in set(keys)]
-    with connect(settings.warehouse_path) as con, transaction(con):
+    with warehouse.transaction() as con:
         ensure_tables(con)
         replace_rows(con, "core.territories", keys, registry_rows(registry))
         metadata = run_metadata(con, "core.territories", keys)
@@ -117,11 +118,11 @@ def territories(context: AssetExecutionContext, settings: QpSettings) -> Materia
         for name in CORE_CONVENTION_TABLES
     ],
 )
-def core_conventions(context: AssetExecutionContext, settings: QpSettings):
+def core_conventions(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]):
     """The parsed conventions normalised into typed tables: one row per convention, its commitments, the
     source of every field and its warnings. All four tables are replaced together, per territory."""
     manifest = read_manifest(settings.raw_path)
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         keys = accepted_keys(con, territory_keys(context, settings), ("registry", "read", "parse"))
         documents = con.execute(f"SELECT territory_id, path FROM raw.convention_documents {_BY_KEYS}", [keys]).pl()
@@ -134,14 +135,14 @@ def core_conventions(context: AssetExecutionContext, settings: QpSettings):
         parses = con.execute(f"SELECT * FROM {PARSES} {_BY_KEYS}", [todo]).pl()
     result = normalise_conventions(parses, documents, settings.raw_path)
     done = {t: current[t] for t in result.accepted}
-    yield from store_core(settings, CORE_STAGE, CORE_CONVENTION_TABLES, result, done, unchanged=len(keys) - len(todo))
+    yield from store_core(warehouse, CORE_STAGE, CORE_CONVENTION_TABLES, result, done, unchanged=len(keys) - len(todo))
 
 
-def store_core(settings: QpSettings, stage: str, tables: tuple[str, ...], result: StageResult,
+def store_core(warehouse: Warehouse, stage: str, tables: tuple[str, ...], result: StageResult,
                done: dict[str, str], unchanged: int) -> Iterator[MaterializeResult]:
     """Replace the accepted territories' rows of these core tables and record what they were built from, in
     one transaction; then one materialisation per table."""
-    with connect(settings.warehouse_path) as con, transaction(con):
+    with warehouse.transaction() as con:
         for name in tables:
             replace_rows(con, name, result.accepted, result.rows[name])
         record(con, stage, done)
@@ -154,13 +155,13 @@ def store_core(settings: QpSettings, stage: str, tables: tuple[str, ...], result
     asset=convention_parses,
     description="Every territory's latest convention file was read and parsed (no rejection).",
 )
-def conventions_accepted(settings: QpSettings) -> AssetCheckResult:
-    return rejections_check(settings, ("registry", "read", "parse"))
+def conventions_accepted(warehouse: ResourceParam[Warehouse]) -> AssetCheckResult:
+    return rejections_check(warehouse, ("registry", "read", "parse"))
 
 
-def rejections_check(settings: QpSettings, stages: tuple[str, ...]) -> AssetCheckResult:
+def rejections_check(warehouse: Warehouse, stages: tuple[str, ...]) -> AssetCheckResult:
     """Passes when no input of these stages is rejected; otherwise names the territories and problems."""
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         rows = con.execute(
             "SELECT territory_id, stage, problem FROM staging.rejections WHERE stage IN (SELECT unnest(?::VARCHAR[])) "

@@ -16,7 +16,7 @@ from pipelines.selection import territory_keys
 from qp_analytics.normalise.rows import avenant_index, provenance_of, read_avenants, registry_index, rejection_rows
 from qp_analytics.reading.manifest import read_manifest, sha256_of
 from qp_analytics.reading.territories import outside_raw_folder
-from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, replace_rows
 from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 AVENANTS = "core.avenants"
@@ -29,7 +29,7 @@ STAGE = "avenants"
     metadata=definition_metadata(AVENANTS),
     kinds={"duckdb", "pdf"},
 )
-def avenants(context: AssetExecutionContext, settings: QpSettings,
+def avenants(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
              progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each territory's avenants (`avenants/<territory_id>_avenant_<n>.txt|pdf`): number, months added or new
     end date, signature. A territory none of whose avenants can be read keeps its last good set."""
@@ -45,14 +45,14 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
         return fingerprint(STAGE, files, registry.identity(tid))
 
     current = {tid: current_fingerprint(tid) for tid in keys}
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         todo = to_process(con, STAGE, keys, current, ("avenant",), everything=settings.reprocess)
     result = read_avenants(settings.raw_path, todo, progress)
     for r in result.rejections:
         context.log.warning(f"{r.territory_id}: avenants rejected: {'; '.join(r.problems)}")
     done = {t: current[t] for t in result.accepted}
-    with connect(settings.warehouse_path) as con, transaction(con):
+    with warehouse.transaction() as con:
         replace_rows(con, AVENANTS, result.accepted, result.rows[AVENANTS])
         replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections), " AND stage = 'avenant'")
         record(con, STAGE, done)
@@ -62,5 +62,5 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
 
 
 @asset_check(asset=avenants, description="Every avenant file was read (no rejection).")
-def avenants_accepted(settings: QpSettings) -> AssetCheckResult:
-    return rejections_check(settings, ("avenant",))
+def avenants_accepted(warehouse: ResourceParam[Warehouse]) -> AssetCheckResult:
+    return rejections_check(warehouse, ("avenant",))

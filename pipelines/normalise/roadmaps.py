@@ -28,7 +28,7 @@ from qp_analytics.normalise.rows import (
 from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.territories import MissingFile
 from qp_analytics.schema import TABLES
-from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, replace_rows
 from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 ROADMAP_PARSES = "staging.roadmap_parses"
@@ -42,7 +42,7 @@ BY_KEYS = "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territor
     metadata=definition_metadata(ROADMAP_PARSES),
     kinds={"duckdb", "excel"},
 )
-def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
+def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
                    progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each territory's roadmap (`roadmaps/<territory_id>.xlsx`, or its CSV exports) checked against the
     national template and normalised. A workbook that breaks the contract (or whose fiche names another
@@ -63,7 +63,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
                 current[tid] = fingerprint(PARSE_STAGE, str(path), fmt, sha256s[tid], registry.identity(tid))
         except (MissingFile, OSError):
             continue  # parse_roadmaps rejects it with the reason
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         todo = to_process(con, PARSE_STAGE, keys, current, ("roadmap",), everything=settings.reprocess)
     if len(todo) < len(keys):
@@ -76,7 +76,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
     rows = result.rows[ROADMAP_PARSES]
     done = {t: fingerprint(PARSE_STAGE, p, fmt, sha, registry.identity(t))
             for t, p, fmt, sha in rows.select("territory_id", "path", "format", "sha256").iter_rows()}
-    with connect(settings.warehouse_path) as con, transaction(con):
+    with warehouse.transaction() as con:
         replace_rows(con, ROADMAP_PARSES, result.accepted, rows)
         replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections), " AND stage = 'roadmap'")
         record(con, PARSE_STAGE, done)
@@ -92,11 +92,11 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings,
         for name in ROADMAP_TABLES
     ],
 )
-def core_roadmaps(context: AssetExecutionContext, settings: QpSettings):
+def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]):
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row
     keeping the workbook row it came from. All the tables of a territory are replaced together."""
     manifest = read_manifest(settings.raw_path)
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         keys = accepted_keys(con, territory_keys(context, settings), ("roadmap",))
         current = {t: fingerprint(CORE_STAGE, sha, path, provenance_of(manifest, settings.raw_path, path))
@@ -105,11 +105,11 @@ def core_roadmaps(context: AssetExecutionContext, settings: QpSettings):
         todo = to_process(con, CORE_STAGE, keys, current, (), everything=settings.reprocess)
         parses = con.execute(f"SELECT * FROM {ROADMAP_PARSES} {BY_KEYS}", [todo]).pl()
     result = normalise_roadmaps(parses, settings.raw_path)
-    yield from store_core(settings, CORE_STAGE, ROADMAP_TABLES, result, {t: current[t] for t in result.accepted},
+    yield from store_core(warehouse, CORE_STAGE, ROADMAP_TABLES, result, {t: current[t] for t in result.accepted},
                           unchanged=len(keys) - len(todo))
 
 
 @asset_check(asset=roadmap_parses, description="Every territory's latest roadmap conforms to the template "
              "(no rejected workbook).")
-def roadmaps_accepted(settings: QpSettings) -> AssetCheckResult:
-    return rejections_check(settings, ("roadmap",))
+def roadmaps_accepted(warehouse: ResourceParam[Warehouse]) -> AssetCheckResult:
+    return rejections_check(warehouse, ("roadmap",))

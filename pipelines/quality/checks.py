@@ -13,6 +13,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     MetadataValue,
+    ResourceParam,
     multi_asset_check,
 )
 
@@ -30,7 +31,7 @@ from qp_analytics.quality.suites import (
 )
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS, TABLES
-from qp_analytics.warehouse.database import connect, ensure_tables, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, transaction
 from qp_analytics.warehouse.incremental import FINGERPRINTS, fingerprint, record, to_process
 
 CHECK_NAME = "great_expectations"
@@ -90,13 +91,14 @@ def _results(outcomes: list[CheckOutcome], tables: list[str], extra: dict | None
 
 @multi_asset_check(specs=_specs(CORE_TABLES, "keys, codes, plausible and ordered dates, amounts, payments within "
                                              "grants, references between tables, one convention per territory"))
-def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
+def core_quality(context: AssetCheckExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]
+                 ) -> Iterator[AssetCheckResult]:
     """Validates, table by table, the rows of the territories whose rows there (or those they refer to) are not
     the rows that last passed, and the registry if it changed: what passed the same suites with the same
     content is not validated again."""
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
     version = suites_version()
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         # a territory's rows are checked against the ids of territories.csv too (territory_known, reused_by_known)
         listed = fingerprint(REGISTRY_VALIDATED, sorted(ids))  # hashed once, not once per territory
@@ -130,11 +132,12 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> I
 
 @multi_asset_check(specs=_specs(list(MARTS), "every territory present, keys, ratios within [0, 1], row counts "
                                              "the definitions imply, one as_of, counts in order"))
-def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
+def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]
+                  ) -> Iterator[AssetCheckResult]:
     """Validates the marts whose rows are not the rows that last passed the same suites."""
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
     version = suites_version()
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         ensure_tables(con, tables=list(MARTS), definitions=MARTS)
         contents = {name: {ALL: fingerprint(_stage(MARTS_VALIDATED, name), version, digest)}

@@ -8,7 +8,7 @@ from pipelines.selection import territory_keys
 from qp_analytics.normalise.rows import read_conventions, rejection_rows
 from qp_analytics.reading.manifest import sha256_of
 from qp_analytics.reading.territories import MissingFile, convention_path, read_registry
-from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, replace_rows
 from qp_analytics.warehouse.incremental import fingerprint, record, to_process
 
 DOCUMENTS = "raw.convention_documents"
@@ -21,7 +21,7 @@ STAGE = "convention_read"
     metadata=definition_metadata(DOCUMENTS),
     kinds={"duckdb", "pdf"},
 )
-def convention_documents(context: AssetExecutionContext, settings: QpSettings,
+def convention_documents(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
                          progress: ResourceParam[ProgressSink]) -> MaterializeResult:
     """Each territory's convention d'engagement as read from `conventions/<territory_id>.pdf|txt`: the
     extracted text (pages separated by form feeds), its sha256 and page count. A file that is missing,
@@ -39,7 +39,7 @@ def convention_documents(context: AssetExecutionContext, settings: QpSettings,
             current[tid] = fingerprint(STAGE, str(path), sha256_of(path))
         except (MissingFile, OSError):
             continue  # read_conventions rejects it with the reason
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         todo = to_process(con, STAGE, keys, current, ("registry", "read"), everything=settings.reprocess)
     if len(todo) < len(keys):
@@ -49,7 +49,7 @@ def convention_documents(context: AssetExecutionContext, settings: QpSettings,
         context.log.warning(f"{r.territory_id}: rejected at {r.stage}: {'; '.join(r.problems)}")
     rows = result.rows[DOCUMENTS]
     done = {t: fingerprint(STAGE, p, sha) for t, p, sha in rows.select("territory_id", "path", "sha256").iter_rows()}
-    with connect(settings.warehouse_path) as con, transaction(con):
+    with warehouse.transaction() as con:
         replace_rows(con, DOCUMENTS, result.accepted, rows)
         replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections),
                      " AND stage IN ('registry', 'read')")

@@ -5,6 +5,9 @@ DuckDB lets one process at a time open a database file for writing. Steps that r
 a connection: one writer at a time, readers together. A step waits its turn in the lock's queue, it never
 retries; steps do their slow work (reading PDFs, parsing) before they connect.
 
+A `Warehouse` is a warehouse file and how this process connects to it; a batch run of `qp-analytics materialize`
+holds its private copy open and hands that object to its steps, which then share one open database.
+
 A batch run (`qp-analytics materialize`, the weekly job) works on a private copy of the warehouse and swaps it
 in when it ends, holding the materialisation lock (`<warehouse>.lock`) all along. A write connection to the
 warehouse takes that lock shared: a step of a partitioned run waits for a batch run to end, rather than write
@@ -63,48 +66,74 @@ def access(path: str | Path, exclusive: bool) -> contextlib.AbstractContextManag
     return _hold(access_lock_path(path), exclusive)
 
 
-_kept_open: dict[str, duckdb.DuckDBPyConnection] = {}  # warehouse path -> its connection held by `kept_open`
+class Warehouse:
+    """A warehouse file and how this process connects to it: under its locks (see the module's docstring), or,
+    while `held_open`, through one connection kept open for the whole block.
 
+    The object is what a run hands its steps (the `warehouse` resource of the Dagster definitions): each process
+    makes its own from the run's settings and connects file by file, while an in-process run of
+    `qp-analytics materialize` hands its steps one held open on its private copy, so that they share it."""
 
-@contextlib.contextmanager
-def kept_open(path: str | Path) -> Iterator[None]:
-    """Keep the warehouse open (and its locks held) while the block runs: `connect` to it from this process
-    then gives a cursor of that one open database, instead of opening the file again (and checkpointing it
-    when it closes), about 0.2 s each time at 1,400 territories. For a batch run on its private copy, whose
-    steps run one after the other in this process; no other process can open the file meanwhile."""
-    key = str(Path(path).resolve())
-    with connect(path) as con:
-        _kept_open[key] = con
-        try:
-            yield
-        finally:
-            del _kept_open[key]
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._open: duckdb.DuckDBPyConnection | None = None  # while held_open: the one connection
 
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r}{', held open' if self.held else ''})"
 
-@contextlib.contextmanager
-def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse, under its access lock (see the module's docstring); a cursor of the
-    open database while it is `kept_open` (read_only is then not enforced: the run owns the file)."""
-    path = Path(path)
-    kept = _kept_open.get(str(path.resolve())) if _kept_open else None
-    if kept is not None:
-        cursor = kept.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-        return
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as held:
-        if not read_only:  # not while a batch run is working on its copy (see the module's docstring)
-            held.enter_context(_hold(materialisation_lock_path(path), exclusive=False))
-        held.enter_context(access(path, exclusive=not read_only))
-        con = duckdb.connect(str(path), read_only=read_only)
-        try:
+    @property
+    def held(self) -> bool:
+        """Whether the block of `held_open` runs: connections are then cursors of one open database."""
+        return self._open is not None
+
+    @contextlib.contextmanager
+    def held_open(self) -> Iterator["Warehouse"]:
+        """Keep the warehouse open (and its locks held) while the block runs: `connect` then gives a cursor of
+        that one open database, instead of opening the file again (and checkpointing it when it closes), about
+        0.2 s each time at 1,400 territories. For a batch run on its private copy, whose steps run one after
+        the other in this process; no other process can open the file meanwhile."""
+        if self._open is not None:
+            raise RuntimeError(f"{self.path} is held open already")
+        with self.connect() as con:
+            self._open = con
+            try:
+                yield self
+            finally:
+                self._open = None
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection under the warehouse's access lock; while held open, a cursor of the open database
+        (read_only is then not enforced: the run owns the file)."""
+        if self._open is not None:
+            cursor = self._open.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as held:
+            if not read_only:  # not while a batch run is working on its copy (see the module's docstring)
+                held.enter_context(_hold(materialisation_lock_path(self.path), exclusive=False))
+            held.enter_context(access(self.path, exclusive=not read_only))
+            con = duckdb.connect(str(self.path), read_only=read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write connection in a transaction, committed when the block ends (rolled back if it raises)."""
+        with self.connect() as con, transaction(con):
             yield con
-        finally:
-            con.close()
+
+
+def connect(path: str | Path, read_only: bool = False) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse at path, under its access lock (`Warehouse.connect`)."""
+    return Warehouse(path).connect(read_only)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None,
