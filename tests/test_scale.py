@@ -258,10 +258,12 @@ def test_steps_fork_from_the_graph_unless_the_forkserver_serves_the_project(monk
     project's workers may use it, the multiprocess executor's steps start anew instead (spawn)."""
     from pipelines.run import step_start_method
 
-    monkeypatch.setattr(parallel, "_asked", False)
+    fresh = parallel.Forkserver()  # this process's forkserver as it is before anything asks it for workers
+    assert not fresh.taken
+    monkeypatch.setattr(parallel, "FORKSERVER", fresh)
     assert step_start_method() == {"forkserver": {"preload_modules": ["pipelines.step_server"]}}
-    parallel.forkserver_context()
-    assert parallel.forkserver_taken()
+    context = parallel.forkserver_context()  # as the worker pool and the validator ask for their processes
+    assert context.get_start_method() == "forkserver" and fresh.taken
     assert step_start_method() == {"spawn": {}}
 
 
