@@ -1,4 +1,5 @@
-"""What a run hands its steps, as Dagster resources: its settings, the warehouse and progress reporting."""
+"""What a run hands its steps, as Dagster resources: its settings, the warehouse, the validator of its checks, and
+progress reporting."""
 
 import datetime as dt
 import os
@@ -7,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext, resource
+from dagster import ConfigurableResource, InitResourceContext, ResourceDefinition, resource
 
 from qp_analytics.warehouse.database import Warehouse
 
@@ -54,6 +55,12 @@ def warehouse_of_settings(context: InitResourceContext) -> Warehouse:
     follows whatever settings the run has: the definitions', a run config's, a test's)."""
     return Warehouse(context.resources.settings.warehouse_path)
 
+
+
+# The `validator` resource of the definitions: none, the checks validate in their own process. An in-process run of
+# `qp-analytics materialize` hands its checks the validator process it started (qp_analytics.quality.suites).
+NO_VALIDATOR = ResourceDefinition.none_resource(
+    description="Where the Great Expectations suites run: none given, in the check's own process.")
 
 
 def progress_printer(echo: Callable[[str], None]) -> Callable[[str, int, int, str], None]:

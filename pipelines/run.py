@@ -25,7 +25,7 @@ import duckdb
 from qp_analytics.normalise.rows import unknown_files
 from qp_analytics.publication.release import activate_release, prune_releases
 from qp_analytics.publication.releases import publishing
-from qp_analytics.quality.suites import validator_process
+from qp_analytics.quality.suites import Validator, validator_for_run
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.warehouse.database import (
     Warehouse,
@@ -36,7 +36,7 @@ from qp_analytics.warehouse.database import (
 )
 
 EXECUTORS = ("in-process", "multiprocess", "celery")
-# Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_process),
+# Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_for_run),
 # where GX's import (3–7 s) overlaps the run's other work. Larger runs validate in their own process: there
 # the import is a small share of the run, and a second process holding GX and a copy of the rows validated
 # added about 250 MiB to the peak (measured at 1,400: 962 MiB against 722). A small run that must validate
@@ -284,11 +284,10 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
     # a refresh: GX imported in a process of its own, on another core, while this one sets the run up
-    apart = (validator_process() if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO
-             else contextlib.nullcontext())
+    apart = validator_for_run(options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO)
     # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
     # it for the orphan of a killed run
-    with _pruned_after(marts_dir), apart, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
+    with _pruned_after(marts_dir), apart as validator, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
         work = _working_copy(warehouse)
         try:
             echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
@@ -299,8 +298,8 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                             workers=options.workers, report_dir=str(options.report_dir or ""))
             if options.executor == "in-process":
                 with Warehouse(work).held_open() as shared:  # its steps share one open database, handed to them
-                    summary = _summarise(_materialize(settings, selected, echo, shared), work, selected, as_of,
-                                         started, warehouse)
+                    summary = _summarise(_materialize(settings, selected, echo, shared, validator), work, selected,
+                                         as_of, started, warehouse)
             else:
                 with _execute(settings, selected, options, echo) as result:
                     summary = _summarise(result, work, selected, as_of, started, warehouse)
@@ -331,9 +330,10 @@ def _pruned_after(marts_dir: Path) -> Iterator[None]:
             prune_releases(marts_dir)
 
 
-def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None], warehouse: Warehouse):
+def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None], warehouse: Warehouse,
+                 validator: Validator | None):
     """One in-process run of the graph's job over the selected territories, recorded on the project's instance;
-    its steps use this warehouse (the run's copy, held open)."""
+    its steps use this warehouse (the run's copy, held open), its checks this validator (None: their own process)."""
     quiet_dagster_warnings()
     from pipelines.definitions import defs
     from pipelines.instance import project_instance
@@ -344,7 +344,7 @@ def _materialize(settings: dict, selected: list[str], echo: Callable[[str], None
         return defs.resolve_job_def(evaluation_refresh.name).execute_in_process(
             instance=instance,
             resources={"settings": QpSettings(**settings, territories=selected), "warehouse": warehouse,
-                       "progress": ProgressSink(progress_printer(echo))},
+                       "validator": validator, "progress": ProgressSink(progress_printer(echo))},
             tags=_run_tags(settings, selected),
             # the summary reports failures and checks; Dagster's own log lines would only repeat them
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
