@@ -32,7 +32,7 @@ from qp_analytics.quality.suites import (
 )
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS, TABLES
-from qp_analytics.warehouse.database import Warehouse, ensure_tables, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, id_list, transaction
 from qp_analytics.warehouse.incremental import FINGERPRINTS, fingerprint, record, to_process
 
 CHECK_NAME = "great_expectations"
@@ -52,7 +52,7 @@ def _stage(stage: str, table: str) -> str:
 
 
 def _drop_superseded(con) -> None:
-    con.execute(f"DELETE FROM {FINGERPRINTS} WHERE stage IN (SELECT unnest(?::VARCHAR[]))", [list(_ONE_STAGE)])
+    con.execute(f"DELETE FROM {FINGERPRINTS} WHERE stage IN (SELECT unnest({id_list(_ONE_STAGE)}))")
 
 
 def _passed_tables(outcomes: list[CheckOutcome]) -> set[str]:

@@ -38,6 +38,7 @@ from qp_analytics.marts.compute import AMOUNT_UNITS, COUNT_UNITS, MEASURE_UNITS,
 from qp_analytics.reading.roadmap import CODES, QPV_CODE
 from qp_analytics.schema import MARTS, TABLES, Table
 from qp_analytics.text import sql_literal
+from qp_analytics.warehouse.database import id_list
 from qp_analytics.warehouse.incremental import modules_version
 
 CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
@@ -87,17 +88,17 @@ class Frame:
     sql: str  # the query giving the frame validated
     ids: list[str]  # columns identifying a row in samples
     checks: list[Check] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)  # parameters of sql
     extras: list[str] = field(default_factory=list)  # computed columns ("<expr> AS <name>") over sql's rows, as t
     registry: list[str] = field(default_factory=list)  # the territory ids the extras find in `registry`
     due: bool = True  # False: the frame's content was validated before and is not looked at again
 
-    def query(self) -> tuple[str, list[Any]]:
-        """The frame's query and its parameters, with the computed columns when there are any."""
+    def query(self) -> str:
+        """The frame's query, with the computed columns when there are any. Values are SQL literals (no bound
+        parameter: its first use has DuckDB import pandas, which the run's process may not need otherwise)."""
         if not self.extras:
-            return self.sql, self.params
-        return (f"WITH registry AS (SELECT unnest(?::VARCHAR[]) AS territory_id) "
-                f"SELECT *, {', '.join(self.extras)} FROM ({self.sql}) AS t", [self.registry, *self.params])
+            return self.sql
+        return (f"WITH registry AS (SELECT unnest({id_list(self.registry)}) AS territory_id) "
+                f"SELECT *, {', '.join(self.extras)} FROM ({self.sql}) AS t")
 
     def add(self, name: str, expectation: str, *expects: Expect, blocking: bool = True, rows: bool = False
             ) -> None:
@@ -110,10 +111,6 @@ def expect(kind: str, **kwargs: Any) -> Expect:
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
 
 
 def _words(values: Sequence[str]) -> str:
@@ -209,8 +206,8 @@ def core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: boo
         elif (territories := _scope_of(scope, name)) is None:
             frame = Frame(name, f"SELECT * FROM {name}", table.key)
         else:
-            frame = Frame(name, f"SELECT * FROM {name} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
-                           table.key, params=[territories], due=bool(territories))
+            frame = Frame(name, f"SELECT * FROM {name} WHERE territory_id IN (SELECT unnest({id_list(territories)}))",
+                          table.key, due=bool(territories))
         if name == "core.conventions":
             _key_checks(frame, table, "one_convention_per_territory",
                         "territory_id unique: one convention per territory")
@@ -306,9 +303,9 @@ def _national_checks(frame: Frame) -> None:
                f"{_words(COUNT_UNITS)}, value_amount for {_words(AMOUNT_UNITS)}, value_measure for "
                f"{_words(MEASURE_UNITS)}; the other two null; counts and amounts never null (sample: indicators)",
                "misplaced_value", "t.indicator",
-               f"(t.value_count IS NULL) = list_contains({_sql_list(COUNT_UNITS)}, t.unit) "
-               f"OR (t.value_amount IS NULL) = list_contains({_sql_list(AMOUNT_UNITS)}, t.unit) "
-               f"OR (t.value_measure IS NOT NULL AND NOT list_contains({_sql_list(MEASURE_UNITS)}, t.unit))")
+               f"(t.value_count IS NULL) = list_contains({id_list(COUNT_UNITS)}, t.unit) "
+               f"OR (t.value_amount IS NULL) = list_contains({id_list(AMOUNT_UNITS)}, t.unit) "
+               f"OR (t.value_measure IS NOT NULL AND NOT list_contains({id_list(MEASURE_UNITS)}, t.unit))")
 
 
 def _late_item_checks(frame: Frame) -> None:
@@ -464,7 +461,7 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[Frame]:
     f = Frame(mob, f"""
         SELECT t.territory_id, p.partner, count(m.partner) AS row_count
         FROM (SELECT DISTINCT territory_id FROM {mob}) t
-        CROSS JOIN (SELECT unnest({_sql_list(NATIONAL_PARTNERS)}) AS partner) p
+        CROSS JOIN (SELECT unnest({id_list(NATIONAL_PARTNERS)}) AS partner) p
         LEFT JOIN {mob} m ON m.territory_id = t.territory_id AND m.partner = p.partner
         GROUP BY ALL""", ["territory_id", "partner"])
     f.add("one_row_per_national_partner", f"each territory has exactly one row for each of "
@@ -599,7 +596,7 @@ def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "
         outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
             # as Arrow: compact to send to the validator, made pandas (_pandas) where GX runs
-            rows = con.execute(*frame.query()).to_arrow_table() if frame.due else None
+            rows = con.execute(frame.query()).to_arrow_table() if frame.due else None
             if rows is None or (rows.num_rows == 0
                                 and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)):
                 # not due: this content passed these suites before; empty (e.g. no changed territory): every

@@ -17,7 +17,7 @@ rows the swap would throw away (and a batch run waits for the writers before it 
 import contextlib
 import fcntl
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -136,6 +136,12 @@ def connect(path: str | Path, read_only: bool = False) -> contextlib.AbstractCon
     return Warehouse(path).connect(read_only)
 
 
+def id_list(values: Iterable[str]) -> str:
+    """Strings as a DuckDB list literal (`['a', 'b']::VARCHAR[]`): the territory ids of a query travel as SQL
+    literals rather than bound parameters, whose first use has DuckDB import pandas (about 0.4 s of CPU)."""
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None,
                   definitions: Mapping[str, Table] = TABLES) -> None:
     for name in tables or list(definitions):
@@ -145,8 +151,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None =
         con.execute(table.ddl())
         # A warehouse written by an earlier version gains the columns added since (nullable, hence null there).
         present = {r[0] for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, bare]
-        ).fetchall()}
+            "SELECT column_name FROM duckdb_columns() "
+            f"WHERE schema_name = {sql_literal(schema)} AND table_name = {sql_literal(bare)}").fetchall()}
         for column in table.columns:
             if column.name not in present and column.nullable and not column.key:
                 con.execute(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {column.type}')
@@ -181,13 +187,42 @@ def empty_frame(table: Table) -> pl.DataFrame:
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequence[str],
-                 rows: pl.DataFrame, where: str = "", params: Sequence[object] = ()) -> int:
-    """Delete the rows of these territories (optionally narrowed by `where`) and insert `rows`.
+                 rows: pl.DataFrame, where: str = "", definitions: Mapping[str, Table] = TABLES) -> int:
+    """Delete the rows of these territories (optionally narrowed by `where`, SQL) and insert `rows`.
 
-    Runs inside the caller's transaction; territory ids travel as parameters, never as SQL text."""
-    table = TABLES[table_name]
-    con.execute(f"DELETE FROM {table.name} WHERE {T} IN (SELECT unnest(?::VARCHAR[])){where}",
-                [list(territory_ids), *params])
+    Runs inside the caller's transaction."""
+    table = definitions[table_name]
+    con.execute(f"DELETE FROM {table.name} WHERE {T} IN (SELECT unnest({id_list(territory_ids)})){where}")
+    return _insert(con, table, rows)
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table_name: str, rows: pl.DataFrame,
+                  definitions: Mapping[str, Table] = TABLES) -> int:
+    """Replace every row of the table by `rows`, inside the caller's transaction."""
+    table = definitions[table_name]
+    con.execute(f"DELETE FROM {table.name}")
+    return _insert(con, table, rows)
+
+
+def holds(con: duckdb.DuckDBPyConnection, table_name: str, rows: pl.DataFrame,
+          territory_ids: Sequence[str] | None = None, definitions: Mapping[str, Table] = TABLES) -> bool:
+    """Whether the table's rows (those of these territories, or all) are exactly `rows`, in any order. Rewriting
+    them would change nothing, and would have DuckDB take the rows from Python (which imports pandas)."""
+    table = definitions[table_name]
+    if set(rows.columns) != set(table.column_names):
+        return False
+    within = "" if territory_ids is None else f" WHERE {T} IN (SELECT unnest({id_list(territory_ids)}))"
+    cols = ", ".join(f'"{c}"' for c in table.column_names)
+    stored = con.execute(f"SELECT {cols} FROM {table.name}{within}").pl()
+    if stored.height != rows.height or stored.schema != rows.select(table.column_names).schema:
+        return False
+    # the same rows in the same total order on both sides: equal only if they are the same rows (a sort that
+    # orders some values differently can only make equal rows look different, never the reverse)
+    order = dict(by=table.column_names, nulls_last=True, maintain_order=True)
+    return stored.sort(**order).equals(rows.select(table.column_names).sort(**order))
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: Table, rows: pl.DataFrame) -> int:
     if rows.height:
         unexpected = set(rows.columns) - set(table.column_names)
         if unexpected:
@@ -213,12 +248,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequence[str] | None = None) -> int:
-    if territory_ids is None:
-        return con.execute(f"SELECT count(*) FROM {TABLES[table_name].name}").fetchone()[0]  # type: ignore[index]
-    return con.execute(  # type: ignore[index]
-        f"SELECT count(*) FROM {TABLES[table_name].name} WHERE {T} IN (SELECT unnest(?::VARCHAR[]))",
-        [list(territory_ids)],
-    ).fetchone()[0]
+    within = "" if territory_ids is None else f" WHERE {T} IN (SELECT unnest({id_list(territory_ids)}))"
+    return con.execute(f"SELECT count(*) FROM {TABLES[table_name].name}{within}").fetchone()[0]  # type: ignore[index]
 
 
 def preview(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequence[str], limit: int = 5,
@@ -228,8 +259,7 @@ def preview(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequ
     cols = [c.name for c in table.columns if c.name != "text"][:8]
     rows = con.execute(
         f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM {table.name} "
-        f"WHERE {T} IN (SELECT unnest(?::VARCHAR[])) ORDER BY ALL LIMIT {int(limit)}",
-        [list(territory_ids)],
+        f"WHERE {T} IN (SELECT unnest({id_list(territory_ids)})) ORDER BY ALL LIMIT {int(limit)}"
     ).fetchall()
 
     return markdown_table(cols, rows, max_chars)
