@@ -12,7 +12,7 @@ from pipelines.normalise.roadmaps import core_roadmaps, roadmap_parses, roadmaps
 from pipelines.quality.checks import core_quality, marts_quality
 from pipelines.reading.assets import convention_documents
 from pipelines.report.assets import evaluation_report
-from pipelines.resources import ProgressSink, QpSettings
+from pipelines.resources import NO_VALIDATOR, ProgressSink, QpSettings, warehouse_of_settings
 
 ASSETS = [with_house_metadata(a) for a in (convention_documents, convention_parses, territories, core_conventions,
                                             roadmap_parses, core_roadmaps, avenants, marts, published_marts,
@@ -31,7 +31,10 @@ defs = Definitions(
     jobs=[evaluation_refresh, evaluation_refresh_multiprocess],
     schedules=[weekly_refresh],
     sensors=[raw_files_sensor],
-    resources={"settings": settings_from_env(), "progress": ProgressSink()},
+    # the warehouse follows the run's settings, in each process that runs steps; no validator process: the checks
+    # validate in their own (an in-process `qp-analytics materialize` run hands them its warehouse and validator)
+    resources={"settings": settings_from_env(), "warehouse": warehouse_of_settings, "validator": NO_VALIDATOR,
+               "progress": ProgressSink()},
     # By default a run's steps go one after another in the run's process: each step already spreads its reading
     # and parsing over the cores (qp_analytics.parallel), and a process per step costs seconds of imports.
     executor=in_process_executor,

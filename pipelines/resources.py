@@ -1,4 +1,5 @@
-"""Run settings and progress reporting, as Dagster resources."""
+"""What a run hands its steps, as Dagster resources: its settings, the warehouse, the validator of its checks, and
+progress reporting."""
 
 import datetime as dt
 import os
@@ -7,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext, ResourceDefinition, resource
+
+from qp_analytics.warehouse.database import Warehouse
 
 
 class QpSettings(ConfigurableResource):
@@ -42,6 +45,22 @@ class QpSettings(ConfigurableResource):
 
     def as_of_date(self) -> dt.date:
         return dt.date.fromisoformat(self.as_of) if self.as_of else dt.date.today()
+
+
+@resource(required_resource_keys={"settings"},
+          description="The warehouse of the run's settings; each process connects to it file by file. An in-process "
+                      "run of `qp-analytics materialize` hands its steps instead one held open on its private copy.")
+def warehouse_of_settings(context: InitResourceContext) -> Warehouse:
+    """The `warehouse` resource: a Warehouse at the settings' path, made in each process that runs steps (it
+    follows whatever settings the run has: the definitions', a run config's, a test's)."""
+    return Warehouse(context.resources.settings.warehouse_path)
+
+
+
+# The `validator` resource of the definitions: none, the checks validate in their own process. An in-process run of
+# `qp-analytics materialize` hands its checks the validator process it started (qp_analytics.quality.suites).
+NO_VALIDATOR = ResourceDefinition.none_resource(
+    description="Where the Great Expectations suites run: none given, in the check's own process.")
 
 
 def progress_printer(echo: Callable[[str], None]) -> Callable[[str, int, int, str], None]:

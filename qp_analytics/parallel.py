@@ -16,7 +16,7 @@ A = TypeVar("A")
 R = TypeVar("R")
 
 MIN_PARALLEL = 48  # territories: below this, one process is faster than starting workers
-_PRELOAD = ["qp_analytics.normalise.rows", "qp_analytics.reading.convention", "qp_analytics.reading.roadmap",
+PRELOAD = ["qp_analytics.normalise.rows", "qp_analytics.reading.convention", "qp_analytics.reading.roadmap",
             "qp_analytics.reading.documents"]
 
 
@@ -30,23 +30,37 @@ def worker_count(requested: int | None = None) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-_asked = False  # whether forkserver_context was called in this process
+class Forkserver:
+    """Where this project's worker processes come from: forked from a fresh server process that has imported the
+    parsing modules (Python starts it once per process, with the first worker).
+
+    Python keeps one forkserver per process, with the modules and the environment of its start: the process has
+    one `Forkserver` (FORKSERVER), which knows whether the project's workers were asked of it (`taken`), so that
+    another use (the multiprocess executor's steps) does not count on its own preloads."""
+
+    def __init__(self, preload: Sequence[str] = PRELOAD):
+        self.preload = list(preload)
+        self.taken = False  # the project's workers (pool, validator) may come from this process's forkserver
+
+    def context(self) -> multiprocessing.context.ForkServerContext:
+        """The multiprocessing context the project's workers start from (the forkserver is taken from then on)."""
+        self.taken = True
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(self.preload)
+        return context
+
+
+FORKSERVER = Forkserver()  # this process's: Python has one forkserver per process
 
 
 def forkserver_context() -> multiprocessing.context.ForkServerContext:
-    """Where this project's worker processes come from: forked from a fresh server process that has imported
-    the parsing modules (the server starts once per process, with the first worker)."""
-    global _asked
-    _asked = True
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
-    return context
+    """The context of this process's forkserver, for the project's workers (FORKSERVER.context())."""
+    return FORKSERVER.context()
 
 
 def forkserver_taken() -> bool:
-    """Whether this process's forkserver serves (or may serve) the project's workers: Python keeps one per
-    process, with the modules and the environment of its start, so another use must not count on its own."""
-    return _asked
+    """Whether this process's forkserver serves (or may serve) the project's workers (FORKSERVER.taken)."""
+    return FORKSERVER.taken
 
 
 def map_ordered(fn: Callable[[A], R], items: Sequence[A], workers: int | None = None,

@@ -8,7 +8,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
 from pipelines.definitions import ASSET_CHECKS, ASSETS, defs
-from pipelines.resources import ProgressSink, QpSettings
+from pipelines.resources import ProgressSink, QpSettings, warehouse_of_settings
 from pipelines.run import run_pipeline
 from pipelines.selection import territories_tag
 from qp_analytics.generators.conventions import plan_convention, programme_chefs
@@ -61,7 +61,7 @@ def one_territory_run(tmp_path, request):
     instance = DagsterInstance.ephemeral()
     request.addfinalizer(instance.dispose)
     resources = {"settings": QpSettings(raw_dir=str(RAW), warehouse=str(warehouse), marts_dir=str(tmp_path)),
-                 "progress": ProgressSink()}
+                 "warehouse": warehouse_of_settings, "progress": ProgressSink()}
 
     def run(assets):  # AMP alone, named in the run's tag as the sensor names its territories
         result = materialize(assets, instance=instance, resources=resources, tags=territories_tag([AMP]))

@@ -8,7 +8,9 @@ value, and one test that no other outcome failed.
 
 import datetime as dt
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,23 +19,22 @@ import duckdb
 import pytest
 
 from qp_analytics.marts.compute import compute_marts
-from qp_analytics.quality import suites as quality
 from qp_analytics.quality.suites import (
     CORE_READS,
     CheckOutcome,
+    Frame,
+    Validator,
     ValidatorError,
-    _core_frames,
-    _e,
-    _Frame,
-    _run,
     core_contents,
+    core_frames,
+    expect,
     frame_contents,
     marts_contents,
     registry_content,
-    stop_validator,
+    run_frames,
     validate_core,
     validate_marts,
-    validator_process,
+    validator_for_run,
 )
 from qp_analytics.schema import MARTS, TABLES, Table
 from qp_analytics.warehouse.database import ensure_tables
@@ -511,7 +512,7 @@ def test_nothing_due_means_no_great_expectations_import():
 def test_a_check_across_the_marts_shows_under_each_mart():
     """single_as_of spans every mart: its failure fails the Dagster check of each mart (it was reported under
     none, so the run published)."""
-    from pipelines.quality.checks import _results
+    from pipelines.quality.checks import check_results
 
     con = duckdb.connect()
     ensure_tables(con)
@@ -520,10 +521,10 @@ def test_a_check_across_the_marts_shows_under_each_mart():
     ensure_tables(marts, tables=list(MARTS), definitions=MARTS)
     fill_marts(marts, con)
     marts.execute("UPDATE marts.mart_timeliness SET as_of = DATE '2020-01-01' WHERE territory_id = 't1'")
-    results = list(_results(validate_marts(marts, IDS), list(MARTS)))
+    results = list(check_results(validate_marts(marts, IDS), list(MARTS)))
     assert [r.asset_key.path[-1] for r in results] == [name.split(".")[1] for name in MARTS]
     assert all(not r.passed and r.metadata["failed"].value == ["single_as_of"] for r in results)
-    good = list(_results(validate_marts(marts, IDS, due=[]), list(MARTS)))
+    good = list(check_results(validate_marts(marts, IDS, due=[]), list(MARTS)))
     assert all(r.passed for r in good)
 
 
@@ -531,7 +532,7 @@ def test_the_tables_a_check_refers_to_are_in_its_fingerprint():
     """A check reading another core table (in SQL) must name it in CORE_READS, else a change there would not
     have the check run again."""
     referring = set()
-    for frame in _core_frames(IDS):
+    for frame in core_frames(IDS):
         referred = {name for extra in frame.extras for name in re.findall(r"core\.\w+", extra)} - {frame.table}
         assert referred <= set(CORE_READS.get(frame.table, ())), frame.table
         referring |= {frame.table} if referred else set()
@@ -545,61 +546,61 @@ def test_the_tables_a_check_refers_to_are_in_its_fingerprint():
 
 @pytest.fixture
 def validator():
-    with validator_process():
-        yield quality._validator
-    stop_validator()
+    with Validator() as started:
+        yield started
+    assert not started.usable()  # stopped with its block
 
 
 def test_the_validator_process_gives_the_outcomes_of_this_one(broken_core_warehouse, broken_core,
                                                               broken_marts_warehouse, broken_marts, validator):
     """The broken warehouses validated in the validator process (their rows sent as Arrow): the outcomes of
     the validation in this process (every rule broken, with its samples), and the frames were validated there."""
-    sent = validator.frames  # it may have served the runs of other tests of this process
-    remote = validate_core(broken_core_warehouse, [*IDS, "t3"])
-    assert validator.frames > sent
+    remote = validate_core(broken_core_warehouse, [*IDS, "t3"], validator=validator)
+    assert validator.frames > 0
     assert remote == broken_core
     sent = validator.frames
-    assert validate_marts(broken_marts_warehouse, IDS) == broken_marts
+    assert validate_marts(broken_marts_warehouse, IDS, validator=validator) == broken_marts
     assert validator.frames > sent
 
 
-def test_a_validator_lost_leaves_the_checks_to_this_process(broken_core_warehouse, broken_core, validator,
-                                                            monkeypatch):
-    validator._process.kill()
-    validator._process.join()
-    monkeypatch.setattr(validator, "usable", lambda: True)  # as when it dies while the checks are under way
+def test_a_validator_lost_leaves_the_checks_to_this_process(broken_core_warehouse, broken_core, validator):
+    """Its process killed (out of memory, by hand) while the checks hold it: they run here, with a warning."""
+    os.kill(validator.pid, signal.SIGKILL)
     with pytest.warns(RuntimeWarning, match="the GX validator process ended .*; validating in this process"):
-        again = validate_core(broken_core_warehouse, [*IDS, "t3"])
+        again = validate_core(broken_core_warehouse, [*IDS, "t3"], validator=validator)
     assert again == broken_core
+    assert validator.frames == 0 and not validator.usable()  # not asked again
 
 
 def test_an_error_of_gx_in_the_validator_is_raised_with_its_traceback(validator):
     con = duckdb.connect()
-    unknown = _Frame("core.example", "SELECT 1 AS a", ["a"])
-    unknown.add("unknown", "a rule GX has not", _e("ExpectNothingInParticular"))
+    unknown = Frame("core.example", "SELECT 1 AS a", ["a"])
+    unknown.add("unknown", "a rule GX has not", expect("ExpectNothingInParticular"))
     with pytest.raises(ValidatorError, match=r"(?s)core\.example, in the validator process.*ExpectNothingInParticular"):
-        _run(con, [unknown])
+        run_frames(con, [unknown], validator)
     # it still serves, and the failed frame left nothing behind (the same asset name again)
-    fine = _Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
-    fine.add("not_null", "a is set", _e("ExpectColumnValuesToNotBeNull", column="a"))
+    fine = Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
+    fine.add("not_null", "a is set", expect("ExpectColumnValuesToNotBeNull", column="a"))
     sent = validator.frames
     for _ in range(2):
-        (outcome,) = _run(con, [fine])
+        (outcome,) = run_frames(con, [fine], validator)
         assert (outcome.passed, outcome.unexpected_count, outcome.element_count) == (False, 1, 2)
     assert validator.frames == sent + 2
 
 
-def test_outside_a_validator_block_the_checks_run_here():
-    """A validator kept from an earlier block is not asked outside one (nor after the block)."""
+def test_checks_run_in_the_validator_they_are_handed_and_nowhere_else():
+    """A validator is asked by the checks it is handed to only, and not once stopped (the run's end): then
+    they run here, without a warning."""
     con = duckdb.connect()
-    frame = _Frame("core.example", "SELECT 1 AS a", ["a"])
-    frame.add("not_null", "a is set", _e("ExpectColumnValuesToNotBeNull", column="a"))
-    try:
-        with validator_process():
-            assert [o.passed for o in _run(con, [frame])] == [True]
-        sent = quality._validator.frames
-        assert sent >= 1
-        assert [o.passed for o in _run(con, [frame])] == [True]
-        assert quality._validator.frames == sent
-    finally:
-        stop_validator()
+    frame = Frame("core.example", "SELECT 1 AS a", ["a"])
+    frame.add("not_null", "a is set", expect("ExpectColumnValuesToNotBeNull", column="a"))
+    with validator_for_run() as validator:
+        assert [o.passed for o in run_frames(con, [frame], validator)] == [True]
+        assert validator.frames == 1
+        assert [o.passed for o in run_frames(con, [frame])] == [True]
+        assert validator.frames == 1
+    assert not validator.usable()
+    assert [o.passed for o in run_frames(con, [frame], validator)] == [True]  # warnings are errors here
+    assert validator.frames == 1
+    with validator_for_run(wanted=False) as none:
+        assert none is None

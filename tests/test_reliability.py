@@ -479,7 +479,7 @@ def test_a_run_that_fails_outside_its_steps_keeps_nothing_of_it(baseline, tmp_pa
         return types.SimpleNamespace(event_type_value=kind, message=f"{kind} message", pid=1, step_key=None,
                                      event_specific_data=types.SimpleNamespace(error=error))
 
-    def failed_run(settings, selected, echo):
+    def failed_run(settings, selected, echo, *handed):  # handed: the run's warehouse and validator
         with connect(Path(settings["warehouse"])) as con:  # what the run wrote before failing
             con.execute("DELETE FROM core.conventions")
         return types.SimpleNamespace(

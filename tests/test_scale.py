@@ -261,10 +261,12 @@ def test_steps_fork_from_the_graph_unless_the_forkserver_serves_the_project(monk
     project's workers may use it, the multiprocess executor's steps start anew instead (spawn)."""
     from pipelines.run import step_start_method
 
-    monkeypatch.setattr(parallel, "_asked", False)
+    fresh = parallel.Forkserver()  # this process's forkserver as it is before anything asks it for workers
+    assert not fresh.taken
+    monkeypatch.setattr(parallel, "FORKSERVER", fresh)
     assert step_start_method() == {"forkserver": {"preload_modules": ["pipelines.step_server"]}}
-    parallel.forkserver_context()
-    assert parallel.forkserver_taken()
+    context = parallel.forkserver_context()  # as the worker pool and the validator ask for their processes
+    assert context.get_start_method() == "forkserver" and fresh.taken
     assert step_start_method() == {"spawn": {}}
 
 
@@ -342,20 +344,27 @@ def test_registry_changes_validate_again_and_warnings_stay(tmp_path, raw_copy):
     assert "reused_by_known" in detail and referenced in detail
 
 
-def test_a_warehouse_kept_open_is_one_database_for_the_connections_of_the_process(tmp_path):
-    from qp_analytics.warehouse.database import connect, kept_open
+def test_a_warehouse_held_open_is_one_database_for_its_connections(tmp_path):
+    from qp_analytics.warehouse.database import Warehouse
 
     path = tmp_path / "w.duckdb"
-    with kept_open(path):
-        with connect(path) as a:
+    warehouse = Warehouse(path)
+    with warehouse.held_open() as held:
+        assert held is warehouse and warehouse.held
+        with warehouse.connect() as a:
             a.execute("CREATE TABLE t AS SELECT 1 AS x")
         # read-only too (two configurations of one file would be refused by DuckDB), and side by side
-        with connect(path, read_only=True) as b, connect(path) as c:
+        with warehouse.connect(read_only=True) as b, warehouse.transaction() as c:
             assert b.execute("SELECT x FROM t").fetchall() == [(1,)]
             c.execute("INSERT INTO t VALUES (2)")
         # the run owns the file meanwhile: another process cannot open it
         out = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}, read_only=True)"],
                              capture_output=True, text=True)
         assert out.returncode != 0 and "lock" in out.stderr.lower()
-    with connect(path, read_only=True) as d:  # closed: opened again from the file, with everything written
+    assert not warehouse.held
+    with warehouse.connect(read_only=True) as d:  # closed: opened again from the file, with everything written
         assert d.execute("SELECT sum(x) FROM t").fetchone() == (3,)
+    # another process opens it now (nothing of this one holds it)
+    out = subprocess.run([sys.executable, "-c", f"import duckdb; print(duckdb.connect({str(path)!r}, read_only=True)"
+                          ".execute('SELECT count(*) FROM t').fetchone()[0])"], capture_output=True, text=True)
+    assert out.stdout.strip() == "2", out.stderr

@@ -1,5 +1,7 @@
 """Normalise: the avenants (amendments) that extend each territory's convention."""
 
+from collections.abc import Iterator
+
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -9,18 +11,19 @@ from dagster import (
     asset_check,
 )
 
-from pipelines.metadata import definition_metadata, run_metadata
+from pipelines.metadata import definition_metadata
 from pipelines.normalise.assets import rejections_check
 from pipelines.resources import ProgressSink, QpSettings
 from pipelines.selection import territory_keys
-from qp_analytics.normalise.rows import avenant_index, provenance_of, read_avenants, registry_index, rejection_rows
+from pipelines.stages import materialise
+from qp_analytics.normalise.rows import avenant_index, provenance_of, read_avenants, registry_index
 from qp_analytics.reading.manifest import read_manifest, sha256_of
 from qp_analytics.reading.territories import outside_raw_folder
-from qp_analytics.warehouse.database import connect, ensure_tables, replace_rows, transaction
-from qp_analytics.warehouse.incremental import fingerprint, record, to_process
+from qp_analytics.warehouse.database import Warehouse
+from qp_analytics.warehouse.incremental import Stage, StageResult, fingerprint
 
 AVENANTS = "core.avenants"
-STAGE = "avenants"
+READ = Stage("avenants", (AVENANTS,), rejects=("avenant",))
 
 
 @asset(
@@ -29,8 +32,8 @@ STAGE = "avenants"
     metadata=definition_metadata(AVENANTS),
     kinds={"duckdb", "pdf"},
 )
-def avenants(context: AssetExecutionContext, settings: QpSettings,
-             progress: ResourceParam[ProgressSink]) -> MaterializeResult:
+def avenants(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
+             progress: ResourceParam[ProgressSink]) -> Iterator[MaterializeResult]:
     """Each territory's avenants (`avenants/<territory_id>_avenant_<n>.txt|pdf`): number, months added or new
     end date, signature. A territory none of whose avenants can be read keeps its last good set."""
     keys = territory_keys(context, settings)
@@ -42,25 +45,15 @@ def avenants(context: AssetExecutionContext, settings: QpSettings,
         # a file leading out of the raw folder is never read, not even hashed (read_avenants rejects it)
         files = [(str(p), "outside" if outside_raw_folder(settings.raw_path, p) else sha256_of(p),
                   provenance_of(manifest, settings.raw_path, str(p))) for _, p in index.get(tid, [])]
-        return fingerprint(STAGE, files, registry.identity(tid))
+        return fingerprint(READ.name, files, registry.identity(tid))
 
-    current = {tid: current_fingerprint(tid) for tid in keys}
-    with connect(settings.warehouse_path) as con:
-        ensure_tables(con)
-        todo = to_process(con, STAGE, keys, current, ("avenant",), everything=settings.reprocess)
-    result = read_avenants(settings.raw_path, todo, progress)
-    for r in result.rejections:
-        context.log.warning(f"{r.territory_id}: avenants rejected: {'; '.join(r.problems)}")
-    done = {t: current[t] for t in result.accepted}
-    with connect(settings.warehouse_path) as con, transaction(con):
-        replace_rows(con, AVENANTS, result.accepted, result.rows[AVENANTS])
-        replace_rows(con, "staging.rejections", todo, rejection_rows(result.rejections), " AND stage = 'avenant'")
-        record(con, STAGE, done)
-        metadata = run_metadata(con, AVENANTS, result.accepted, unchanged=len(keys) - len(todo),
-                                rejected=[r.territory_id for r in result.rejections])
-    return MaterializeResult(metadata=metadata)
+    def read(todo: list[str], _: None) -> StageResult:
+        return read_avenants(settings.raw_path, todo, progress)
+
+    yield from materialise(context, warehouse, READ, keys, reprocess=settings.reprocess,
+                           current={tid: current_fingerprint(tid) for tid in keys}, compute=read)
 
 
 @asset_check(asset=avenants, description="Every avenant file was read (no rejection).")
-def avenants_accepted(settings: QpSettings) -> AssetCheckResult:
-    return rejections_check(settings, ("avenant",))
+def avenants_accepted(warehouse: ResourceParam[Warehouse]) -> AssetCheckResult:
+    return rejections_check(warehouse, READ.rejects)

@@ -13,6 +13,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     MetadataValue,
+    ResourceParam,
     multi_asset_check,
 )
 
@@ -20,6 +21,7 @@ from pipelines.resources import QpSettings
 from qp_analytics.quality.suites import (
     ACROSS_MARTS,
     CheckOutcome,
+    Validator,
     core_contents,
     frame_contents,
     marts_contents,
@@ -30,7 +32,7 @@ from qp_analytics.quality.suites import (
 )
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS, TABLES
-from qp_analytics.warehouse.database import connect, ensure_tables, transaction
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, id_list, transaction
 from qp_analytics.warehouse.incremental import FINGERPRINTS, fingerprint, record, to_process
 
 CHECK_NAME = "great_expectations"
@@ -50,7 +52,7 @@ def _stage(stage: str, table: str) -> str:
 
 
 def _drop_superseded(con) -> None:
-    con.execute(f"DELETE FROM {FINGERPRINTS} WHERE stage IN (SELECT unnest(?::VARCHAR[]))", [list(_ONE_STAGE)])
+    con.execute(f"DELETE FROM {FINGERPRINTS} WHERE stage IN (SELECT unnest({id_list(_ONE_STAGE)}))")
 
 
 def _passed_tables(outcomes: list[CheckOutcome]) -> set[str]:
@@ -64,8 +66,9 @@ def _specs(tables: list[str], what: str) -> list[AssetCheckSpec]:
                            description=f"Great Expectations suite of {name}: {what}") for name in tables]
 
 
-def _results(outcomes: list[CheckOutcome], tables: list[str], extra: dict | None = None
-             ) -> Iterator[AssetCheckResult]:
+def check_results(outcomes: list[CheckOutcome], tables: list[str], extra: dict | None = None
+                  ) -> Iterator[AssetCheckResult]:
+    """The outcomes of the suites as one Dagster check result per table."""
     for table in tables:  # a check across the marts (one as_of) is shown under each of them
         mine = [o for o in outcomes if o.table == table or (o.table == ACROSS_MARTS and table in MARTS)]
         failed = [o for o in mine if not o.passed]
@@ -90,13 +93,14 @@ def _results(outcomes: list[CheckOutcome], tables: list[str], extra: dict | None
 
 @multi_asset_check(specs=_specs(CORE_TABLES, "keys, codes, plausible and ordered dates, amounts, payments within "
                                              "grants, references between tables, one convention per territory"))
-def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
+def core_quality(context: AssetCheckExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
+                 validator: ResourceParam[Validator | None]) -> Iterator[AssetCheckResult]:
     """Validates, table by table, the rows of the territories whose rows there (or those they refer to) are not
     the rows that last passed, and the registry if it changed: what passed the same suites with the same
     content is not validated again."""
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
     version = suites_version()
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         # a territory's rows are checked against the ids of territories.csv too (territory_known, reused_by_known)
         listed = fingerprint(REGISTRY_VALIDATED, sorted(ids))  # hashed once, not once per territory
@@ -109,7 +113,7 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> I
         registry = {ALL: fingerprint(REGISTRY_VALIDATED, version, registry_content(con, ids))}
         registry_due = bool(to_process(con, REGISTRY_VALIDATED, [ALL], registry, (), everything=settings.reprocess))
         outcomes = validate_core(con, ids, {table: list(prints) for table, prints in due.items()},
-                                 registry=registry_due)
+                                 registry=registry_due, validator=validator)
         # each table's outcomes depend only on what its fingerprints cover: a table is recorded when all its
         # checks passed; one with a warning (non-blocking) is looked at again until it is mended
         passed = _passed_tables(outcomes)
@@ -123,25 +127,26 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> I
     tables = sorted(table for table, prints in due.items() if prints)
     context.log.info(f"core rows validated for {len(territories)} territories in {len(tables)} tables (the other "
                      f"rows passed before, the same); registry {'validated' if registry_due else 'unchanged'}")
-    yield from _results(outcomes, CORE_TABLES, {"territories_validated": len(territories),
+    yield from check_results(outcomes, CORE_TABLES, {"territories_validated": len(territories),
                                                 "tables_validated": len(tables),
                                                 "registry_validated": registry_due})
 
 
 @multi_asset_check(specs=_specs(list(MARTS), "every territory present, keys, ratios within [0, 1], row counts "
                                              "the definitions imply, one as_of, counts in order"))
-def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> Iterator[AssetCheckResult]:
+def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
+                  validator: ResourceParam[Validator | None]) -> Iterator[AssetCheckResult]:
     """Validates the marts whose rows are not the rows that last passed the same suites."""
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
     version = suites_version()
-    with connect(settings.warehouse_path) as con:
+    with warehouse.connect() as con:
         ensure_tables(con)
         ensure_tables(con, tables=list(MARTS), definitions=MARTS)
         contents = {name: {ALL: fingerprint(_stage(MARTS_VALIDATED, name), version, digest)}
                     for name, digest in marts_contents(con, ids).items()}
         due = [name for name, content in contents.items()
                if to_process(con, _stage(MARTS_VALIDATED, name), [ALL], content, (), everything=settings.reprocess)]
-        outcomes = validate_marts(con, ids, due=due)
+        outcomes = validate_marts(con, ids, due=due, validator=validator)
         passed = _passed_tables(outcomes)
         with transaction(con):
             _drop_superseded(con)
@@ -150,4 +155,4 @@ def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings) -> 
                     record(con, _stage(MARTS_VALIDATED, name), contents[name])
     context.log.info(f"marts validated: {', '.join(due)}" if due else
                      "marts unchanged since they passed: not validated again")
-    yield from _results(outcomes, list(MARTS), {"validated": bool(due), "marts_validated": len(due)})
+    yield from check_results(outcomes, list(MARTS), {"validated": bool(due), "marts_validated": len(due)})

@@ -6,14 +6,20 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.run.celery_watch import INVOCATION_TAG, watch_celery_run
 from pipelines.run.options import RunOptions
 
+if TYPE_CHECKING:
+    from qp_analytics.quality.suites import Validator
+    from qp_analytics.warehouse.database import Warehouse
 
-def materialize(settings: dict, selected: list[str], echo: Callable[[str], None]):
-    """One in-process run of the graph's job over the selected territories, recorded on the project's instance."""
+
+def materialize(settings: dict, selected: list[str], echo: Callable[[str], None], warehouse: "Warehouse",
+                validator: "Validator | None"):
+    """One in-process run of the graph's job over the selected territories, recorded on the project's instance;
+    its steps use this warehouse (the run's copy, held open), its checks this validator (None: their own process)."""
     quiet_dagster_warnings()
     from pipelines.definitions import defs
     from pipelines.instance import project_instance
@@ -23,8 +29,8 @@ def materialize(settings: dict, selected: list[str], echo: Callable[[str], None]
     with project_instance(quiet=True) as instance:
         return defs.resolve_job_def(evaluation_refresh.name).execute_in_process(
             instance=instance,
-            resources={"settings": QpSettings(**settings, territories=selected),
-                       "progress": ProgressSink(progress_printer(echo))},
+            resources={"settings": QpSettings(**settings, territories=selected), "warehouse": warehouse,
+                       "validator": validator, "progress": ProgressSink(progress_printer(echo))},
             tags=run_tags(settings, selected),
             # the summary reports failures and checks; Dagster's own log lines would only repeat them
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},

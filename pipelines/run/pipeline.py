@@ -21,11 +21,11 @@ from pipelines.run.warehouse import commit_working_copy, remove_working_copy, wa
 from qp_analytics.normalise.rows import unknown_files
 from qp_analytics.publication.release import activate_release, prune_releases
 from qp_analytics.publication.releases import publishing
-from qp_analytics.quality.suites import validator_process
+from qp_analytics.quality.suites import validator_for_run
 from qp_analytics.reading.territories import read_registry
-from qp_analytics.warehouse.database import kept_open
+from qp_analytics.warehouse.database import Warehouse
 
-# Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_process),
+# Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_for_run),
 # where GX's import (3–7 s) overlaps the run's other work. Larger runs validate in their own process: there
 # the import is a small share of the run, and a second process holding GX and a copy of the rows validated
 # added about 250 MiB to the peak (measured at 1,400: 962 MiB against 722). A small run that must validate
@@ -69,11 +69,10 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
     # a refresh: GX imported in a process of its own, on another core, while this one sets the run up
-    apart = (validator_process() if options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO
-             else contextlib.nullcontext())
+    apart = validator_for_run(options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO)
     # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
     # it for the orphan of a killed run
-    with _pruned_after(marts_dir), apart, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
+    with _pruned_after(marts_dir), apart as validator, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
         work = working_copy(warehouse)
         try:
             echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
@@ -83,9 +82,9 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                             as_of=as_of.isoformat(), activate_release=False, reprocess=options.reprocess,
                             workers=options.workers, report_dir=str(options.report_dir or ""))
             if options.executor == "in-process":
-                with kept_open(work):  # its steps share one open database, rather than each open the file
-                    summary = summarise(execution.materialize(settings, selected, echo), work, selected, as_of,
-                                        started, warehouse)
+                with Warehouse(work).held_open() as shared:  # its steps share one open database, handed to them
+                    summary = summarise(execution.materialize(settings, selected, echo, shared, validator), work,
+                                        selected, as_of, started, warehouse)
             else:
                 with execution.execute(settings, selected, options, echo) as result:
                     summary = summarise(result, work, selected, as_of, started, warehouse)

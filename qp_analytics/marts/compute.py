@@ -10,6 +10,7 @@ words and are published with the data. The rules that cut across definitions:
 
 import calendar
 import datetime as dt
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from qp_analytics.schema import (
     NATIONAL_INDICATORS,
     NATIONAL_PARTNERS,
 )
+from qp_analytics.warehouse.database import id_list
 
 __all__ = ["AMOUNT_UNITS", "COUNT_UNITS", "MEASURE_UNITS", "NATIONAL_INDICATORS", "NATIONAL_PARTNERS",
            "compute_marts", "evaluation_dates", "quarter_ends", "value_column"]
@@ -231,11 +233,12 @@ def convention_end_dates(con: duckdb.DuckDBPyConnection, ids: Sequence[str], as_
     """territory -> (end date with the avenants in force at as_of, number of those avenants)."""
     conventions = con.execute(
         "SELECT territory_id, labellisation_date, duration_months FROM core.conventions "
-        "WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", [list(ids)]).fetchall()
+        f"WHERE territory_id IN (SELECT unnest({id_list(ids)}))").fetchall()
     avenants: dict[str, list[tuple[int, int | None, dt.date | None]]] = {}
     for tid, number, months, new_end in con.execute(
             "SELECT territory_id, number, extension_months, new_end_date FROM core.avenants "
-            "WHERE (signature_date IS NULL OR signature_date <= ?) ORDER BY territory_id, number", [as_of]).fetchall():
+            f"WHERE (signature_date IS NULL OR signature_date <= DATE '{as_of.isoformat()}') "
+            "ORDER BY territory_id, number").fetchall():
         avenants.setdefault(tid, []).append((number, months, new_end))
     out: dict[str, tuple[dt.date | None, int]] = {}
     for tid, labellisation, duration in conventions:
@@ -257,9 +260,17 @@ def _frame(mart: str, df: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     return df.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
+def _sql(sql: str, params: dict[str, Any]) -> str:
+    """The query with its $parameters as SQL literals (lists of ids, dates): a bound parameter has DuckDB import
+    pandas the first time, which a run that changes nothing would pay for nothing."""
+    def literal(match: re.Match) -> str:
+        value = params[match[1]]
+        return f"DATE '{value.isoformat()}'" if isinstance(value, dt.date) else id_list(value)
+    return re.sub(r"\$(\w+)", literal, sql)
+
+
 def _query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pl.DataFrame:
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    return con.execute(sql, used).pl()
+    return con.execute(_sql(sql, params)).pl()
 
 
 def _timeliness(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> pl.DataFrame:
@@ -317,8 +328,8 @@ def history(con: duckdb.DuckDBPyConnection, params: dict[str, Any],
     date as their as_of, over the territories that have it. `at_as_of`, the timeliness, funding and good-practice
     marts already computed at as_of over every territory, serves the date as_of when every territory has it."""
     labellisation = dict(con.execute(
-        "SELECT t.territory_id, c.labellisation_date FROM (SELECT unnest(?::VARCHAR[]) AS territory_id) t "
-        "LEFT JOIN core.conventions c USING (territory_id)", [params["ids"]]).fetchall())
+        f"SELECT t.territory_id, c.labellisation_date FROM (SELECT unnest({id_list(params['ids'])}) AS territory_id) t "
+        "LEFT JOIN core.conventions c USING (territory_id)").fetchall())
     by_date: dict[dt.date, list[str]] = {}
     for tid in params["ids"]:
         for day in evaluation_dates(labellisation.get(tid), params["as_of"]):
@@ -435,7 +446,7 @@ def national_indicators(con: duckdb.DuckDBPyConnection, params: dict[str, Any], 
     add("conventions_signed", timeliness["convention_signature_date"].is_not_null().sum(), n)
     add("conventions_undated", con.execute(
         "SELECT count(*) FROM core.conventions WHERE signature_date IS NULL "
-        "AND territory_id IN (SELECT unnest(?::VARCHAR[]))", [params["ids"]]).fetchone()[0], n)
+        f"AND territory_id IN (SELECT unnest({id_list(params['ids'])}))").fetchone()[0], n)
     add("roadmaps_annexed", timeliness["roadmap_annexed_date"].is_not_null().sum(), n)
     on_time = (status == "on_time").sum()
     add("roadmaps_on_time", on_time, n)

@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +28,13 @@ from qp_analytics.reading.territories import (
     read_registry,
 )
 from qp_analytics.schema import TABLES
+from qp_analytics.warehouse.incremental import Rejection, StageResult
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, territory_id)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-@dataclass
-class Rejection:
-    territory_id: str
-    stage: str
-    file: str | None
-    problems: list[str]
-
-
-@dataclass
-class StageResult:
-    rows: dict[str, pl.DataFrame]  # table name -> rows for the accepted territories
-    accepted: list[str]
-    rejections: list[Rejection] = field(default_factory=list)
-
-
-def rejection_rows(rejections: Sequence[Rejection]) -> pl.DataFrame:
-    now = _now()
-    records = [
-        {"territory_id": r.territory_id, "stage": r.stage, "problem_no": i, "file": r.file, "problem": p,
-         "rejected_at": now}
-        for r in rejections for i, p in enumerate(r.problems, start=1)
-    ]
-    return TABLES["staging.rejections"].frame(records)
 
 
 def registry_rows(territories: Sequence[Territory]) -> pl.DataFrame:

@@ -9,8 +9,8 @@ GX has no DuckDB dialect, so every frame is read with DuckDB into pandas and val
 source of an ephemeral context (no project folder). GX is imported only when a frame has rows to validate (the
 import takes seconds), and a content that passed the same suites before is not validated again (see the end of
 this module and pipelines.quality.checks). A small in-process run of `run_pipeline` (a refresh) validates in a
-process of its own, started with the run, where GX is imported while the run does its other work (see
-`validator_process`).
+process of its own, a `Validator` started with the run and handed to its checks, where GX is imported while the
+run does its other work (see `validator_for_run`).
 
 Blocking: a failed blocking check means a published figure could be wrong. Non-blocking checks are the
 pure-format ones (SIREN, SHA-256, QPV code shapes), the commitments' party codes (no figure uses them) and
@@ -38,6 +38,7 @@ from qp_analytics.marts.compute import AMOUNT_UNITS, COUNT_UNITS, MEASURE_UNITS,
 from qp_analytics.reading.roadmap import CODES, QPV_CODE
 from qp_analytics.schema import MARTS, TABLES, Table
 from qp_analytics.text import sql_literal
+from qp_analytics.warehouse.database import id_list
 from qp_analytics.warehouse.incremental import modules_version
 
 CHEFS_DE_FILE = ("anct", "anru", "banque_des_territoires", "bpifrance")
@@ -67,111 +68,107 @@ class CheckOutcome:
 
 
 @dataclass(frozen=True)
-class _Expect:
+class Expect:
     kind: str  # GX expectation class name (great_expectations.expectations.<kind>)
     kwargs: dict[str, Any]
 
 
 @dataclass(frozen=True)
-class _Check:
+class Check:
     name: str
     expectation: str
-    expects: tuple[_Expect, ...]
+    expects: tuple[Expect, ...]
     blocking: bool = True
     rows: bool = False  # sample the failing rows (id columns + values) rather than the bare values
 
 
 @dataclass
-class _Frame:
+class Frame:
     table: str  # the table the outcomes are reported under
     sql: str  # the query giving the frame validated
     ids: list[str]  # columns identifying a row in samples
-    checks: list[_Check] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)  # parameters of sql
+    checks: list[Check] = field(default_factory=list)
     extras: list[str] = field(default_factory=list)  # computed columns ("<expr> AS <name>") over sql's rows, as t
     registry: list[str] = field(default_factory=list)  # the territory ids the extras find in `registry`
     due: bool = True  # False: the frame's content was validated before and is not looked at again
 
-    def query(self) -> tuple[str, list[Any]]:
-        """The frame's query and its parameters, with the computed columns when there are any."""
+    def query(self) -> str:
+        """The frame's query, with the computed columns when there are any. Values are SQL literals (no bound
+        parameter: its first use has DuckDB import pandas, which the run's process may not need otherwise)."""
         if not self.extras:
-            return self.sql, self.params
-        return (f"WITH registry AS (SELECT unnest(?::VARCHAR[]) AS territory_id) "
-                f"SELECT *, {', '.join(self.extras)} FROM ({self.sql}) AS t", [self.registry, *self.params])
+            return self.sql
+        return (f"WITH registry AS (SELECT unnest({id_list(self.registry)}) AS territory_id) "
+                f"SELECT *, {', '.join(self.extras)} FROM ({self.sql}) AS t")
 
-    def add(self, name: str, expectation: str, *expects: _Expect, blocking: bool = True, rows: bool = False
+    def add(self, name: str, expectation: str, *expects: Expect, blocking: bool = True, rows: bool = False
             ) -> None:
-        self.checks.append(_Check(name, expectation, expects, blocking, rows))
+        self.checks.append(Check(name, expectation, expects, blocking, rows))
 
 
-def _e(kind: str, **kwargs: Any) -> _Expect:
-    return _Expect(kind, kwargs)
+def expect(kind: str, **kwargs: Any) -> Expect:
+    return Expect(kind, kwargs)
 
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
-
-
 def _words(values: Sequence[str]) -> str:
     return "{" + ", ".join(values) + "}"
 
 
-def _key_checks(frame: _Frame, table: Table, unique_name: str = "key_unique", unique_words: str = "") -> None:
+def _key_checks(frame: Frame, table: Table, unique_name: str = "key_unique", unique_words: str = "") -> None:
     key = table.key
-    unique = (_e("ExpectCompoundColumnsToBeUnique", column_list=key) if len(key) > 1
-              else _e("ExpectColumnValuesToBeUnique", column=key[0]))
+    unique = (expect("ExpectCompoundColumnsToBeUnique", column_list=key) if len(key) > 1
+              else expect("ExpectColumnValuesToBeUnique", column=key[0]))
     frame.add(unique_name, unique_words or f"({', '.join(key)}) unique: no two rows share a key", unique, rows=True)
     frame.add("key_present", f"{', '.join(key)} never null",
-              *[_e("ExpectColumnValuesToNotBeNull", column=c) for c in key], rows=True)
+              *[expect("ExpectColumnValuesToNotBeNull", column=c) for c in key], rows=True)
 
 
-def _not_found(frame: _Frame, name: str, words: str, column: str, ref: str, missing: str, blocking: bool = True
+def _not_found(frame: Frame, name: str, words: str, column: str, ref: str, missing: str, blocking: bool = True
                ) -> None:
     """A reference check. The query computes `column`: the reference (`ref`) on rows where it is not found
     (`missing`), else null. GX expects it null, and the sample lists the references not found. Done in SQL
     because an ExpectColumnValuesToBeInSet over thousands of values costs GX seconds per expectation."""
     frame.extras.append(f"CASE WHEN {missing} THEN {ref} END AS {column}")
-    frame.add(name, words, _e("ExpectColumnValuesToBeNull", column=column), blocking=blocking)
+    frame.add(name, words, expect("ExpectColumnValuesToBeNull", column=column), blocking=blocking)
 
 
-def _listed(frame: _Frame, column: str, ids: Sequence[str], name: str, what: str, blocking: bool = True) -> None:
+def _listed(frame: Frame, column: str, ids: Sequence[str], name: str, what: str, blocking: bool = True) -> None:
     """`column` (null allowed) is a territory of territories.csv."""
     frame.registry = list(ids)
     _not_found(frame, name, f"{column} in {what} (null allowed)", f"unlisted_{column}", f"t.{column}",
                f"t.{column} IS NOT NULL AND t.{column} NOT IN (SELECT territory_id FROM registry)", blocking)
 
 
-def _in_set(frame: _Frame, column: str, values: Sequence[str], name: str = "", blocking: bool = True) -> None:
+def _in_set(frame: Frame, column: str, values: Sequence[str], name: str = "", blocking: bool = True) -> None:
     frame.add(name or f"{column}_in_codes", f"{column} in {_words(values)} (null allowed)",
-              _e("ExpectColumnValuesToBeInSet", column=column, value_set=list(values)), blocking=blocking)
+              expect("ExpectColumnValuesToBeInSet", column=column, value_set=list(values)), blocking=blocking)
 
 
-def _dates_plausible(frame: _Frame, table: Table) -> None:
+def _dates_plausible(frame: Frame, table: Table) -> None:
     cols = [c.name for c in table.columns if c.type == "DATE"]
     if not cols:
         return
     low, high = (dt.datetime.combine(d, dt.time()) for d in PLAUSIBLE_DATES)
     frame.add("dates_plausible", f"{', '.join(cols)} between {PLAUSIBLE_DATES[0]} and {PLAUSIBLE_DATES[1]} "
               "(null allowed)",
-              *[_e("ExpectColumnValuesToBeBetween", column=c, min_value=low, max_value=high) for c in cols],
+              *[expect("ExpectColumnValuesToBeBetween", column=c, min_value=low, max_value=high) for c in cols],
               rows=True)
 
 
-def _in_order(frame: _Frame, name: str, later: str, earlier: str, strict: bool = False) -> None:
+def _in_order(frame: Frame, name: str, later: str, earlier: str, strict: bool = False) -> None:
     sign = ">" if strict else "≥"
     frame.add(name, f"{later} {sign} {earlier} on every row where both are given",
-              _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A=later, column_B=earlier, or_equal=not strict,
+              expect("ExpectColumnPairValuesAToBeGreaterThanB", column_A=later, column_B=earlier, or_equal=not strict,
                  ignore_row_if="either_value_is_missing"), rows=True)
 
 
-def _non_negative(frame: _Frame, name: str, cols: Sequence[str], what: str = "") -> None:
+def _non_negative(frame: Frame, name: str, cols: Sequence[str], what: str = "") -> None:
     if cols:
         frame.add(name, f"{what or ', '.join(cols)} ≥ 0 (null allowed)",
-                  *[_e("ExpectColumnValuesToBeBetween", column=c, min_value=0) for c in cols], rows=True)
+                  *[expect("ExpectColumnValuesToBeBetween", column=c, min_value=0) for c in cols], rows=True)
 
 
 # -- the core tables ----------------------------------------------------------------------------------------
@@ -193,24 +190,24 @@ def _scope_of(scope: Scope, table: str) -> list[str] | None:
     return list(scope.get(table, ()))
 
 
-def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bool = True) -> list[_Frame]:
+def core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bool = True) -> list[Frame]:
     """The core tables' checks. With a scope, the rows of those territories only (one list for every table,
     or one per table; a table not in the mapping has none): every check but the registry's is within one
     territory (keys and references all include territory_id), so the rows of the other, unchanged
     territories need no new look. The registry is checked whole, unless `registry` is False (its content was
     validated before)."""
     ids = list(territory_ids)
-    frames: dict[str, _Frame] = {}
+    frames: dict[str, Frame] = {}
     for name, table in TABLES.items():
         if not name.startswith("core."):
             continue
         if name == "core.territories":
-            frame = _Frame(name, f"SELECT * FROM {name}", table.key, due=registry)
+            frame = Frame(name, f"SELECT * FROM {name}", table.key, due=registry)
         elif (territories := _scope_of(scope, name)) is None:
-            frame = _Frame(name, f"SELECT * FROM {name}", table.key)
+            frame = Frame(name, f"SELECT * FROM {name}", table.key)
         else:
-            frame = _Frame(name, f"SELECT * FROM {name} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
-                           table.key, params=[territories], due=bool(territories))
+            frame = Frame(name, f"SELECT * FROM {name} WHERE territory_id IN (SELECT unnest({id_list(territories)}))",
+                          table.key, due=bool(territories))
         if name == "core.conventions":
             _key_checks(frame, table, "one_convention_per_territory",
                         "territory_id unique: one convention per territory")
@@ -226,19 +223,19 @@ def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bo
 
     f = frames["core.territories"]
     f.add("territories_present", "every territory of territories.csv has its row",
-          _e("ExpectColumnDistinctValuesToContainSet", column="territory_id", value_set=ids))
+          expect("ExpectColumnDistinctValuesToContainSet", column="territory_id", value_set=ids))
     f.add("siren_format", "siren is 9 digits (null allowed)",
-          _e("ExpectColumnValuesToMatchRegex", column="siren", regex=r"^\d{9}$"), blocking=False)
+          expect("ExpectColumnValuesToMatchRegex", column="siren", regex=r"^\d{9}$"), blocking=False)
 
     f = frames["core.conventions"]
     _in_set(f, "chef_de_file", CHEFS_DE_FILE)
     _in_order(f, "roadmap_due_after_labellisation", "roadmap_due_date", "labellisation_date")
     _in_order(f, "end_after_labellisation", "end_date", "labellisation_date")
     f.add("durations_positive", "roadmap_deadline_months ≥ 0 and duration_months ≥ 1",
-          _e("ExpectColumnValuesToBeBetween", column="roadmap_deadline_months", min_value=0),
-          _e("ExpectColumnValuesToBeBetween", column="duration_months", min_value=1), rows=True)
+          expect("ExpectColumnValuesToBeBetween", column="roadmap_deadline_months", min_value=0),
+          expect("ExpectColumnValuesToBeBetween", column="duration_months", min_value=1), rows=True)
     f.add("source_sha256_format", "source_sha256 is 64 lower-case hex digits",
-          _e("ExpectColumnValuesToMatchRegex", column="source_sha256", regex=r"^[0-9a-f]{64}$"), blocking=False)
+          expect("ExpectColumnValuesToMatchRegex", column="source_sha256", regex=r"^[0-9a-f]{64}$"), blocking=False)
 
     _in_set(frames["core.convention_commitments"], "party", PARTIES, blocking=False)
 
@@ -250,7 +247,7 @@ def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bo
     f = frames["core.action_qpv"]
     f.add("qpv_code_format", "qpv_code is a 2015 code (QP + département + 3 digits) or a 2024 one (QN + "
           "département + 2 digits + N, M or I)",
-          _e("ExpectColumnValuesToMatchRegex", column="qpv_code", regex=f"^{QPV_CODE}$"), blocking=False)
+          expect("ExpectColumnValuesToMatchRegex", column="qpv_code", regex=f"^{QPV_CODE}$"), blocking=False)
 
     _in_set(frames["core.action_partners"], "role", CODES["role"])
 
@@ -259,7 +256,7 @@ def _core_frames(territory_ids: Sequence[str], scope: Scope = None, registry: bo
         _in_set(f, col, CODES[col])
     _non_negative(f, "amounts_non_negative", ["montant_sollicite", "montant_accorde", "montant_verse"])
     f.add("payments_within_grants", "montant_verse ≤ montant_accorde on every request where both are given",
-          _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A="montant_accorde", column_B="montant_verse",
+          expect("ExpectColumnPairValuesAToBeGreaterThanB", column_A="montant_accorde", column_B="montant_verse",
              or_equal=True, ignore_row_if="either_value_is_missing"), rows=True)
     _in_order(f, "decision_after_request", "date_decision", "date_sollicitation")
 
@@ -299,19 +296,19 @@ FUNDING = "marts.mart_funding"
 HISTORY = "marts.mart_history"
 
 
-def _national_checks(frame: _Frame) -> None:
+def _national_checks(frame: Frame) -> None:
     units = (*COUNT_UNITS, *AMOUNT_UNITS, *MEASURE_UNITS)
     _in_set(frame, "unit", units, name="unit_in_codes")
     _not_found(frame, "value_in_its_column", "each value in the column of its unit's kind: value_count for "
                f"{_words(COUNT_UNITS)}, value_amount for {_words(AMOUNT_UNITS)}, value_measure for "
                f"{_words(MEASURE_UNITS)}; the other two null; counts and amounts never null (sample: indicators)",
                "misplaced_value", "t.indicator",
-               f"(t.value_count IS NULL) = list_contains({_sql_list(COUNT_UNITS)}, t.unit) "
-               f"OR (t.value_amount IS NULL) = list_contains({_sql_list(AMOUNT_UNITS)}, t.unit) "
-               f"OR (t.value_measure IS NOT NULL AND NOT list_contains({_sql_list(MEASURE_UNITS)}, t.unit))")
+               f"(t.value_count IS NULL) = list_contains({id_list(COUNT_UNITS)}, t.unit) "
+               f"OR (t.value_amount IS NULL) = list_contains({id_list(AMOUNT_UNITS)}, t.unit) "
+               f"OR (t.value_measure IS NOT NULL AND NOT list_contains({id_list(MEASURE_UNITS)}, t.unit))")
 
 
-def _late_item_checks(frame: _Frame) -> None:
+def _late_item_checks(frame: Frame) -> None:
     _in_set(frame, "item_type", ITEM_TYPES, name="item_type_in_codes")
     _in_set(frame, "state", ITEM_STATES, name="state_in_codes")
     _in_order(frame, "done_after_due", "done_date", "due_date", strict=True)
@@ -325,19 +322,19 @@ def _late_item_checks(frame: _Frame) -> None:
                "OR (t.item_type = 'roadmap') <> (t.action_id IS NULL)")
 
 
-def _funding_checks(frame: _Frame) -> None:
+def _funding_checks(frame: Frame) -> None:
     frame.add("paid_within_granted", "amount_paid ≤ amount_granted on every row",
-              _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A="amount_granted", column_B="amount_paid",
+              expect("ExpectColumnPairValuesAToBeGreaterThanB", column_A="amount_granted", column_B="amount_paid",
                  or_equal=True, ignore_row_if="either_value_is_missing"), rows=True)
     frame.add("at_least_one_request", "requests ≥ 1 on every row (a row per axe and financeur with a request)",
-              _e("ExpectColumnValuesToBeBetween", column="requests", min_value=1), rows=True)
+              expect("ExpectColumnValuesToBeBetween", column="requests", min_value=1), rows=True)
     _not_found(frame, "oldest_pending_only_when_pending", "oldest_pending_days null when pending_requests is 0 "
                "(sample: territory_id/axe/financeur)", "pending_mismatch",
                "t.territory_id || '/' || t.axe || '/' || t.financeur",
                "t.pending_requests = 0 AND t.oldest_pending_days IS NOT NULL")
 
 
-def _history_checks(frame: _Frame) -> None:
+def _history_checks(frame: Frame) -> None:
     _in_order(frame, "evaluation_date_by_as_of", "as_of", "evaluation_date")
     _not_found(frame, "quarter_end_or_as_of", "evaluation_date is a quarter end (31/03, 30/06, 30/09, 31/12) or "
                "as_of (sample: territory_id/evaluation_date)", "odd_date",
@@ -350,11 +347,11 @@ _NEW_MART_CHECKS = {"marts.mart_evaluation_national": _national_checks, LATE: _l
                     FUNDING: _funding_checks, HISTORY: _history_checks}
 
 
-def _consistency_frames() -> list[_Frame]:
+def _consistency_frames() -> list[Frame]:
     """The rules that tie the new marts to mart_timeliness, mart_partner_mobilisation and mart_good_practices
     (INDICATORS.md), reported under the new mart."""
     frames = []
-    f = _Frame(LATE, f"""
+    f = Frame(LATE, f"""
         SELECT m.territory_id,
                CASE WHEN m.roadmap_status IN ('late', 'missing') THEN 1 ELSE 0 END AS roadmap_expected,
                count(*) FILTER (WHERE l.item_type = 'roadmap') AS roadmap_rows,
@@ -366,10 +363,10 @@ def _consistency_frames() -> list[_Frame]:
         GROUP BY ALL""", ["territory_id"])
     f.add("rows_agree_with_timeliness", "per territory: a roadmap row iff roadmap_status is late or missing, "
           "actions_due − actions_on_time action rows and milestones_late milestone rows (mart_timeliness)",
-          *[_e("ExpectColumnPairValuesToBeEqual", column_A=f"{kind}_expected", column_B=f"{kind}_rows")
+          *[expect("ExpectColumnPairValuesToBeEqual", column_A=f"{kind}_expected", column_B=f"{kind}_rows")
             for kind in ("roadmap", "action", "milestone")], rows=True)
     frames.append(f)
-    f = _Frame(FUNDING, f"""
+    f = Frame(FUNDING, f"""
         SELECT m.territory_id, m.partner, m.requests AS requests_expected, coalesce(sum(f.requests), 0) AS requests,
                m.amount_granted AS granted_expected, coalesce(sum(f.amount_granted), 0) AS amount_granted
         FROM marts.mart_partner_mobilisation m LEFT JOIN {FUNDING} f
@@ -377,34 +374,34 @@ def _consistency_frames() -> list[_Frame]:
         GROUP BY ALL""", ["territory_id", "partner"])
     f.add("adds_up_to_mobilisation", "per territory and financeur, requests and amount_granted summed over the axes "
           "equal mart_partner_mobilisation's",
-          _e("ExpectColumnPairValuesToBeEqual", column_A="requests_expected", column_B="requests"),
-          _e("ExpectColumnPairValuesToBeEqual", column_A="granted_expected", column_B="amount_granted"), rows=True)
+          expect("ExpectColumnPairValuesToBeEqual", column_A="requests_expected", column_B="requests"),
+          expect("ExpectColumnPairValuesToBeEqual", column_A="granted_expected", column_B="amount_granted"), rows=True)
     frames.append(f)
     compared = ("roadmap_status", "in_force", "actions_due", "actions_on_time", "milestones_due", "milestones_late",
                 "practices_shared")
-    f = _Frame(HISTORY, f"""
+    f = Frame(HISTORY, f"""
         SELECT m.territory_id,
                {", ".join(f"(h.{c} IS NOT DISTINCT FROM m.{c}) AS same_{c}" for c in compared)}
         FROM (SELECT t.*, g.practices_shared FROM marts.mart_timeliness t
               JOIN marts.mart_good_practices g USING (territory_id)) m
         JOIN {HISTORY} h ON h.territory_id = m.territory_id AND h.evaluation_date = m.as_of""", ["territory_id"])
     f.add("as_of_row_repeats_the_marts", "the row at evaluation_date = as_of has mart_timeliness's and "
-          "mart_good_practices' values", *[_e("ExpectColumnValuesToBeInSet", column=f"same_{c}", value_set=[True])
+          "mart_good_practices' values", *[expect("ExpectColumnValuesToBeInSet", column=f"same_{c}", value_set=[True])
                                            for c in compared], rows=True)
     frames.append(f)
     return frames
 
 
-def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
+def _mart_frames(territory_ids: Sequence[str]) -> list[Frame]:
     ids = list(territory_ids)
-    frames: list[_Frame] = []
+    frames: list[Frame] = []
     for name, table in MARTS.items():
         cols = set(table.column_names)
         extra = ""
         if name == "marts.mart_evaluation_national":
             extra = ", CASE WHEN unit IN ('share', 'rate') THEN value_measure END AS ratio_value"
         required = [c.name for c in table.columns if not c.nullable and c.name != "as_of"]
-        frame = _Frame(name, f"SELECT *{extra} FROM {name}", table.key or required)
+        frame = Frame(name, f"SELECT *{extra} FROM {name}", table.key or required)
         frames.append(frame)
         words = ""
         if name in _PER_TERRITORY:
@@ -415,11 +412,11 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
             _key_checks(frame, table, unique_words=words)
         else:  # one row per item, which has no key of its own
             frame.add("required_present", f"{', '.join(required)} never null",
-                      *[_e("ExpectColumnValuesToNotBeNull", column=c) for c in required], rows=True)
+                      *[expect("ExpectColumnValuesToNotBeNull", column=c) for c in required], rows=True)
         if "territory_id" in cols:
             if name in _EVERY_TERRITORY:
                 frame.add("territories_present", "every territory of territories.csv has its rows",
-                          _e("ExpectColumnDistinctValuesToContainSet", column="territory_id", value_set=ids))
+                          expect("ExpectColumnDistinctValuesToContainSet", column="territory_id", value_set=ids))
             _listed(frame, "territory_id", ids, "only_listed_territories",
                     "the territories of territories.csv: no row for any other territory")
         ratios = [c for c in RATIO_COLUMNS if c in cols]
@@ -428,7 +425,7 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
         if ratios:
             what = "value of the indicators of unit share or rate" if ratios == ["ratio_value"] else ", ".join(ratios)
             frame.add("ratios_within_0_1", f"{what} between 0 and 1 (null allowed)",
-                      *[_e("ExpectColumnValuesToBeBetween", column=c, min_value=0, max_value=1) for c in ratios],
+                      *[expect("ExpectColumnValuesToBeBetween", column=c, min_value=0, max_value=1) for c in ratios],
                       rows=True)
         counts = [c.name for c in table.columns if c.type in ("INTEGER", "BIGINT", "DECIMAL(18,2)") and not c.key
                   and c.name not in SIGNED_COLUMNS]
@@ -443,40 +440,40 @@ def _mart_frames(territory_ids: Sequence[str]) -> list[_Frame]:
                                ("meetings_total", "meetings_attended")):
             if later in cols and earlier in cols:
                 frame.add(f"{earlier}_within_{later}", f"{earlier} ≤ {later} on every row where both are given",
-                          _e("ExpectColumnPairValuesAToBeGreaterThanB", column_A=later, column_B=earlier,
+                          expect("ExpectColumnPairValuesAToBeGreaterThanB", column_A=later, column_B=earlier,
                              or_equal=True, ignore_row_if="either_value_is_missing"), rows=True)
         if name in _NEW_MART_CHECKS:
             _NEW_MART_CHECKS[name](frame)
         if name == "marts.mart_practice_diffusion":
             frame.add("reused_by_count_matches", "reused_by_count = the length of reused_by",
-                      _e("ExpectColumnPairValuesToBeEqual", column_A="reused_by_count", column_B="reused_by_len",
+                      expect("ExpectColumnPairValuesToBeEqual", column_A="reused_by_count", column_B="reused_by_len",
                          ignore_row_if="both_values_are_missing"), rows=True)
             frame.sql = f"SELECT *, len(reused_by) AS reused_by_len FROM {name}"
 
     # Row counts the definitions imply, over the territories each mart has (a territory missing
     # altogether is the failure of its territories_present check).
     mob = "marts.mart_partner_mobilisation"
-    f = _Frame(mob, f"SELECT territory_id, count(*) AS row_count FROM {mob} GROUP BY ALL", ["territory_id"])
+    f = Frame(mob, f"SELECT territory_id, count(*) AS row_count FROM {mob} GROUP BY ALL", ["territory_id"])
     f.add("at_least_five_rows_per_territory", "each territory has at least 5 rows (the national partners, plus "
           "any other partner named)",
-          _e("ExpectColumnValuesToBeBetween", column="row_count", min_value=len(NATIONAL_PARTNERS)), rows=True)
+          expect("ExpectColumnValuesToBeBetween", column="row_count", min_value=len(NATIONAL_PARTNERS)), rows=True)
     frames.append(f)
-    f = _Frame(mob, f"""
+    f = Frame(mob, f"""
         SELECT t.territory_id, p.partner, count(m.partner) AS row_count
         FROM (SELECT DISTINCT territory_id FROM {mob}) t
-        CROSS JOIN (SELECT unnest({_sql_list(NATIONAL_PARTNERS)}) AS partner) p
+        CROSS JOIN (SELECT unnest({id_list(NATIONAL_PARTNERS)}) AS partner) p
         LEFT JOIN {mob} m ON m.territory_id = t.territory_id AND m.partner = p.partner
         GROUP BY ALL""", ["territory_id", "partner"])
     f.add("one_row_per_national_partner", f"each territory has exactly one row for each of "
           f"{_words(NATIONAL_PARTNERS)}",
-          _e("ExpectColumnValuesToBeBetween", column="row_count", min_value=1, max_value=1), rows=True)
+          expect("ExpectColumnValuesToBeBetween", column="row_count", min_value=1, max_value=1), rows=True)
     frames.append(f)
 
     frames += _consistency_frames()
     union = " UNION ALL ".join(f"SELECT DISTINCT {sql_literal(m)} AS mart, as_of FROM {m}" for m in MARTS)
-    f = _Frame(ACROSS_MARTS, f"SELECT * FROM ({union}) ORDER BY ALL", ["mart"])
+    f = Frame(ACROSS_MARTS, f"SELECT * FROM ({union}) ORDER BY ALL", ["mart"])
     f.add("single_as_of", "all the marts' rows carry one and the same as_of",
-          _e("ExpectColumnUniqueValueCountToBeBetween", column="as_of", max_value=1), rows=True)
+          expect("ExpectColumnUniqueValueCountToBeBetween", column="as_of", max_value=1), rows=True)
     frames.append(f)
     return frames
 
@@ -520,7 +517,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _outcome(frame: _Frame, check: _Check, results: list[Any], df: Any) -> CheckOutcome:
+def _outcome(frame: Frame, check: Check, results: list[Any], df: Any) -> CheckOutcome:
     passed, unexpected, elements, sample = True, 0, 0, []
     for expect, result in zip(check.expects, results, strict=True):
         passed = passed and bool(result.success)
@@ -566,7 +563,7 @@ class _Gx:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.source = self.context.data_sources.add_pandas("warehouse")
 
-    def validate(self, n: int, frame: _Frame, df: Any) -> list[CheckOutcome]:
+    def validate(self, n: int, frame: Frame, df: Any) -> list[CheckOutcome]:
         """The outcomes of the frame's checks on df (its rows), the frame being the n-th of its run."""
         name = f"{n}_{frame.table}"
         asset = self.source.add_dataframe_asset(name)
@@ -589,16 +586,17 @@ class _Gx:
                 for i, check in enumerate(frame.checks)]
 
 
-def _run(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> list[CheckOutcome]:
-    """Each frame's checks: in the validator process within a `validator_process` block, else here, GX being
+def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "Validator | None" = None
+               ) -> list[CheckOutcome]:
+    """Each frame's checks: in the validator process when one is given (and usable), else here, GX being
     imported (seconds) and given a context only when a frame has rows to validate."""
-    remote = _validator if _in_use and _validator is not None and _validator.usable() else None
+    remote = validator if validator is not None and validator.usable() else None
     local: _Gx | None = None
     with _quiet_gx():
         outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
             # as Arrow: compact to send to the validator, made pandas (_pandas) where GX runs
-            rows = con.execute(*frame.query()).to_arrow_table() if frame.due else None
+            rows = con.execute(frame.query()).to_arrow_table() if frame.due else None
             if rows is None or (rows.num_rows == 0
                                 and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)):
                 # not due: this content passed these suites before; empty (e.g. no changed territory): every
@@ -626,10 +624,9 @@ def _pandas(rows: Any) -> Any:
 
 # -- GX in a process of its own -----------------------------------------------------------------------------
 # Importing GX costs 3–7 s of CPU here: more than everything else a one-territory refresh does. A small run of
-# `run_pipeline` starts the validator first (`validator_process`): a process that imports GX on another core
-# while the run sets Dagster up, reads, parses and normalises; the checks of the run then send it their
-# frames. One per process, kept for the next runs of that process (tests, a long-lived worker) but used only
-# within those blocks, ended when the process ends (it is a daemon).
+# `run_pipeline` starts a Validator first (`validator_for_run`): a process that imports GX on another core while
+# the run sets Dagster up, reads, parses and normalises; the run hands it to its checks (the `validator`
+# resource), which send it their frames, and stops it when the run ends.
 
 
 class ValidatorLost(Exception):
@@ -669,7 +666,12 @@ def _serve(conn: Any) -> None:
             return
 
 
-class _Validator:
+class Validator:
+    """A process that validates frames with GX, so that GX is imported there, on another core, while the run
+    does its other work. Started when made (GX imported there at once), stopped by `stop` or at the end of a
+    `with` block; handed to the checks (`validate_core`, `validate_marts`: `validator`). Stopped when this process
+    exits at the latest (a safety net: a run stops its own when it ends)."""
+
     def __init__(self) -> None:
         from qp_analytics.parallel import forkserver_context
 
@@ -682,12 +684,26 @@ class _Validator:
         self._lock = threading.Lock()
         self._ready = False  # GX imported there (its first message)
         self.frames = 0  # frames validated there
+        # after multiprocessing's exit handler (which kills daemons), so that this one runs first
+        atexit.register(self.stop)
+
+    def __enter__(self) -> "Validator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        """The validator process's id."""
+        return self._process.pid
 
     def usable(self) -> bool:
-        """Alive, and started by this process (a forked copy of the caller must not share its pipe)."""
-        return self._owner == os.getpid() and self._process.is_alive()
+        """Not stopped, and started by this process (a forked copy of the caller must not share its pipe). A
+        process that died is found out when asked (ValidatorLost)."""
+        return self._owner == os.getpid() and not self._conn.closed
 
-    def validate(self, n: int, frame: _Frame, rows: Any) -> list[CheckOutcome]:
+    def validate(self, n: int, frame: Frame, rows: Any) -> list[CheckOutcome]:
         """The frame's outcomes, its rows (an Arrow table) validated in the validator process."""
         with self._lock:
             try:
@@ -713,6 +729,7 @@ class _Validator:
         resources released); while GX is still being imported (nothing was asked of it), at once."""
         if self._owner != os.getpid() or self._conn.closed:
             return
+        atexit.unregister(self.stop)
         try:
             ready = self._ready or self._conn.poll()
         except (EOFError, OSError):
@@ -724,64 +741,44 @@ class _Validator:
             self._process.join()
 
 
-_validator: _Validator | None = None
-_in_use = False  # within a validator_process block: the checks of this process are sent to the validator
-
-
-def start_validator() -> None:
-    """Start the validator process of this process, unless it runs already (GX is imported there at once)."""
-    global _validator
-    if _validator is None or not _validator.usable():
-        _validator = _Validator()
-        # registered once, after multiprocessing's exit handler (which kills daemons), so it runs first
-        atexit.unregister(stop_validator)
-        atexit.register(stop_validator)
-
-
-def stop_validator() -> None:
-    """End the validator process; the checks run in the calling process again."""
-    global _validator
-    if _validator is not None:
-        _validator.stop()
-        _validator = None
-
-
 @contextmanager
-def validator_process() -> Iterator[None]:
-    """Within the block, the checks of this process run in its validator process, started now (unless it runs
-    already: it is kept for the next blocks) so that GX is imported there while the block does its other work.
-    Should it fail to start, they run here."""
-    global _in_use
+def validator_for_run(wanted: bool = True) -> Iterator[Validator | None]:
+    """The validator of a run: started now (when wanted), so that GX is imported there while the run does its
+    other work, and stopped when the block ends. None when not wanted, or when it cannot start (then the checks
+    validate in their own process; a warning says why)."""
+    if not wanted:
+        yield None
+        return
     try:
-        start_validator()
+        validator = Validator()
     except OSError as exc:
         warnings.warn(f"the GX validator process could not start ({exc}); validating in this process",
                       RuntimeWarning, stacklevel=3)
-    previous, _in_use = _in_use, True
-    try:
-        yield
-    finally:
-        _in_use = previous
+        yield None
+        return
+    with validator:
+        yield validator
 
 
 def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scope: Scope = None,
-                  registry: bool = True) -> list[CheckOutcome]:
+                  registry: bool = True, validator: Validator | None = None) -> list[CheckOutcome]:
     """Check the core tables: keys, codes, dates, amounts, references between tables, one convention each;
     with a scope, the rows of those territories (per table if a mapping); the whole registry unless
-    `registry` is False."""
-    return _run(con, _core_frames(territory_ids, scope, registry))
+    `registry` is False. In the validator process when one is given."""
+    return run_frames(con, core_frames(territory_ids, scope, registry), validator)
 
 
-def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str], due: bool | Collection[str] = True
-                   ) -> list[CheckOutcome]:
+def validate_marts(con: duckdb.DuckDBPyConnection, territory_ids: list[str], due: bool | Collection[str] = True,
+                   validator: Validator | None = None) -> list[CheckOutcome]:
     """Check the marts: every territory present, keys, ratios, row counts, one as_of, counts in order.
     `due`: all of them (True), none (False) or the marts named. A mart not due (its content passed before)
-    has every check reported passed without a look; the check that all carry one as_of is due with any."""
+    has every check reported passed without a look; the check that all carry one as_of is due with any. In the
+    validator process when one is given."""
     names = set(MARTS) if due is True else set() if due is False else set(due)
     frames = _mart_frames(territory_ids)
     for frame in frames:
         frame.due = bool(names) if frame.table == ACROSS_MARTS else frame.table in names
-    return _run(con, frames)
+    return run_frames(con, frames, validator)
 
 
 # -- what a validation looked at ----------------------------------------------------------------------------

@@ -5,6 +5,9 @@ DuckDB lets one process at a time open a database file for writing. Steps that r
 a connection: one writer at a time, readers together. A step waits its turn in the lock's queue, it never
 retries; steps do their slow work (reading PDFs, parsing) before they connect.
 
+A `Warehouse` is a warehouse file and how this process connects to it; a batch run of `qp-analytics materialize`
+holds its private copy open and hands that object to its steps, which then share one open database.
+
 A batch run (`qp-analytics materialize`, the weekly job) works on a private copy of the warehouse and swaps it
 in when it ends, holding the materialisation lock (`<warehouse>.lock`) all along. A write connection to the
 warehouse takes that lock shared: a step of a partitioned run waits for a batch run to end, rather than write
@@ -14,7 +17,7 @@ rows the swap would throw away (and a batch run waits for the writers before it 
 import contextlib
 import fcntl
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -63,48 +66,80 @@ def access(path: str | Path, exclusive: bool) -> contextlib.AbstractContextManag
     return _hold(access_lock_path(path), exclusive)
 
 
-_kept_open: dict[str, duckdb.DuckDBPyConnection] = {}  # warehouse path -> its connection held by `kept_open`
+class Warehouse:
+    """A warehouse file and how this process connects to it: under its locks (see the module's docstring), or,
+    while `held_open`, through one connection kept open for the whole block.
 
+    The object is what a run hands its steps (the `warehouse` resource of the Dagster definitions): each process
+    makes its own from the run's settings and connects file by file, while an in-process run of
+    `qp-analytics materialize` hands its steps one held open on its private copy, so that they share it."""
 
-@contextlib.contextmanager
-def kept_open(path: str | Path) -> Iterator[None]:
-    """Keep the warehouse open (and its locks held) while the block runs: `connect` to it from this process
-    then gives a cursor of that one open database, instead of opening the file again (and checkpointing it
-    when it closes), about 0.2 s each time at 1,400 territories. For a batch run on its private copy, whose
-    steps run one after the other in this process; no other process can open the file meanwhile."""
-    key = str(Path(path).resolve())
-    with connect(path) as con:
-        _kept_open[key] = con
-        try:
-            yield
-        finally:
-            del _kept_open[key]
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._open: duckdb.DuckDBPyConnection | None = None  # while held_open: the one connection
 
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r}{', held open' if self.held else ''})"
 
-@contextlib.contextmanager
-def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse, under its access lock (see the module's docstring); a cursor of the
-    open database while it is `kept_open` (read_only is then not enforced: the run owns the file)."""
-    path = Path(path)
-    kept = _kept_open.get(str(path.resolve())) if _kept_open else None
-    if kept is not None:
-        cursor = kept.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-        return
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as held:
-        if not read_only:  # not while a batch run is working on its copy (see the module's docstring)
-            held.enter_context(_hold(materialisation_lock_path(path), exclusive=False))
-        held.enter_context(access(path, exclusive=not read_only))
-        con = duckdb.connect(str(path), read_only=read_only)
-        try:
+    @property
+    def held(self) -> bool:
+        """Whether the block of `held_open` runs: connections are then cursors of one open database."""
+        return self._open is not None
+
+    @contextlib.contextmanager
+    def held_open(self) -> Iterator["Warehouse"]:
+        """Keep the warehouse open (and its locks held) while the block runs: `connect` then gives a cursor of
+        that one open database, instead of opening the file again (and checkpointing it when it closes), about
+        0.2 s each time at 1,400 territories. For a batch run on its private copy, whose steps run one after
+        the other in this process; no other process can open the file meanwhile."""
+        if self._open is not None:
+            raise RuntimeError(f"{self.path} is held open already")
+        with self.connect() as con:
+            self._open = con
+            try:
+                yield self
+            finally:
+                self._open = None
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection under the warehouse's access lock; while held open, a cursor of the open database
+        (read_only is then not enforced: the run owns the file)."""
+        if self._open is not None:
+            cursor = self._open.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as held:
+            if not read_only:  # not while a batch run is working on its copy (see the module's docstring)
+                held.enter_context(_hold(materialisation_lock_path(self.path), exclusive=False))
+            held.enter_context(access(self.path, exclusive=not read_only))
+            con = duckdb.connect(str(self.path), read_only=read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write connection in a transaction, committed when the block ends (rolled back if it raises)."""
+        with self.connect() as con, transaction(con):
             yield con
-        finally:
-            con.close()
+
+
+def connect(path: str | Path, read_only: bool = False) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse at path, under its access lock (`Warehouse.connect`)."""
+    return Warehouse(path).connect(read_only)
+
+
+def id_list(values: Iterable[str]) -> str:
+    """Strings as a DuckDB list literal (`['a', 'b']::VARCHAR[]`): the territory ids of a query travel as SQL
+    literals rather than bound parameters, whose first use has DuckDB import pandas (about 0.4 s of CPU)."""
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]::VARCHAR[]"
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None,
@@ -116,8 +151,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None =
         con.execute(table.ddl())
         # A warehouse written by an earlier version gains the columns added since (nullable, hence null there).
         present = {r[0] for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [schema, bare]
-        ).fetchall()}
+            "SELECT column_name FROM duckdb_columns() "
+            f"WHERE schema_name = {sql_literal(schema)} AND table_name = {sql_literal(bare)}").fetchall()}
         for column in table.columns:
             if column.name not in present and column.nullable and not column.key:
                 con.execute(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {column.type}')
@@ -152,13 +187,42 @@ def empty_frame(table: Table) -> pl.DataFrame:
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequence[str],
-                 rows: pl.DataFrame, where: str = "", params: Sequence[object] = ()) -> int:
-    """Delete the rows of these territories (optionally narrowed by `where`) and insert `rows`.
+                 rows: pl.DataFrame, where: str = "", definitions: Mapping[str, Table] = TABLES) -> int:
+    """Delete the rows of these territories (optionally narrowed by `where`, SQL) and insert `rows`.
 
-    Runs inside the caller's transaction; territory ids travel as parameters, never as SQL text."""
-    table = TABLES[table_name]
-    con.execute(f"DELETE FROM {table.name} WHERE {T} IN (SELECT unnest(?::VARCHAR[])){where}",
-                [list(territory_ids), *params])
+    Runs inside the caller's transaction."""
+    table = definitions[table_name]
+    con.execute(f"DELETE FROM {table.name} WHERE {T} IN (SELECT unnest({id_list(territory_ids)})){where}")
+    return _insert(con, table, rows)
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table_name: str, rows: pl.DataFrame,
+                  definitions: Mapping[str, Table] = TABLES) -> int:
+    """Replace every row of the table by `rows`, inside the caller's transaction."""
+    table = definitions[table_name]
+    con.execute(f"DELETE FROM {table.name}")
+    return _insert(con, table, rows)
+
+
+def holds(con: duckdb.DuckDBPyConnection, table_name: str, rows: pl.DataFrame,
+          territory_ids: Sequence[str] | None = None, definitions: Mapping[str, Table] = TABLES) -> bool:
+    """Whether the table's rows (those of these territories, or all) are exactly `rows`, in any order. Rewriting
+    them would change nothing, and would have DuckDB take the rows from Python (which imports pandas)."""
+    table = definitions[table_name]
+    if set(rows.columns) != set(table.column_names):
+        return False
+    within = "" if territory_ids is None else f" WHERE {T} IN (SELECT unnest({id_list(territory_ids)}))"
+    cols = ", ".join(f'"{c}"' for c in table.column_names)
+    stored = con.execute(f"SELECT {cols} FROM {table.name}{within}").pl()
+    if stored.height != rows.height or stored.schema != rows.select(table.column_names).schema:
+        return False
+    # the same rows in the same total order on both sides: equal only if they are the same rows (a sort that
+    # orders some values differently can only make equal rows look different, never the reverse)
+    order = dict(by=table.column_names, nulls_last=True, maintain_order=True)
+    return stored.sort(**order).equals(rows.select(table.column_names).sort(**order))
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: Table, rows: pl.DataFrame) -> int:
     if rows.height:
         unexpected = set(rows.columns) - set(table.column_names)
         if unexpected:
@@ -184,12 +248,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequence[str] | None = None) -> int:
-    if territory_ids is None:
-        return con.execute(f"SELECT count(*) FROM {TABLES[table_name].name}").fetchone()[0]  # type: ignore[index]
-    return con.execute(  # type: ignore[index]
-        f"SELECT count(*) FROM {TABLES[table_name].name} WHERE {T} IN (SELECT unnest(?::VARCHAR[]))",
-        [list(territory_ids)],
-    ).fetchone()[0]
+    within = "" if territory_ids is None else f" WHERE {T} IN (SELECT unnest({id_list(territory_ids)}))"
+    return con.execute(f"SELECT count(*) FROM {TABLES[table_name].name}{within}").fetchone()[0]  # type: ignore[index]
 
 
 def preview(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequence[str], limit: int = 5,
@@ -199,8 +259,7 @@ def preview(con: duckdb.DuckDBPyConnection, table_name: str, territory_ids: Sequ
     cols = [c.name for c in table.columns if c.name != "text"][:8]
     rows = con.execute(
         f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM {table.name} "
-        f"WHERE {T} IN (SELECT unnest(?::VARCHAR[])) ORDER BY ALL LIMIT {int(limit)}",
-        [list(territory_ids)],
+        f"WHERE {T} IN (SELECT unnest({id_list(territory_ids)})) ORDER BY ALL LIMIT {int(limit)}"
     ).fetchall()
 
     return markdown_table(cols, rows, max_chars)

@@ -5,6 +5,17 @@ Each stage records, per territory, the fingerprint of what it processed: the SHA
 manifest), and the version of the code that processes them (the library's sources and the reading
 libraries' versions). A territory is processed again when its fingerprint differs, when the stage rejected it last
 time, or when it has none; fingerprints are written in the same transaction as the rows they describe.
+
+Every stage goes the same way (`run_stage`): it looks at what it would process (the fingerprints of its inputs
+as they are now, against those recorded), reads from the warehouse what the territories to process need,
+computes their rows without holding the warehouse (other steps may use it meanwhile), then, in one transaction,
+replaces the accepted territories' rows, records the rejections and the fingerprints of what it processed. A
+stage is described once (`Stage`: its tables, the rejections it records, those upstream it respects) and each
+asset says only what its inputs are, how to compute its rows and what to record.
+
+SQL here carries its values as literals, never as bound parameters: DuckDB's Python client imports pandas
+(about 0.4 s of CPU) the first time a query binds a Python value, which a run that changes nothing would pay
+for nothing.
 """
 
 import datetime as dt
@@ -12,15 +23,20 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import polars as pl
 
-from qp_analytics.schema import TABLES
-from qp_analytics.warehouse.database import replace_rows
+from qp_analytics.schema import TABLES, Table
+from qp_analytics.text import sql_literal
+from qp_analytics.warehouse.database import Warehouse, ensure_tables, holds, id_list, replace_rows, replace_table
 
 FINGERPRINTS = "staging.input_fingerprints"
+REJECTIONS = "staging.rejections"
 _LIBRARIES = ("pypdfium2", "pytesseract", "python-docx", "pyspellchecker", "python-calamine", "polars", "duckdb",
               "text2num", "python-dateutil")
 
@@ -84,12 +100,19 @@ def to_process(con: duckdb.DuckDBPyConnection, stage: str, territory_ids: Sequen
         return list(territory_ids)
     ids = list(territory_ids)
     stored = dict(con.execute(
-        f"SELECT territory_id, fingerprint FROM {FINGERPRINTS} WHERE stage = ? "
-        "AND territory_id IN (SELECT unnest(?::VARCHAR[]))", [stage, ids]).fetchall())
-    rejected = {r[0] for r in con.execute(
-        "SELECT DISTINCT territory_id FROM staging.rejections WHERE stage IN (SELECT unnest(?::VARCHAR[])) "
-        "AND territory_id IN (SELECT unnest(?::VARCHAR[]))", [list(rejection_stages), ids]).fetchall()}
+        f"SELECT territory_id, fingerprint FROM {FINGERPRINTS} WHERE stage = {sql_literal(stage)} "
+        f"AND territory_id IN (SELECT unnest({id_list(ids)}))").fetchall())
+    rejected = set(rejected_at(con, rejection_stages, ids))
     return [t for t in ids if t in rejected or t not in current or stored.get(t) != current[t]]
+
+
+def rejected_at(con: duckdb.DuckDBPyConnection, stages: Iterable[str], territory_ids: Sequence[str] | None = None
+                ) -> list[str]:
+    """The territories (of these, or all) whose last input was rejected at one of these stages."""
+    within = "" if territory_ids is None else f" AND territory_id IN (SELECT unnest({id_list(territory_ids)}))"
+    return [r[0] for r in con.execute(
+        f"SELECT DISTINCT territory_id FROM {REJECTIONS} WHERE stage IN (SELECT unnest({id_list(stages)})){within} "
+        "ORDER BY territory_id").fetchall()]
 
 
 def record(con: duckdb.DuckDBPyConnection, stage: str, fingerprints: Mapping[str, str]) -> None:
@@ -98,4 +121,135 @@ def record(con: duckdb.DuckDBPyConnection, stage: str, fingerprints: Mapping[str
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = TABLES[FINGERPRINTS].frame([{"territory_id": t, "stage": stage, "fingerprint": f, "recorded_at": now}
                                        for t, f in fingerprints.items()])
-    replace_rows(con, FINGERPRINTS, list(fingerprints), rows, " AND stage = ?", [stage])
+    replace_rows(con, FINGERPRINTS, list(fingerprints), rows, f" AND stage = {sql_literal(stage)}")
+
+
+# -- a stage's work, the same for every stage ----------------------------------------------------------------
+
+
+@dataclass
+class Rejection:
+    territory_id: str
+    stage: str
+    file: str | None
+    problems: list[str]
+
+
+@dataclass
+class StageResult:
+    rows: dict[str, pl.DataFrame]  # table name -> rows for the accepted territories
+    accepted: list[str]
+    rejections: list[Rejection] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)  # what else the stage found, told with its rows
+
+
+def rejection_rows(rejections: Sequence[Rejection]) -> pl.DataFrame:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    records = [
+        {"territory_id": r.territory_id, "stage": r.stage, "problem_no": i, "file": r.file, "problem": p,
+         "rejected_at": now}
+        for r in rejections for i, p in enumerate(r.problems, start=1)
+    ]
+    return TABLES[REJECTIONS].frame(records)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of the territories' journey, as the warehouse keeps it."""
+
+    name: str | None  # its stage in staging.input_fingerprints; None: not incremental (every territory, every run)
+    tables: tuple[str, ...]  # what it writes: the accepted territories' rows of each, replaced together
+    rejects: tuple[str, ...] = ()  # the staging.rejections stages it records (a territory rejected there last time
+    #                                is processed again)
+    after: tuple[str, ...] = ()  # rejection stages upstream: a territory rejected there is left as it is (its rows
+    #                              are its last good data, not to be rebuilt from older inputs)
+    whole: bool = False  # its tables hold the run's rows only: every row replaced (the marts)
+    definitions: Mapping[str, Table] = field(default_factory=lambda: TABLES)  # where its tables are defined
+
+
+@dataclass
+class StageRun:
+    """What a stage did in one run."""
+
+    stage: Stage
+    keys: list[str]  # the run's territories
+    considered: list[str]  # those the stage looked at (not rejected upstream)
+    todo: list[str]  # those it processed (the others are unchanged)
+    result: StageResult
+    described: Any = None  # what `describe` said of the written tables, in the write's transaction
+
+    @property
+    def unchanged(self) -> int:
+        return len(self.considered) - len(self.todo)
+
+    @property
+    def rejected(self) -> list[str]:
+        return [r.territory_id for r in self.result.rejections]
+
+
+Fingerprints = Mapping[str, str] | Callable[[duckdb.DuckDBPyConnection, list[str]], Mapping[str, str]]
+
+
+def run_stage(warehouse: Warehouse, stage: Stage, keys: Sequence[str], *,
+              current: Fingerprints | None = None,
+              read: Callable[[duckdb.DuckDBPyConnection, list[str]], Any] | None = None,
+              compute: Callable[[list[str], Any], StageResult] | None = None,
+              processed: Callable[[StageResult], Mapping[str, str]] | None = None,
+              describe: Callable[[duckdb.DuckDBPyConnection, StageRun], Any] | None = None,
+              everything: bool = False) -> StageRun:
+    """Run a stage over the run's territories (`keys`):
+
+    1. look, under a connection: the territories not rejected upstream (`stage.after`), the fingerprints of
+       their inputs as they are now (`current`: given, or found in the warehouse), those to process, and what
+       they need from the warehouse (`read`);
+    2. `compute` their rows and rejections (a StageResult), without holding the warehouse (with no `compute`,
+       `read` gave the result);
+    3. in one transaction: replace the accepted territories' rows of the stage's tables, the rejections it
+       records for the territories it looked at again, and the fingerprints of what it processed (`processed`:
+       by default the current fingerprints of the accepted territories), then `describe` what was written.
+    """
+    keys = list(keys)
+    considered, todo, fingerprints, inputs = keys, keys, {}, None
+    looked = stage.name is not None or read is not None or bool(stage.after)
+    if looked:
+        with warehouse.connect() as con:
+            _ensure(con, stage)
+            if stage.after:
+                rejected = set(rejected_at(con, stage.after, keys))
+                considered = [k for k in keys if k not in rejected]
+            if stage.name is not None:
+                fingerprints = dict(current(con, considered) if callable(current) else current or {})
+                todo = to_process(con, stage.name, considered, fingerprints, stage.rejects, everything=everything)
+            else:
+                todo = considered
+            inputs = read(con, todo) if read is not None else None
+    result = compute(todo, inputs) if compute is not None else inputs
+    if not isinstance(result, StageResult):
+        raise TypeError(f"stage {stage.name or stage.tables[0]}: expected a StageResult, got {type(result).__name__}")
+    run = StageRun(stage, keys, considered, todo, result)
+    unchanged = set(considered) - set(todo)
+    with warehouse.transaction() as con:
+        if not looked:
+            _ensure(con, stage)
+        for table in stage.tables:
+            scope = None if stage.whole else result.accepted
+            if stage.name is None and holds(con, table, result.rows[table], scope, stage.definitions):
+                continue  # recomputed every run, and the same as stored: nothing to write
+            if stage.whole:
+                replace_table(con, table, result.rows[table], stage.definitions)
+            else:
+                replace_rows(con, table, result.accepted, result.rows[table], definitions=stage.definitions)
+        if stage.rejects:  # those looked at again, and those rejected upstream (no rejection of theirs here stays)
+            replace_rows(con, REJECTIONS, [k for k in keys if k not in unchanged], rejection_rows(result.rejections),
+                         f" AND stage IN (SELECT unnest({id_list(stage.rejects)}))")
+        if stage.name is not None:
+            record(con, stage.name, processed(result) if processed is not None else
+                   {t: fingerprints[t] for t in result.accepted})
+        run.described = describe(con, run) if describe is not None else None
+    return run
+
+
+def _ensure(con: duckdb.DuckDBPyConnection, stage: Stage) -> None:
+    ensure_tables(con)
+    if stage.definitions is not TABLES:
+        ensure_tables(con, tables=list(stage.tables), definitions=stage.definitions)

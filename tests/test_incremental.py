@@ -1,0 +1,147 @@
+"""The one way every stage goes (qp_analytics.warehouse.incremental.run_stage), on a toy table: what it processes,
+what it keeps, what it records, and that a run that changes nothing hands DuckDB no Python value."""
+
+import subprocess
+import sys
+import textwrap
+
+import polars as pl
+import pytest
+
+from qp_analytics.schema import Column, Table
+from qp_analytics.warehouse.database import Warehouse, id_list
+from qp_analytics.warehouse.incremental import Rejection, Stage, StageResult, run_stage
+
+ITEMS = Table("toy.items", "One value per territory.", (
+    Column("territory_id", "VARCHAR", "Territory.", key=True),
+    Column("value", "INTEGER", "Its value.", nullable=False),
+))
+TOY = {ITEMS.name: ITEMS}
+READ = Stage("toy_read", (ITEMS.name,), rejects=("toy",), definitions=TOY)
+
+
+def values_of(inputs: dict[str, int]):
+    """A compute step: each territory's value is its input times ten; a negative input is rejected."""
+    seen: list[list[str]] = []
+
+    def compute(todo: list[str], _: None) -> StageResult:
+        seen.append(list(todo))
+        good = [t for t in todo if inputs[t] >= 0]
+        rows = ITEMS.frame([{"territory_id": t, "value": inputs[t] * 10} for t in good])
+        return StageResult({ITEMS.name: rows}, good,
+                           [Rejection(t, "toy", None, [f"{t}: negative input"]) for t in todo if inputs[t] < 0])
+
+    return compute, seen
+
+
+def table(warehouse: Warehouse, sql: str) -> list[tuple]:
+    with warehouse.connect(read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_stage_processes_what_changed_or_was_rejected_and_keeps_the_rest(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    inputs = {"a": 1, "b": 2, "c": -1}
+
+    def run(keys=("a", "b", "c")):
+        compute, seen = values_of(inputs)
+        done = run_stage(warehouse, READ, list(keys), current={t: f"v{v}" for t, v in inputs.items()},
+                         compute=compute)
+        return done, seen[0]
+
+    first, todo = run()
+    assert todo == ["a", "b", "c"] and first.unchanged == 0 and first.rejected == ["c"]
+    assert table(warehouse, "SELECT * FROM toy.items ORDER BY 1") == [("a", 10), ("b", 20)]
+    assert table(warehouse, "SELECT territory_id, stage, problem FROM staging.rejections") == [
+        ("c", "toy", "c: negative input")]
+    assert table(warehouse, "SELECT territory_id, fingerprint FROM staging.input_fingerprints "
+                            "WHERE stage = 'toy_read' ORDER BY 1") == [("a", "v1"), ("b", "v2")]
+
+    again, todo = run()  # nothing changed: only the territory rejected last time is looked at again
+    assert todo == ["c"] and again.unchanged == 2
+
+    inputs.update(a=3, c=4)  # a changed, c mended
+    mended, todo = run()
+    assert todo == ["a", "c"] and mended.rejected == []
+    assert table(warehouse, "SELECT * FROM toy.items ORDER BY 1") == [("a", 30), ("b", 20), ("c", 40)]
+    assert table(warehouse, "SELECT count(*) FROM staging.rejections") == [(0,)]
+
+    inputs["b"] = -5  # rejected now: b keeps its last good row and its fingerprint
+    _, todo = run(["b"])
+    assert todo == ["b"]
+    assert table(warehouse, "SELECT value FROM toy.items WHERE territory_id = 'b'") == [(20,)]
+    assert table(warehouse, "SELECT fingerprint FROM staging.input_fingerprints WHERE territory_id = 'b'") == [
+        ("v2",)]
+
+
+def test_a_territory_rejected_upstream_is_left_as_it_is(tmp_path):
+    """A stage after READ does not rebuild a territory whose input READ rejected: its rows stay its last good
+    data, and no rejection of its own stays for it."""
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    run_stage(warehouse, READ, ["a", "b"], current={"a": "1", "b": "1"}, compute=values_of({"a": 1, "b": 2})[0])
+    after = Stage("toy_double", (ITEMS.name,), rejects=("toy_double",), after=READ.rejects, definitions=TOY)
+    compute, seen = values_of({"a": 5, "b": 6})
+    with warehouse.transaction() as con:  # b rejected upstream since, and a rejection of b at this stage before
+        con.execute("INSERT INTO staging.rejections VALUES ('b', 'toy', 1, NULL, 'bad', now()), "
+                    "('b', 'toy_double', 1, NULL, 'old', now())")
+    done = run_stage(warehouse, after, ["a", "b"], current=lambda con, ids: {t: "x" for t in ids}, compute=compute)
+    assert seen == [["a"]] and done.considered == ["a"]
+    assert table(warehouse, "SELECT * FROM toy.items ORDER BY 1") == [("a", 50), ("b", 20)]
+    assert table(warehouse, "SELECT territory_id, stage FROM staging.rejections ORDER BY ALL") == [("b", "toy")]
+
+
+def test_a_stage_reads_from_the_warehouse_what_it_processes(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    run_stage(warehouse, READ, ["a", "b"], current={"a": "1", "b": "1"}, compute=values_of({"a": 1, "b": 2})[0])
+    double = Stage("toy_sum", (ITEMS.name,), definitions=TOY)
+    read: list[list[str]] = []
+
+    def stored(con, todo):
+        read.append(todo)
+        return con.execute(f"SELECT * FROM toy.items WHERE territory_id IN (SELECT unnest({id_list(todo)}))").pl()
+
+    def doubled(todo, rows: pl.DataFrame) -> StageResult:
+        return StageResult({ITEMS.name: rows.with_columns(pl.col("value") * 2)}, todo)
+
+    def from_values(con, ids):
+        return dict(con.execute("SELECT territory_id, value::VARCHAR FROM toy.items").fetchall())
+
+    run_stage(warehouse, double, ["a", "b"], current=from_values, read=stored, compute=doubled)
+    assert read == [["a", "b"]]
+    assert table(warehouse, "SELECT * FROM toy.items ORDER BY 1") == [("a", 20), ("b", 40)]
+    with pytest.raises(TypeError, match="expected a StageResult"):
+        run_stage(warehouse, double, ["a"], current={"a": "other"}, read=stored)
+
+
+RERUN = textwrap.dedent("""
+    import sys
+    from qp_analytics.schema import Column, Table
+    from qp_analytics.warehouse.database import Warehouse, id_list
+    from qp_analytics.warehouse.incremental import Stage, StageResult, run_stage
+
+    items = Table("toy.items", "", (Column("territory_id", "VARCHAR", "", key=True), Column("value", "INTEGER", "")))
+    whole = Stage(None, ("toy.items",), whole=True, definitions={"toy.items": items})
+    incremental = Stage("toy_read", ("toy.items",), rejects=("toy",), definitions={"toy.items": items})
+    warehouse, value = Warehouse(sys.argv[1]), int(sys.argv[2])
+    rows = items.frame([{"territory_id": "a", "value": value}, {"territory_id": "b", "value": 2}])
+    run_stage(warehouse, whole, ["a", "b"], compute=lambda todo, _: StageResult({"toy.items": rows}, todo))
+    run_stage(warehouse, incremental, ["a", "b"], current={"a": "1", "b": "1"},
+              compute=lambda todo, _: StageResult({"toy.items": rows.filter(rows["territory_id"].is_in(todo))}, todo))
+    with warehouse.connect() as con:
+        print(con.execute("SELECT list(value ORDER BY territory_id) FROM toy.items").fetchone()[0],
+              "pandas" in sys.modules)
+""")
+
+
+def test_a_run_that_changes_nothing_hands_duckdb_no_python_value(tmp_path):
+    """DuckDB imports pandas (0.4 s) at the first bound parameter or Python object it scans: a stage whose rows are
+    those stored, and an incremental stage with nothing to process, write nothing and bind nothing."""
+    path = str(tmp_path / "w.duckdb")
+
+    def run(value: int) -> str:
+        return subprocess.run([sys.executable, "-c", RERUN, path, str(value)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert run(1) == "[1, 2] True"  # the first run writes its rows: DuckDB takes them from Python
+    assert run(1) == "[1, 2] False"  # the same rows, the same fingerprints: nothing to hand DuckDB
+    assert run(3) == "[3, 2] True"  # the recomputed stage's rows changed: written
