@@ -5,12 +5,15 @@ from datetime import timedelta
 
 import duckdb
 from dagster import (
+    AssetKey,
     AssetsDefinition,
     AssetSpec,
     FreshnessPolicy,
     MetadataValue,
     TableColumn,
     TableColumnConstraints,
+    TableColumnDep,
+    TableColumnLineage,
     TableSchema,
 )
 
@@ -26,6 +29,14 @@ def column_schema(table_name: str, tables: Mapping[str, Table] = TABLES) -> Tabl
                     constraints=TableColumnConstraints(nullable=c.nullable and not c.key))
         for c in table.columns
     ])
+
+
+def column_lineage(table_name: str, tables: Mapping[str, Table] = TABLES) -> TableColumnLineage:
+    """Which core columns each column is computed from (Column.sources): the UI draws it on the asset's lineage,
+    column by column. Columns with no source (as_of, a run parameter) are left out."""
+    return TableColumnLineage(deps_by_column={
+        c.name: [TableColumnDep(AssetKey(source.split(".")[:2]), source.split(".")[2]) for source in c.sources]
+        for c in tables[table_name].columns if c.sources})
 
 
 def definition_metadata(table_name: str) -> dict:

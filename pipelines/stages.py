@@ -36,7 +36,7 @@ def materialise(context: AssetExecutionContext, warehouse: Warehouse, stage: Sta
                     describe=lambda con, run: {table: metadata(con, table, run) for table in stage.tables}, **phases)
     if run.unchanged:
         context.log.info(f"{run.unchanged} of {len(run.considered)} territories unchanged since {stage.name} last "
-                         "processed them (same files, same code): not processed again")
+                         "processed them (same inputs, same code): not processed again")
     for r in run.result.rejections:
         more = f" (and {len(r.problems) - 3} more problems)" if len(r.problems) > 3 else ""
         context.log.warning(f"{r.territory_id}: rejected at {r.stage}: {'; '.join(r.problems[:3])}{more}")

@@ -1,6 +1,7 @@
 """The warehouse's tables, column by column: one definition for the DDL, the Dagster metadata and the docs."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -18,6 +19,9 @@ class Column:
     description: str
     key: bool = False  # part of the primary key
     nullable: bool = True
+    # a mart's column: the core columns ("core.<table>.<column>") it is computed from, read from the marts' SQL
+    # (qp_analytics.marts.compute): values, and what selects or orders the rows counted (the column lineage)
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -307,11 +311,40 @@ NATIONAL_INDICATORS: dict[str, tuple[str, str]] = {
 }
 
 
-_ASOF = Column("as_of", "DATE", "Evaluation date the row was computed for.", nullable=False)
+_ASOF = Column("as_of", "DATE", "Evaluation date the row was computed for.", nullable=False)  # a parameter
 _MTID = Column(T, "VARCHAR", "Territory id.", key=True)
 _RATE = "DOUBLE"
 
-_TIMELINESS = (
+
+def _from(*columns: str) -> tuple[str, ...]:
+    """Core columns named "<table>.<column>", as lineage sources (core.<table>.<column>), each once."""
+    return tuple(dict.fromkeys(f"core.{c}" for c in columns))
+
+
+def _sourced(columns: tuple[Column, ...], sources: Mapping[str, tuple[str, ...]]) -> tuple[Column, ...]:
+    """The columns, those named in `sources` with their lineage."""
+    unknown = set(sources) - {c.name for c in columns}
+    if unknown:
+        raise ValueError(f"lineage of no column: {sorted(unknown)}")
+    return tuple(replace(c, sources=sources[c.name]) if c.name in sources else c for c in columns)
+
+
+# Lineage shared by several marts' columns.
+_LISTED = _from("territories.territory_id")  # the territories of territories.csv: a row each
+_ROADMAP = ("conventions.roadmap_due_date", "roadmaps.date_annexion")
+_END = ("conventions.labellisation_date", "conventions.duration_months", "avenants.number",
+        "avenants.extension_months", "avenants.new_end_date", "avenants.signature_date")
+_DUE_ACTIONS = ("actions.statut", "actions.fin_prevue")
+_DUE_MILESTONES = ("milestones.action_id", "milestones.date_prevue", "actions.statut")
+_REQUESTS = ("funding_requests.financeur", "funding_requests.date_sollicitation")  # made by as_of, per financeur
+_DECISIONS = (*_REQUESTS, "funding_requests.decision", "funding_requests.date_decision")  # as they stand at as_of
+_INVOLVED = ("action_partners.partenaire", "action_partners.action_id", *_REQUESTS, "funding_requests.action_id")
+_MEETINGS = ("governance_meetings.date", "governance_meetings.source_row")
+_ATTENDED = (*_MEETINGS, "meeting_participants.participant", "meeting_participants.source_row")
+_SHARED = ("good_practices.pratique_id", "good_practices.date_partage")
+_REUSE = ("practice_reuse.pratique_id", "practice_reuse.reused_by")
+
+_TIMELINESS = _sourced((
     Column("labellisation_date", "DATE", "From the convention."),
     Column("roadmap_due_date", "DATE", "labellisation_date + the roadmap deadline in months the convention "
            "states (a missing day clamps to the month's end)."),
@@ -335,8 +368,24 @@ _TIMELINESS = (
            "by as_of."),
     Column("median_milestone_delay_days", _RATE, "Median of date_reelle − date_prevue over milestones reached by "
            "as_of (of actions not abandonnee); null if none."),
-)
-_MOBILISATION = (
+), {
+    "labellisation_date": _from("conventions.labellisation_date"),
+    "roadmap_due_date": _from("conventions.roadmap_due_date"),
+    "roadmap_annexed_date": _from("roadmaps.date_annexion"),
+    "roadmap_delay_days": _from(*_ROADMAP),
+    "roadmap_status": _from(*_ROADMAP),
+    "convention_signature_date": _from("conventions.signature_date"),
+    "convention_end_date": _from(*_END),
+    "in_force": _from(*_END),
+    "actions_total": _from("actions.action_id"),
+    "actions_due": _from(*_DUE_ACTIONS),
+    "actions_on_time": _from(*_DUE_ACTIONS, "actions.fin_reelle"),
+    "action_on_time_rate": _from(*_DUE_ACTIONS, "actions.fin_reelle"),
+    "milestones_due": _from(*_DUE_MILESTONES),
+    "milestones_late": _from(*_DUE_MILESTONES, "milestones.date_reelle"),
+    "median_milestone_delay_days": _from(*_DUE_MILESTONES, "milestones.date_reelle"),
+})
+_MOBILISATION = _sourced((
     Column("partner", "VARCHAR", "etat, anct, anru, banque_des_territoires, bpifrance, or another organisation "
            "named in partenaires or financements (as written, trimmed).", key=True),
     Column("is_national_partner", "BOOLEAN", "One of the five national partners."),
@@ -358,8 +407,26 @@ _MOBILISATION = (
     Column("meetings_total", "INTEGER", "The territory's governance meetings dated ≤ as_of."),
     Column("meetings_attended", "INTEGER", "Of those, the ones it took part in."),
     Column("attendance_rate", _RATE, "meetings_attended / meetings_total (null if no meeting)."),
-)
-_PRACTICES = (
+), {
+    "partner": _from("action_partners.partenaire", "funding_requests.financeur"),
+    "is_national_partner": _from("action_partners.partenaire", "funding_requests.financeur"),
+    "is_chef_de_file": _from("conventions.chef_de_file", "action_partners.partenaire", "funding_requests.financeur"),
+    "actions_involved": _from(*_INVOLVED),
+    "actions_share": _from(*_INVOLVED, "actions.action_id"),
+    "pilot_actions": _from("action_partners.partenaire", "action_partners.role", "action_partners.action_id"),
+    "amount_requested": _from(*_REQUESTS, "funding_requests.montant_sollicite"),
+    "amount_granted": _from(*_DECISIONS, "funding_requests.montant_accorde"),
+    "amount_paid": _from(*_DECISIONS, "funding_requests.montant_verse"),
+    "grant_share": _from(*_DECISIONS, "funding_requests.montant_accorde"),
+    "requests": _from(*_REQUESTS),
+    "decided_requests": _from(*_DECISIONS),
+    "pending_requests": _from(*_DECISIONS),
+    "median_instruction_days": _from(*_DECISIONS),
+    "meetings_total": _from(*_MEETINGS),
+    "meetings_attended": _from(*_ATTENDED),
+    "attendance_rate": _from(*_ATTENDED),
+})
+_PRACTICES = _sourced((
     Column("practices_documented", "INTEGER", "Rows of bonnes_pratiques."),
     Column("practices_shared", "INTEGER", "Those with date_partage ≤ as_of."),
     Column("shared_rate", _RATE, "practices_shared / practices_documented (null if none)."),
@@ -370,7 +437,15 @@ _PRACTICES = (
     Column("axes_covered", "INTEGER", "Distinct axe of the actions its practices belong to."),
     Column("median_days_to_share", _RATE, "Median of date_partage − fin_reelle of the practice's action, over "
            "shared practices whose action has a fin_reelle by as_of."),
-)
+), {
+    "practices_documented": _from("good_practices.pratique_id"),
+    "practices_shared": _from(*_SHARED),
+    "shared_rate": _from(*_SHARED),
+    "reuse_links": _from(*_REUSE),
+    "reusing_territories": _from(*_REUSE),
+    "axes_covered": _from("good_practices.action_id", "actions.axe"),
+    "median_days_to_share": _from(*_SHARED, "good_practices.action_id", "actions.fin_reelle"),
+})
 
 _MOBILISATION_COLUMNS = {c.name: c for c in _MOBILISATION}
 
@@ -378,19 +453,20 @@ _MOBILISATION_COLUMNS = {c.name: c for c in _MOBILISATION}
 def _at_evaluation_date(mart: str, columns: tuple[Column, ...], names: tuple[str, ...]) -> list[Column]:
     """mart_history's columns computed as their namesakes in another mart, at evaluation_date."""
     by_name = {c.name: c for c in columns}
-    return [Column(n, by_name[n].type, f"As {mart}.{n}, at evaluation_date: {by_name[n].description}")
-            for n in names]  # mart_funding's columns of the same meaning
+    return [Column(n, by_name[n].type, f"As {mart}.{n}, at evaluation_date: {by_name[n].description}",
+                   sources=by_name[n].sources) for n in names]  # mart_funding's columns of the same meaning
 
 MARTS: dict[str, Table] = {t.name: t for t in [
     Table("marts.mart_timeliness", "Did each territory annex its roadmap and deliver its actions and milestones "
-          "on time; is its convention in force. One row per territory.", (_MTID, *_TIMELINESS, _ASOF)),
+          "on time; is its convention in force. One row per territory.",
+          _sourced((_MTID, *_TIMELINESS, _ASOF), {T: _LISTED})),
     Table("marts.mart_partner_mobilisation", "How each partner is involved in each territory: actions, roles, "
           "funding, instruction delays, attendance. One row per territory and partner: always the five "
           "national partners, plus any other partner named in partenaires or financements.",
-          (_MTID, *_MOBILISATION, _ASOF)),
+          _sourced((_MTID, *_MOBILISATION, _ASOF), {T: _LISTED})),
     Table("marts.mart_good_practices", "Good practices documented, shared and reused. One row per territory.",
-          (_MTID, *_PRACTICES, _ASOF)),
-    Table("marts.mart_practice_diffusion", "Each good practice, where it comes from and who reused it.", (
+          _sourced((_MTID, *_PRACTICES, _ASOF), {T: _LISTED})),
+    Table("marts.mart_practice_diffusion", "Each good practice, where it comes from and who reused it.", _sourced((
         _MTID,
         Column("pratique_id", "VARCHAR", "Practice id.", key=True),
         Column("titre", "VARCHAR", "Title."),
@@ -399,9 +475,18 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("canal", "VARCHAR", "Channel it was shared through."),
         Column("reused_by_count", "INTEGER", "Other territories that reused it."),
         Column("reused_by", "VARCHAR[]", "Their ids, sorted."),
-        _ASOF)),
+        _ASOF), {
+        T: _from("good_practices.territory_id"),
+        "pratique_id": _from("good_practices.pratique_id"),
+        "titre": _from("good_practices.titre"),
+        "axe": _from("good_practices.action_id", "actions.axe"),
+        "date_partage": _from("good_practices.date_partage"),
+        "canal": _from("good_practices.canal"),
+        "reused_by_count": _from(*_REUSE),
+        "reused_by": _from(*_REUSE),
+    })),
     Table("marts.mart_evaluation_territories", "Each territory's reference data and every indicator side by "
-          "side, with the chef de file's and all partners' figures: the table an evaluator reads first.", (
+          "side, with the chef de file's and all partners' figures: the table an evaluator reads first.", _sourced((
         _MTID,
         Column("name", "VARCHAR", "The intercommunalité (territories.csv)."),
         Column("siren", "VARCHAR", "Its SIREN."),
@@ -428,10 +513,25 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("total_requests", "INTEGER", "requests, all financeurs."),
         Column("total_pending_requests", "INTEGER", "pending_requests, all financeurs."),
         Column("median_instruction_days_all", _RATE, "median_instruction_days over all decided requests."),
-        _ASOF)),
+        _ASOF), {
+        T: _LISTED,
+        **{c: _from(f"territories.{c}") for c in ("name", "siren", "departement_code", "departement")},
+        "chef_de_file": _from("conventions.chef_de_file"),
+        "convention_provenance": _from("conventions.source_provenance"),
+        "roadmap_provenance": _from("roadmaps.source_provenance"),
+        "convention_signature_state": _from("conventions.territory_id", "conventions.signature_date"),
+        "avenants_effective": _from("avenants.number", "avenants.signature_date"),
+        **{f"chef_{c}": (*_from("conventions.chef_de_file"), *_MOBILISATION_COLUMNS[c].sources)
+           for c in ("actions_involved", "actions_share", "amount_granted", "median_instruction_days",
+                     "attendance_rate")},
+        "partners_involved": _from(*_INVOLVED),
+        **{f"total_{c}": _MOBILISATION_COLUMNS[c].sources
+           for c in ("amount_requested", "amount_granted", "amount_paid", "requests", "pending_requests")},
+        "median_instruction_days_all": _from(*_DECISIONS),
+    })),
     Table("marts.mart_evaluation_national", "The programme's indicators, one row per indicator. The value is in "
           "the one column of its kind: value_count (counts), value_amount (euros) or value_measure (medians, "
-          "shares, rates); the other two are null.", (
+          "shares, rates); the other two are null.", _sourced((
         Column("indicator", "VARCHAR", "Indicator name, one of: " + ", ".join(NATIONAL_INDICATORS) + ". Its "
                "definition is in this row's definition column; the same list with units and value columns is "
                "qp_analytics.dictionary's National indicators (indicators_frame).", key=True),
@@ -446,12 +546,19 @@ MARTS: dict[str, Table] = {t.name: t for t in [
                "days, share, rate (measures)."),
         Column("territories", "INTEGER", "How many territories the value rests on."),
         Column("definition", "VARCHAR", "How it is computed."),
-        _ASOF)),
+        _ASOF), {  # indicator, unit and definition are the indicators' own (NATIONAL_INDICATORS)
+        "value_count": _from("territories.territory_id", "conventions.signature_date", *_ROADMAP, *_END, *_SHARED,
+                             *_REUSE),
+        "value_amount": _from(*_DECISIONS, "funding_requests.montant_accorde"),
+        "value_measure": _from(*_ROADMAP, *_DUE_ACTIONS, "actions.fin_reelle", *_DECISIONS),
+        "territories": _from("territories.territory_id", "conventions.signature_date", *_ROADMAP, *_END,
+                             *_DUE_ACTIONS, *_DECISIONS, "funding_requests.montant_accorde", *_SHARED),
+    })),
     Table("marts.mart_late_items", "What was not done by its due date, at as_of: each territory's roadmap, its "
           "actions not abandonnee and the milestones of those actions, when due (due_date ≤ as_of) and not done by "
           "then (done_date empty, or after due_date). Per territory: a roadmap row iff roadmap_status is late or "
           "missing, actions_due − actions_on_time action rows, milestones_late milestone rows (mart_timeliness). "
-          "One row per late item (no key: two milestones of an action may share label and dates).", (
+          "One row per late item (no key: two milestones of an action may share label and dates).", _sourced((
         Column(T, "VARCHAR", "Territory id.", nullable=False),
         Column("item_type", "VARCHAR", "roadmap, action or milestone.", nullable=False),
         Column("action_id", "VARCHAR", "The action (of the milestone); null for the roadmap."),
@@ -461,9 +568,19 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("days_late", "INTEGER", "done_date − due_date when done (> 0), else as_of − due_date (≥ 0: an item "
                "due on as_of itself and not done is 0 days late; a missing roadmap is > 0).", nullable=False),
         Column("state", "VARCHAR", "done_late (done_date not null) or overdue (not done at as_of).", nullable=False),
-        _ASOF)),
+        _ASOF), {
+        T: _from("territories.territory_id", "actions.territory_id", "milestones.territory_id"),
+        "item_type": _from(*_ROADMAP, "actions.action_id", "milestones.source_row"),
+        "action_id": _from("actions.action_id", "milestones.action_id"),
+        "item": _from("actions.intitule", "milestones.jalon"),
+        "due_date": _from("conventions.roadmap_due_date", "actions.fin_prevue", "milestones.date_prevue"),
+        "done_date": _from("roadmaps.date_annexion", "actions.fin_reelle", "milestones.date_reelle"),
+        "days_late": _from(*_ROADMAP, "actions.fin_prevue", "actions.fin_reelle", "milestones.date_prevue",
+                           "milestones.date_reelle"),
+        "state": _from("roadmaps.date_annexion", "actions.fin_reelle", "milestones.date_reelle"),
+    })),
     Table("marts.mart_funding", "Funding by axe: one row per territory × axe × financeur with at least one request "
-          "at as_of (requested by then, or undated). The axe is that of the request's action.", (
+          "at as_of (requested by then, or undated). The axe is that of the request's action.", _sourced((
         _MTID,
         Column("axe", "VARCHAR", "axe of the requests' action: entrepreneuriat, commerce_artisanat, "
                "implantation_activites or transition_numerique_ecologique.", key=True),
@@ -473,12 +590,17 @@ MARTS: dict[str, Table] = {t.name: t for t in [
                                                     "pending_requests")],
         Column("oldest_pending_days", "INTEGER", "as_of − the earliest date_sollicitation among pending requests; "
                "null when none is pending (or none of them is dated)."),
-        _ASOF)),
+        _ASOF), {
+        T: _from("funding_requests.territory_id"),
+        "axe": _from("funding_requests.action_id", "actions.axe"),
+        "financeur": _from("funding_requests.financeur"),
+        "oldest_pending_days": _from(*_DECISIONS),
+    })),
     Table("marts.mart_history", "The indicators at each evaluation date of each territory: every quarter end (31 "
           "March, 30 June, 30 September, 31 December) on or after its labellisation date and on or before as_of, "
           "and as_of itself when it is not a quarter end. Each column is computed as its namesake in "
           "mart_timeliness, mart_partner_mobilisation (summed over all financeurs) or mart_good_practices, with "
-          "evaluation_date in place of as_of: the row at evaluation_date = as_of repeats those marts.", (
+          "evaluation_date in place of as_of: the row at evaluation_date = as_of repeats those marts.", _sourced((
         _MTID,
         Column("evaluation_date", "DATE", "The date the row is computed for (a quarter end, or as_of).", key=True),
         *_at_evaluation_date("mart_timeliness", _TIMELINESS, ("roadmap_status",)),
@@ -491,7 +613,14 @@ MARTS: dict[str, Table] = {t.name: t for t in [
         Column("amount_granted", "DECIMAL(18,2)", "Sum of montant_accorde over requests decided accordee by "
                "evaluation_date, all financeurs (0 when none yet)."),
         *_at_evaluation_date("mart_good_practices", _PRACTICES, ("practices_shared",)),
-        Column("as_of", "DATE", "The run's as_of (the last evaluation date).", nullable=False))),
+        Column("as_of", "DATE", "The run's as_of (the last evaluation date).", nullable=False)), {
+        T: _LISTED,
+        "evaluation_date": _from("conventions.labellisation_date"),
+        "in_force": _from(*_END),
+        "requests": _from(*_REQUESTS),
+        "amount_requested": _from(*_REQUESTS, "funding_requests.montant_sollicite"),
+        "amount_granted": _from(*_DECISIONS, "funding_requests.montant_accorde"),
+    })),
 ]}
 _POLARS_TYPES["VARCHAR[]"] = pl.List(pl.String)
 _POLARS_TYPES["DECIMAL(18,2)"] = pl.Decimal(18, 2)

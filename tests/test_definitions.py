@@ -1,4 +1,8 @@
-"""What a Dagster user looks for on the definitions: owners, tags, code versions, freshness, descriptions."""
+"""What a Dagster user looks for on the definitions: owners, tags, code versions, freshness, descriptions, the
+marts' column lineage."""
+
+import inspect
+import re
 
 import pytest
 from dagster import AssetKey
@@ -64,3 +68,44 @@ def test_an_unusable_instance_folder_is_said_in_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InstanceError, match=r"cannot create the Dagster instance's folder .*set DAGSTER_HOME"):
         dagster_home()
+
+
+def test_every_mart_column_names_the_core_columns_it_is_computed_from():
+    """The marts' column lineage (qp_analytics.schema, Column.sources): every source is a column of a core table
+    that the marts' SQL reads and that is upstream of the mart in the graph; every mart column has one, but the run's
+    as_of and the national indicators' own name, unit and definition (constants of the code)."""
+    from qp_analytics.marts import compute
+    from qp_analytics.schema import MARTS, TABLES
+
+    marts_code = inspect.getsource(compute)
+    graph = defs.resolve_asset_graph()
+    without = set()
+    for name, table in MARTS.items():
+        upstream = graph.get(AssetKey(name.split("."))).parent_keys
+        for column in table.columns:
+            if not column.sources:
+                without.add((name, column.name))
+            for source in column.sources:
+                schema, core_table, core_column = source.split(".")
+                assert schema == "core" and core_column in TABLES[f"core.{core_table}"].column_names, (name, source)
+                assert re.search(rf"\b{core_column}\b", marts_code), (name, column.name, source)
+                assert AssetKey(["core", core_table]) in upstream, (name, source)
+            assert len(set(column.sources)) == len(column.sources), (name, column.name)
+    national = "marts.mart_evaluation_national"
+    assert without == {(name, "as_of") for name in MARTS} | {(national, c) for c in ("indicator", "unit", "definition")}
+
+
+def test_the_marts_definitions_carry_their_column_lineage():
+    """What the UI draws: per mart column, the (core table, column) pairs of its sources, as Dagster holds them."""
+    from qp_analytics.schema import MARTS
+
+    graph = defs.resolve_asset_graph()
+    timeliness = graph.get(AssetKey(["marts", "mart_timeliness"])).metadata["dagster/column_lineage"].value
+    assert {(d.asset_key.to_user_string(), d.column_name) for d in timeliness.deps_by_column["roadmap_delay_days"]} == {
+        ("core/conventions", "roadmap_due_date"), ("core/roadmaps", "date_annexion")}
+    assert "as_of" not in timeliness.deps_by_column
+    for name, table in MARTS.items():
+        lineage = graph.get(AssetKey(name.split("."))).metadata["dagster/column_lineage"].value
+        assert {column: sorted((d.asset_key.path[1], d.column_name) for d in deps)
+                for column, deps in lineage.deps_by_column.items()} == {
+            c.name: sorted((s.split(".")[1], s.split(".")[2]) for s in c.sources) for c in table.columns if c.sources}

@@ -106,6 +106,27 @@ def test_parse_and_core_assets(one_territory_run):
         WHERE s.field = 'labellisation_date'""") == [("18 mars 2021",)]
 
 
+def test_marts_asset_and_its_column_lineage(one_territory_run):
+    """The marts from the core tables of the run's territory, every territory of territories.csv with its row;
+    each mart's materialisation says which core columns each of its columns comes from (what the UI draws)."""
+    from qp_analytics.schema import MARTS
+
+    warehouse, run = one_territory_run
+    result = run(ASSETS[:8])  # the core tables, then the marts
+    assert query(warehouse, "SELECT count(*), count(labellisation_date) FROM marts.mart_timeliness") == [
+        (len(read_registry(RAW)), 1)]
+    assert query(warehouse, "SELECT labellisation_date, roadmap_due_date FROM marts.mart_timeliness "
+                            "WHERE territory_id = ?", [AMP]) == [(dt.date(2021, 3, 18), dt.date(2021, 9, 18))]
+    lineage = {e.materialization.asset_key.to_user_string(): e.materialization.metadata["dagster/column_lineage"].value
+               for e in result.get_asset_materialization_events() if e.materialization.asset_key.path[0] == "marts"}
+    assert set(lineage) == {name.replace(".", "/") for name in MARTS}
+    assert [(d.asset_key.to_user_string(), d.column_name)
+            for d in lineage["marts/mart_timeliness"].deps_by_column["labellisation_date"]] == [
+        ("core/conventions", "labellisation_date")]
+    for name, table in MARTS.items():
+        assert set(lineage[name.replace(".", "/")].deps_by_column) == {c.name for c in table.columns if c.sources}
+
+
 # -- level 3: a whole run into a temporary folder ---------------------------------------------------
 
 def _expected_chefs():

@@ -11,7 +11,7 @@ from dagster import (
     multi_asset,
 )
 
-from pipelines.metadata import column_schema
+from pipelines.metadata import column_lineage, column_schema
 from pipelines.normalise.assets import core_conventions, territories
 from pipelines.normalise.avenants import avenants
 from pipelines.normalise.roadmaps import core_roadmaps
@@ -30,7 +30,10 @@ CORE = [*core_conventions.keys, *core_roadmaps.keys, *territories.keys, *avenant
 
 
 def _mart_metadata(name: str) -> dict:
-    return {"dagster/column_schema": column_schema(name, MARTS), "dagster/table_name": name}
+    """What a mart's definition and each of its materialisations say of it: its columns, where it lives, and the
+    core columns each of its columns is computed from."""
+    return {"dagster/column_schema": column_schema(name, MARTS), "dagster/table_name": name,
+            "dagster/column_lineage": MetadataValue.column_lineage(column_lineage(name, MARTS))}
 
 
 # Every mart for every territory of territories.csv, recomputed on every run (about a second at 1,400): no
