@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qp_analytics.warehouse.database import connect, ensure_tables
+from qp_analytics.warehouse.database import connect, ensure_tables, id_list
 
 REPORT_STEP = "published__report"
 SUMMARY_TABLES = ("raw.convention_documents", "core.territories", "core.conventions", "core.convention_commitments",
@@ -113,18 +113,18 @@ def count_in_warehouse(summary: RunSummary, work: Path) -> None:
     selected = summary.territories
     with connect(work) as con:
         ensure_tables(con)
-        ids = [selected]
+        ids = id_list(selected)  # a literal: a bound parameter would have DuckDB import pandas
         for table in SUMMARY_TABLES:
             summary.loaded[table] = con.execute(
-                f"SELECT count(*) FROM {table} WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", ids
+                f"SELECT count(*) FROM {table} WHERE territory_id IN (SELECT unnest({ids}))"
             ).fetchone()[0]
         with_roadmap = {r[0] for r in con.execute(
-            "SELECT territory_id FROM core.roadmaps WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))", ids
+            f"SELECT territory_id FROM core.roadmaps WHERE territory_id IN (SELECT unnest({ids}))"
         ).fetchall()}
         summary.without_roadmap = [t for t in selected if t not in with_roadmap]
         summary.rejections = con.execute(
             "SELECT territory_id, stage, problem FROM staging.rejections "
-            "WHERE territory_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY territory_id, stage, problem_no", ids
+            f"WHERE territory_id IN (SELECT unnest({ids})) ORDER BY territory_id, stage, problem_no"
         ).fetchall()
         for tid, since in con.execute("""
             SELECT territory_id, strftime(min(since), '%Y-%m-%d %H:%M UTC') FROM (
@@ -136,5 +136,5 @@ def count_in_warehouse(summary: RunSummary, work: Path) -> None:
             GROUP BY territory_id""").fetchall():
             summary.stale_since[tid] = since
         summary.with_data = {r[0] for r in con.execute(
-            "SELECT DISTINCT territory_id FROM core.conventions WHERE territory_id IN (SELECT unnest(?::VARCHAR[]))",
-            ids).fetchall()}
+            f"SELECT DISTINCT territory_id FROM core.conventions WHERE territory_id IN (SELECT unnest({ids}))"
+        ).fetchall()}
