@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pipelines
 import qp_analytics
+from qp_analytics.publication.releases import current_release
 from qp_analytics.reading.raw_index import raw_fingerprints
 
 FORMAT = 1
@@ -61,8 +62,7 @@ def _file_state(path: Path) -> list[int] | None:
 def outputs_state(warehouse: Path, marts_dir: Path, report_dir: Path) -> dict:
     """The state of what a run writes: the warehouse file, the current release (its folder and its release.json),
     the report's pages index and manifest."""
-    current = marts_dir / "current"
-    release = current.resolve() if current.is_symlink() else None
+    release = current_release(marts_dir)
     return {"warehouse": _file_state(warehouse),
             "current": release.name if release else None,
             "release": _file_state(release / "release.json") if release else None,
