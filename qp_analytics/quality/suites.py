@@ -561,23 +561,20 @@ class _Gx:
         self.gx, self.gxe = gx, gxe
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self.source = self.context.data_sources.add_pandas("warehouse")
+        # one data asset for every frame, its rows given as the batch's parameter: each asset added or deleted
+        # has GX write its whole configuration again (a tenth of a validation's time)
+        self.frames = (self.context.data_sources.add_pandas("warehouse").add_dataframe_asset("frame")
+                       .add_batch_definition_whole_dataframe("whole"))
 
     def validate(self, n: int, frame: Frame, df: Any) -> list[CheckOutcome]:
         """The outcomes of the frame's checks on df (its rows), the frame being the n-th of its run."""
-        name = f"{n}_{frame.table}"
-        asset = self.source.add_dataframe_asset(name)
-        try:
-            batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": df})
-            suite = self.gx.ExpectationSuite(name=name)
-            for i, check in enumerate(frame.checks):
-                for j, expect in enumerate(check.expects):
-                    suite.add_expectation(getattr(self.gxe, expect.kind)(**expect.kwargs, meta={"check": [i, j]}))
-            result = batch.validate(suite, result_format={
-                "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
-                "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
-        finally:  # with its batch, the only reference GX keeps to the rows; the name is free for the next run
-            self.source.delete_asset(name)
+        suite = self.gx.ExpectationSuite(name=f"{n}_{frame.table}")
+        for i, check in enumerate(frame.checks):
+            for j, expect in enumerate(check.expects):
+                suite.add_expectation(getattr(self.gxe, expect.kind)(**expect.kwargs, meta={"check": [i, j]}))
+        result = self.frames.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format={
+            "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
+            "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
         by_check: dict[int, dict[int, Any]] = {}
         for r in result.results:
             i, j = r.expectation_config.meta["check"]
@@ -588,12 +585,14 @@ class _Gx:
 
 def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "Validator | None" = None
                ) -> list[CheckOutcome]:
-    """Each frame's checks: in the validator process when one is given (and usable), else here, GX being
-    imported (seconds) and given a context only when a frame has rows to validate."""
+    """Each frame's checks: in the validator process when one is given (and usable), all the due frames sent
+    at once, else here one frame after the other, GX being imported (seconds) and given a context only when a
+    frame has rows to validate."""
     remote = validator if validator is not None and validator.usable() else None
     local: _Gx | None = None
+    found: dict[int, list[CheckOutcome]] = {}  # frame index -> its outcomes
+    sent: list[tuple[int, Frame, Any]] = []  # what the validator is asked, all at once
     with _quiet_gx():
-        outcomes: list[CheckOutcome] = []
         for n, frame in enumerate(frames):
             # as Arrow: compact to send to the validator, made pandas (_pandas) where GX runs
             rows = con.execute(frame.query()).to_arrow_table() if frame.due else None
@@ -601,20 +600,22 @@ def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "
                                 and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)):
                 # not due: this content passed these suites before; empty (e.g. no changed territory): every
                 # row-wise expectation holds
-                outcomes += [CheckOutcome(frame.table, c.name, c.expectation, True, 0, 0, [], c.blocking)
-                             for c in frame.checks]
-                continue
-            if remote is not None:
-                try:
-                    outcomes += remote.validate(n, frame, rows)
-                    continue
-                except ValidatorLost as lost:  # killed, or out of memory: the checks still run, here
-                    warnings.warn(f"{lost}; validating in this process instead", RuntimeWarning, stacklevel=2)
-                    remote = None
-            if local is None:
+                found[n] = [CheckOutcome(frame.table, c.name, c.expectation, True, 0, 0, [], c.blocking)
+                            for c in frame.checks]
+            elif remote is not None:
+                sent.append((n, frame, rows))
+            else:  # one frame's rows at a time in memory: a large run validates here
+                if local is None:
+                    local = _Gx()
+                found[n] = local.validate(n, frame, _pandas(rows))
+        if sent:
+            try:
+                found.update(zip([n for n, _, _ in sent], remote.validate_all(sent), strict=True))
+            except ValidatorLost as lost:  # killed, or out of memory: the checks still run, here
+                warnings.warn(f"{lost}; validating in this process instead", RuntimeWarning, stacklevel=2)
                 local = _Gx()
-            outcomes += local.validate(n, frame, _pandas(rows))
-    return outcomes
+                found.update((n, local.validate(n, frame, _pandas(rows))) for n, frame, rows in sent)
+    return [outcome for n in sorted(found) for outcome in found[n]]
 
 
 def _pandas(rows: Any) -> Any:
@@ -637,11 +638,71 @@ class ValidatorError(Exception):
     """GX raised an error while validating a frame in the validator process (the message has its traceback)."""
 
 
+def _answer(gx: "_Gx | None", failure: str, request: tuple[int, Frame, Any]) -> tuple[str, Any]:
+    """("ok", outcomes) for one frame sent to the validator, or ("error", traceback)."""
+    import traceback
+
+    n, frame, rows = request
+    try:
+        if gx is None:
+            raise RuntimeError(failure)
+        return "ok", gx.validate(n, frame, _pandas(rows))
+    except Exception:
+        return "error", traceback.format_exc()
+
+
+def _weight(request: tuple[int, Frame, Any]) -> int:
+    """A frame's validation cost, roughly: GX's time goes mostly per expectation, some per row."""
+    _, frame, rows = request
+    return sum(len(c.expects) for c in frame.checks) * (1 + rows.num_rows // 5000)
+
+
+def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]], workers: int
+             ) -> list[tuple[str, Any]]:
+    """Each request's answer, in order. With several frames and cores, shared between this process and copies of
+    it forked once GX is imported (copy-on-write: no import again), the heaviest frames first to the least
+    loaded; the run's process only waits for the answers meanwhile, so every core validates."""
+    import pickle
+
+    shares: list[list[int]] = [[] for _ in range(max(1, min(workers, len(requests))))]
+    loads = [0] * len(shares)
+    for i in sorted(range(len(requests)), key=lambda i: -_weight(requests[i])):
+        least = loads.index(min(loads))
+        shares[least].append(i)
+        loads[least] += _weight(requests[i])
+    copies: list[tuple[int, int, list[int]]] = []
+    for share in shares[1:]:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the copy: its share's answers through the pipe, then gone (no exit handler of the parent)
+            status = 1
+            try:
+                os.close(read)
+                with os.fdopen(write, "wb") as out:
+                    pickle.dump([_answer(gx, failure, requests[i]) for i in share], out)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        copies.append((pid, read, share))
+    answers: dict[int, tuple[str, Any]] = {i: _answer(gx, failure, requests[i]) for i in shares[0]}
+    for pid, read, share in copies:
+        with os.fdopen(read, "rb") as got:
+            try:
+                answers.update(zip(share, pickle.load(got), strict=True))
+            except (EOFError, pickle.UnpicklingError, ValueError):  # the copy died: its share answered here
+                answers.update((i, _answer(gx, failure, requests[i])) for i in share)
+        os.waitpid(pid, 0)
+    return [answers[i] for i in range(len(requests))]
+
+
 def _serve(conn: Any) -> None:
-    """The validator process: import GX at once, then validate each frame it is sent, answering
+    """The validator process: import GX at once, then validate the frames it is sent (a list), answering each
     ("ok", outcomes) or ("error", traceback)."""
     import signal
     import traceback
+
+    from qp_analytics.parallel import worker_count
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run's process, which then ends this one
     gx: _Gx | None = None
@@ -649,19 +710,17 @@ def _serve(conn: Any) -> None:
     with _quiet_gx():
         try:
             gx = _Gx()  # the import, and a first context (what it imports on first use), before any request
+            # and a first validation: what GX makes on first use (a progress bar's lock, a semaphore), made here
+            # once, not in each forked copy, which would leave it to the resource tracker as leaked
+            warm = Frame("warm_up", "SELECT 1 AS a", ["a"])
+            warm.add("not_null", "a is set", expect("ExpectColumnValuesToNotBeNull", column="a"))
+            gx.validate(-1, warm, _pandas(duckdb.sql(warm.sql).to_arrow_table()))
         except Exception:  # GX cannot be imported: every request gets the reason
             failure = traceback.format_exc()
         try:
             conn.send(("ready", None))
             while True:
-                n, frame, rows = conn.recv()
-                try:
-                    if gx is None:
-                        raise RuntimeError(failure)
-                    answer = ("ok", gx.validate(n, frame, _pandas(rows)))
-                except Exception:
-                    answer = ("error", traceback.format_exc())
-                conn.send(answer)
+                conn.send(_answers(gx, failure, conn.recv(), worker_count()))
         except (EOFError, OSError):  # the pipe is closed: the run's process is done with it, or gone
             return
 
@@ -703,26 +762,29 @@ class Validator:
         process that died is found out when asked (ValidatorLost)."""
         return self._owner == os.getpid() and not self._conn.closed
 
-    def validate(self, n: int, frame: Frame, rows: Any) -> list[CheckOutcome]:
-        """The frame's outcomes, its rows (an Arrow table) validated in the validator process."""
+    def validate_all(self, requests: list[tuple[int, Frame, Any]]) -> list[list[CheckOutcome]]:
+        """The outcomes of each frame (n, frame, rows as an Arrow table), validated in the validator process (and
+        its forked copies, one per core)."""
         with self._lock:
             try:
                 if not self._ready:
                     self._conn.recv()
                     self._ready = True
-                self._conn.send((n, frame, rows))
-                status, payload = self._conn.recv()
+                self._conn.send(requests)
+                answers = self._conn.recv()
             except (EOFError, OSError):
                 self.stop()
-                raise ValidatorLost(f"the GX validator process ended (exit code {self._process.exitcode}) "
-                                    f"while validating {frame.table}") from None
+                raise ValidatorLost(f"the GX validator process ended (exit code {self._process.exitcode}) while "
+                                    f"validating {', '.join(sorted({f.table for _, f, _ in requests}))}") from None
             except BaseException:  # interrupted between a question and its answer: the answer would be read
                 self.stop()        # as the next question's, so this process is not asked again
                 raise
-        if status != "ok":
-            raise ValidatorError(f"Great Expectations failed on {frame.table}, in the validator process:\n{payload}")
-        self.frames += 1
-        return payload
+        for (_, frame, _), (status, payload) in zip(requests, answers, strict=True):
+            if status != "ok":
+                raise ValidatorError(f"Great Expectations failed on {frame.table}, in the validator process:\n"
+                                     f"{payload}")
+        self.frames += len(requests)
+        return [payload for _, payload in answers]
 
     def stop(self) -> None:
         """End the process: once GX is imported, by closing the pipe (it ends as a process should, its

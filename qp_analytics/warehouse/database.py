@@ -144,29 +144,47 @@ def id_list(values: Iterable[str]) -> str:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None,
                   definitions: Mapping[str, Table] = TABLES) -> None:
-    for name in tables or list(definitions):
+    """The tables (all the definitions' by default) created where missing, with the columns added since an
+    earlier version (nullable, hence null there) and the dictionary's comments. One look at the catalog when
+    all are there already: every step of a run calls this."""
+    names = list(tables or definitions)
+    columns = _catalog_columns(con)
+    changed = False
+    for name in names:
         table = definitions[name]
         schema, bare = name.split(".")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.execute(table.ddl())
-        # A warehouse written by an earlier version gains the columns added since (nullable, hence null there).
-        present = {r[0] for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() "
-            f"WHERE schema_name = {sql_literal(schema)} AND table_name = {sql_literal(bare)}").fetchall()}
+        present = columns.get((schema, bare))
+        if present is None:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(table.ddl())
+            changed = True
+            continue
         for column in table.columns:
             if column.name not in present and column.nullable and not column.key:
                 con.execute(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {column.type}')
-    write_comments(con, {name: definitions[name] for name in tables or list(definitions)})
+                changed = True
+    write_comments(con, {name: definitions[name] for name in names}, None if changed else columns)
 
 
-def write_comments(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, Table]) -> int:
+def _catalog_columns(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict[str, str | None]]:
+    """(schema, table) -> {column: its comment}, for every table and view of the database."""
+    columns: dict[tuple[str, str], dict[str, str | None]] = {}
+    for schema, table, column, comment in con.execute(
+            "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns()").fetchall():
+        columns.setdefault((schema, table), {})[column] = comment
+    return columns
+
+
+def write_comments(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, Table],
+                   columns: Mapping[tuple[str, str], Mapping[str, str | None]] | None = None) -> int:
     """The definitions' descriptions (the data dictionary) as the warehouse's table and column comments, written
     where they differ from those there: `SELECT comment FROM duckdb_columns()` answers what a column means.
-    Returns how many comments were written."""
+    `columns`: the catalog's columns as `_catalog_columns` gives them, when just read. Returns how many comments
+    were written."""
     tables = {(s, t): c for s, t, c in con.execute("SELECT schema_name, table_name, comment FROM duckdb_tables()"
                                                    ).fetchall()}
-    columns = {(s, t, c): m for s, t, c, m in con.execute(
-        "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns()").fetchall()}
+    if columns is None:
+        columns = _catalog_columns(con)
     written = 0
     for name, table in definitions.items():
         schema, bare = name.split(".")
@@ -175,8 +193,9 @@ def write_comments(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, Tab
         if tables[(schema, bare)] != table.description:
             con.execute(f"COMMENT ON TABLE {name} IS {sql_literal(table.description)}")
             written += 1
+        there = columns.get((schema, bare), {})
         for column in table.columns:
-            if (schema, bare, column.name) in columns and columns[(schema, bare, column.name)] != column.description:
+            if column.name in there and there[column.name] != column.description:
                 con.execute(f'COMMENT ON COLUMN {name}."{column.name}" IS {sql_literal(column.description)}')
                 written += 1
     return written
