@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from qp_analytics.marts.compute import compute_marts
+from qp_analytics.quality import suites
 from qp_analytics.quality.suites import (
     CORE_READS,
     CheckOutcome,
@@ -551,16 +552,23 @@ def validator():
     assert not started.usable()  # stopped with its block
 
 
+@pytest.mark.parametrize(("copies", "batch_bytes"), [(1, None), (3, None), (2, 1)],
+                         ids=["alone", "three copies", "a batch per frame"])
 def test_the_validator_process_gives_the_outcomes_of_this_one(broken_core_warehouse, broken_core,
-                                                              broken_marts_warehouse, broken_marts, validator):
-    """The broken warehouses validated in the validator process (their rows sent as Arrow): the outcomes of
-    the validation in this process (every rule broken, with its samples), and the frames were validated there."""
-    remote = validate_core(broken_core_warehouse, [*IDS, "t3"], validator=validator)
-    assert validator.frames > 0
-    assert remote == broken_core
-    sent = validator.frames
-    assert validate_marts(broken_marts_warehouse, IDS, validator=validator) == broken_marts
-    assert validator.frames > sent
+                                                              broken_marts_warehouse, broken_marts, copies,
+                                                              batch_bytes, monkeypatch):
+    """The broken warehouses validated in the validator process (their rows sent as Arrow), alone or sharing each
+    batch with forked copies of it, in one batch or one per frame: the outcomes of the validation in this process
+    (every rule broken, with its samples), in the same order, and the frames were validated there."""
+    if batch_bytes is not None:
+        monkeypatch.setattr(suites, "BATCH_BYTES", batch_bytes)
+    with Validator(copies) as validator:
+        remote = validate_core(broken_core_warehouse, [*IDS, "t3"], validator=validator)
+        assert validator.frames > 1
+        assert remote == broken_core
+        sent = validator.frames
+        assert validate_marts(broken_marts_warehouse, IDS, validator=validator) == broken_marts
+        assert validator.frames > sent
 
 
 def test_a_validator_lost_leaves_the_checks_to_this_process(broken_core_warehouse, broken_core, validator):

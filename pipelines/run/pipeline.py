@@ -25,12 +25,14 @@ from qp_analytics.quality.suites import validator_for_run
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.warehouse.database import Warehouse
 
-# Runs of up to this many territories (a refresh) validate in a validator process (quality.validator_for_run),
-# where GX's import (3–7 s) overlaps the run's other work. Larger runs validate in their own process: there
-# the import is a small share of the run, and a second process holding GX and a copy of the rows validated
-# added about 250 MiB to the peak (measured at 1,400: 962 MiB against 722). A small run that must validate
-# every territory again (new suites, --reprocess) has that peak too.
-VALIDATOR_UP_TO = 48
+# Every in-process run validates in a validator process (quality.validator_for_run), where GX's import (3–7 s)
+# overlaps the run's other work (a full run at 1,400 territories: 40.0 s, against 44.8 s for session 8's code,
+# which validated in the run's process; docs/scale.md). Runs of up to this many territories share each batch of
+# frames between the validator and forked copies of it, one per core; larger ones validate in the validator
+# alone: copies holding large frames took the peak of a full run at 1,400 to 944-1,010 MiB (proportional sets
+# of the process tree), against 950 MiB alone and 1 GiB allowed.
+SHARED_UP_TO = 48
+
 
 
 def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date, territories: list[str],
@@ -68,8 +70,8 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     selected = list(dict.fromkeys(territories)) if territories else registry
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
-    # a refresh: GX imported in a process of its own, on another core, while this one sets the run up
-    apart = validator_for_run(options.executor == "in-process" and len(selected) <= VALIDATOR_UP_TO)
+    # GX imported in a process of its own, on another core, while this one sets the run up, reads and normalises
+    apart = validator_for_run(options.executor == "in-process", copies=None if len(selected) <= SHARED_UP_TO else 1)
     # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
     # it for the orphan of a killed run
     with _pruned_after(marts_dir), apart as validator, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):

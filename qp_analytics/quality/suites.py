@@ -583,11 +583,15 @@ class _Gx:
                 for i, check in enumerate(frame.checks)]
 
 
+# the validator is sent the due frames in batches of about this many bytes (Arrow), each shared between its copies
+BATCH_BYTES = 8 * 2**20
+
+
 def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "Validator | None" = None
                ) -> list[CheckOutcome]:
-    """Each frame's checks: in the validator process when one is given (and usable), all the due frames sent
-    at once, else here one frame after the other, GX being imported (seconds) and given a context only when a
-    frame has rows to validate."""
+    """Each frame's checks: in the validator process when one is given (and usable), the due frames sent in
+    batches (BATCH_BYTES), else here one frame after the other, GX being imported (seconds) and given a context
+    only when a frame has rows to validate."""
     remote = validator if validator is not None and validator.usable() else None
     local: _Gx | None = None
     found: dict[int, list[CheckOutcome]] = {}  # frame index -> its outcomes
@@ -604,18 +608,31 @@ def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "
                             for c in frame.checks]
             elif remote is not None:
                 sent.append((n, frame, rows))
-            else:  # one frame's rows at a time in memory: a large run validates here
+                if sum(r.nbytes for _, _, r in sent) >= BATCH_BYTES:  # memory stays bounded on a large run
+                    remote = _ask(remote, sent, found)
+                    sent = []
+            else:
                 if local is None:
                     local = _Gx()
                 found[n] = local.validate(n, frame, _pandas(rows))
         if sent:
-            try:
-                found.update(zip([n for n, _, _ in sent], remote.validate_all(sent), strict=True))
-            except ValidatorLost as lost:  # killed, or out of memory: the checks still run, here
-                warnings.warn(f"{lost}; validating in this process instead", RuntimeWarning, stacklevel=2)
-                local = _Gx()
-                found.update((n, local.validate(n, frame, _pandas(rows))) for n, frame, rows in sent)
+            _ask(remote, sent, found)
     return [outcome for n in sorted(found) for outcome in found[n]]
+
+
+def _ask(remote: "Validator | None", sent: list[tuple[int, Frame, Any]], found: dict[int, list[CheckOutcome]]
+         ) -> "Validator | None":
+    """The outcomes of the frames sent, from the validator (None: lost before) or, when it is lost, from GX
+    here (with a warning); the validator to ask next (None once lost)."""
+    if remote is not None:
+        try:
+            found.update(zip([n for n, _, _ in sent], remote.validate_all(sent), strict=True))
+            return remote
+        except ValidatorLost as lost:  # killed, or out of memory: the checks still run, here
+            warnings.warn(f"{lost}; validating in this process instead", RuntimeWarning, stacklevel=3)
+    local = _Gx()
+    found.update((n, local.validate(n, frame, _pandas(rows))) for n, frame, rows in sent)
+    return None
 
 
 def _pandas(rows: Any) -> Any:
@@ -696,13 +713,25 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
     return [answers[i] for i in range(len(requests))]
 
 
-def _serve(conn: Any) -> None:
+def _give_back_memory() -> None:
+    """Collect what is garbage and hand the freed heap back to the system (glibc's malloc_trim, where there is
+    one): a process that validated large frames otherwise keeps their memory until it ends."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def _serve(conn: Any, copies: int) -> None:
     """The validator process: import GX at once, then validate the frames it is sent (a list), answering each
-    ("ok", outcomes) or ("error", traceback)."""
+    ("ok", outcomes) or ("error", traceback); with `copies` > 1, a batch is shared with forked copies of it."""
     import signal
     import traceback
-
-    from qp_analytics.parallel import worker_count
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run's process, which then ends this one
     gx: _Gx | None = None
@@ -720,7 +749,8 @@ def _serve(conn: Any) -> None:
         try:
             conn.send(("ready", None))
             while True:
-                conn.send(_answers(gx, failure, conn.recv(), worker_count()))
+                conn.send(_answers(gx, failure, conn.recv(), copies))
+                _give_back_memory()  # the batch's frames are freed: between batches, the process stays small
         except (EOFError, OSError):  # the pipe is closed: the run's process is done with it, or gone
             return
 
@@ -731,12 +761,15 @@ class Validator:
     `with` block; handed to the checks (`validate_core`, `validate_marts`: `validator`). Stopped when this process
     exits at the latest (a safety net: a run stops its own when it ends)."""
 
-    def __init__(self) -> None:
-        from qp_analytics.parallel import forkserver_context
+    def __init__(self, copies: int | None = None) -> None:
+        """`copies`: processes that validate a batch of frames together (the validator and forked copies of it);
+        None: one per core (worker_count)."""
+        from qp_analytics.parallel import forkserver_context, worker_count
 
         context = forkserver_context()
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), name="qp-analytics GX validator", daemon=True)
+        self._process = context.Process(target=_serve, args=(child, copies or worker_count()),
+                                        name="qp-analytics GX validator", daemon=True)
         self._process.start()
         child.close()
         self._owner = os.getpid()
@@ -804,15 +837,15 @@ class Validator:
 
 
 @contextmanager
-def validator_for_run(wanted: bool = True) -> Iterator[Validator | None]:
+def validator_for_run(wanted: bool = True, copies: int | None = None) -> Iterator[Validator | None]:
     """The validator of a run: started now (when wanted), so that GX is imported there while the run does its
-    other work, and stopped when the block ends. None when not wanted, or when it cannot start (then the checks
-    validate in their own process; a warning says why)."""
+    other work, and stopped when the block ends; `copies` as Validator's. None when not wanted, or when it cannot
+    start (then the checks validate in their own process; a warning says why)."""
     if not wanted:
         yield None
         return
     try:
-        validator = Validator()
+        validator = Validator(copies)
     except OSError as exc:
         warnings.warn(f"the GX validator process could not start ({exc}); validating in this process",
                       RuntimeWarning, stacklevel=3)
