@@ -27,7 +27,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -595,7 +595,8 @@ def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "
     remote = validator if validator is not None and validator.usable() else None
     local: _Gx | None = None
     found: dict[int, list[CheckOutcome]] = {}  # frame index -> its outcomes
-    sent: list[tuple[int, Frame, Any]] = []  # what the validator is asked, all at once
+    sent: list[tuple[int, Frame, Any]] = []  # the next batch for the validator
+    size = 0  # its bytes
     with _quiet_gx():
         for n, frame in enumerate(frames):
             # as Arrow: compact to send to the validator, made pandas (_pandas) where GX runs
@@ -608,9 +609,10 @@ def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "
                             for c in frame.checks]
             elif remote is not None:
                 sent.append((n, frame, rows))
-                if sum(r.nbytes for _, _, r in sent) >= BATCH_BYTES:  # memory stays bounded on a large run
+                size += rows.nbytes
+                if size >= BATCH_BYTES:  # memory stays bounded on a large run
                     remote = _ask(remote, sent, found)
-                    sent = []
+                    sent, size = [], 0
             else:
                 if local is None:
                     local = _Gx()
@@ -713,18 +715,23 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
     return [answers[i] for i in range(len(requests))]
 
 
-def _give_back_memory() -> None:
-    """Collect what is garbage and hand the freed heap back to the system (glibc's malloc_trim, where there is
-    one): a process that validated large frames otherwise keeps their memory until it ends."""
+def _memory_giver() -> Callable[[], None]:
+    """What hands the freed heap back to the system after a batch: garbage collected, then glibc's malloc_trim
+    where there is one (a process that validated large frames otherwise keeps their memory until it ends)."""
     import ctypes
-    import ctypes.util
     import gc
 
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
+    try:
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the C library the process runs with
+    except OSError:
+        trim = None
+
+    def give_back() -> None:
+        gc.collect()
+        if trim is not None:
+            trim(0)
+
+    return give_back
 
 
 def _serve(conn: Any, copies: int) -> None:
@@ -747,10 +754,11 @@ def _serve(conn: Any, copies: int) -> None:
         except Exception:  # GX cannot be imported: every request gets the reason
             failure = traceback.format_exc()
         try:
+            give_back = _memory_giver()
             conn.send(("ready", None))
             while True:
                 conn.send(_answers(gx, failure, conn.recv(), copies))
-                _give_back_memory()  # the batch's frames are freed: between batches, the process stays small
+                give_back()  # the batch's frames are freed: between batches, the process stays small
         except (EOFError, OSError):  # the pipe is closed: the run's process is done with it, or gone
             return
 
