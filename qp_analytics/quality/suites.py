@@ -8,9 +8,10 @@ spans tables or rows); each gives a `CheckOutcome` with the rule in words and a 
 GX has no DuckDB dialect, so every frame is read with DuckDB into pandas and validated by a pandas data
 source of an ephemeral context (no project folder). GX is imported only when a frame has rows to validate (the
 import takes seconds), and a content that passed the same suites before is not validated again (see the end of
-this module and pipelines.quality.checks). A small in-process run of `run_pipeline` (a refresh) validates in a
-process of its own, a `Validator` started with the run and handed to its checks, where GX is imported while the
-run does its other work (see `validator_for_run`).
+this module and pipelines.quality.checks). An in-process run of `run_pipeline` validates in a process of its
+own, a `Validator` started with the run and handed to its checks, where GX is imported while the run does its
+other work, and which shares each batch of frames with forked copies of itself on a small run (see
+`validator_for_run`).
 
 Blocking: a failed blocking check means a published figure could be wrong. Non-blocking checks are the
 pure-format ones (SIREN, SHA-256, QPV code shapes), the commitments' party codes (no figure uses them) and
