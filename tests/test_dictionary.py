@@ -63,3 +63,22 @@ def test_the_warehouse_carries_the_dictionary_as_comments():
     assert write_comments(con, TABLES) == 0
     assert con.execute("SELECT comment FROM duckdb_columns() WHERE table_name = 'actions' AND column_name = "
                        "'fin_prevue'").fetchone()[0] == "Planned end."
+
+
+def test_tables_are_made_in_the_warehouse_whatever_another_database_holds():
+    """A table of the same name in another attached database (or a column missing there) is not the
+    warehouse's: every table is created in the connection's database, with every column, and made again
+    by a second call once dropped."""
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS other")
+    con.execute("CREATE SCHEMA other.core")
+    con.execute("CREATE TABLE other.core.conventions (unrelated INTEGER)")
+    ensure_tables(con)
+    made = {(s, t, c) for s, t, c in con.execute(
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = 'memory'"
+    ).fetchall()}
+    expected = {(*name.split("."), column.name) for name, table in TABLES.items() for column in table.columns}
+    assert made == expected
+    con.execute("DROP TABLE core.actions")
+    ensure_tables(con)
+    assert con.execute("SELECT count(*) FROM core.actions").fetchone() == (0,)

@@ -167,10 +167,12 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None =
 
 
 def _catalog_columns(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict[str, str | None]]:
-    """(schema, table) -> {column: its comment}, for every table and view of the database."""
+    """(schema, table) -> {column: its comment}, for every table and view of the connection's database (not of
+    another attached, nor its temporary tables)."""
     columns: dict[tuple[str, str], dict[str, str | None]] = {}
     for schema, table, column, comment in con.execute(
-            "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns()").fetchall():
+            "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() "
+            "WHERE database_name = current_database()").fetchall():
         columns.setdefault((schema, table), {})[column] = comment
     return columns
 
