@@ -24,6 +24,7 @@ from qp_analytics.quality.suites import (
     CORE_READS,
     CheckOutcome,
     Frame,
+    KeptValidator,
     Validator,
     ValidatorError,
     core_contents,
@@ -612,3 +613,27 @@ def test_checks_run_in_the_validator_they_are_handed_and_nowhere_else():
     assert validator.frames == 1
     with validator_for_run(wanted=False) as none:
         assert none is None
+
+
+def test_a_kept_validator_serves_the_next_runs_of_the_process_and_is_replaced_once_lost():
+    """Kept: the second run gets the first's validator (GX imported once), with its own copies, still running
+    after the run; killed, the next run starts another one, which validates the same."""
+    con = duckdb.connect()
+    frame = Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
+    frame.add("not_null", "a is set", expect("ExpectColumnValuesToNotBeNull", column="a"))
+    kept = KeptValidator()
+    with validator_for_run(copies=1, kept=kept) as first:
+        assert [o.unexpected_count for o in run_frames(con, [frame], first)] == [1]
+    assert first.usable() and kept.validator is first
+    with validator_for_run(copies=2, kept=kept) as second:
+        assert second is first and second.copies == 2
+        assert [o.unexpected_count for o in run_frames(con, [frame, frame], second)] == [1, 1]
+    assert first.frames == 3
+    os.kill(first.pid, signal.SIGKILL)
+    with pytest.warns(RuntimeWarning, match="the GX validator process ended"):
+        assert [o.unexpected_count for o in run_frames(con, [frame], first)] == [1]  # here, with a warning
+    with validator_for_run(kept=kept) as third:
+        assert third is not first and third.usable()
+        assert [o.unexpected_count for o in run_frames(con, [frame], third)] == [1]
+    third.stop()
+    assert not third.usable()

@@ -21,7 +21,7 @@ from pipelines.run.warehouse import commit_working_copy, remove_working_copy, wa
 from qp_analytics.normalise.rows import unknown_files
 from qp_analytics.publication.release import activate_release, prune_releases
 from qp_analytics.publication.releases import publishing
-from qp_analytics.quality.suites import validator_for_run
+from qp_analytics.quality.suites import KeptValidator, validator_for_run
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.warehouse.database import Warehouse
 
@@ -32,6 +32,8 @@ from qp_analytics.warehouse.database import Warehouse
 # alone: copies holding large frames took the peak of a full run at 1,400 to 944-1,010 MiB (proportional sets
 # of the process tree), against 950 MiB alone and 1 GiB allowed.
 SHARED_UP_TO = 48
+# This process's validator, kept between its runs: a process that runs several (a test session) imports GX once.
+KEPT_VALIDATOR = KeptValidator()
 
 
 
@@ -71,7 +73,8 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
     # GX imported in a process of its own, on another core, while this one sets the run up, reads and normalises
-    apart = validator_for_run(options.executor == "in-process", copies=None if len(selected) <= SHARED_UP_TO else 1)
+    apart = validator_for_run(options.executor == "in-process", copies=None if len(selected) <= SHARED_UP_TO else 1,
+                              kept=KEPT_VALIDATOR)
     # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
     # it for the orphan of a killed run
     with _pruned_after(marts_dir), apart as validator, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):

@@ -36,6 +36,7 @@ from typing import Any
 import duckdb
 
 from qp_analytics.marts.compute import AMOUNT_UNITS, COUNT_UNITS, MEASURE_UNITS, NATIONAL_PARTNERS
+from qp_analytics.parallel import worker_count
 from qp_analytics.reading.roadmap import CODES, QPV_CODE
 from qp_analytics.schema import MARTS, TABLES, Table
 from qp_analytics.text import sql_literal
@@ -644,10 +645,10 @@ def _pandas(rows: Any) -> Any:
 
 
 # -- GX in a process of its own -----------------------------------------------------------------------------
-# Importing GX costs 3–7 s of CPU here: more than everything else a one-territory refresh does. A small run of
-# `run_pipeline` starts a Validator first (`validator_for_run`): a process that imports GX on another core while
-# the run sets Dagster up, reads, parses and normalises; the run hands it to its checks (the `validator`
-# resource), which send it their frames, and stops it when the run ends.
+# Importing GX costs 3–7 s of CPU here: more than everything else a one-territory refresh does. An in-process run
+# of `run_pipeline` starts a Validator first (`validator_for_run`), unless its process kept one from an earlier
+# run (`KeptValidator`): a process that imports GX on another core while the run sets Dagster up, reads, parses
+# and normalises; the run hands it to its checks (the `validator` resource), which send it their frames.
 
 
 class ValidatorLost(Exception):
@@ -735,9 +736,10 @@ def _memory_giver() -> Callable[[], None]:
     return give_back
 
 
-def _serve(conn: Any, copies: int) -> None:
-    """The validator process: import GX at once, then validate the frames it is sent (a list), answering each
-    ("ok", outcomes) or ("error", traceback); with `copies` > 1, a batch is shared with forked copies of it."""
+def _serve(conn: Any) -> None:
+    """The validator process: import GX at once, then validate the frames it is sent ((copies, a list)),
+    answering each ("ok", outcomes) or ("error", traceback); with copies > 1, the list is shared with forked
+    copies of it."""
     import signal
     import traceback
 
@@ -758,7 +760,8 @@ def _serve(conn: Any, copies: int) -> None:
             give_back = _memory_giver()
             conn.send(("ready", None))
             while True:
-                conn.send(_answers(gx, failure, conn.recv(), copies))
+                copies, requests = conn.recv()
+                conn.send(_answers(gx, failure, requests, copies))
                 give_back()  # the batch's frames are freed: between batches, the process stays small
         except (EOFError, OSError):  # the pipe is closed: the run's process is done with it, or gone
             return
@@ -773,11 +776,12 @@ class Validator:
     def __init__(self, copies: int | None = None) -> None:
         """`copies`: processes that validate a batch of frames together (the validator and forked copies of it);
         None: one per core (worker_count)."""
-        from qp_analytics.parallel import forkserver_context, worker_count
+        from qp_analytics.parallel import forkserver_context
 
         context = forkserver_context()
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, copies or worker_count()),
+        self.copies = copies or worker_count()  # for each batch from now on (a run may set its own)
+        self._process = context.Process(target=_serve, args=(child,),
                                         name="qp-analytics GX validator", daemon=True)
         self._process.start()
         child.close()
@@ -812,7 +816,7 @@ class Validator:
                 if not self._ready:
                     self._conn.recv()
                     self._ready = True
-                self._conn.send(requests)
+                self._conn.send((self.copies, requests))
                 answers = self._conn.recv()
             except (EOFError, OSError):
                 self.stop()
@@ -846,12 +850,18 @@ class Validator:
 
 
 @contextmanager
-def validator_for_run(wanted: bool = True, copies: int | None = None) -> Iterator[Validator | None]:
+def validator_for_run(wanted: bool = True, copies: int | None = None, kept: "KeptValidator | None" = None
+                      ) -> Iterator[Validator | None]:
     """The validator of a run: started now (when wanted), so that GX is imported there while the run does its
-    other work, and stopped when the block ends; `copies` as Validator's. None when not wanted, or when it cannot
-    start (then the checks validate in their own process; a warning says why)."""
+    other work, and stopped when the block ends; `copies` as Validator's. With `kept`, the validator it keeps
+    for this process instead: started by its first run, kept running for the next ones. None when not wanted,
+    or when it cannot start (then the checks validate in their own process; a warning says why)."""
     if not wanted:
         yield None
+        return
+    if kept is not None and kept.validator is not None and kept.validator.usable():
+        kept.validator.copies = copies or worker_count()
+        yield kept.validator
         return
     try:
         validator = Validator(copies)
@@ -860,8 +870,21 @@ def validator_for_run(wanted: bool = True, copies: int | None = None) -> Iterato
                       RuntimeWarning, stacklevel=3)
         yield None
         return
+    if kept is not None:  # stopped when this process exits (Validator's safety net), or when lost
+        kept.validator = validator
+        yield validator
+        return
     with validator:
         yield validator
+
+
+class KeptValidator:
+    """A process's validator kept between its runs (`validator_for_run(kept=...)`): GX is imported once per
+    process that runs several (a test session, a long-lived caller of `run_pipeline`) instead of once per run,
+    3–5 s of CPU each. A validator that died or was stopped (an interrupted run) is replaced by the next run."""
+
+    def __init__(self) -> None:
+        self.validator: Validator | None = None
 
 
 def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scope: Scope = None,
