@@ -58,20 +58,25 @@ def storage_modules(home: Path) -> list[str]:
     """The packages beyond Dagster's own that the instance's dagster.yaml names: dagster_postgres for PostgreSQL
     (`storage: postgres:`, or a storage whose `module` is dagster_postgres's). A file Dagster cannot read is
     Dagster's to report: none then."""
-    import yaml  # Dagster's own dependency
-
-    try:
-        config = yaml.safe_load((home / "dagster.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return []
-    if not isinstance(config, dict):
-        return []
+    config = _config(home) or {}
     storage = config.get("storage")
     named = isinstance(storage, dict) and "postgres" in storage
     for section in config.values():
         module = section.get("module") if isinstance(section, dict) else None
         named = named or (isinstance(module, str) and module.split(".")[0] == "dagster_postgres")
     return ["dagster_postgres"] if named else []
+
+
+def _config(home: Path) -> dict | None:
+    """The instance's dagster.yaml as a mapping (empty for an empty file); None when it cannot be read or is not
+    a mapping (Dagster's to report then)."""
+    import yaml  # Dagster's own dependency
+
+    try:
+        config = yaml.safe_load((home / "dagster.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    return config if isinstance(config, dict) else None
 
 
 def require_storage(home: Path) -> None:
@@ -96,7 +101,22 @@ def project_instance(quiet: bool = False):  # -> DagsterInstance, a context mana
             from dagster._core.instance.ref import InstanceRef
 
             return DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides={
-                "python_logs": {"python_log_level": "CRITICAL"}}))
+                "python_logs": {"python_log_level": "CRITICAL"}, **pooled_event_log(folder)}))
         except ImportError:  # moved in another Dagster version: Dagster's lines then show
             pass
     return DagsterInstance.from_config(home)
+
+
+def pooled_event_log(home: Path) -> dict:
+    """The override that stores the run's events with pipelines.event_storage's pooled SQLite event log, when the
+    instance's dagster.yaml leaves the storage to Dagster's default (SQLite, in `home`): the same files, in the
+    same folder (`history/runs`, as Dagster's default storage puts them). Nothing for any other storage."""
+    config = _config(home)
+    if config is None or any(config.get(k) for k in STORAGE_KEYS):
+        return {}
+    return {"event_log_storage": {"module": "pipelines.event_storage", "class": "PooledSqliteEventLogStorage",
+                                  "config": {"base_dir": str(home / "history" / "runs")}}}
+
+
+# the dagster.yaml sections that choose a storage other than Dagster's default
+STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
