@@ -649,3 +649,14 @@ def test_a_kept_validator_serves_the_next_runs_of_the_process_and_is_replaced_on
         assert [o.unexpected_count for o in run_frames(con, [frame], third)] == [1]
     third.stop()
     assert not third.usable()
+    # started ahead of a run (the command line, before it imports the graph): the run gets that one; started
+    # again while it is usable, it stays the same process
+    kept.start()
+    ahead = kept.validator
+    assert ahead is not None and ahead is not third and ahead.usable()
+    kept.start()
+    assert kept.validator is ahead
+    with validator_for_run(kept=kept) as fourth:
+        assert fourth is ahead
+        assert [o.unexpected_count for o in run_frames(con, [frame], fourth)] == [1]
+    ahead.stop()

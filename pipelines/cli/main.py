@@ -269,6 +269,16 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     unchanged.forget(warehouse)  # whatever this run ends with, the stamp no longer says what the outputs hold
 
     from pipelines.run import RunFault, RunOptions, RunRequestError, run_pipeline
+    from pipelines.run.pipeline import KEPT_VALIDATOR
+
+    if executor == "in-process":
+        KEPT_VALIDATOR.start()  # GX imported there, on another core, while this process imports the graph
+    import pipelines.definitions  # noqa: F401  (the run's graph: imported now, see below)
+
+    # What is imported by now (Dagster, polars, DuckDB, the graph) stays for the process's life: frozen out of
+    # the garbage collector's sight, the run's full collections look only at what the run makes (0.3 s less of
+    # them at 14 territories). One run per process here, so nothing that would have been collected is kept.
+    gc.freeze()
 
     options = RunOptions(report_dir=report_dir, executor=executor, reprocess=reprocess, workers=workers,
                          celery_broker=celery_broker, celery_backend=celery_backend)

@@ -910,6 +910,15 @@ class KeptValidator:
     def __init__(self) -> None:
         self.validator: Validator | None = None
 
+    def start(self) -> None:
+        """A validator started now, unless a usable one is kept: a caller with more to import before its run
+        (the command line) has GX imported meanwhile. One that cannot start is left to the run (which warns)."""
+        if self.validator is None or not self.validator.usable():
+            try:
+                self.validator = Validator()
+            except OSError:
+                self.validator = None
+
 
 def validate_core(con: duckdb.DuckDBPyConnection, territory_ids: list[str], scope: Scope = None,
                   registry: bool = True, validator: Validator | None = None) -> list[CheckOutcome]:
