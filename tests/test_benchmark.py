@@ -106,7 +106,9 @@ def test_a_measured_command_gives_its_figures(tmp_path):
     from benchmarks.benchmark import measure
 
     code = "import time; x = bytearray(64 * 2**20); t = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
-    result = measure([sys.executable, "-c", code], tmp_path / "log")
+    result = measure([sys.executable, "-c", code], tmp_path / "log", pss=True)
     assert result["exit_code"] == 0 and result["wall_s"] >= 0.3
     assert result["cpu_s"] >= 0.3  # the loop's own CPU time, at least
     assert result["peak_memory_mib"] >= 64 and result["peak_pss_mib"] >= 60  # the 64 MiB it holds
+    timed = measure([sys.executable, "-c", code], tmp_path / "log")  # a timed run: resident sets only
+    assert timed["peak_memory_mib"] >= 64 and "peak_pss_mib" not in timed
