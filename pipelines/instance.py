@@ -54,11 +54,11 @@ def missing_extra(needed_for: str, modules: Iterable[str]) -> str | None:
     return None
 
 
-def storage_modules(home: Path) -> list[str]:
-    """The packages beyond Dagster's own that the instance's dagster.yaml names: dagster_postgres for PostgreSQL
-    (`storage: postgres:`, or a storage whose `module` is dagster_postgres's). A file Dagster cannot read is
-    Dagster's to report: none then."""
-    config = _config(home) or {}
+def storage_modules(home: Path, config: dict | None = None) -> list[str]:
+    """The packages beyond Dagster's own that the instance's dagster.yaml names (`config`: the file as `_config`
+    reads it, read here when not given): dagster_postgres for PostgreSQL (`storage: postgres:`, or a storage whose
+    `module` is dagster_postgres's). A file Dagster cannot read is Dagster's to report: none then."""
+    config = (_config(home) if config is None else config) or {}
     storage = config.get("storage")
     named = isinstance(storage, dict) and "postgres" in storage
     for section in config.values():
@@ -79,9 +79,11 @@ def _config(home: Path) -> dict | None:
     return config if isinstance(config, dict) else None
 
 
-def require_storage(home: Path) -> None:
-    """InstanceError when the instance's storage needs a package that is not installed (the distributed extra)."""
-    missing = missing_extra(f"the Dagster instance of {home / 'dagster.yaml'} (on PostgreSQL)", storage_modules(home))
+def require_storage(home: Path, config: dict | None = None) -> None:
+    """InstanceError when the instance's storage needs a package that is not installed (the distributed extra);
+    `config` as storage_modules'."""
+    missing = missing_extra(f"the Dagster instance of {home / 'dagster.yaml'} (on PostgreSQL)",
+                            storage_modules(home, config))
     if missing:
         raise InstanceError(missing)
 
@@ -94,24 +96,26 @@ def project_instance(quiet: bool = False):  # -> DagsterInstance, a context mana
     from dagster import DagsterInstance
 
     folder = dagster_home()
-    require_storage(folder)  # one line naming the extra, not Dagster's CheckError from deep in its config
+    config = _config(folder)  # read once, for both uses below
+    require_storage(folder, config)  # one line naming the extra, not Dagster's CheckError from deep in its config
     home = str(folder)
     if quiet:
         try:  # Dagster's reference with overrides: what DagsterInstance.local_temp takes, for a stored home
             from dagster._core.instance.ref import InstanceRef
 
             return DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides={
-                "python_logs": {"python_log_level": "CRITICAL"}, **pooled_event_log(folder)}))
+                "python_logs": {"python_log_level": "CRITICAL"}, **pooled_event_log(folder, config)}))
         except ImportError:  # moved in another Dagster version: Dagster's lines then show
             pass
     return DagsterInstance.from_config(home)
 
 
-def pooled_event_log(home: Path) -> dict:
+def pooled_event_log(home: Path, config: dict | None = None) -> dict:
     """The override that stores the run's events with pipelines.event_storage's pooled SQLite event log, when the
     instance's dagster.yaml leaves the storage to Dagster's default (SQLite, in `home`): the same files, in the
-    same folder (`history/runs`, as Dagster's default storage puts them). Nothing for any other storage."""
-    config = _config(home)
+    same folder (`history/runs`, as Dagster's default storage puts them). Nothing for any other storage.
+    `config`: the file as `_config` reads it (read here when not given)."""
+    config = _config(home) if config is None else config
     if config is None or any(config.get(k) for k in STORAGE_KEYS):
         return {}
     return {"event_log_storage": {"module": "pipelines.event_storage", "class": "PooledSqliteEventLogStorage",

@@ -590,13 +590,11 @@ class _Gx:
         # first whether each expectation holds, which is most of the time all there is to say (GX then builds no
         # counts nor samples: about 40 % of its time); the counts and samples when one does not (or may count
         # rows it let pass: `mostly`), from a second look
-        result = None
-        if not detailed and not any("mostly" in e.kwargs for c in frame.checks for e in c.expects):
-            result = batch.validate(suite, result_format="BOOLEAN_ONLY")
-            if not result.success:
-                result = None
-        detailed = result is None
-        if detailed:
+        quick = not detailed and not any("mostly" in e.kwargs for c in frame.checks for e in c.expects)
+        result = batch.validate(suite, result_format="BOOLEAN_ONLY") if quick else None
+        outcome = _held
+        if result is None or not result.success:
+            outcome = _outcome
             result = batch.validate(suite, result_format={
                 "result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE,
                 "unexpected_index_column_names": frame.ids, "return_unexpected_index_query": False})
@@ -604,7 +602,6 @@ class _Gx:
         for r in result.results:
             i, j = r.expectation_config.meta["check"]
             by_check.setdefault(i, {})[j] = r
-        outcome = _outcome if detailed else _held
         return [outcome(frame, check, [by_check.get(i, {})[j] for j in range(len(check.expects))], df)
                 for i, check in enumerate(frame.checks)]
 
