@@ -18,7 +18,7 @@ from pipelines.selection import territory_keys
 from pipelines.stages import materialise
 from qp_analytics.normalise.rows import avenant_index, provenance_of, read_avenants, registry_index
 from qp_analytics.reading.manifest import read_manifest, sha256_of
-from qp_analytics.reading.territories import outside_raw_folder
+from qp_analytics.reading.territories import RawFolderLinks
 from qp_analytics.warehouse.database import Warehouse
 from qp_analytics.warehouse.incremental import Stage, StageResult, fingerprint
 
@@ -40,10 +40,11 @@ def avenants(context: AssetExecutionContext, settings: QpSettings, warehouse: Re
     manifest = read_manifest(settings.raw_path)
     index = avenant_index(settings.raw_path)
     registry = registry_index(settings.raw_path)
+    links = RawFolderLinks(settings.raw_path)
 
     def current_fingerprint(tid: str) -> str:
         # a file leading out of the raw folder is never read, not even hashed (read_avenants rejects it)
-        files = [(str(p), "outside" if outside_raw_folder(settings.raw_path, p) else sha256_of(p),
+        files = [(str(p), "outside" if links.outside(p) else sha256_of(p),
                   provenance_of(manifest, settings.raw_path, str(p))) for _, p in index.get(tid, [])]
         return fingerprint(READ.name, files, registry.identity(tid))
 

@@ -23,8 +23,8 @@ from qp_analytics.reading.territories import (
     MissingFile,
     Territory,
     check_inside_raw_folder,
+    RawFolderLinks,
     convention_path,
-    outside_raw_folder,
     read_registry,
 )
 from qp_analytics.schema import TABLES
@@ -390,6 +390,7 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
     manifest = read_manifest(raw_dir)
     index = avenant_index(raw_dir)
     registry = registry_index(raw_dir)
+    links = RawFolderLinks(raw_dir)
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     accepted: list[str] = []
@@ -402,7 +403,7 @@ def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: P
             if numbers.count(n) > 1:
                 problems.append(f"{path}: avenant n° {n} exists in two files (.pdf, .docx or .txt); keep one")
                 continue
-            outside = outside_raw_folder(raw_dir, path)
+            outside = links.outside(path)
             if outside:
                 problems.append(outside)
                 continue

@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from qp_analytics.reading.territories import outside_raw_folder
+from qp_analytics.reading.territories import RawFolderLinks
 
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
 _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)(?:_avenant_\d+)?\.")
@@ -14,6 +14,7 @@ _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+
 def raw_fingerprints(raw_dir: str | Path) -> dict[str, str]:
     """{path relative to the raw folder: sha256 of its bytes} for every watched file (not modification times)."""
     root = Path(raw_dir)
+    links = RawFolderLinks(root)
     out: dict[str, str] = {}
     for name in WATCHED:
         path = root / name
@@ -22,7 +23,7 @@ def raw_fingerprints(raw_dir: str | Path) -> dict[str, str]:
             if file.name.startswith("."):
                 continue
             # a file leading out of the raw folder (a link) is never read: its target stands for its content
-            outside = outside_raw_folder(root, file)
+            outside = links.outside(file)
             out[file.relative_to(root).as_posix()] = (f"outside:{file.resolve()}" if outside
                                                       else hashlib.sha256(file.read_bytes()).hexdigest())
     return out

@@ -101,14 +101,33 @@ class OutsideRawFolder(MissingFile):
     """A file whose real path (links followed) leaves the raw folder: it is never read, not even hashed."""
 
 
+class RawFolderLinks:
+    """Which files lead out of a raw folder (links), for a loop over many of its files: the folder and each
+    directory are resolved once, a file only when it is a link itself (the real path of a file that is not a
+    link is its directory's real path and its name)."""
+
+    def __init__(self, raw_dir: str | Path) -> None:
+        self.root = Path(raw_dir).resolve()
+        self._dirs: dict[Path, Path] = {}
+
+    def outside(self, path: Path) -> str | None:
+        """None when `path`'s real path is inside the raw folder's; otherwise the problem, naming both."""
+        if path.is_symlink() or path.name in ("", ".", ".."):
+            real = path.resolve()
+        else:
+            folder = self._dirs.get(path.parent)
+            if folder is None:
+                folder = self._dirs[path.parent] = path.parent.resolve()
+            real = folder / path.name
+        if real.is_relative_to(self.root):
+            return None
+        return (f"{path}: leads to {real}, outside the raw folder {self.root} (a link): not read; put the file "
+                "itself in the raw folder")
+
+
 def outside_raw_folder(raw_dir: str | Path, path: Path) -> str | None:
     """None when `path`'s real path is inside the raw folder's; otherwise the problem, naming both."""
-    root = Path(raw_dir).resolve()
-    real = path.resolve()
-    if real.is_relative_to(root):
-        return None
-    return (f"{path}: leads to {real}, outside the raw folder {root} (a link): not read; put the file itself "
-            "in the raw folder")
+    return RawFolderLinks(raw_dir).outside(path)
 
 
 def check_inside_raw_folder(raw_dir: str | Path, path: Path) -> Path:

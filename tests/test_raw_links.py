@@ -1,0 +1,54 @@
+"""Which files lead out of the raw folder: the cached look (RawFolderLinks, one resolve per directory) against
+resolving every file's whole path, on a folder with every kind of link."""
+
+from pathlib import Path
+
+from qp_analytics.reading.raw_index import raw_fingerprints
+from qp_analytics.reading.territories import RawFolderLinks
+
+
+def _tree(tmp_path: Path) -> tuple[Path, list[Path]]:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    (elsewhere / "a.txt").write_text("outside")
+    (elsewhere / "sub" / "b.txt").write_text("outside too")
+    raw = tmp_path / "raw"
+    conventions = raw / "conventions"
+    (conventions / "kept").mkdir(parents=True)
+    (conventions / "plain.txt").write_text("inside")
+    (conventions / "kept" / "deep.txt").write_text("inside, deeper")
+    (conventions / "to-outside.txt").symlink_to(elsewhere / "a.txt")  # a file linked out
+    (conventions / "to-inside.txt").symlink_to(conventions / "plain.txt")  # a file linked within
+    (conventions / "out-dir").symlink_to(elsewhere / "sub")  # a folder linked out
+    (conventions / "in-dir").symlink_to(conventions / "kept")  # a folder linked within
+    (conventions / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+    # the raw folder itself reached through a link: its files are still inside
+    (tmp_path / "raw-link").symlink_to(raw)
+    files = [conventions / n for n in ("plain.txt", "to-outside.txt", "to-inside.txt", "dangling.txt")]
+    files += [conventions / "kept" / "deep.txt", conventions / "out-dir" / "b.txt", conventions / "in-dir" / "deep.txt"]
+    return raw, files
+
+
+def test_links_out_of_the_raw_folder_are_found_as_resolving_each_file_finds_them(tmp_path):
+    raw, files = _tree(tmp_path)
+    for root in (raw, tmp_path / "raw-link"):
+        links = RawFolderLinks(root)
+        for file in files:
+            file = root / file.relative_to(raw)
+            expected_outside = not file.resolve().is_relative_to(root.resolve())  # by hand: the whole path resolved
+            problem = links.outside(file)
+            assert (problem is not None) == expected_outside, file
+            if problem:
+                assert str(file) in problem and "outside the raw folder" in problem
+    outside = {f.name for f in files if RawFolderLinks(raw).outside(f)}
+    assert outside == {"to-outside.txt", "dangling.txt", "b.txt"}
+
+
+def test_a_file_linked_out_is_fingerprinted_by_its_target_not_its_bytes(tmp_path):
+    raw, _ = _tree(tmp_path)
+    prints = raw_fingerprints(raw)
+    assert prints["conventions/to-outside.txt"] == f"outside:{(tmp_path / 'elsewhere' / 'a.txt').resolve()}"
+    # a folder linked out is not walked, or its files stand for their targets: never their bytes
+    assert all(v.startswith("outside:") for k, v in prints.items() if k.startswith("conventions/out-dir/"))
+    assert not prints["conventions/plain.txt"].startswith("outside:")
+    assert prints["conventions/to-inside.txt"] == prints["conventions/plain.txt"]  # the same bytes
