@@ -36,7 +36,7 @@ from qp_analytics.warehouse.database import Warehouse, ensure_tables, id_list, t
 from qp_analytics.warehouse.incremental import FINGERPRINTS, fingerprint, record, to_process
 
 CHECK_NAME = "great_expectations"
-# fingerprint stages (staging.input_fingerprints): what passed the suites last, a SHA-256 of the rows and the
+# fingerprint stages (staging.input_fingerprints): what passed the suites last, a digest of the rows and the
 # suites' version. One stage per table: a change to one table's rows has only that table's suite run again.
 # The registry and each mart are recorded under the territory id "*" (all of them).
 VALIDATED = "core_validated"  # "core_validated:<table>": a territory's rows there (and those its checks read)
