@@ -320,17 +320,19 @@ def test_the_workbook_holds_every_kind_of_cell_as_excel_reads_it(tmp_path):
     header, first, second = workbook.get_sheet_by_name("t & <u>").to_python()
     assert header == ["s1", "s2", "s3", "s4", "i", "f", "amount", "day", "moment", "flag", "list", "small"]
     assert first == ['a & b <c> "d"', " lead", "x\x01y", "lit _x0041_ here", 3.0, "", 1250000.5,
-                     dt.date(2023, 6, 30), dt.datetime(2023, 6, 30, 12), True, '["a","b"]', 0.1]
+                     dt.date(2023, 6, 30), dt.datetime(2023, 6, 30, 12), True, '["a","b"]', 0.1]  # NaN: no cell
     assert second[:3] == ["", "tab\t", "Métropole Bêta"] and second[3] == "z" * 32767  # Excel's limit
-    assert second[4:] == [-7.0, "", "", "", "", False, "[]", 1e300]  # a null is no cell
+    assert second[4:] == [-7.0, "inf", "", "", "", False, "[]", 1e300]  # a null is no cell
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
             minidom.parseString(archive.read(name))  # every part is well-formed XML
         sheet = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
-    # NaN and infinity as Excel's errors, the header row kept in view
-    assert "#NUM!" in sheet and "#DIV/0!" in sheet and 'state="frozen"' in sheet
-    again = write_workbook(tmp_path / "r", {"t & <u>": None}, tmp_path / "no dictionary.parquet").read_bytes()
-    assert again == path.read_bytes()  # the same bytes for the same rows
+        styles = archive.read("xl/styles.xml").decode("utf-8")
+    assert 'state="frozen"' in sheet and 'ySplit="1"' in sheet  # the header row kept in view
+    for number_format in ("yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss", "#,##0.00"):
+        assert f'formatCode="{number_format}"' in styles
+    again = write_workbook(tmp_path / "r", {"t & <u>": None}, tmp_path / "no dictionary.parquet")
+    assert CalamineWorkbook.from_path(str(again)).get_sheet_by_name("t & <u>").to_python() == [header, first, second]
 
 
 def test_the_workbook_keeps_wide_and_long_sheets_in_order(tmp_path):
