@@ -660,3 +660,23 @@ def test_a_kept_validator_serves_the_next_runs_of_the_process_and_is_replaced_on
         assert fourth is ahead
         assert [o.unexpected_count for o in run_frames(con, [frame], fourth)] == [1]
     ahead.stop()
+
+
+def test_what_gx_imports_for_statistical_tests_is_loaded_on_first_use_only():
+    """In a fresh interpreter, as in the validator process: with scipy.stats deferred, GX imports without
+    loading it, validates a frame, and scipy.stats still answers in full when used (the normal CDF at 0 is 1/2)."""
+    script = textwrap.dedent("""
+        import importlib.util, sys
+        from qp_analytics.quality import suites
+        assert suites.defer_imports() == ["scipy.stats"]
+        gx = suites._Gx()
+        frame = suites.Frame("t", "SELECT 1 AS a", ["a"])
+        frame.add("not_null", "a is set", suites.expect("ExpectColumnValuesToNotBeNull", column="a"))
+        (outcome,) = gx.validate(0, frame, suites._pandas(suites.duckdb.sql(frame.sql).to_arrow_table()))
+        stats = sys.modules["scipy.stats"]
+        print(outcome.passed, type(stats).__name__, suites.defer_imports())
+        print(stats.norm.cdf(0.0), type(stats).__name__)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["True _LazyModule []", "0.5 module"]

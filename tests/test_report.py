@@ -8,6 +8,7 @@ roadmap delays and reuses chosen here, check what the national charts draw for m
 """
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -812,6 +813,42 @@ def test_only_the_pages_that_changed_are_drawn_again(tmp_path):
     build_report(tmp_path / "marts", out, writer=writer)
     assert writer.pages() == ["index.html", f"territoires/{ALPHA}.html", f"territoires/{GAMMA}.html"]
     assert sorted(_files(out)) == ["index.html", f"territoires/{ALPHA}.html", f"territoires/{GAMMA}.html"]
+
+
+def test_a_page_is_known_unchanged_by_its_file_state_else_by_its_bytes(tmp_path, monkeypatch):
+    """A page whose inode, size and modification time are those recorded is kept without being read; one
+    touched (same bytes, a new time) is read, hashed and kept; one edited to the same size is drawn again.
+    The states recorded are those of the files in the report, whole or drawn one territory at a time."""
+    from qp_analytics.report import writing
+
+    publish(tmp_path / "marts")
+    out = tmp_path / "out"
+    build_report(tmp_path / "marts", out)
+
+    def recorded() -> dict:
+        return json.loads((out / "report.json").read_text())["pages"]
+
+    assert all(r["file"] == writing.file_state(out / p) for p, r in recorded().items())
+    hashed: list[int] = []
+    monkeypatch.setattr(writing, "sha256", lambda data: hashed.append(len(data)) or hashlib.sha256(data).hexdigest())
+    writer = CountingWriter()
+    build_report(tmp_path / "marts", out, writer=writer)
+    assert writer.pages() == [] and len(writer.pages("kept")) == 4 and hashed == []  # none read
+
+    alpha, beta = out / "territoires" / f"{ALPHA}.html", out / "territoires" / f"{BETA}.html"
+    os.utime(alpha, ns=(alpha.stat().st_atime_ns, alpha.stat().st_mtime_ns + 10**9))  # touched
+    text = beta.read_bytes()
+    beta.write_bytes(text.replace(b"Synth\xc3\xa8se", b"Synthxxse"))  # edited, the same size
+    assert beta.stat().st_size == len(text)
+    writer = CountingWriter()
+    build_report(tmp_path / "marts", out, writer=writer)
+    assert writer.pages() == [f"territoires/{BETA}.html"] and len(hashed) == 2  # alpha and beta read; beta drawn
+    assert b"Synthxxse" not in beta.read_bytes()
+    assert all(r["file"] == writing.file_state(out / p) for p, r in recorded().items())
+
+    publish(tmp_path / "marts", as_of=dt.date(2024, 1, 31))
+    build_report(tmp_path / "marts", out, territories=[GAMMA])
+    assert all(r["file"] == writing.file_state(out / p) for p, r in recorded().items())
 
 
 def test_one_territory_only(tmp_path):

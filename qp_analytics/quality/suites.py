@@ -757,6 +757,39 @@ def _memory_giver() -> Callable[[], None]:
     return give_back
 
 
+# What GX imports when it is imported but uses only for expectations the suites do not have: scipy.stats (its
+# statistical tests; 0.8 s of GX's 3 s import here). The validator process defers it: importlib's LazyLoader puts
+# the module in place unloaded, and loads it whole on its first use, if any.
+DEFERRED_IMPORTS = ("scipy.stats",)
+
+
+def defer_imports(names: Sequence[str] = DEFERRED_IMPORTS) -> list[str]:
+    """Put these modules in place, loaded on first use (importlib.util.LazyLoader); those already imported or
+    not installed are left alone. The names deferred."""
+    import importlib.util
+    import sys
+
+    deferred = []
+    for name in names:
+        if name in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)  # imports its parent package (scipy's own is light)
+        except ImportError:
+            continue
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
+        deferred.append(name)
+    return deferred
+
+
 def _serve(conn: Any) -> None:
     """The validator process: import GX at once, then validate the frames it is sent ((copies, a list)),
     answering each ("ok", outcomes) or ("error", traceback); with copies > 1, the list is shared with forked
@@ -767,6 +800,7 @@ def _serve(conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run's process, which then ends this one
     gx: _Gx | None = None
     failure = ""
+    defer_imports()
     with _quiet_gx():
         try:
             gx = _Gx()  # the import, and a first context (what it imports on first use), before any request

@@ -92,10 +92,25 @@ class KeptPage:
     record: dict[str, Any]  # its manifest entry, unchanged: the release it was drawn from
 
 
+def file_state(path: Path) -> list[int]:
+    """What tells that a page's file was written again since it was recorded: its inode, size and modification
+    time (as make and git's index tell). A page kept is linked, so it keeps all three."""
+    status = path.stat()
+    return [status.st_ino, status.st_size, status.st_mtime_ns]
+
+
+def record_file_states(folder: Path, pages: Mapping[str, dict[str, Any]]) -> None:
+    """Each page's file state, as written in folder, in its manifest record."""
+    for relative, record in pages.items():
+        record["file"] = file_state(folder / relative)
+
+
 def kept_pages(out_dir: Path, manifest: Mapping[str, Any], digests: Mapping[str, str],
                code_version: str) -> dict[str, KeptPage]:
     """Those of these pages (relative path -> digest of its inputs) the report holds already: drawn by this code
-    from the same inputs, and unchanged on disk since."""
+    from the same inputs, and unchanged on disk since: the file state recorded with it (`file_state`), else its
+    bytes' SHA-256 (a page copied or touched, or recorded by an earlier version). A refresh at 1,400 territories
+    read and hashed every page."""
     recorded = manifest.get("pages") or {}
 
     def check(relative: str) -> KeptPage | None:
@@ -103,8 +118,11 @@ def kept_pages(out_dir: Path, manifest: Mapping[str, Any], digests: Mapping[str,
         if not isinstance(record, dict) or record.get("code_version") != code_version \
                 or record.get("inputs") != digests[relative]:
             return None
+        path = out_dir / relative
         try:
-            data = (out_dir / relative).read_bytes()
+            if record.get("file") is not None and file_state(path) == record["file"]:
+                return KeptPage(relative, record)
+            data = path.read_bytes()
         except OSError:  # deleted, or not a file any more
             return None
         return KeptPage(relative, record) if sha256(data) == record.get("sha256") else None
@@ -139,6 +157,7 @@ def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage
                      for page in kept]
             for job in jobs:
                 job.result()  # an error is raised here; the files still being written finish before the pool closes
+        record_file_states(staging, manifest["pages"])
         writer.write(staging / REPORT_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
         if out_dir.exists():
             os.rename(out_dir, old)
@@ -164,7 +183,8 @@ def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage
 def write_pages(out_dir: Path, drawn: Mapping[str, str], manifest: dict[str, Any], writer: FileWriter) -> None:
     """Replace some pages of a report in place, each in one rename, then its manifest (which records them)."""
     (out_dir / TERRITORY_FOLDER).mkdir(parents=True, exist_ok=True)
-    for relative, text in {**drawn, REPORT_MANIFEST: json.dumps(manifest, indent=2, ensure_ascii=False)}.items():
+
+    def replace(relative: str, text: str) -> None:
         target = out_dir / relative
         tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
@@ -173,6 +193,11 @@ def write_pages(out_dir: Path, drawn: Mapping[str, str], manifest: dict[str, Any
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    for relative, text in drawn.items():
+        replace(relative, text)
+    record_file_states(out_dir, {relative: manifest["pages"][relative] for relative in drawn})
+    replace(REPORT_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
 
 
 def shows_release(out_dir: str | Path, release: str | Path, code_version: str | None = None) -> bool:
