@@ -183,6 +183,32 @@ def test_outcomes_where_all_holds_are_counted_as_gx_counts_them(good, broken_cor
             assert gx.validate(n, frame, df) == gx.validate(n, frame, df, detailed=True), frame.table
 
 
+def test_fields_kept_during_a_validation_give_gx_own_outcomes(good, broken_core_warehouse, broken_marts_warehouse,
+                                                              monkeypatch):
+    # each expectation's fields made once per validation (_FieldsKept) against GX's own configuration property
+    # (the same _Gx, the keeping turned off): the same outcomes, quick and detailed, on good and broken rows
+    import contextlib
+
+    with suites._quiet_gx():  # noqa: SLF001  GX's import warns (run alone, this test imports it first)
+        gx = suites._Gx()  # noqa: SLF001
+    cases = [(good, core_frames(IDS) + suites._mart_frames(IDS)),  # noqa: SLF001
+             (broken_core_warehouse, core_frames([*IDS, "t3"])), (broken_marts_warehouse, suites._mart_frames(IDS))]  # noqa: SLF001
+    kept = []
+    for con, frames in cases:
+        for n, frame in enumerate(frames):
+            df = suites._pandas(con.execute(frame.query()).to_arrow_table())  # noqa: SLF001
+            kept.append((gx.validate(n, frame, df), gx.validate(n, frame, df, detailed=True)))
+    assert not suites._FIELDS.fields and suites._FIELDS.thread is None  # noqa: SLF001  nothing held after
+    monkeypatch.setattr(suites._FIELDS, "kept", contextlib.nullcontext)  # noqa: SLF001
+    own = []
+    for con, frames in cases:
+        for n, frame in enumerate(frames):
+            df = suites._pandas(con.execute(frame.query()).to_arrow_table())  # noqa: SLF001
+            own.append((gx.validate(n, frame, df), gx.validate(n, frame, df, detailed=True)))
+    assert kept == own
+    assert any(not o.passed for quick, _ in own for o in quick)  # the broken rows did fail
+
+
 def test_every_required_check_is_there(good_core, good_marts):
     keyed = by_key(good_core) | by_key(good_marts)
     for table in ("core.actions", "core.action_partners", "core.funding_requests", "core.milestones",
