@@ -1,6 +1,10 @@
-"""Which files lead out of the raw folder: the cached look (RawFolderLinks, one resolve per directory) against
-resolving every file's whole path, on a folder with every kind of link."""
+"""Looking at the raw folder: which files lead out of it (RawFolderLinks, one resolve per directory, against
+resolving every file's whole path, on a folder with every kind of link), and which files need reading again to
+be hashed (their state against the one known)."""
 
+import hashlib
+import os
+import time
 from pathlib import Path
 
 from qp_analytics.reading.raw_index import raw_fingerprints
@@ -52,3 +56,31 @@ def test_a_file_linked_out_is_fingerprinted_by_its_target_not_its_bytes(tmp_path
     assert all(v.startswith("outside:") for k, v in prints.items() if k.startswith("conventions/out-dir/"))
     assert not prints["conventions/plain.txt"].startswith("outside:")
     assert prints["conventions/to-inside.txt"] == prints["conventions/plain.txt"]  # the same bytes
+
+
+def test_a_file_in_the_state_known_keeps_its_hash_any_write_has_it_read_again(tmp_path, monkeypatch):
+    from qp_analytics.reading import raw_index
+
+    raw = tmp_path / "raw"
+    (raw / "conventions").mkdir(parents=True)
+    a, b = raw / "conventions" / "a.txt", raw / "conventions" / "b.txt"
+    a.write_text("first")
+    b.write_text("second")
+    seen: dict = {}
+    prints = raw_fingerprints(raw, seen=seen)
+    assert seen == {}  # both written just now: their state may not tell a second write yet (racy)
+    monkeypatch.setattr(raw_index, "RACY_NS", 0)
+    prints = raw_fingerprints(raw, seen=seen)
+    assert prints["conventions/a.txt"] == hashlib.sha256(b"first").hexdigest()  # by hand
+    assert sorted(seen) == ["conventions/a.txt", "conventions/b.txt"]
+    assert seen["conventions/a.txt"][-1] == prints["conventions/a.txt"]
+    # a file in the known state is not read: the hash known is what it gets (shown with a made-up one)
+    known = {**seen, "conventions/b.txt": [*seen["conventions/b.txt"][:4], "made-up"]}
+    assert raw_fingerprints(raw, known=known)["conventions/b.txt"] == "made-up"
+    # rewritten with the same size, its modification time put back: its change time tells, and it is read
+    status = a.stat()
+    time.sleep(0.05)  # past a tick of the coarsest file-system clock (4–10 ms)
+    a.write_text("FIRST")
+    os.utime(a, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert a.stat().st_size == status.st_size and a.stat().st_mtime_ns == status.st_mtime_ns
+    assert raw_fingerprints(raw, known=known)["conventions/a.txt"] == hashlib.sha256(b"FIRST").hexdigest()

@@ -3,10 +3,12 @@ request run; nothing changed, it does not."""
 
 import datetime as dt
 import os
+import time
 
 import pytest
 
 from pipelines.cli import unchanged
+from qp_analytics.reading import raw_index
 
 AS_OF = dt.date(2023, 6, 30)
 
@@ -46,27 +48,40 @@ def _since(site, inputs):
 
 
 def _record(site):
-    unchanged.record_clean_run(_inputs(site), site["warehouse"], site["marts"], site["report"], "the summary")
+    raw_files: dict = {}  # as the command does: the raw files' states and hashes kept in the stamp
+    inputs = unchanged.inputs_stamp(site["raw"], site["warehouse"], site["marts"], site["report"], AS_OF, [],
+                                    site["home"], raw_files)
+    unchanged.record_clean_run(inputs, site["warehouse"], site["marts"], site["report"], "the summary", raw_files)
 
 
-def test_nothing_changed_gives_the_last_clean_run_and_its_summary(site):
+def test_nothing_changed_gives_the_last_clean_run_and_its_summary(site, monkeypatch):
     assert _since(site, _inputs(site)) is None  # no run yet
+    monkeypatch.setattr(raw_index, "RACY_NS", 0)  # files written just now kept too
     _record(site)
     last = _since(site, _inputs(site))
     assert last is not None and last["summary"] == "the summary"
+    assert sorted(last["raw_files"]) == ["conventions/alpha.txt", "roadmaps/alpha.xlsx", "territories.csv"]
     assert unchanged.stamp_path(site["warehouse"]).name == ".w.duckdb.last-run.json"
 
 
 @pytest.mark.parametrize("change", [
-    "a raw file's bytes", "a new raw file", "a raw file removed", "the evaluation date", "the territories",
+    "a raw file's bytes", "a raw file's bytes, its size and modification time as they were", "a new raw file",
+    "a raw file removed", "the evaluation date", "the territories",
     "another instance", "the warehouse written again", "another current release", "the report removed",
     "the report's manifest written again", "the release's manifest written again",
 ])
-def test_any_change_alone_makes_the_next_request_run(site, change):
+def test_any_change_alone_makes_the_next_request_run(site, change, monkeypatch):
+    monkeypatch.setattr(raw_index, "RACY_NS", 0)  # the raw files' states kept in the stamp, though just written
     _record(site)
     inputs = None
     if change == "a raw file's bytes":
         (site["raw"] / "conventions" / "alpha.txt").write_text("Convention d'engagement \n", encoding="utf-8")
+    elif change == "a raw file's bytes, its size and modification time as they were":
+        path = site["raw"] / "conventions" / "alpha.txt"
+        status = path.stat()
+        time.sleep(0.05)  # past a tick of the coarsest file-system clock
+        path.write_text("Convention d'engagemenT\n", encoding="utf-8")
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
     elif change == "a new raw file":
         (site["raw"] / "conventions" / "beta.txt").write_text("Convention\n", encoding="utf-8")
     elif change == "a raw file removed":

@@ -253,9 +253,10 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
 
     as_of_date = as_of.date() if as_of else dt.date.today()
     reports = report_dir or marts_dir.parent / "report"
+    raw_files: dict = {}  # the raw files' states and hashes, kept in the stamp for the next request
     try:
         inputs = unchanged.inputs_stamp(raw_dir, warehouse, marts_dir, reports, as_of_date, list(territories),
-                                        dagster_home())
+                                        dagster_home(), raw_files)
     except InstanceError as exc:
         fail(str(exc))
         return
@@ -299,7 +300,7 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
         gc.unfreeze()
     rendered = summary.render()
     if summary.exit_code == 0:
-        unchanged.record_clean_run(inputs, warehouse, marts_dir, reports, rendered)
+        unchanged.record_clean_run(inputs, warehouse, marts_dir, reports, rendered, raw_files)
     click.echo(rendered)
     sys.exit(summary.exit_code)
 

@@ -8,6 +8,8 @@ would run the graph to rewrite the same bytes: the command says so and prints th
 without starting a Dagster run. Anything different (a file's bytes, a new date, an edited source, a package
 upgraded, the warehouse written by another run, a report deleted) runs as usual; `--force` always runs.
 
+The stamp also keeps each raw file's state (inode, size, modification and change times) with its SHA-256: a file
+in the same state is not read again to be hashed (a write changes its change time, which no tool sets back).
 Kept light: it imports nothing of Dagster, polars or GX, so that the answer costs what hashing the files costs.
 """
 
@@ -69,11 +71,22 @@ def outputs_state(warehouse: Path, marts_dir: Path, report_dir: Path) -> dict:
             "report": [_file_state(report_dir / "index.html"), _file_state(report_dir / "report.json")]}
 
 
+def _raw_files(warehouse: Path) -> dict:
+    """The raw files' states and hashes the last clean run's stamp keeps (raw_fingerprints' `known`), or none."""
+    try:
+        stored = json.loads(stamp_path(warehouse).read_text(encoding="utf-8"))
+        files = stored.get("raw_files") if isinstance(stored, dict) else None
+    except (OSError, ValueError):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
 def inputs_stamp(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Path, as_of: dt.date,
-                 territories: list[str], dagster_home: Path) -> dict:
+                 territories: list[str], dagster_home: Path, raw_files: dict | None = None) -> dict:
     """What a run is asked and reads: taken before it starts, so that a file changed during the run makes the
-    next request run again."""
-    raw = json.dumps(raw_fingerprints(raw_dir), sort_keys=True).encode()
+    next request run again. A raw file whose state is the one the last stamp kept is not read again (its hash
+    is kept); raw_files: filled with this look's states and hashes, for record_clean_run."""
+    raw = json.dumps(raw_fingerprints(raw_dir, _raw_files(warehouse), raw_files), sort_keys=True).encode()
     return {"format": FORMAT,
             "request": {"raw_dir": str(raw_dir.resolve()), "warehouse": str(warehouse.resolve()),
                         "marts_dir": str(marts_dir.resolve()), "report_dir": str(report_dir.resolve()),
@@ -96,12 +109,13 @@ def unchanged_since(inputs: dict, warehouse: Path, marts_dir: Path, report_dir: 
     return stored
 
 
-def record_clean_run(inputs: dict, warehouse: Path, marts_dir: Path, report_dir: Path, summary: str) -> None:
+def record_clean_run(inputs: dict, warehouse: Path, marts_dir: Path, report_dir: Path, summary: str,
+                     raw_files: dict | None = None) -> None:
     """Stamp a clean run (written whole, or not at all: a stamp that cannot be written only means the next
-    request runs)."""
+    request runs), with the raw files' states and hashes inputs_stamp saw (raw_files)."""
     path = stamp_path(warehouse)
     body = {"inputs": inputs, "outputs": outputs_state(warehouse, marts_dir, report_dir), "summary": summary,
-            "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+            "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "raw_files": raw_files or {}}
     partial = path.with_name(path.name + ".partial")
     try:
         partial.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")

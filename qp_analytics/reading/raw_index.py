@@ -2,7 +2,7 @@
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from qp_analytics.reading.territories import RawFolderLinks
@@ -11,10 +11,30 @@ WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenan
 _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)(?:_avenant_\d+)?\.")
 
 
-def raw_fingerprints(raw_dir: str | Path) -> dict[str, str]:
-    """{path relative to the raw folder: sha256 of its bytes} for every watched file (not modification times)."""
+# a file changed this recently may be changed again within the same tick of the file system's clock, its state
+# unchanged: its hash is not kept for the next look (as git treats a "racy" file)
+RACY_NS = 2 * 10**9
+
+
+def _state(path: Path) -> list[int]:
+    status = path.stat()
+    return [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
+
+
+def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] | None = None,
+                     seen: dict[str, list[object]] | None = None) -> dict[str, str]:
+    """{path relative to the raw folder: sha256 of its bytes} for every watched file (not modification times).
+
+    known: {path: [inode, size, modification and change times (ns), sha256]} from an earlier look: a file whose
+    state is the one known there keeps its sha256 without being read again (a write changes its change time,
+    which no tool sets back). seen: filled with the same for this look, for the next one (files changed in the
+    last RACY_NS left out)."""
+    import time
+
     root = Path(raw_dir)
     links = RawFolderLinks(root)
+    known = known or {}
+    recent = time.time_ns() - RACY_NS
     out: dict[str, str] = {}
     for name in WATCHED:
         path = root / name
@@ -22,10 +42,20 @@ def raw_fingerprints(raw_dir: str | Path) -> dict[str, str]:
         for file in files:
             if file.name.startswith("."):
                 continue
+            relative = file.relative_to(root).as_posix()
             # a file leading out of the raw folder (a link) is never read: its target stands for its content
-            outside = links.outside(file)
-            out[file.relative_to(root).as_posix()] = (f"outside:{file.resolve()}" if outside
-                                                      else hashlib.sha256(file.read_bytes()).hexdigest())
+            if links.outside(file):
+                out[relative] = f"outside:{file.resolve()}"
+                continue
+            state = _state(file)
+            before = known.get(relative)
+            if isinstance(before, (list, tuple)) and len(before) == 5 and list(before[:4]) == state:
+                digest = str(before[4])
+            else:
+                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+            out[relative] = digest
+            if seen is not None and state[3] < recent:
+                seen[relative] = [*state, digest]
     return out
 
 
