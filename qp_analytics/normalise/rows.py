@@ -21,9 +21,9 @@ from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.ocr import OcrWord
 from qp_analytics.reading.territories import (
     MissingFile,
+    RawFolderLinks,
     Territory,
     check_inside_raw_folder,
-    RawFolderLinks,
     convention_path,
     read_registry,
 )
