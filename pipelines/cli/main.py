@@ -254,13 +254,14 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     as_of_date = as_of.date() if as_of else dt.date.today()
     reports = report_dir or marts_dir.parent / "report"
     raw_files: dict = {}  # the raw files' states and hashes, kept in the stamp for the next request
+    stamp = unchanged.last_stamp(warehouse)  # read once: its raw files' hashes, then what it says of the run
     try:
         inputs = unchanged.inputs_stamp(raw_dir, warehouse, marts_dir, reports, as_of_date, list(territories),
-                                        dagster_home(), raw_files)
+                                        dagster_home(), raw_files, stamp)
     except InstanceError as exc:
         fail(str(exc))
         return
-    last = None if force or reprocess else unchanged.unchanged_since(inputs, warehouse, marts_dir, reports)
+    last = None if force or reprocess else unchanged.unchanged_since(inputs, warehouse, marts_dir, reports, stamp)
     if last is not None:
         click.echo(f"Nothing changed since the run of {last['finished_at']} (the same raw files, evaluation date, "
                    "territories and code; the warehouse, the release and the report as it left them): no run "

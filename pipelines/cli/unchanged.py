@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pipelines
 import qp_analytics
+from qp_analytics.files import file_state
 from qp_analytics.publication.releases import current_release
 from qp_analytics.reading.raw_index import raw_fingerprints
 
@@ -55,10 +56,9 @@ def code_digest() -> str:
 def _file_state(path: Path) -> list[int] | None:
     """What tells that a file was written again: its inode, size and modification time (None: absent)."""
     try:
-        status = path.stat()
+        return file_state(path)
     except OSError:
         return None
-    return [status.st_ino, status.st_size, status.st_mtime_ns]
 
 
 def outputs_state(warehouse: Path, marts_dir: Path, report_dir: Path) -> dict:
@@ -71,22 +71,25 @@ def outputs_state(warehouse: Path, marts_dir: Path, report_dir: Path) -> dict:
             "report": [_file_state(report_dir / "index.html"), _file_state(report_dir / "report.json")]}
 
 
-def _raw_files(warehouse: Path) -> dict:
-    """The raw files' states and hashes the last clean run's stamp keeps (raw_fingerprints' `known`), or none."""
+def last_stamp(warehouse: Path) -> dict | None:
+    """The last clean run's stamp, or None (there is none, or it cannot be read)."""
     try:
         stored = json.loads(stamp_path(warehouse).read_text(encoding="utf-8"))
-        files = stored.get("raw_files") if isinstance(stored, dict) else None
     except (OSError, ValueError):
-        return {}
-    return files if isinstance(files, dict) else {}
+        return None
+    return stored if isinstance(stored, dict) else None
 
 
 def inputs_stamp(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Path, as_of: dt.date,
-                 territories: list[str], dagster_home: Path, raw_files: dict | None = None) -> dict:
+                 territories: list[str], dagster_home: Path, raw_files: dict | None = None,
+                 last: dict | None = None) -> dict:
     """What a run is asked and reads: taken before it starts, so that a file changed during the run makes the
     next request run again. A raw file whose state is the one the last stamp kept is not read again (its hash
-    is kept); raw_files: filled with this look's states and hashes, for record_clean_run."""
-    raw = json.dumps(raw_fingerprints(raw_dir, _raw_files(warehouse), raw_files), sort_keys=True).encode()
+    is kept); raw_files: filled with this look's states and hashes, for record_clean_run; last: the last stamp
+    when the caller has read it (`last_stamp`), else it is read here."""
+    known = (last if last is not None else last_stamp(warehouse) or {}).get("raw_files")
+    raw = json.dumps(raw_fingerprints(raw_dir, known if isinstance(known, dict) else None, raw_files),
+                     sort_keys=True).encode()
     return {"format": FORMAT,
             "request": {"raw_dir": str(raw_dir.resolve()), "warehouse": str(warehouse.resolve()),
                         "marts_dir": str(marts_dir.resolve()), "report_dir": str(report_dir.resolve()),
@@ -96,13 +99,12 @@ def inputs_stamp(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pa
             "code": code_digest()}
 
 
-def unchanged_since(inputs: dict, warehouse: Path, marts_dir: Path, report_dir: Path) -> dict | None:
-    """The last clean run's stamp when nothing differs from it (inputs, code and outputs), else None."""
-    try:
-        stored = json.loads(stamp_path(warehouse).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(stored, dict) or stored.get("inputs") != inputs:
+def unchanged_since(inputs: dict, warehouse: Path, marts_dir: Path, report_dir: Path,
+                    last: dict | None = None) -> dict | None:
+    """The last clean run's stamp when nothing differs from it (inputs, code and outputs), else None. last: the
+    stamp when the caller has read it (`last_stamp`), else it is read here."""
+    stored = last if last is not None else last_stamp(warehouse)
+    if stored is None or stored.get("inputs") != inputs:
         return None
     if stored.get("outputs") != outputs_state(warehouse, marts_dir, report_dir):
         return None

@@ -2,9 +2,11 @@
 
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from qp_analytics.files import file_state
 from qp_analytics.reading.territories import RawFolderLinks
 
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
@@ -16,11 +18,6 @@ _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+
 RACY_NS = 2 * 10**9
 
 
-def _state(path: Path) -> list[int]:
-    status = path.stat()
-    return [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
-
-
 def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] | None = None,
                      seen: dict[str, list[object]] | None = None) -> dict[str, str]:
     """{path relative to the raw folder: sha256 of its bytes} for every watched file (not modification times).
@@ -29,8 +26,6 @@ def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] 
     state is the one known there keeps its sha256 without being read again (a write changes its change time,
     which no tool sets back). seen: filled with the same for this look, for the next one (files changed in the
     last RACY_NS left out)."""
-    import time
-
     root = Path(raw_dir)
     links = RawFolderLinks(root)
     known = known or {}
@@ -47,7 +42,7 @@ def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] 
             if links.outside(file):
                 out[relative] = f"outside:{file.resolve()}"
                 continue
-            state = _state(file)
+            state = file_state(file, change_time=True)
             before = known.get(relative)
             if isinstance(before, (list, tuple)) and len(before) == 5 and list(before[:4]) == state:
                 digest = str(before[4])

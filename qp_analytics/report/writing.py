@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qp_analytics.files import file_state
 from qp_analytics.report.rendering import templates_digest
 from qp_analytics.report.source import ReportError
 from qp_analytics.report.territory import TERRITORY_FOLDER
@@ -92,15 +93,9 @@ class KeptPage:
     record: dict[str, Any]  # its manifest entry, unchanged: the release it was drawn from
 
 
-def file_state(path: Path) -> list[int]:
-    """What tells that a page's file was written again since it was recorded: its inode, size and modification
-    time (as make and git's index tell). A page kept is linked, so it keeps all three."""
-    status = path.stat()
-    return [status.st_ino, status.st_size, status.st_mtime_ns]
-
-
 def record_file_states(folder: Path, pages: Mapping[str, dict[str, Any]]) -> None:
-    """Each page's file state, as written in folder, in its manifest record."""
+    """Each page's file state (`file_state`: inode, size, modification time; a page kept is linked, so it keeps
+    all three), as written in folder, in its manifest record."""
     for relative, record in pages.items():
         record["file"] = file_state(folder / relative)
 
