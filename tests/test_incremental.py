@@ -150,3 +150,17 @@ def test_a_run_that_changes_nothing_writes_nothing_and_no_write_imports_pandas(t
     assert run(1) == "[1, 2] 6 False"
     assert run(1) == "[1, 2] 0 False"  # the same rows, the same fingerprints: nothing written
     assert run(3) == "[3, 2] 2 False"  # the recomputed stage's rows changed: written
+
+
+@pytest.mark.parametrize("values", [
+    [],
+    ["alpha"],
+    ["aix-marseille-provence", "l'île", "Saint-Étienne", "a,b", "a;b", " spaced ", ""],
+    ["has\x1fseparator", "plain"],  # the split's separator inside a value: written as a list literal instead
+])
+def test_id_list_gives_duckdb_the_same_strings_in_the_same_order(values):
+    import duckdb
+
+    con = duckdb.connect()
+    assert con.execute(f"SELECT {id_list(values)}").fetchone()[0] == values
+    assert [r[0] for r in con.execute(f"SELECT unnest({id_list(values)})").fetchall()] == values
