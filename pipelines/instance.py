@@ -68,12 +68,14 @@ def storage_modules(home: Path, config: dict | None = None) -> list[str]:
 
 
 def _config(home: Path) -> dict | None:
-    """The instance's dagster.yaml as a mapping (empty for an empty file); None when it cannot be read or is not
-    a mapping (Dagster's to report then)."""
+    """The instance's dagster.yaml as a mapping (empty for an empty or missing file: Dagster's defaults, as for a
+    DAGSTER_HOME without one); None when it cannot be read or is not a mapping (Dagster's to report then)."""
     import yaml  # Dagster's own dependency
 
     try:
         config = yaml.safe_load((home / "dagster.yaml").read_text()) or {}
+    except FileNotFoundError:
+        return {}
     except (OSError, yaml.YAMLError):
         return None
     return config if isinstance(config, dict) else None

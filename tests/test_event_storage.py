@@ -54,12 +54,17 @@ def _home(tmp_path: Path, text: str | None) -> Path:
     home.mkdir()
     if text is None:
         shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    elif text == NO_FILE:
+        pass
     else:
         (home / "dagster.yaml").write_text(text)
     return home
 
 
-@pytest.mark.parametrize("text", [None, ""], ids=["shipped dagster.yaml", "empty dagster.yaml"])
+NO_FILE = "(no dagster.yaml)"  # a DAGSTER_HOME without one: Dagster's defaults
+
+
+@pytest.mark.parametrize("text", [None, "", NO_FILE], ids=["shipped dagster.yaml", "empty dagster.yaml", "none"])
 def test_the_default_storage_gets_the_pooled_event_log_in_dagsters_own_folder(tmp_path, monkeypatch, text):
     home = _home(tmp_path, text)
     override = pooled_event_log(home)["event_log_storage"]
