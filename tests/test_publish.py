@@ -370,3 +370,67 @@ def test_a_release_copies_the_exports_of_the_tables_it_does_not_change(tmp_path)
     third = publish_release(tmp_path, frames, day)
     assert (third / "core_funding_requests.csv").read_text(encoding="utf-8").startswith("territory_id,source_row,")
     assert (third / "marts.xlsx").read_bytes()[:2] == b"PK"
+
+
+def test_a_tables_digest_is_its_rows_in_any_order_with_its_columns():
+    import duckdb
+
+    from qp_analytics.warehouse.database import table_digest
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s")
+    made = {
+        "base": "CREATE TABLE s.t AS SELECT * FROM (VALUES ('a', 1, [1, 2]), ('b', NULL, [])) v(id, n, l)",
+        "reordered": "CREATE TABLE s.t AS SELECT * FROM (VALUES ('b', NULL, []), ('a', 1, [1, 2])) v(id, n, l)",
+        "one value": "CREATE TABLE s.t AS SELECT * FROM (VALUES ('a', 2, [1, 2]), ('b', NULL, [])) v(id, n, l)",
+        "a list item": "CREATE TABLE s.t AS SELECT * FROM (VALUES ('a', 1, [2, 1]), ('b', NULL, [])) v(id, n, l)",
+        "a row twice": "CREATE TABLE s.t AS SELECT * FROM (VALUES ('a', 1, [1, 2]), ('a', 1, [1, 2]), ('b', NULL, []))"
+                       " v(id, n, l)",
+        "renamed": "CREATE TABLE s.t AS SELECT * FROM (VALUES ('a', 1, [1, 2]), ('b', NULL, [])) v(id, m, l)",
+        "retyped": "CREATE TABLE s.t AS SELECT id, n::BIGINT AS n, l FROM (VALUES ('a', 1, [1, 2]), ('b', NULL, []))"
+                   " v(id, n, l)",
+    }
+    digests = {}
+    for label, sql in made.items():
+        con.execute("DROP TABLE IF EXISTS s.t")
+        con.execute(sql)
+        digests[label] = table_digest(con, "s.t")
+    assert digests["reordered"] == digests["base"]
+    others = [digests[k] for k in made if k not in ("base", "reordered")]
+    assert len(set(others)) == len(others) and digests["base"] not in others
+
+
+def test_a_release_links_the_tables_unchanged_since_the_current_one(tmp_path):
+    """A table whose digest is the one recorded with its file in the current release is linked into the next one
+    (the same file), with its rows and SHA-256 as recorded; the others are encoded; another Parquet writer keeps
+    nothing."""
+    day = dt.date(2023, 1, 1)
+    names = list(MARTS)
+    first_frames = {name: pl.DataFrame({"as_of": [day], "n": [i]}) for i, name in enumerate(names)}
+    digests = {name: f"digest-{i}" for i, name in enumerate(names)}
+    first = publish_release(tmp_path, first_frames, day, digests=digests)
+    changed = names[0]
+    now = {**digests, changed: "digest-changed"}
+    kept = publish.unchanged_tables(tmp_path, now)
+    assert set(kept) == set(names) - {changed}
+    second_frames = {changed: pl.DataFrame({"as_of": [day], "n": [99]})}
+    second = publish_release(tmp_path, second_frames, day, kept=kept, digests=now, reuse=True)
+    assert second.resolve() != first.resolve()
+    recorded = json.loads((second / "release.json").read_text())["files"]
+    before = json.loads((first / "release.json").read_text())["files"]
+    for i, name in enumerate(names):
+        file = f"{name.split('.')[1]}.parquet"
+        assert pl.read_parquet(second / file)["n"].to_list() == [99 if name == changed else i]
+        assert recorded[file]["digest"] == now[name]
+        if name != changed:
+            assert (second / file).stat().st_ino == (first / file).stat().st_ino
+            assert recorded[file] == before[file]
+    # the kept tables' CSV files are those of the current release; the changed one's is written again
+    assert (second / f"{changed.split('.')[1]}.csv").read_text().splitlines()[1].endswith("99")
+    # all kept and nothing else changed: the current release itself
+    assert publish_release(tmp_path, {}, day, kept=publish.unchanged_tables(tmp_path, now), digests=now,
+                           reuse=True) == second.resolve()
+    # written by another writer: nothing is kept
+    manifest = json.loads((second / "release.json").read_text())
+    (second / "release.json").write_text(json.dumps({**manifest, "parquet_writer": "another"}))
+    assert publish.unchanged_tables(tmp_path, now) == {}

@@ -1,5 +1,8 @@
 """Marts: the evaluation's indicators (DuckDB schema `marts`), then their publication as Parquet."""
 
+import json
+from pathlib import Path
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -20,10 +23,10 @@ from pipelines.stages import materialise
 from qp_analytics.dictionary import columns_markdown, indicators_markdown, template_markdown
 from qp_analytics.marts.compute import compute_marts
 from qp_analytics.publication.release import CORE as RELEASED_CORE
-from qp_analytics.publication.release import current_release, publish_release
+from qp_analytics.publication.release import current_release, publish_release, unchanged_tables
 from qp_analytics.reading.territories import read_registry
-from qp_analytics.schema import MARTS, release_name
-from qp_analytics.warehouse.database import Warehouse, markdown_table
+from qp_analytics.schema import MARTS
+from qp_analytics.warehouse.database import Warehouse, markdown_table, table_digest
 from qp_analytics.warehouse.incremental import Stage, StageResult, StageRun
 
 CORE = [*core_conventions.keys, *core_roadmaps.keys, *territories.keys, *avenants.keys]
@@ -76,21 +79,33 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
 def published_marts(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]
                     ) -> MaterializeResult:
     with warehouse.connect(read_only=True) as con:
-        frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
+        digests = {name: table_digest(con, name) for name in [*MARTS, *RELEASED_CORE]}
+        # the tables the current release holds already (same rows, same writer): linked, not read and encoded
+        kept = {} if settings.reprocess else unchanged_tables(settings.marts_dir, digests)
+        frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS if name not in kept}
         # the core tables beside them, in the release's order (a territory's rows together)
-        core = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").pl() for name in RELEASED_CORE}
-    as_of = frames["marts.mart_timeliness"]["as_of"][0] if frames["marts.mart_timeliness"].height else \
-        settings.as_of_date()
+        core = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").pl() for name in RELEASED_CORE
+                if name not in kept}
+        as_of = con.execute("SELECT any_value(as_of) FROM marts.mart_timeliness").fetchone()[0] \
+            or settings.as_of_date()
     before = current_release(settings.marts_dir)
     release = publish_release(settings.marts_dir, {**frames, **core}, as_of, run_id=context.run.run_id,
-                              activate=settings.activate_release, reuse=not settings.reprocess)
+                              activate=settings.activate_release, reuse=not settings.reprocess, kept=kept,
+                              digests=digests)
     unchanged = before is not None and release.name == before.name
     if unchanged:
         context.log.info(f"the marts are those of the current release {release.name}: no new release")
     return MaterializeResult(metadata={
         "release": str(release), "as_of": str(as_of), "unchanged_release": unchanged,
-        "files": MetadataValue.json({f"{release_name(n)}.parquet": f.height for n, f in {**frames, **core}.items()}),
+        "files": MetadataValue.json({name: record["rows"] for name, record in _release_files(release).items()
+                                     if name != "dictionary.parquet"}),
+        "files_kept": len(kept),
         "dictionary": MetadataValue.md(columns_markdown()[:4000]),
         "national_indicators": MetadataValue.md(indicators_markdown()),
         "template_fields": MetadataValue.md(template_markdown()),
     })
+
+
+def _release_files(release: Path) -> dict[str, dict]:
+    """The files of a release's manifest (release.json): name -> its rows and SHA-256."""
+    return json.loads((release / "release.json").read_text(encoding="utf-8"))["files"]

@@ -18,6 +18,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -68,14 +69,60 @@ def _parquet_files(frames: Mapping[str, pl.DataFrame], tables: Mapping[str, Tabl
     return files
 
 
-def same_as_current(marts_dir: str | Path, files: Mapping[str, bytes], as_of: dt.date) -> Path | None:
-    """The current release if it holds exactly these files (same bytes on disk) for the same as_of, else None."""
+def parquet_writer() -> str:
+    """What makes a table's Parquet bytes from its rows: this module (the query is the caller's, the same for a
+    table), polars' and DuckDB's versions. A file is reused by a later release only if they are the same."""
+    import duckdb
+
+    return hashlib.sha256(f"{Path(__file__).read_bytes()!r} polars {pl.__version__} duckdb {duckdb.__version__}"
+                          .encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeptTable:
+    """A table of the current release, unchanged since (the same digest, by the same writer): its file is linked
+    into the new release rather than read from the warehouse and encoded again."""
+    path: Path  # its Parquet file in the current release
+    rows: int
+    sha256: str
+    digest: str
+
+
+def unchanged_tables(marts_dir: str | Path, digests: Mapping[str, str]) -> dict[str, KeptTable]:
+    """The tables (schema.table -> KeptTable) whose file in the current release holds the rows of this digest
+    (qp_analytics.warehouse.database.table_digest), recorded by the same Parquet writer; none when there is no
+    current release or it cannot be read. A refresh of one territory at 1,400 read and encoded all 28 tables."""
+    current = current_release(marts_dir)
+    if current is None:
+        return {}
+    try:
+        manifest = json.loads((current / "release.json").read_text(encoding="utf-8"))
+        if manifest.get("parquet_writer") != parquet_writer():
+            return {}
+        kept = {}
+        for name, digest in digests.items():
+            record = manifest["files"].get(f"{release_name(name)}.parquet")
+            path = current / f"{release_name(name)}.parquet"
+            if isinstance(record, dict) and record.get("digest") == digest and path.is_file():
+                kept[name] = KeptTable(path, int(record["rows"]), str(record["sha256"]), digest)
+        return kept
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return {}
+
+
+def same_as_current(marts_dir: str | Path, files: Mapping[str, bytes], as_of: dt.date,
+                    kept: Mapping[str, KeptTable] | None = None) -> Path | None:
+    """The current release if it holds exactly these files (same bytes on disk) and the kept ones (taken from
+    it) for the same as_of, else None."""
     current = current_release(marts_dir)
     if current is None:
         return None
+    kept = kept or {}
     try:
+        if any(k.path.parent.resolve() != current for k in kept.values()):
+            return None
         manifest = json.loads((current / "release.json").read_text(encoding="utf-8"))
-        parquet = {name for name in files if name.endswith(".parquet")}
+        parquet = {name for name in files if name.endswith(".parquet")} | {k.path.name for k in kept.values()}
         if manifest.get("as_of") != as_of.isoformat() or set(manifest.get("files") or {}) != parquet:
             return None
         for name, data in files.items():
@@ -87,28 +134,31 @@ def same_as_current(marts_dir: str | Path, files: Mapping[str, bytes], as_of: dt
 
 
 def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date,
-                    run_id: str = "", activate: bool = True, reuse: bool = False) -> Path:
+                    run_id: str = "", activate: bool = True, reuse: bool = False,
+                    kept: Mapping[str, KeptTable] | None = None, digests: Mapping[str, str] | None = None) -> Path:
     """Write a complete release of the marts and (unless activate=False) make it the current one.
 
     Returns its folder. A caller that must first commit something else (the CLI commits the warehouse)
     writes the release inactive (holding `publishing(marts_dir)` until it activates it or gives up, so that no
     pruning takes the release for an orphan), then calls activate_release: the two swaps are then back to back.
-    reuse: when the current release holds the same marts for the same as_of, write nothing and return it."""
+    reuse: when the current release holds the same marts for the same as_of, write nothing and return it.
+    kept: tables of the current release unchanged since (`unchanged_tables`), linked rather than encoded (not in
+    frames); digests: the tables' digests (`table_digest`), recorded with their files for the next release."""
     with publishing(marts_dir):
-        release = _publish(marts_dir, frames, as_of, run_id, activate, reuse)
+        release = _publish(marts_dir, frames, as_of, run_id, activate, reuse, kept or {}, digests or {})
     if activate:
         prune_releases(Path(marts_dir))
     return release
 
 
 def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date, run_id: str,
-             activate: bool, reuse: bool) -> Path:
-    tables = _tables_of(frames) or MARTS
+             activate: bool, reuse: bool, kept: Mapping[str, KeptTable], digests: Mapping[str, str]) -> Path:
+    tables = _tables_of({**frames, **kept}) or MARTS
     encoded = _parquet_files(frames, tables)
     dictionary = dictionary_markdown(tables, as_of=as_of).encode("utf-8")
     if reuse:
         same = same_as_current(marts_dir, {**{n: data for n, (data, _) in encoded.items()},
-                                           f"{DICTIONARY}.md": dictionary}, as_of)
+                                           f"{DICTIONARY}.md": dictionary}, as_of, kept)
         if same is not None:
             same = Path(marts_dir) / RELEASES / same.name  # named as a new release would be, not resolved
             if activate:
@@ -121,10 +171,17 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     staging = releases / f".incomplete-{release_id}"
     staging.mkdir()
     _write_file(staging / PENDING, f"run {run_id} pid {os.getpid()}\n".encode())
+    by_file = {f"{release_name(name)}.parquet": digest for name, digest in digests.items()}
     files: dict[str, dict[str, object]] = {
-        name: {"rows": rows, "sha256": _write_file(staging / name, data)} for name, (data, rows) in encoded.items()}
+        name: {"rows": rows, "sha256": _write_file(staging / name, data),
+               **({"digest": by_file[name]} if name in by_file else {})} for name, (data, rows) in encoded.items()}
+    for table in kept.values():
+        _link_file(table.path, staging / table.path.name)
+        files[table.path.name] = {"rows": table.rows, "sha256": table.sha256, "digest": table.digest}
+    files = {name: files[name] for name in dict.fromkeys([*(f"{release_name(t)}.parquet" for t in tables), *files])
+             if name in files}  # in the tables' order, as when every table is encoded
     _write_file(staging / f"{DICTIONARY}.md", dictionary)
-    released = {release_name(n): t for n, t in tables.items() if n in frames}
+    released = {release_name(n): t for n, t in tables.items() if n in frames or n in kept}
     marts = {name: t for name, t in released.items() if t.name in MARTS}
     version = exports_version()
     reusable = _reusable(marts_dir, version)
@@ -136,7 +193,7 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
             os.fsync(fh.fileno())
     manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
                 "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files,
-                "exports": exports, "exports_version": version}
+                "exports": exports, "exports_version": version, "parquet_writer": parquet_writer()}
     _write_file(staging / "release.json", json.dumps(manifest, indent=2).encode("utf-8"))
     _fsync_dir(staging)
     final = releases / release_id
@@ -145,6 +202,15 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     if activate:
         activate_release(root, final, prune=False)
     return final
+
+
+def _link_file(source: Path, target: Path) -> None:
+    """A file of the current release in the new one: a hard link (the same bytes, nothing written), or, where
+    links are not allowed, a copy, synced."""
+    try:
+        os.link(source, target)
+    except OSError:
+        _write_file(target, source.read_bytes())
 
 
 def exports_version() -> str:
