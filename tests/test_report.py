@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 from pipelines.cli.report import report
 from qp_analytics.marts.compute import value_column
 from qp_analytics.publication.release import current_release, publish_release
-from qp_analytics.report.charts import DELAY_BINS_MAX, delay_bins
+from qp_analytics.report.charts import DELAY_BINS_MAX, ChartMemo, chart_footnote, chart_roadmap_delays, delay_bins
 from qp_analytics.report.formatting import plural, signature_text
+from qp_analytics.report.national import national_view
 from qp_analytics.report.pages import (
     FileWriter,
     Renderer,
@@ -43,7 +44,9 @@ from qp_analytics.report.pages import (
     format_percent,
     shows_release,
 )
+from qp_analytics.report.source import load_release
 from qp_analytics.report.territory import TerritorySources
+from qp_analytics.report.writing import report_version
 from qp_analytics.schema import MARTS, release_name
 
 AS_OF = dt.date(2023, 6, 30)
@@ -1108,3 +1111,50 @@ def test_a_person_reads_the_report_in_chromium(built, browser, tmp_path, record_
     assert not browser.find_element(By.CSS_SELECTOR, "nav.site").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, 'nav.site a[href="../index.html"]').is_displayed()
     assert browser.find_element(By.ID, "retards").is_displayed()
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["few territories", "many territories"])
+def test_a_chart_kept_by_the_memo_is_the_chart_drawn_for_the_release(tmp_path, many):
+    """Each national chart, taken from the memo of a report drawn from the same marts (another release), is the
+    chart drawn anew for this release: the same SVG, the release's id in its footnote; and the national page is
+    the same bytes as one drawn into an empty folder."""
+    # many: more territories than a chart shows one by one (distributions, the territories that stand out)
+    marts = many_marts()[0] if many else handmade_marts()
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    out = tmp_path / "out"
+    build_report(tmp_path / "marts", out)
+    second = publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")  # same marts, another id
+    memo = ChartMemo(report_version(), json.loads((out / "report.json").read_text())["charts"])
+    release = load_release(tmp_path / "marts")
+    assert release.release_id == second.name
+    names = {t: n for t, n in release.marts["mart_evaluation_territories"].select("territory_id", "name").iter_rows()}
+    kept = national_view(release, names, memo).charts
+    assert sorted(memo.reused) == ["delays", "history", "partners", "practices", "roadmaps"]
+    fresh = national_view(release, names, ChartMemo(report_version())).charts
+    for name in ("history", "roadmaps", "partners", "delays", "practices"):
+        assert getattr(kept, name) == getattr(fresh, name)
+        assert second.name in getattr(kept, name)
+    # drawn directly with the release's id, not through the mark: the same element
+    territories = release.marts["mart_evaluation_territories"].sort("territory_id")
+    direct = chart_roadmap_delays(territories, AS_OF, chart_footnote(AS_OF, second.name, territories,
+                                                                     ("convention", "roadmap")))
+    assert str(kept.roadmaps) == direct
+    # the whole page, through the memo, against a page drawn into an empty folder
+    build_report(tmp_path / "marts", out)
+    alone = tmp_path / "alone"
+    build_report(tmp_path / "marts", alone)
+    assert (out / "index.html").read_bytes() == (alone / "index.html").read_bytes()
+    shutil.rmtree(alone)
+
+
+def test_a_release_id_with_markup_is_escaped_in_a_kept_chart_as_when_drawn():
+    from qp_analytics.report.charts import RELEASE_MARK
+
+    marts = handmade_marts()
+    territories = marts["marts.mart_evaluation_territories"].sort("territory_id")
+    odd = "r&d<1>"
+    drawn = chart_roadmap_delays(territories, AS_OF, chart_footnote(AS_OF, odd, territories, ("convention",)))
+    memo = ChartMemo("test")
+    marked = memo.chart("roadmaps", odd, chart_footnote(AS_OF, RELEASE_MARK, territories, ("convention",)),
+                        lambda note: chart_roadmap_delays(territories, AS_OF, note), territories, AS_OF)
+    assert marked == drawn and "r&amp;d&lt;1&gt;" in drawn

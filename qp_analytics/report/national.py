@@ -10,7 +10,9 @@ from markupsafe import Markup
 from qp_analytics.marts.compute import NATIONAL_PARTNERS
 from qp_analytics.report.charts import (
     CHART_TERRITORIES_MAX,
+    RELEASE_MARK,
     TOP_TERRITORIES,
+    ChartMemo,
     chart_footnote,
     chart_history,
     chart_instruction_delays,
@@ -214,8 +216,10 @@ def _svg(svg: str | None) -> Markup | None:
     return None if svg is None else Markup(svg)
 
 
-def national_view(release: Release, names: dict[str, str]) -> View:
-    """Everything the national page shows, drawn from the whole release (names: territory id -> its name)."""
+def national_view(release: Release, names: dict[str, str], charts: ChartMemo | None = None) -> View:
+    """Everything the national page shows, drawn from the whole release (names: territory id -> its name);
+    charts: those drawn before, taken where drawn from the same inputs (none by default)."""
+    charts = charts if charts is not None else ChartMemo("")
     marts = release.marts
     as_of = release.as_of
     territories = marts["mart_evaluation_territories"].sort("territory_id")
@@ -224,8 +228,12 @@ def national_view(release: Release, names: dict[str, str]) -> View:
     many = territories.height > CHART_TERRITORIES_MAX
     both, roadmaps_only = ("convention", "roadmap"), ("roadmap",)
 
-    def footnote(documents: tuple[str, ...]) -> str:
-        return chart_footnote(as_of, release.release_id, territories, documents)
+    def footnote(documents: tuple[str, ...]) -> str:  # naming the release by its mark (ChartMemo)
+        return chart_footnote(as_of, RELEASE_MARK, territories, documents)
+
+    def chart(name: str, documents: tuple[str, ...], draw: Callable[..., str | None], *inputs: Any) -> Markup | None:
+        return _svg(charts.chart(name, release.release_id, footnote(documents),
+                                 lambda note: draw(*inputs, note), *inputs))
 
     history = national_history(marts["mart_history"])
     return View(
@@ -243,10 +251,11 @@ def national_view(release: Release, names: dict[str, str]) -> View:
                       on_time=ratio(r["actions_on_time"], r["actions_due"]), share=format_percent(r["share"]),
                       granted=format_euros(r["amount_granted"])) for r in history],
         charts=View(
-            history=_svg(chart_history(history, as_of, footnote(both))),
-            roadmaps=_svg(chart_roadmap_delays(territories, as_of, footnote(both))),
-            partners=_svg(chart_partners(mobilisation, as_of, footnote(roadmaps_only))),
-            delays=_svg(chart_instruction_delays(mobilisation, national, as_of, footnote(roadmaps_only), many)),
-            practices=_svg(chart_practices(territories, as_of, footnote(roadmaps_only))),
+            history=chart("history", both, chart_history, history, as_of),
+            roadmaps=chart("roadmaps", both, chart_roadmap_delays, territories, as_of),
+            partners=chart("partners", roadmaps_only, chart_partners, mobilisation, as_of),
+            delays=chart("delays", roadmaps_only, lambda m, n, day, many, note: chart_instruction_delays(
+                m, n, day, note, many), mobilisation, national, as_of, many),
+            practices=chart("practices", roadmaps_only, chart_practices, territories, as_of),
         ),
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qp_analytics.reading.territories import is_territory_id
+from qp_analytics.report.charts import ChartMemo
 from qp_analytics.report.formatting import (
     format_date,
     format_days,
@@ -119,8 +120,9 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     kept = kept_pages(out, previous, digests, code)
 
     drawn: dict[str, str] = {}
+    charts = ChartMemo(code, previous.get("charts"))
     if whole and NATIONAL_PAGE not in kept:
-        drawn[NATIONAL_PAGE] = renderer.national(data, sources.names)
+        drawn[NATIONAL_PAGE] = renderer.national(data, sources.names, charts)
     stamp = Stamp.of(data)
     for territory_id, inputs in sources.inputs([t for t, page in pages.items() if page not in kept]).items():
         drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
@@ -131,14 +133,15 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
                for relative, digest in digests.items()}
     if whole:
         manifest = {"generator": GENERATOR, **drawn_stamp, "release_dir": str(data.folder),
-                    "whole_release": data.release_id, "pages": records}
+                    "whole_release": data.release_id, "pages": records,
+                    "charts": charts.drawn if NATIONAL_PAGE in drawn else previous.get("charts", {})}
         write_whole(out, drawn, kept.values(), manifest, writer)
     else:
         # pages drawn from the release the report was last drawn whole from leave it whole; others do not
         same = previous.get("whole_release") == data.release_id and previous.get("release_dir") == str(data.folder)
         manifest = {"generator": GENERATOR, **drawn_stamp, "release_dir": str(data.folder),
                     "whole_release": previous.get("whole_release") if same else None,
-                    "pages": {**previous.get("pages", {}), **records}}
+                    "pages": {**previous.get("pages", {}), **records}, "charts": previous.get("charts", {})}
         write_pages(out, drawn, manifest, writer)
     return ReportResult(out, [out / relative for relative in digests], data.as_of, data.release_id, data.folder,
                         national=whole, redrawn=[out / relative for relative in drawn])

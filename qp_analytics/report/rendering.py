@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from qp_analytics.report.charts import ChartMemo
 from qp_analytics.report.formatting import NA, format_count, format_date, format_number
 from qp_analytics.report.labels import PROVENANCE_LABELS, STATUS_BADGES
 from qp_analytics.report.national import national_view
@@ -79,8 +80,8 @@ class Renderer:
     """Draws the report's pages: the national one from a whole release, a territory's from its inputs. A
     seam for tests, which may make a page fail to draw."""
 
-    def national(self, release: Release, names: dict[str, str]) -> str:
-        view = national_view(release, names)
+    def national(self, release: Release, names: dict[str, str], charts: ChartMemo | None = None) -> str:
+        view = national_view(release, names, charts)
         return environment().get_template("national.html").render(view=view, stamp=Stamp.of(release))
 
     def territory(self, inputs: TerritoryInputs, stamp: Stamp) -> str:
