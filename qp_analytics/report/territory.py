@@ -139,12 +139,16 @@ class TerritorySources:
         linked = self._linked(wanted).group_by("page", maintain_order=True).agg(
             pl.struct("linked", "name").struct.json_encode().str.join(","))
         links = dict(linked.iter_rows())
+        head = json.dumps([code_version, self.as_of.isoformat(), list(self.frames)]).encode("utf-8")
         digests = {}
-        for territory_id in wanted:
-            payload = json.dumps([code_version, territory_id, self.as_of.isoformat(),
-                                  [parts[source].get(territory_id, "") for source in self.frames],
-                                  self.neighbours(territory_id), links.get(territory_id, "")], ensure_ascii=False)
-            digests[territory_id] = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        for territory_id in wanted:  # each piece with its length before it: no JSON of JSON to escape again
+            digest = hashlib.sha256(head)
+            for piece in (territory_id, *(parts[source].get(territory_id, "") for source in self.frames),
+                          json.dumps(self.neighbours(territory_id), ensure_ascii=False), links.get(territory_id, "")):
+                data = piece.encode("utf-8")
+                digest.update(len(data).to_bytes(8, "little"))
+                digest.update(data)
+            digests[territory_id] = digest.hexdigest()
         return digests
 
     def inputs(self, only: Sequence[str]) -> dict[str, TerritoryInputs]:

@@ -107,24 +107,33 @@ def kept_pages(out_dir: Path, manifest: Mapping[str, Any], digests: Mapping[str,
     bytes' SHA-256 (a page copied or touched, or recorded by an earlier version). A refresh at 1,400 territories
     read and hashed every page."""
     recorded = manifest.get("pages") or {}
-
-    def check(relative: str) -> KeptPage | None:
+    kept: dict[str, KeptPage] = {}
+    to_read: list[str] = []
+    for relative, digest in digests.items():  # a look at each file's state: 1,400 in a few milliseconds
         record = recorded.get(relative)
         if not isinstance(record, dict) or record.get("code_version") != code_version \
-                or record.get("inputs") != digests[relative]:
-            return None
-        path = out_dir / relative
+                or record.get("inputs") != digest:
+            continue
         try:
-            if record.get("file") is not None and file_state(path) == record["file"]:
-                return KeptPage(relative, record)
-            data = path.read_bytes()
+            if record.get("file") is not None and file_state(out_dir / relative) == record["file"]:
+                kept[relative] = KeptPage(relative, record)
+                continue
         except OSError:  # deleted, or not a file any more
+            continue
+        to_read.append(relative)
+
+    def check(relative: str) -> KeptPage | None:  # a page whose state differs: its bytes against its SHA-256
+        try:
+            data = (out_dir / relative).read_bytes()
+        except OSError:
             return None
+        record = recorded[relative]
         return KeptPage(relative, record) if sha256(data) == record.get("sha256") else None
 
-    candidates = [relative for relative in digests if relative in recorded]
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # reading and hashing 1 400 small files: the disk waits
-        return {page.relative: page for page in pool.map(check, candidates) if page is not None}
+    if to_read:
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:  # reading and hashing many small files: the disk waits
+            kept.update((page.relative, page) for page in pool.map(check, to_read) if page is not None)
+    return {relative: kept[relative] for relative in digests if relative in kept}
 
 
 def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage], manifest: dict[str, Any],
@@ -148,8 +157,8 @@ def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage
         with ThreadPoolExecutor(max_workers=WRITERS) as pool:
             jobs = [pool.submit(writer.write, staging / relative, text.encode("utf-8"))
                     for relative, text in drawn.items()]
-            jobs += [pool.submit(writer.keep, out_dir / page.relative, staging / page.relative)
-                     for page in kept]
+            for page in kept:  # here, meanwhile: a link is one quick call (1,400 in 25 ms, three times that in a pool)
+                writer.keep(out_dir / page.relative, staging / page.relative)
             for job in jobs:
                 job.result()  # an error is raised here; the files still being written finish before the pool closes
         record_file_states(staging, manifest["pages"])
