@@ -271,3 +271,18 @@ def test_encrypted_pdf_is_refused(tmp_path, user_password):
     with pytest.raises(DocumentError, match="the PDF is encrypted") as err:
         read_document(path)
     assert str(path) in str(err.value)
+
+
+def test_a_parse_as_plain_values_is_what_dataclasses_asdict_gives():
+    """plain (the parse's fast conversion) against the standard library's asdict, on every text, PDF and Word
+    convention of data/raw."""
+    import dataclasses
+    from pathlib import Path
+
+    from qp_analytics.reading.convention import plain
+
+    files = sorted(Path("data/raw/conventions").glob("*.*"))
+    assert len(files) >= 10
+    for path in files:
+        convention = parse_convention(read_document(path))
+        assert plain(convention) == dataclasses.asdict(convention), path

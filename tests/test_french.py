@@ -46,3 +46,12 @@ def test_years_count_as_twelve_months():
 
 def test_impossible_date_is_found_but_has_no_value():
     assert [(d.raw, d.value) for d in find_dates("le 30/02/2021")] == [("30/02/2021", None)]
+
+
+@given(st.text(alphabet=st.sampled_from(list("aAéÉèœŒæﬁﬂ…’«» \t\n\f\u00ad\uf0b7-–—'Çç0123456789 .")) | st.characters(),
+               max_size=60))
+def test_fold_is_what_a_folded_document_holds(text):
+    """fold (short strings, without an offset map) gives exactly FoldedText's folded text."""
+    from qp_analytics.text import FoldedText
+
+    assert fold(text) == FoldedText(text).folded

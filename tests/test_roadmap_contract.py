@@ -320,3 +320,18 @@ def test_generator_amount_spellings_read_back(cents, seed, for_csv):
     if isinstance(cell, Decimal):
         cell = float(cell)  # what a numeric workbook cell holds once written
     assert read_amount(cell) == value
+
+
+def test_a_roadmap_as_json_is_the_same_through_json_default():
+    """The worker's JSON of a parsed roadmap (json.dumps with json_default) is the `--json` form's
+    (to_jsonable, then json.dumps), on every roadmap of data/raw."""
+    from pathlib import Path
+
+    from qp_analytics.reading.roadmap import json_default, to_jsonable
+
+    files = sorted(Path("data/raw/roadmaps").glob("*.xlsx"))
+    assert len(files) >= 10
+    for path in files:
+        data = parse_roadmap(path)
+        assert json.dumps(data, ensure_ascii=False, default=json_default) == \
+            json.dumps(to_jsonable(data), ensure_ascii=False), path

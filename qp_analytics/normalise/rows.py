@@ -231,7 +231,7 @@ def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
 def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | None, Rejection | None]:
     """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None): no file.
     The item: raw folder, territory, and the roadmap's sha256 if the caller has it already."""
-    from qp_analytics.reading.roadmap import RoadmapError, parse_roadmap_with_rows, to_jsonable
+    from qp_analytics.reading.roadmap import RoadmapError, json_default, parse_roadmap_with_rows
 
     raw_dir, tid, sha256 = item
     try:
@@ -245,7 +245,7 @@ def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | No
     except RoadmapError as exc:
         return None, Rejection(tid, "roadmap", str(path), [str(p) for p in exc.problems])
     return {"territory_id": tid, "path": str(path), "format": fmt, "sha256": sha256 or roadmap_sha256(path, fmt, tid),
-            "parsed": json.dumps(to_jsonable(data), ensure_ascii=False), "source_rows": json.dumps(rows),
+            "parsed": json.dumps(data, ensure_ascii=False, default=json_default), "source_rows": json.dumps(rows),
             "parsed_at": _now()}, None
 
 

@@ -12,7 +12,7 @@ reads "sur-mesure").
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from qp_analytics.text import fold
 
@@ -115,23 +115,27 @@ def _vocabulary(text: str) -> Counter[str]:
     return Counter(fold(w) for w in re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", text))
 
 
+def _masked(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
+    """The text with each span (start, end, character; in order, apart) filled with that character."""
+    pieces, pos = [], 0
+    for s, e, fill in spans:
+        pieces += [text[pos:s], fill * (e - s)]
+        pos = e
+    return "".join([*pieces, text[pos:]]) if pieces else text
+
+
 def clean(text: str) -> str:
     """The text with its page furniture blanked and its line-end hyphenation masked, same length."""
-    chars = list(text)
-    for s, e in furniture(text):
-        chars[s:e] = " " * (e - s)
-    blanked = "".join(chars)
+    blanked = _masked(text, ((s, e, " ") for s, e in furniture(text)))
     vocabulary: Counter[str] | None = None
+    cuts: list[tuple[int, int, str]] = []
     for m in _CUT.finditer(blanked):
         if vocabulary is None:
             vocabulary = _vocabulary(blanked)
         s, e = m.span("cut")
         # doc.text keeps its form feeds for page numbers; the cleaned text joins the word across the break
-        if _joins(m["left"], m["right"], vocabulary):
-            chars[s:e] = SOFT * (e - s)
-        else:
-            chars[s + 1:e] = SOFT * (e - s - 1)
-    return "".join(chars)
+        cuts.append((s, e, SOFT) if _joins(m["left"], m["right"], vocabulary) else (s + 1, e, SOFT))
+    return _masked(blanked, cuts)
 
 
 def removed(original: str, cleaned: str) -> Iterator[tuple[int, int]]:

@@ -9,6 +9,7 @@ expected.
 
 import csv
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -91,8 +92,10 @@ class CellError(ValueError):
     """A cell that does not hold what its column expects; the message says what was expected."""
 
 
+@functools.lru_cache(maxsize=65536)
 def fold_code(value: str) -> str:
-    """' Réalisée ' -> 'realisee', 'Banque des Territoires' -> 'banque_des_territoires'."""
+    """' Réalisée ' -> 'realisee', 'Banque des Territoires' -> 'banque_des_territoires'. Remembered: a
+    workbook's codes repeat (statuses, partners, axes; some two hundred a roadmap)."""
     text = unicodedata.normalize("NFD", value.strip().lower())
     text = "".join(c for c in text if not unicodedata.combining(c))
     return re.sub(r"[\s\-_]+", "_", text).strip("_")
@@ -501,6 +504,16 @@ def parse_roadmap_with_rows(path: str | Path) -> tuple[dict[str, Any], dict[str,
 
 def _plain(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def json_default(value: Any) -> Any:
+    """For json.dumps: a date as its ISO string, an amount as a number (to_jsonable's forms, without walking
+    the whole roadmap first)."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return _plain(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def to_jsonable(value: Any) -> Any:
