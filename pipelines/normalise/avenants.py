@@ -49,7 +49,7 @@ def avenants(context: AssetExecutionContext, settings: QpSettings, warehouse: Re
         return fingerprint(READ.name, files, registry.identity(tid))
 
     def read(todo: list[str], _: None) -> StageResult:
-        return read_avenants(settings.raw_path, todo, progress)
+        return read_avenants(settings.raw_path, todo, progress, settings.workers)
 
     yield from materialise(context, warehouse, READ, keys, reprocess=settings.reprocess,
                            current={tid: current_fingerprint(tid) for tid in keys}, compute=read)

@@ -383,50 +383,75 @@ def avenant_files(raw_dir: str | Path, territory_id: str) -> list[tuple[int, Pat
     return avenant_index(raw_dir).get(territory_id, [])
 
 
-def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None) -> StageResult:
-    """Read each territory's avenants; a territory with one bad avenant keeps its last good set."""
+def _avenant_one(path: str) -> tuple[dict[str, Any] | None, str | None, list[str]]:
+    """Read and parse one avenant file (runs in a worker process on large runs): (what it says, the SHA-256 of
+    its bytes, problems)."""
     from qp_analytics.reading.avenant import parse_avenant
 
+    try:
+        doc = read_document(Path(path))
+        avenant = parse_avenant(doc)
+    except DocumentError as exc:
+        return None, None, [str(exc)]
+    except ConventionError as exc:
+        return None, None, [f"{exc.path}: {p}" for p in exc.problems]
+    said = {"number": avenant.number, "territory_name": avenant.territory_name,
+            "siren": getattr(avenant, "siren", None), "extension_months": avenant.extension_months,
+            "new_end_date": avenant.new_end_date, "signature_place": avenant.signature_place,
+            "signature_date": avenant.signature_date}
+    return said, doc.sha256, []
+
+
+def read_avenants(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None,
+                  workers: int | None = None) -> StageResult:
+    """Read each territory's avenants (the files in worker processes on large runs); a territory with one bad
+    avenant keeps its last good set."""
     manifest = read_manifest(raw_dir)
     index = avenant_index(raw_dir)
     registry = registry_index(raw_dir)
     links = RawFolderLinks(raw_dir)
+    # each file in order: the problem that keeps it from being read (two files for one number, a link out of the
+    # raw folder), else None, and it is read
+    slots: list[tuple[str, int, Path, str | None]] = []
+    for tid in territory_ids:
+        files = index.get(tid, [])
+        numbers = [n for n, _ in files]
+        for n, path in files:
+            if numbers.count(n) > 1:
+                slots.append((tid, n, path, f"{path}: avenant n° {n} exists in two files (.pdf, .docx or .txt); "
+                                            "keep one"))
+            else:
+                slots.append((tid, n, path, links.outside(path) or None))
+    read = iter(map_ordered(_avenant_one, [str(path) for _, _, path, problem in slots if problem is None], workers))
+    by_territory: dict[str, list[tuple[str, int, Path, str | None]]] = {}
+    for slot in slots:
+        by_territory.setdefault(slot[0], []).append(slot)
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     accepted: list[str] = []
     for i, tid in enumerate(territory_ids, start=1):
-        files = index.get(tid, [])
-        problems: list[str] = []
         rows: list[dict[str, Any]] = []
-        numbers = [n for n, _ in files]
-        for n, path in files:
-            if numbers.count(n) > 1:
-                problems.append(f"{path}: avenant n° {n} exists in two files (.pdf, .docx or .txt); keep one")
+        problems: list[str] = []
+        for _, n, path, problem in by_territory.get(tid, []):  # the files are read as they come, in order
+            if problem is not None:
+                problems.append(problem)
                 continue
-            outside = links.outside(path)
-            if outside:
-                problems.append(outside)
+            said, sha256, unread = next(read)
+            if said is None:
+                problems.extend(unread)
                 continue
-            try:
-                doc = read_document(path)
-                avenant = parse_avenant(doc)
-            except DocumentError as exc:
-                problems.append(str(exc))
+            if said["number"] != n:
+                problems.append(f"{path}: the file is named for avenant n° {n} but the document is n° "
+                                f"{said['number']}")
                 continue
-            except ConventionError as exc:
-                problems.extend(f"{exc.path}: {p}" for p in exc.problems)
-                continue
-            if avenant.number != n:
-                problems.append(f"{path}: the file is named for avenant n° {n} but the document is n° {avenant.number}")
-                continue
-            other = registry.mismatch(tid, avenant.territory_name, getattr(avenant, "siren", None))
+            other = registry.mismatch(tid, said["territory_name"], said["siren"])
             if other:
                 problems.append(f"{path}: territory_name: {other}")
                 continue
-            rows.append({"territory_id": tid, "number": n, "territory_name": avenant.territory_name,
-                         "extension_months": avenant.extension_months, "new_end_date": avenant.new_end_date,
-                         "signature_place": avenant.signature_place, "signature_date": avenant.signature_date,
-                         "source_path": str(path), "source_sha256": doc.sha256,
+            rows.append({"territory_id": tid, "number": n, "territory_name": said["territory_name"],
+                         "extension_months": said["extension_months"], "new_end_date": said["new_end_date"],
+                         "signature_place": said["signature_place"], "signature_date": said["signature_date"],
+                         "source_path": str(path), "source_sha256": sha256,
                          "source_provenance": provenance_of(manifest, raw_dir, str(path))})
         if problems:
             rejections.append(Rejection(tid, "avenant", None, problems))
