@@ -84,3 +84,41 @@ def test_a_file_in_the_state_known_keeps_its_hash_any_write_has_it_read_again(tm
     os.utime(a, ns=(status.st_atime_ns, status.st_mtime_ns))
     assert a.stat().st_size == status.st_size and a.stat().st_mtime_ns == status.st_mtime_ns
     assert raw_fingerprints(raw, known=known)["conventions/a.txt"] == hashlib.sha256(b"FIRST").hexdigest()
+
+
+def test_a_roadmap_found_from_the_folder_listed_once_is_the_one_found_file_by_file(tmp_path):
+    """roadmap_source with the roadmaps folder listed once (RoadmapFolder) and its links resolved once gives what
+    it gives asking the file system for each name: the workbook, the CSV exports, both (refused), a link out of
+    the raw folder (refused), a dangling link or a folder named like a workbook (no roadmap)."""
+    from qp_analytics.normalise.rows import RoadmapFolder, roadmap_source
+    from qp_analytics.reading.territories import MissingFile, RawFolderLinks
+
+    raw = tmp_path / "raw"
+    roadmaps = raw / "roadmaps"
+    roadmaps.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (roadmaps / "wb.xlsx").write_bytes(b"x")
+    (roadmaps / "csv.fiche.csv").write_text("x")
+    (roadmaps / "csv.actions.csv").write_text("x")
+    (roadmaps / "both.xlsx").write_bytes(b"x")
+    (roadmaps / "both.fiche.csv").write_text("x")
+    (elsewhere / "out.xlsx").write_bytes(b"x")
+    (roadmaps / "out.xlsx").symlink_to(elsewhere / "out.xlsx")
+    (roadmaps / "dangling.xlsx").symlink_to(tmp_path / "nowhere.xlsx")
+    (roadmaps / "folder.xlsx").mkdir()
+
+    def found(territory, *listing):
+        try:
+            return roadmap_source(raw, territory, *listing)
+        except MissingFile as exc:
+            return type(exc).__name__, str(exc)
+
+    listing = (RoadmapFolder(raw), RawFolderLinks(raw))
+    for territory in ("wb", "csv", "both", "out", "dangling", "folder", "none"):
+        assert found(territory, *listing) == found(territory), territory
+    assert found("wb") == (roadmaps / "wb.xlsx", "xlsx")
+    assert found("csv")[1] == "csv"
+    assert found("both")[0] == "MissingFile" and found("out")[0] == "OutsideRawFolder"
+    assert found("dangling") == found("folder") == found("none") == (None, None)
+    assert RoadmapFolder(tmp_path / "no-such-folder").files == set()

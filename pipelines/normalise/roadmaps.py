@@ -20,6 +20,7 @@ from pipelines.selection import territory_keys
 from pipelines.stages import materialise
 from qp_analytics.normalise.rows import (
     ROADMAP_TABLES,
+    RoadmapFolder,
     normalise_roadmaps,
     parse_roadmaps,
     provenance_of,
@@ -28,7 +29,7 @@ from qp_analytics.normalise.rows import (
     roadmap_source,
 )
 from qp_analytics.reading.manifest import read_manifest
-from qp_analytics.reading.territories import MissingFile
+from qp_analytics.reading.territories import MissingFile, RawFolderLinks
 from qp_analytics.schema import TABLES
 from qp_analytics.warehouse.database import Warehouse
 from qp_analytics.warehouse.incremental import Stage, StageResult, fingerprint
@@ -56,9 +57,10 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehou
 
     current = {}  # territory -> fingerprint of its roadmap file(s) as they are now, and of its registry row
     sha256s = {}  # territory -> sha256 of its roadmap file(s), handed to the parse (not hashed twice)
+    listed, links = RoadmapFolder(settings.raw_path), RawFolderLinks(settings.raw_path)
     for tid in keys:
         try:
-            path, fmt = roadmap_source(settings.raw_path, tid)
+            path, fmt = roadmap_source(settings.raw_path, tid, listed, links)
             if path is not None and fmt is not None:
                 sha256s[tid] = roadmap_sha256(path, fmt, tid)
                 current[tid] = fingerprint(PARSE.name, str(path), fmt, sha256s[tid], registry.identity(tid))

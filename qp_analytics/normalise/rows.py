@@ -4,8 +4,10 @@ Each stage takes the territories of a run and returns the rows to load and the r
 territory produces no rows, so its last good rows stay in the warehouse.
 """
 
+import contextlib
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,9 +23,9 @@ from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.ocr import OcrWord
 from qp_analytics.reading.territories import (
     MissingFile,
+    OutsideRawFolder,
     RawFolderLinks,
     Territory,
-    check_inside_raw_folder,
     convention_path,
     read_registry,
 )
@@ -191,21 +193,43 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
 
 # -- roadmaps -------------------------------------------------------------------------------------------
 
-def roadmap_source(raw_dir: str | Path, territory_id: str) -> tuple[Path | None, str | None]:
+class RoadmapFolder:
+    """The roadmaps folder looked at once, for a loop over every territory: the names of its files and where
+    its links lead (RawFolderLinks). 1,400 territories asked the file system for eleven names each."""
+
+    def __init__(self, raw_dir: str | Path) -> None:
+        folder = Path(raw_dir) / "roadmaps"
+        with contextlib.suppress(OSError):
+            with os.scandir(folder) as entries:
+                self.files = {e.name for e in entries if e.is_file()}  # as Path.is_file: links followed
+                return
+        self.files = set()
+
+
+def roadmap_source(raw_dir: str | Path, territory_id: str, listed: RoadmapFolder | None = None,
+                   links: RawFolderLinks | None = None) -> tuple[Path | None, str | None]:
     """(path, format) of a territory's roadmap: roadmaps/<id>.xlsx or its CSV exports; (None, None) if absent.
+    listed, links: the folder's files and links, looked at once for many territories (else asked here).
 
     Raises MissingFile when both forms are present, OutsideRawFolder when a file leads out of the raw folder."""
     from qp_analytics.reading.roadmap import SHEETS
 
     folder = Path(raw_dir) / "roadmaps"
+
+    def is_file(path: Path) -> bool:
+        return path.name in listed.files if listed is not None else path.is_file()
+
     workbook = folder / f"{territory_id}.xlsx"
-    csvs = [folder / f"{territory_id}.{s}.csv" for s in SHEETS if (folder / f"{territory_id}.{s}.csv").is_file()]
-    if workbook.is_file() and csvs:
+    csvs = [folder / f"{territory_id}.{s}.csv" for s in SHEETS if is_file(folder / f"{territory_id}.{s}.csv")]
+    has_workbook = is_file(workbook)
+    if has_workbook and csvs:
         raise MissingFile(f"{workbook} and {csvs[0]}: a workbook and CSV exports for territory {territory_id!r}; "
                           "keep one of them")
-    for path in [workbook] if workbook.is_file() else csvs:
-        check_inside_raw_folder(raw_dir, path)
-    if workbook.is_file():
+    for path in [workbook] if has_workbook else csvs:
+        problem = (links or RawFolderLinks(raw_dir)).outside(path)
+        if problem:
+            raise OutsideRawFolder(problem)
+    if has_workbook:
         return workbook, "xlsx"
     if csvs:
         return csvs[0], "csv"
