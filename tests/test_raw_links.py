@@ -87,11 +87,11 @@ def test_a_file_in_the_state_known_keeps_its_hash_any_write_has_it_read_again(tm
 
 
 def test_a_roadmap_found_from_the_folder_listed_once_is_the_one_found_file_by_file(tmp_path):
-    """roadmap_source with the roadmaps folder listed once (RoadmapFolder) and its links resolved once gives what
+    """roadmap_source with the roadmaps folder listed once (ListedFolder) and its links resolved once gives what
     it gives asking the file system for each name: the workbook, the CSV exports, both (refused), a link out of
     the raw folder (refused), a dangling link or a folder named like a workbook (no roadmap)."""
-    from qp_analytics.normalise.rows import RoadmapFolder, roadmap_source
-    from qp_analytics.reading.territories import MissingFile, RawFolderLinks
+    from qp_analytics.normalise.rows import roadmap_source
+    from qp_analytics.reading.territories import ListedFolder, MissingFile, RawFolderLinks
 
     raw = tmp_path / "raw"
     roadmaps = raw / "roadmaps"
@@ -114,11 +114,42 @@ def test_a_roadmap_found_from_the_folder_listed_once_is_the_one_found_file_by_fi
         except MissingFile as exc:
             return type(exc).__name__, str(exc)
 
-    listing = (RoadmapFolder(raw), RawFolderLinks(raw))
+    listing = (ListedFolder(roadmaps), RawFolderLinks(raw))
     for territory in ("wb", "csv", "both", "out", "dangling", "folder", "none"):
         assert found(territory, *listing) == found(territory), territory
     assert found("wb") == (roadmaps / "wb.xlsx", "xlsx")
     assert found("csv")[1] == "csv"
     assert found("both")[0] == "MissingFile" and found("out")[0] == "OutsideRawFolder"
     assert found("dangling") == found("folder") == found("none") == (None, None)
-    assert RoadmapFolder(tmp_path / "no-such-folder").files == set()
+    assert ListedFolder(tmp_path / "no-such-folder").files == set()
+
+
+def test_a_convention_found_from_the_folder_listed_once_is_the_one_found_file_by_file(tmp_path):
+    """convention_path with the conventions folder listed once gives what it gives file by file: one file, none,
+    two (refused), a link out of the raw folder (refused), a dangling link (none)."""
+    from qp_analytics.reading.territories import ListedFolder, MissingFile, convention_path
+
+    raw = tmp_path / "raw"
+    conventions = raw / "conventions"
+    conventions.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (conventions / "one.pdf").write_bytes(b"%PDF")
+    (conventions / "two.pdf").write_bytes(b"%PDF")
+    (conventions / "two.txt").write_text("x")
+    (elsewhere / "out.txt").write_text("x")
+    (conventions / "out.txt").symlink_to(elsewhere / "out.txt")
+    (conventions / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+
+    def found(territory, *listing):
+        try:
+            return convention_path(raw, territory, *listing)
+        except MissingFile as exc:
+            return type(exc).__name__, str(exc)
+
+    listing = (ListedFolder(conventions), RawFolderLinks(raw))
+    for territory in ("one", "two", "out", "dangling", "none"):
+        assert found(territory, *listing) == found(territory), territory
+    assert found("one") == conventions / "one.pdf"
+    assert found("two")[0] == "MissingFile" and found("out")[0] == "OutsideRawFolder"
+    assert found("dangling")[0] == found("none")[0] == "MissingFile"

@@ -20,7 +20,6 @@ from pipelines.selection import territory_keys
 from pipelines.stages import materialise
 from qp_analytics.normalise.rows import (
     ROADMAP_TABLES,
-    RoadmapFolder,
     normalise_roadmaps,
     parse_roadmaps,
     provenance_of,
@@ -29,7 +28,7 @@ from qp_analytics.normalise.rows import (
     roadmap_source,
 )
 from qp_analytics.reading.manifest import read_manifest
-from qp_analytics.reading.territories import MissingFile, RawFolderLinks
+from qp_analytics.reading.territories import ListedFolder, MissingFile, RawFolderLinks
 from qp_analytics.schema import TABLES
 from qp_analytics.warehouse.database import Warehouse
 from qp_analytics.warehouse.incremental import Stage, StageResult, fingerprint
@@ -57,7 +56,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehou
 
     current = {}  # territory -> fingerprint of its roadmap file(s) as they are now, and of its registry row
     sha256s = {}  # territory -> sha256 of its roadmap file(s), handed to the parse (not hashed twice)
-    listed, links = RoadmapFolder(settings.raw_path), RawFolderLinks(settings.raw_path)
+    listed, links = ListedFolder(settings.raw_path / "roadmaps"), RawFolderLinks(settings.raw_path)
     for tid in keys:
         try:
             path, fmt = roadmap_source(settings.raw_path, tid, listed, links)

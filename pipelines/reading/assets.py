@@ -10,7 +10,7 @@ from pipelines.selection import territory_keys
 from pipelines.stages import materialise
 from qp_analytics.normalise.rows import read_conventions
 from qp_analytics.reading.manifest import sha256_of
-from qp_analytics.reading.territories import MissingFile, convention_path, read_registry
+from qp_analytics.reading.territories import ListedFolder, MissingFile, RawFolderLinks, convention_path, read_registry
 from qp_analytics.warehouse.database import Warehouse
 from qp_analytics.warehouse.incremental import Stage, fingerprint
 
@@ -36,9 +36,10 @@ def convention_documents(context: AssetExecutionContext, settings: QpSettings, w
     report = step_reporter(context.log, progress)
 
     current = {}  # territory -> fingerprint of its convention file as it is now (hashed before the warehouse opens)
+    listed, links = ListedFolder(settings.raw_path / "conventions"), RawFolderLinks(settings.raw_path)
     for tid in set(keys) & set(known):
         try:
-            path = convention_path(settings.raw_path, tid)
+            path = convention_path(settings.raw_path, tid, listed, links)
             current[tid] = fingerprint(READ.name, str(path), sha256_of(path))
         except (MissingFile, OSError):
             continue  # read_conventions rejects it with the reason

@@ -4,10 +4,8 @@ Each stage takes the territories of a run and returns the rows to load and the r
 territory produces no rows, so its last good rows stay in the warehouse.
 """
 
-import contextlib
 import datetime as dt
 import json
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +20,7 @@ from qp_analytics.reading.identity import TerritoryIndex
 from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.ocr import OcrWord
 from qp_analytics.reading.territories import (
+    ListedFolder,
     MissingFile,
     OutsideRawFolder,
     RawFolderLinks,
@@ -193,20 +192,7 @@ def normalise_conventions(parses: pl.DataFrame, documents: pl.DataFrame, raw_dir
 
 # -- roadmaps -------------------------------------------------------------------------------------------
 
-class RoadmapFolder:
-    """The roadmaps folder looked at once, for a loop over every territory: the names of its files and where
-    its links lead (RawFolderLinks). 1,400 territories asked the file system for eleven names each."""
-
-    def __init__(self, raw_dir: str | Path) -> None:
-        folder = Path(raw_dir) / "roadmaps"
-        with contextlib.suppress(OSError):
-            with os.scandir(folder) as entries:
-                self.files = {e.name for e in entries if e.is_file()}  # as Path.is_file: links followed
-                return
-        self.files = set()
-
-
-def roadmap_source(raw_dir: str | Path, territory_id: str, listed: RoadmapFolder | None = None,
+def roadmap_source(raw_dir: str | Path, territory_id: str, listed: ListedFolder | None = None,
                    links: RawFolderLinks | None = None) -> tuple[Path | None, str | None]:
     """(path, format) of a territory's roadmap: roadmaps/<id>.xlsx or its CSV exports; (None, None) if absent.
     listed, links: the folder's files and links, looked at once for many territories (else asked here).
@@ -217,7 +203,7 @@ def roadmap_source(raw_dir: str | Path, territory_id: str, listed: RoadmapFolder
     folder = Path(raw_dir) / "roadmaps"
 
     def is_file(path: Path) -> bool:
-        return path.name in listed.files if listed is not None else path.is_file()
+        return listed.has(path) if listed is not None else path.is_file()
 
     workbook = folder / f"{territory_id}.xlsx"
     csvs = [folder / f"{territory_id}.{s}.csv" for s in SHEETS if is_file(folder / f"{territory_id}.{s}.csv")]

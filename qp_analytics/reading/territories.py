@@ -4,7 +4,9 @@ Territory ids become partition keys, file names and SQL values: they are checked
 slug pattern before any of that happens.
 """
 
+import contextlib
 import csv
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,23 +132,35 @@ def outside_raw_folder(raw_dir: str | Path, path: Path) -> str | None:
     return RawFolderLinks(raw_dir).outside(path)
 
 
-def check_inside_raw_folder(raw_dir: str | Path, path: Path) -> Path:
-    """`path`, or OutsideRawFolder when its real path leaves the raw folder."""
-    problem = outside_raw_folder(raw_dir, path)
-    if problem:
-        raise OutsideRawFolder(problem)
-    return path
+class ListedFolder:
+    """A folder of the raw folder looked at once, for a loop over every territory: the names of its files (as
+    Path.is_file sees them: links followed). 1,400 territories asked the file system for each name they may
+    have (three conventions, eleven roadmap files)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.files: set[str] = set()
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            self.files = {e.name for e in entries if e.is_file()}
+
+    def has(self, path: Path) -> bool:
+        return path.name in self.files
 
 
-def convention_path(raw_dir: str | Path, territory_id: str) -> Path:
-    """The one convention file of a territory: conventions/<id>.pdf or .txt."""
+def convention_path(raw_dir: str | Path, territory_id: str, listed: ListedFolder | None = None,
+                    links: RawFolderLinks | None = None) -> Path:
+    """The one convention file of a territory: conventions/<id>.pdf or .txt. listed, links: the conventions
+    folder's files and the raw folder's links, looked at once for many territories (else asked here)."""
     if not is_territory_id(territory_id):
         raise MissingFile(f"{territory_id!r} is not a territory id")
     folder = Path(raw_dir) / "conventions"
-    found = [folder / f"{territory_id}{s}" for s in CONVENTION_SUFFIXES if (folder / f"{territory_id}{s}").is_file()]
+    is_file = listed.has if listed is not None else Path.is_file
+    found = [folder / f"{territory_id}{s}" for s in CONVENTION_SUFFIXES if is_file(folder / f"{territory_id}{s}")]
     if not found:
         raise MissingFile(f"{folder}/{territory_id}.pdf|.docx|.txt: no convention file for territory {territory_id!r}")
     if len(found) > 1:
         raise MissingFile(f"{', '.join(str(p) for p in found)}: two convention files for territory "
                           f"{territory_id!r}; keep exactly one")
-    return check_inside_raw_folder(raw_dir, found[0])
+    problem = (links or RawFolderLinks(raw_dir)).outside(found[0])
+    if problem:
+        raise OutsideRawFolder(problem)
+    return found[0]
