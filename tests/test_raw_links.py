@@ -91,7 +91,7 @@ def test_a_roadmap_found_from_the_folder_listed_once_is_the_one_found_file_by_fi
     it gives asking the file system for each name: the workbook, the CSV exports, both (refused), a link out of
     the raw folder (refused), a dangling link or a folder named like a workbook (no roadmap)."""
     from qp_analytics.normalise.rows import roadmap_source
-    from qp_analytics.reading.territories import ListedFolder, MissingFile, RawFolderLinks
+    from qp_analytics.reading.territories import ListedFolder
 
     raw = tmp_path / "raw"
     roadmaps = raw / "roadmaps"
@@ -108,15 +108,7 @@ def test_a_roadmap_found_from_the_folder_listed_once_is_the_one_found_file_by_fi
     (roadmaps / "dangling.xlsx").symlink_to(tmp_path / "nowhere.xlsx")
     (roadmaps / "folder.xlsx").mkdir()
 
-    def found(territory, *listing):
-        try:
-            return roadmap_source(raw, territory, *listing)
-        except MissingFile as exc:
-            return type(exc).__name__, str(exc)
-
-    listing = (ListedFolder(roadmaps), RawFolderLinks(raw))
-    for territory in ("wb", "csv", "both", "out", "dangling", "folder", "none"):
-        assert found(territory, *listing) == found(territory), territory
+    found = _finder(roadmap_source, raw, roadmaps, ("wb", "csv", "both", "out", "dangling", "folder", "none"))
     assert found("wb") == (roadmaps / "wb.xlsx", "xlsx")
     assert found("csv")[1] == "csv"
     assert found("both")[0] == "MissingFile" and found("out")[0] == "OutsideRawFolder"
@@ -127,7 +119,7 @@ def test_a_roadmap_found_from_the_folder_listed_once_is_the_one_found_file_by_fi
 def test_a_convention_found_from_the_folder_listed_once_is_the_one_found_file_by_file(tmp_path):
     """convention_path with the conventions folder listed once gives what it gives file by file: one file, none,
     two (refused), a link out of the raw folder (refused), a dangling link (none)."""
-    from qp_analytics.reading.territories import ListedFolder, MissingFile, convention_path
+    from qp_analytics.reading.territories import convention_path
 
     raw = tmp_path / "raw"
     conventions = raw / "conventions"
@@ -141,15 +133,24 @@ def test_a_convention_found_from_the_folder_listed_once_is_the_one_found_file_by
     (conventions / "out.txt").symlink_to(elsewhere / "out.txt")
     (conventions / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
 
-    def found(territory, *listing):
-        try:
-            return convention_path(raw, territory, *listing)
-        except MissingFile as exc:
-            return type(exc).__name__, str(exc)
-
-    listing = (ListedFolder(conventions), RawFolderLinks(raw))
-    for territory in ("one", "two", "out", "dangling", "none"):
-        assert found(territory, *listing) == found(territory), territory
+    found = _finder(convention_path, raw, conventions, ("one", "two", "out", "dangling", "none"))
     assert found("one") == conventions / "one.pdf"
     assert found("two")[0] == "MissingFile" and found("out")[0] == "OutsideRawFolder"
     assert found("dangling")[0] == found("none")[0] == "MissingFile"
+
+
+def _finder(find, raw: Path, folder: Path, territories):
+    """What `find` (convention_path, roadmap_source) answers for a territory, an error as its class and message;
+    checked first to be the same with the folder listed once (ListedFolder) and the links resolved once."""
+    from qp_analytics.reading.territories import ListedFolder, MissingFile
+
+    def found(territory, *listing):
+        try:
+            return find(raw, territory, *listing)
+        except MissingFile as exc:
+            return type(exc).__name__, str(exc)
+
+    listing = (ListedFolder(folder), RawFolderLinks(raw))
+    for territory in territories:
+        assert found(territory, *listing) == found(territory), territory
+    return found
