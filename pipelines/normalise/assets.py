@@ -28,7 +28,7 @@ from qp_analytics.normalise.rows import (
     registry_rows,
 )
 from qp_analytics.reading.manifest import read_manifest
-from qp_analytics.reading.territories import read_registry
+from qp_analytics.reading.territories import RawFolderLinks, read_registry
 from qp_analytics.schema import TABLES
 from qp_analytics.warehouse.database import Warehouse, ensure_tables, id_list
 from qp_analytics.warehouse.incremental import REJECTIONS, Stage, StageResult, fingerprint
@@ -106,9 +106,10 @@ def core_conventions(context: AssetExecutionContext, settings: QpSettings, wareh
     """The parsed conventions normalised into typed tables: one row per convention, its commitments, the
     source of every field and its warnings. All four tables are replaced together, per territory."""
     manifest = read_manifest(settings.raw_path)
+    links = RawFolderLinks(settings.raw_path)
 
     def parses_as_stored(con, ids: list[str]) -> dict[str, str]:  # the parse, and where its file is and comes from
-        return {t: fingerprint(CORE.name, sha, path, provenance_of(manifest, settings.raw_path, path or ""))
+        return {t: fingerprint(CORE.name, sha, path, provenance_of(manifest, settings.raw_path, path or "", links))
                 for t, sha, path in con.execute(
                     f"SELECT territory_id, p.sha256, d.path FROM (SELECT * FROM {PARSES} {by_keys(ids)}) p "
                     "LEFT JOIN raw.convention_documents d USING (territory_id)").fetchall()}

@@ -45,7 +45,7 @@ def avenants(context: AssetExecutionContext, settings: QpSettings, warehouse: Re
     def current_fingerprint(tid: str) -> str:
         # a file leading out of the raw folder is never read, not even hashed (read_avenants rejects it)
         files = [(str(p), "outside" if links.outside(p) else sha256_of(p),
-                  provenance_of(manifest, settings.raw_path, str(p))) for _, p in index.get(tid, [])]
+                  provenance_of(manifest, settings.raw_path, str(p), links)) for _, p in index.get(tid, [])]
         return fingerprint(READ.name, files, registry.identity(tid))
 
     def read(todo: list[str], _: None) -> StageResult:

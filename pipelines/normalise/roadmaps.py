@@ -92,9 +92,10 @@ def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehous
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row
     keeping the workbook row it came from. All the tables of a territory are replaced together."""
     manifest = read_manifest(settings.raw_path)
+    links = RawFolderLinks(settings.raw_path)
 
     def parses_as_stored(con, ids: list[str]) -> dict[str, str]:  # the workbook, where it is and comes from
-        return {t: fingerprint(CORE.name, sha, path, provenance_of(manifest, settings.raw_path, path))
+        return {t: fingerprint(CORE.name, sha, path, provenance_of(manifest, settings.raw_path, path, links))
                 for t, sha, path in con.execute(
                     f"SELECT territory_id, sha256, path FROM {ROADMAP_PARSES} {by_keys(ids)}").fetchall()}
 

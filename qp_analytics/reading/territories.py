@@ -112,15 +112,18 @@ class RawFolderLinks:
         self.root = Path(raw_dir).resolve()
         self._dirs: dict[Path, Path] = {}
 
+    def real(self, path: Path) -> Path:
+        """`path` resolved (Path.resolve), its directory resolved once for all the files in it."""
+        if path.is_symlink() or path.name in ("", ".", ".."):
+            return path.resolve()
+        folder = self._dirs.get(path.parent)
+        if folder is None:
+            folder = self._dirs[path.parent] = path.parent.resolve()
+        return folder / path.name
+
     def outside(self, path: Path) -> str | None:
         """None when `path`'s real path is inside the raw folder's; otherwise the problem, naming both."""
-        if path.is_symlink() or path.name in ("", ".", ".."):
-            real = path.resolve()
-        else:
-            folder = self._dirs.get(path.parent)
-            if folder is None:
-                folder = self._dirs[path.parent] = path.parent.resolve()
-            real = folder / path.name
+        real = self.real(path)
         if real.is_relative_to(self.root):
             return None
         return (f"{path}: leads to {real}, outside the raw folder {self.root} (a link): not read; put the file "
