@@ -375,7 +375,7 @@ def test_a_release_copies_the_exports_of_the_tables_it_does_not_change(tmp_path)
 def test_a_tables_digest_is_its_rows_in_any_order_with_its_columns():
     import duckdb
 
-    from qp_analytics.warehouse.database import table_digest
+    from qp_analytics.warehouse.database import table_digests
 
     con = duckdb.connect()
     con.execute("CREATE SCHEMA s")
@@ -394,7 +394,7 @@ def test_a_tables_digest_is_its_rows_in_any_order_with_its_columns():
     for label, sql in made.items():
         con.execute("DROP TABLE IF EXISTS s.t")
         con.execute(sql)
-        digests[label] = table_digest(con, "s.t")
+        digests[label] = table_digests(con, ["s.t"])["s.t"]
     assert digests["reordered"] == digests["base"]
     others = [digests[k] for k in made if k not in ("base", "reordered")]
     assert len(set(others)) == len(others) and digests["base"] not in others

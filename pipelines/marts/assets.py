@@ -26,7 +26,7 @@ from qp_analytics.publication.release import CORE as RELEASED_CORE
 from qp_analytics.publication.release import current_release, publish_release, unchanged_tables
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS
-from qp_analytics.warehouse.database import Warehouse, markdown_table, table_digest
+from qp_analytics.warehouse.database import Warehouse, markdown_table, table_digests
 from qp_analytics.warehouse.incremental import Stage, StageResult, StageRun
 
 CORE = [*core_conventions.keys, *core_roadmaps.keys, *territories.keys, *avenants.keys]
@@ -79,7 +79,7 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
 def published_marts(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]
                     ) -> MaterializeResult:
     with warehouse.connect(read_only=True) as con:
-        digests = {name: table_digest(con, name) for name in [*MARTS, *RELEASED_CORE]}
+        digests = table_digests(con, [*MARTS, *RELEASED_CORE])
         # the tables the current release holds already (same rows, same writer): linked, not read and encoded
         kept = {} if settings.reprocess else unchanged_tables(settings.marts_dir, digests)
         frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS if name not in kept}

@@ -90,7 +90,7 @@ class KeptTable:
 
 def unchanged_tables(marts_dir: str | Path, digests: Mapping[str, str]) -> dict[str, KeptTable]:
     """The tables (schema.table -> KeptTable) whose file in the current release holds the rows of this digest
-    (qp_analytics.warehouse.database.table_digest), recorded by the same Parquet writer; none when there is no
+    (qp_analytics.warehouse.database.table_digests), recorded by the same Parquet writer; none when there is no
     current release or it cannot be read. A refresh of one territory at 1,400 read and encoded all 28 tables."""
     current = current_release(marts_dir)
     if current is None:
@@ -143,7 +143,7 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     pruning takes the release for an orphan), then calls activate_release: the two swaps are then back to back.
     reuse: when the current release holds the same marts for the same as_of, write nothing and return it.
     kept: tables of the current release unchanged since (`unchanged_tables`), linked rather than encoded (not in
-    frames); digests: the tables' digests (`table_digest`), recorded with their files for the next release."""
+    frames); digests: the tables' digests (`table_digests`), recorded with their files for the next release."""
     with publishing(marts_dir):
         release = _publish(marts_dir, frames, as_of, run_id, activate, reuse, kept or {}, digests or {})
     if activate:

@@ -155,19 +155,23 @@ def id_list(values: Iterable[str]) -> str:
     return f"string_split({sql_literal(_ID_SEPARATOR.join(values))}, chr(31))"
 
 
-def table_digest(con: duckdb.DuckDBPyConnection, table_name: str) -> str:
-    """What a table holds, in a few dozen bytes: its columns (names and types, in order), its number of rows and
-    two sums of its rows' 64-bit hashes (DuckDB's `hash`, of the row and of the row with a salt), as a multiset:
-    the same rows in any order give the same digest. A release reuses the file of a table whose digest is the
-    one recorded with it (qp_analytics.publication.release), instead of reading the table and encoding it."""
-    schema, name = table_name.split(".")
-    columns = con.execute(
-        "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) FROM duckdb_columns() "
-        f"WHERE schema_name = {sql_literal(schema)} AND table_name = {sql_literal(name)}").fetchone()[0]
-    rows, first, second = con.execute(
-        f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0), coalesce(sum(hash(t, 'qp')::HUGEINT), 0) "
-        f"FROM {table_name} AS t").fetchone()
-    return hashlib.sha256(f"{columns}\n{rows}:{first}:{second}".encode()).hexdigest()
+def table_digests(con: duckdb.DuckDBPyConnection, table_names: Sequence[str]) -> dict[str, str]:
+    """What each table holds, in a few dozen bytes: its columns (names and types, in order), its number of rows
+    and two sums of its rows' 64-bit hashes (DuckDB's `hash`, of the row and of the row with a salt), as a
+    multiset: the same rows in any order give the same digest. Two queries for all the tables. A release reuses
+    the file of a table whose digest is the one recorded with it (qp_analytics.publication.release), instead of
+    reading the table and encoding it."""
+    names = list(table_names)
+    if not names:
+        return {}
+    columns = dict(con.execute(
+        "SELECT schema_name || '.' || table_name, string_agg(column_name || ' ' || data_type, ', ' "
+        "ORDER BY column_index) FROM duckdb_columns() GROUP BY ALL").fetchall())
+    sums = " UNION ALL ".join(
+        f"SELECT {sql_literal(name)}, count(*), coalesce(sum(hash(t)::HUGEINT), 0), "
+        f"coalesce(sum(hash(t, 'qp')::HUGEINT), 0) FROM {name} AS t" for name in names)
+    return {name: hashlib.sha256(f"{columns.get(name)}\n{rows}:{first}:{second}".encode()).hexdigest()
+            for name, rows, first, second in con.execute(sums).fetchall()}
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None = None,
