@@ -430,6 +430,10 @@ def test_a_release_links_the_tables_unchanged_since_the_current_one(tmp_path):
     # all kept and nothing else changed: the current release itself
     assert publish_release(tmp_path, {}, day, kept=publish.unchanged_tables(tmp_path, now), digests=now,
                            reuse=True) == second.resolve()
+    # a file of the current release damaged on disk: that table is encoded again, not linked
+    damaged = second / f"{names[1].split('.')[1]}.parquet"
+    damaged.write_bytes(damaged.read_bytes() + b"\0")
+    assert set(publish.unchanged_tables(tmp_path, now)) == set(names) - {names[1]}
     # written by another writer: nothing is kept
     manifest = json.loads((second / "release.json").read_text())
     (second / "release.json").write_text(json.dumps({**manifest, "parquet_writer": "another"}))

@@ -103,7 +103,9 @@ def unchanged_tables(marts_dir: str | Path, digests: Mapping[str, str]) -> dict[
         for name, digest in digests.items():
             record = manifest["files"].get(f"{release_name(name)}.parquet")
             path = current / f"{release_name(name)}.parquet"
-            if isinstance(record, dict) and record.get("digest") == digest and path.is_file():
+            # the file as it was written (its SHA-256): one damaged or replaced on disk is encoded again
+            if isinstance(record, dict) and record.get("digest") == digest and path.is_file() \
+                    and hashlib.sha256(path.read_bytes()).hexdigest() == record.get("sha256"):
                 kept[name] = KeptTable(path, int(record["rows"]), str(record["sha256"]), digest)
         return kept
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
