@@ -1,5 +1,8 @@
-"""What tells that a file was written again without reading it: its state, as make and git's index tell it."""
+"""Files as the project keeps them: what tells that a file was written again without reading it (its state, as
+make and git's index tell it), and a file put in a new folder as the same file."""
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -9,3 +12,12 @@ def file_state(path: Path, change_time: bool = False) -> list[int]:
     status = path.stat()
     state = [status.st_ino, status.st_size, status.st_mtime_ns]
     return [*state, status.st_ctime_ns] if change_time else state
+
+
+def link_or_copy(source: Path, target: Path, write: Callable[[Path, bytes], object]) -> None:
+    """`target` holding `source`'s bytes: a hard link (the same file: same inode and state, nothing written), or,
+    where links are not allowed, a copy written by `write` (which syncs it)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        write(target, source.read_bytes())

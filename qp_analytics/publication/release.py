@@ -24,6 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from qp_analytics.dictionary import columns_frame, dictionary_markdown
+from qp_analytics.files import link_or_copy
 from qp_analytics.publication.exports import WORKBOOK, write_exports
 from qp_analytics.publication.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
 from qp_analytics.schema import MARTS, TABLES, Table, release_name
@@ -178,7 +179,7 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
         name: {"rows": rows, "sha256": _write_file(staging / name, data),
                **({"digest": by_file[name]} if name in by_file else {})} for name, (data, rows) in encoded.items()}
     for table in kept.values():
-        _link_file(table.path, staging / table.path.name)
+        link_or_copy(table.path, staging / table.path.name, _write_file)  # a file of the current release
         files[table.path.name] = {"rows": table.rows, "sha256": table.sha256, "digest": table.digest}
     files = {name: files[name] for name in dict.fromkeys([*(f"{release_name(t)}.parquet" for t in tables), *files])
              if name in files}  # in the tables' order, as when every table is encoded
@@ -204,15 +205,6 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     if activate:
         activate_release(root, final, prune=False)
     return final
-
-
-def _link_file(source: Path, target: Path) -> None:
-    """A file of the current release in the new one: a hard link (the same bytes, nothing written), or, where
-    links are not allowed, a copy, synced."""
-    try:
-        os.link(source, target)
-    except OSError:
-        _write_file(target, source.read_bytes())
 
 
 def exports_version() -> str:

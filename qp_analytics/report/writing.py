@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qp_analytics.files import file_state
+from qp_analytics.files import file_state, link_or_copy
 from qp_analytics.report.rendering import templates_digest
 from qp_analytics.report.source import ReportError
 from qp_analytics.report.territory import TERRITORY_FOLDER
@@ -55,10 +55,7 @@ class FileWriter:
     def keep(self, source: Path, target: Path) -> None:
         """Put a kept page (its bytes already checked) in the new report: a hard link (same file: same inode,
         same mtime, nothing written), or, where links are not allowed, a copy written again."""
-        try:
-            os.link(source, target)
-        except OSError:
-            self.write(target, source.read_bytes())
+        link_or_copy(source, target, self.write)
 
     def sync_folder(self, path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
