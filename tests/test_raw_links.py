@@ -93,19 +93,8 @@ def test_a_roadmap_found_from_the_folder_listed_once_is_the_one_found_file_by_fi
     from qp_analytics.normalise.rows import roadmap_source
     from qp_analytics.reading.territories import ListedFolder
 
-    raw = tmp_path / "raw"
-    roadmaps = raw / "roadmaps"
-    roadmaps.mkdir(parents=True)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (roadmaps / "wb.xlsx").write_bytes(b"x")
-    (roadmaps / "csv.fiche.csv").write_text("x")
-    (roadmaps / "csv.actions.csv").write_text("x")
-    (roadmaps / "both.xlsx").write_bytes(b"x")
-    (roadmaps / "both.fiche.csv").write_text("x")
-    (elsewhere / "out.xlsx").write_bytes(b"x")
-    (roadmaps / "out.xlsx").symlink_to(elsewhere / "out.xlsx")
-    (roadmaps / "dangling.xlsx").symlink_to(tmp_path / "nowhere.xlsx")
+    raw, roadmaps = _raw_folder(tmp_path, "roadmaps", ["wb.xlsx", "csv.fiche.csv", "csv.actions.csv", "both.xlsx",
+                                                       "both.fiche.csv"], "out.xlsx", "dangling.xlsx")
     (roadmaps / "folder.xlsx").mkdir()
 
     found = _finder(roadmap_source, raw, roadmaps, ("wb", "csv", "both", "out", "dangling", "folder", "none"))
@@ -121,22 +110,29 @@ def test_a_convention_found_from_the_folder_listed_once_is_the_one_found_file_by
     two (refused), a link out of the raw folder (refused), a dangling link (none)."""
     from qp_analytics.reading.territories import convention_path
 
-    raw = tmp_path / "raw"
-    conventions = raw / "conventions"
-    conventions.mkdir(parents=True)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (conventions / "one.pdf").write_bytes(b"%PDF")
-    (conventions / "two.pdf").write_bytes(b"%PDF")
-    (conventions / "two.txt").write_text("x")
-    (elsewhere / "out.txt").write_text("x")
-    (conventions / "out.txt").symlink_to(elsewhere / "out.txt")
-    (conventions / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+    raw, conventions = _raw_folder(tmp_path, "conventions", ["one.pdf", "two.pdf", "two.txt"], "out.txt",
+                                   "dangling.txt")
 
     found = _finder(convention_path, raw, conventions, ("one", "two", "out", "dangling", "none"))
     assert found("one") == conventions / "one.pdf"
     assert found("two")[0] == "MissingFile" and found("out")[0] == "OutsideRawFolder"
     assert found("dangling")[0] == found("none")[0] == "MissingFile"
+
+
+def _raw_folder(tmp_path: Path, name: str, files: list[str], out: str, dangling: str) -> tuple[Path, Path]:
+    """A raw folder with one folder `name` holding these files, a link `out` to a file outside the raw folder
+    and a link `dangling` to nothing: (the raw folder, that folder)."""
+    raw = tmp_path / "raw"
+    folder = raw / name
+    folder.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for file in files:
+        (folder / file).write_bytes(b"x")
+    (elsewhere / out).write_bytes(b"x")
+    (folder / out).symlink_to(elsewhere / out)
+    (folder / dangling).symlink_to(tmp_path / f"nowhere{Path(dangling).suffix}")
+    return raw, folder
 
 
 def _finder(find, raw: Path, folder: Path, territories):
