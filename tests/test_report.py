@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+import qp_analytics.report.pages as pages_module
 from pipelines.cli.report import report
 from qp_analytics.marts.compute import value_column
 from qp_analytics.publication.release import current_release, publish_release
@@ -633,6 +634,38 @@ def test_same_release_same_bytes(built, tmp_path):
     for path in result.pages:
         assert (tmp_path / "again" / path.relative_to(result.out_dir)).read_bytes() == path.read_bytes()
 
+
+
+def test_a_national_page_drawn_by_a_worker_is_the_one_drawn_here(built, tmp_path, monkeypatch):
+    """With many territory pages to draw, the national page is drawn by a worker process meanwhile: the same
+    pages, byte for byte, and the same manifest (its charts' memo included) as a report drawn in one process."""
+    _, release = built
+    started = []
+
+    class Counted(pages_module.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            started.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setenv("QP_WORKERS", "2")
+    monkeypatch.setattr(pages_module, "ProcessPoolExecutor", Counted)
+    monkeypatch.setattr(pages_module, "MIN_PARALLEL", 10**6)
+    here = build_report(release.parent.parent, tmp_path / "here")
+    assert started == []
+    monkeypatch.setattr(pages_module, "MIN_PARALLEL", 1)
+    worker = build_report(release.parent.parent, tmp_path / "worker")
+    assert len(started) == 1
+    assert worker.redrawn[0].name == "index.html" and len(worker.redrawn) == len(here.redrawn)
+    assert _snapshot(here.out_dir).keys() == _snapshot(worker.out_dir).keys()
+    for name, data in _snapshot(here.out_dir).items():
+        if name != "report.json":
+            assert (worker.out_dir / name).read_bytes() == data, name
+    manifests = [json.loads((r.out_dir / "report.json").read_text(encoding="utf-8")) for r in (here, worker)]
+    for manifest in manifests:
+        for record in manifest["pages"].values():
+            record.pop("file")  # the file's inode and times
+    assert manifests[0] == manifests[1] and set(manifests[0]["charts"]) == {
+        "history", "delays", "partners", "practices", "roadmaps"}
 
 # -- writing: atomic, partial, safe ------------------------------------------------------------------------
 

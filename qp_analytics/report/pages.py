@@ -16,13 +16,17 @@ the marts, the evaluation date, the names it links to) or the report's code does
 was names the release it was drawn from, whose figures for it are those of the new one.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from qp_analytics.parallel import MIN_PARALLEL, forkserver_context, worker_count
 from qp_analytics.reading.territories import is_territory_id
 from qp_analytics.report.charts import ChartMemo
 from qp_analytics.report.formatting import (
@@ -120,12 +124,22 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     kept = kept_pages(out, previous, digests, code)
 
     drawn: dict[str, str] = {}
-    charts = ChartMemo(code, previous.get("charts"))
-    if whole and NATIONAL_PAGE not in kept:
-        drawn[NATIONAL_PAGE] = renderer.national(data, sources.names, charts)
+    charts = previous.get("charts", {})  # the national page's, as the manifest records them (ChartMemo)
+    to_draw = [t for t, page in pages.items() if page not in kept]
     stamp = Stamp.of(data)
-    for territory_id, inputs in sources.inputs([t for t, page in pages.items() if page not in kept]).items():
-        drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
+    with contextlib.ExitStack() as later:
+        national: Future | None = None
+        if whole and NATIONAL_PAGE not in kept:
+            if type(renderer) is Renderer and len(to_draw) >= MIN_PARALLEL and worker_count() > 1:
+                # drawn by a worker process (its charts: about a second) while this one draws the territories'
+                pool = later.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context()))
+                national = pool.submit(national_in_worker, marts_dir, str(data.folder), code, charts)
+            else:
+                drawn[NATIONAL_PAGE], charts = draw_national(data, sources.names, code, charts, renderer)
+        for territory_id, inputs in sources.inputs(to_draw).items():
+            drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
+        if national is not None:
+            drawn[NATIONAL_PAGE], charts = national.result()
 
     drawn_stamp = {"release": data.release_id, "as_of": data.as_of.isoformat(), "code_version": code}
     records = {relative: kept[relative].record if relative in kept
@@ -134,7 +148,7 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     if whole:
         manifest = {"generator": GENERATOR, **drawn_stamp, "release_dir": str(data.folder),
                     "whole_release": data.release_id, "pages": records,
-                    "charts": charts.drawn if NATIONAL_PAGE in drawn else previous.get("charts", {})}
+                    "charts": charts}
         write_whole(out, drawn, kept.values(), manifest, writer)
     else:
         # pages drawn from the release the report was last drawn whole from leave it whole; others do not
@@ -144,4 +158,19 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
                     "pages": {**previous.get("pages", {}), **records}, "charts": previous.get("charts", {})}
         write_pages(out, drawn, manifest, writer)
     return ReportResult(out, [out / relative for relative in digests], data.as_of, data.release_id, data.folder,
-                        national=whole, redrawn=[out / relative for relative in drawn])
+                        national=whole, redrawn=[out / relative for relative in digests if relative in drawn])
+
+
+def draw_national(data: Release, names: dict[str, str], code_version: str, recorded_charts: Any,
+                  renderer: Renderer | None = None) -> tuple[str, dict[str, Any]]:
+    """The national page of a release (names: its territories'), and its charts as the manifest records them for
+    the next drawing (ChartMemo: a chart recorded from the same inputs is taken as it is)."""
+    charts = ChartMemo(code_version, recorded_charts)
+    return (renderer or Renderer()).national(data, names, charts), charts.drawn
+
+
+def national_in_worker(marts_dir: str | Path, folder: str, code_version: str, recorded_charts: Any
+                       ) -> tuple[str, dict[str, Any]]:
+    """draw_national in a worker process, which reads the release (its folder) again."""
+    data = load_release(marts_dir, folder)
+    return draw_national(data, TerritorySources(data.marts, data.as_of).names, code_version, recorded_charts)
