@@ -64,3 +64,15 @@ def test_instruction_median_and_pending(requests):
     assert anct["median_instruction_days"] == (statistics.median(decided) if decided else None)
     assert anct["grant_share"] is None and anct["attendance_rate"] is None  # denominators are zero
     assert {r["partner"] for r in rows} == {"etat", "anct", "anru", "banque_des_territoires", "bpifrance"}
+
+
+def test_the_marts_read_no_core_table_outside_their_sources():
+    """A territory's marts are computed again when its rows of SOURCES change: every core table the marts' code
+    names must be one of them, or a change there would leave its marts as they were."""
+    import inspect
+    import re
+
+    from qp_analytics.marts import compute
+
+    named = set(re.findall(r"\bcore\.\w+", inspect.getsource(compute)))
+    assert named and named <= set(compute.SOURCES), named - set(compute.SOURCES)

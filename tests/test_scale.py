@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipelines.definitions import defs
@@ -134,6 +135,73 @@ def test_unchanged_files_are_not_read_again(tmp_path, raw_copy):
     assert sorted(stage for (stage, t), at in validated(warehouse).items() if at != before_deadline.get((stage, t))
                   ) == ["core_validated:core.convention_field_sources", "core_validated:core.conventions", *moved]
 
+
+
+def marts_computed(warehouse) -> dict[str, object]:
+    """When each territory's marts were last computed (the marts' fingerprints)."""
+    return dict(rows(warehouse, "SELECT territory_id, recorded_at FROM staging.input_fingerprints "
+                                "WHERE stage = 'marts'"))
+
+
+def assert_marts_as_computed_at_once(warehouse, as_of):
+    """Every mart as the warehouse holds it: the rows compute_marts gives for every territory of
+    core.territories at once, from the same core tables."""
+    from qp_analytics.marts.compute import compute_marts
+    from qp_analytics.warehouse.database import holds
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        ids = [t for (t,) in con.execute("SELECT territory_id FROM core.territories ORDER BY 1").fetchall()]
+        for name, frame in compute_marts(con, ids, as_of).items():
+            assert holds(con, name, frame, None, MARTS), name
+
+
+def test_marts_are_computed_again_for_the_territories_whose_inputs_changed(tmp_path, raw_copy):
+    warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"
+    first = run(raw_copy, warehouse, marts)
+    computed = marts_computed(warehouse)
+    assert len(computed) == 14
+    assert_marts_as_computed_at_once(warehouse, AS_OF)
+
+    # laval's roadmap deadline, six months -> seven: laval's marts alone are computed again
+    laval = raw_copy / "conventions" / "laval.txt"
+    laval.write_text(laval.read_text(encoding="utf-8").replace("délai de six mois", "délai de sept mois", 1),
+                     encoding="utf-8")
+    edited = run(raw_copy, warehouse, marts)
+    after = marts_computed(warehouse)
+    assert [t for t in after if after[t] != computed[t]] == ["laval"]
+    assert_marts_as_computed_at_once(warehouse, AS_OF)
+    # published in the order of a release computed at once: by territory, each territory's rows as computed
+    for path in edited.release.glob("mart_*.parquet"):
+        published = pl.read_parquet(path)
+        if "territory_id" in published.columns:
+            assert published["territory_id"].to_list() == sorted(published["territory_id"].to_list()), path.name
+    assert (edited.release / "mart_timeliness.parquet").read_bytes() != (
+        first.release / "mart_timeliness.parquet").read_bytes()
+
+    # rows of a territory territories.csv no longer lists (as one taken out of it leaves), in every mart by
+    # territory and in the marts' fingerprints: removed by the next run, the other territories left as they are
+    with duckdb.connect(str(warehouse)) as con:
+        for name in MARTS:
+            if "territory_id" in MARTS[name].column_names:
+                con.execute(f"INSERT INTO {name} SELECT * REPLACE ('zz' AS territory_id) FROM {name} "
+                            "WHERE territory_id = 'laval'")
+        con.execute("INSERT INTO staging.input_fingerprints SELECT * REPLACE ('zz' AS territory_id) "
+                    "FROM staging.input_fingerprints WHERE territory_id = 'laval' AND stage = 'marts'")
+    assert "zz" in marts_computed(warehouse)
+    run(raw_copy, warehouse, marts)
+    assert marts_computed(warehouse) == after
+    for name in MARTS:
+        if "territory_id" in MARTS[name].column_names:
+            assert rows(warehouse, f"SELECT count(*) FROM {name} WHERE territory_id = 'zz'") == [(0,)], name
+    assert_marts_as_computed_at_once(warehouse, AS_OF)
+
+    # another evaluation date: every territory's marts computed again
+    later = dt.date(2024, 3, 31)
+    summary = run_pipeline(raw_copy, warehouse, marts, later, [], echo=lambda m: None)
+    assert summary.exit_code == 0, summary.render()
+    again = marts_computed(warehouse)
+    assert len(again) == 14 and all(again[t] != after[t] for t in again)
+    assert_marts_as_computed_at_once(warehouse, later)
 
 def test_manifest_change_renormalises_without_reading(tmp_path, raw_copy):
     warehouse, marts = tmp_path / "w.duckdb", tmp_path / "marts"

@@ -21,13 +21,13 @@ from pipelines.normalise.roadmaps import core_roadmaps
 from pipelines.resources import QpSettings
 from pipelines.stages import materialise
 from qp_analytics.dictionary import columns_markdown, indicators_markdown, template_markdown
-from qp_analytics.marts.compute import compute_marts
+from qp_analytics.marts.compute import NATIONAL, national_mart, sources_digests, territory_marts
 from qp_analytics.publication.release import CORE as RELEASED_CORE
 from qp_analytics.publication.release import current_release, publish_release, unchanged_tables
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS
-from qp_analytics.warehouse.database import Warehouse, markdown_table, table_digests
-from qp_analytics.warehouse.incremental import Stage, StageResult, StageRun
+from qp_analytics.warehouse.database import Warehouse, id_list, markdown_table, table_digests
+from qp_analytics.warehouse.incremental import Stage, StageResult, StageRun, fingerprint, modules_version
 
 CORE = [*core_conventions.keys, *core_roadmaps.keys, *territories.keys, *avenants.keys]
 
@@ -39,9 +39,13 @@ def _mart_metadata(name: str) -> dict:
             "dagster/column_lineage": MetadataValue.column_lineage(column_lineage(name, MARTS))}
 
 
-# Every mart for every territory of territories.csv, recomputed on every run (about a second at 1,400): no
-# fingerprint, and every row replaced.
-MARTS_STAGE = Stage(None, tuple(MARTS), whole=True, definitions=MARTS)
+# The marts by territory: a territory's rows computed again when its rows of the core tables the marts read
+# (qp_analytics.marts.compute.SOURCES), as_of or the marts' code changed (its fingerprint), and removed when it
+# leaves territories.csv. A refresh of one territory at 1,400 computed every territory's rows again (0.4 s).
+TERRITORY_MARTS = tuple(name for name in MARTS if name != NATIONAL)
+MARTS_STAGE = Stage("marts", TERRITORY_MARTS, definitions=MARTS, listed_only=True)
+# The national mart, from every territory's rows of the marts above: computed on every run, written when it changed.
+NATIONAL_STAGE = Stage(None, (NATIONAL,), whole=True, definitions=MARTS)
 
 
 @multi_asset(
@@ -49,22 +53,39 @@ MARTS_STAGE = Stage(None, tuple(MARTS), whole=True, definitions=MARTS)
                      metadata=_mart_metadata(name), kinds={"duckdb"}) for name in MARTS],
 )
 def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]):
-    """Every mart for every territory of territories.csv at the run's as_of, replaced together."""
+    """Every mart for every territory of territories.csv at the run's as_of: the territories whose inputs
+    changed, then the national mart."""
     as_of = settings.as_of_date()
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
+    code = modules_version("marts")
+
+    def current(con, considered: list[str]) -> dict[str, str]:  # what each territory's rows are computed from
+        return {t: fingerprint("marts", as_of.isoformat(), code, digest)
+                for t, digest in sources_digests(con, considered).items()}
 
     def computed(con, todo: list[str]) -> StageResult:  # SQL over the core tables, in the warehouse
-        return StageResult(compute_marts(con, todo, as_of), todo)
+        if not todo:
+            return StageResult({name: MARTS[name].frame([]) for name in TERRITORY_MARTS}, [])
+        return StageResult(territory_marts(con, todo, as_of), todo)
+
+    def national(con, listed: list[str]) -> StageResult:  # from the marts by territory, as just written
+        frames = [con.execute(f"SELECT * FROM {name} WHERE territory_id IN (SELECT unnest({id_list(listed)})) "
+                              "ORDER BY territory_id").pl() for name in
+                  ("marts.mart_timeliness", "marts.mart_partner_mobilisation", "marts.mart_good_practices")]
+        return StageResult({NATIONAL: national_mart(con, listed, as_of, *frames)}, listed)
 
     def mart_metadata(con, name: str, run: StageRun) -> dict:
-        frame = run.result.rows[name]
-        shown = frame.head(5).select(frame.columns[:8])
-        return {**_mart_metadata(name), "dagster/row_count": frame.height, "as_of": as_of.isoformat(),
+        columns = ", ".join(f'"{c}"' for c in list(MARTS[name].column_names)[:8])
+        shown = con.execute(f"SELECT {columns} FROM {name} ORDER BY ALL LIMIT 5").pl()
+        return {**_mart_metadata(name), "dagster/row_count": con.execute(f"SELECT count(*) FROM {name}").fetchone()[0],
+                "as_of": as_of.isoformat(), "computed_for": len(run.todo),
                 "preview": MetadataValue.md(markdown_table(shown.columns, shown.rows(), 40))}
 
-    results = materialise(context, warehouse, MARTS_STAGE, ids, read=computed, metadata=mart_metadata)
-    context.log.info(f"marts computed for {len(ids)} territories, as_of {as_of.isoformat()}")
-    yield from results
+    results = materialise(context, warehouse, MARTS_STAGE, ids, current=current, read=computed,
+                          metadata=mart_metadata, reprocess=settings.reprocess)
+    results += materialise(context, warehouse, NATIONAL_STAGE, ids, read=national, metadata=mart_metadata)
+    context.log.info(f"marts at as_of {as_of.isoformat()} for {len(ids)} territories")
+    yield from sorted(results, key=lambda r: list(MARTS).index(".".join(r.asset_key.path)))
 
 
 @asset(
@@ -82,7 +103,11 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings, wareho
         digests = table_digests(con, [*MARTS, *RELEASED_CORE])
         # the tables the current release holds already (same rows, same writer): linked, not read and encoded
         kept = {} if settings.reprocess else unchanged_tables(settings.marts_dir, digests)
+        # a mart's rows by territory, each territory's in the order computed (its rows are written together; the
+        # territories computed again in a run come last in the table)
         frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS if name not in kept}
+        frames = {name: frame if name == NATIONAL else frame.sort("territory_id", maintain_order=True)
+                  for name, frame in frames.items()}
         # the core tables beside them, in the release's order (a territory's rows together)
         core = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").pl() for name in RELEASED_CORE
                 if name not in kept}

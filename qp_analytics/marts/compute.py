@@ -30,8 +30,9 @@ from qp_analytics.schema import (
 )
 from qp_analytics.warehouse.database import id_list
 
-__all__ = ["AMOUNT_UNITS", "COUNT_UNITS", "MEASURE_UNITS", "NATIONAL_INDICATORS", "NATIONAL_PARTNERS",
-           "compute_marts", "evaluation_dates", "quarter_ends", "value_column"]
+__all__ = ["AMOUNT_UNITS", "COUNT_UNITS", "MEASURE_UNITS", "NATIONAL", "NATIONAL_INDICATORS", "NATIONAL_PARTNERS",
+           "SOURCES", "compute_marts", "evaluation_dates", "national_mart", "quarter_ends", "sources_digests",
+           "territory_marts", "value_column"]
 
 
 # $at: the territories and the date each is evaluated at (column at_date): every territory at as_of for the marts,
@@ -100,11 +101,12 @@ partners AS (
 involvement AS (
     SELECT territory_id, partner, count(DISTINCT action_id) AS actions_involved
     FROM (SELECT territory_id, partenaire AS partner, action_id FROM core.action_partners
+          WHERE territory_id IN (SELECT territory_id FROM t)
           UNION ALL SELECT territory_id, financeur, action_id FROM req)
     GROUP BY ALL),
 pilots AS (
     SELECT territory_id, partenaire AS partner, count(DISTINCT action_id) AS pilot_actions
-    FROM core.action_partners WHERE role = 'pilote' GROUP BY ALL),
+    FROM core.action_partners WHERE role = 'pilote' AND territory_id IN (SELECT territory_id FROM t) GROUP BY ALL),
 money AS (
     SELECT territory_id, financeur AS partner,
            sum(montant_sollicite) AS amount_requested,
@@ -119,8 +121,10 @@ money AS (
 territory_grants AS (
     SELECT territory_id, sum(montant_accorde) FILTER (WHERE decision_at = 'accordee') AS total_granted
     FROM req GROUP BY ALL),
-actions AS (SELECT territory_id, count(*) AS actions_total FROM core.actions GROUP BY ALL),
-meetings AS (SELECT territory_id, source_row FROM core.governance_meetings WHERE date <= $as_of),
+actions AS (SELECT territory_id, count(*) AS actions_total FROM core.actions
+            WHERE territory_id IN (SELECT territory_id FROM t) GROUP BY ALL),
+meetings AS (SELECT territory_id, source_row FROM core.governance_meetings
+             WHERE date <= $as_of AND territory_id IN (SELECT territory_id FROM t)),
 meeting_totals AS (SELECT territory_id, count(*) AS meetings_total FROM meetings GROUP BY ALL),
 attendance AS (
     SELECT p.territory_id, p.participant AS partner, count(DISTINCT p.source_row) AS meetings_attended
@@ -386,29 +390,68 @@ def history(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> pl.DataFr
         "territory_id", "evaluation_date")
 
 
+NATIONAL = "marts.mart_evaluation_national"  # the one mart of the whole programme; the others: rows by territory
+# The core tables the marts are computed from (a territory's rows in each: what its marts' rows depend on, with
+# as_of and the code; see `sources_digests`)
+SOURCES = ("core.territories", "core.conventions", "core.avenants", "core.roadmaps", "core.actions",
+           "core.milestones", "core.action_partners", "core.funding_requests", "core.governance_meetings",
+           "core.meeting_participants", "core.good_practices", "core.practice_reuse")
+
+
 def compute_marts(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str], as_of: dt.date
                   ) -> dict[str, pl.DataFrame]:
     """Every mart for these territories (all of territories.csv) at as_of, from the core tables."""
+    marts = territory_marts(con, territory_ids, as_of)
+    national = national_mart(con, territory_ids, as_of, marts["marts.mart_timeliness"],
+                             marts["marts.mart_partner_mobilisation"], marts["marts.mart_good_practices"])
+    return {name: national if name == NATIONAL else marts[name] for name in MARTS}
+
+
+def territory_marts(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str], as_of: dt.date
+                    ) -> dict[str, pl.DataFrame]:
+    """Every mart but the national one, for these territories at as_of: each territory's rows are computed from
+    its own rows of the core tables (SOURCES) alone, whichever other territories are computed with it."""
     ids = list(territory_ids)
     params = {"ids": ids, "as_of": as_of, "at": {as_of: ids}, "national": list(NATIONAL_PARTNERS)}
     timeliness = _timeliness(con, params).drop("at_date")
     mobilisation = _query(con, _MOBILISATION, params)
     practices = _query(con, _GOOD_PRACTICES, params).drop("at_date")
-    diffusion = _query(con, _DIFFUSION, params)
-    territories = _territories(con, params, timeliness, mobilisation, practices)
-    funding = _query(con, _FUNDING, params)
     marts = {
         "marts.mart_timeliness": timeliness,
         "marts.mart_partner_mobilisation": mobilisation,
         "marts.mart_good_practices": practices,
-        "marts.mart_practice_diffusion": diffusion,
-        "marts.mart_evaluation_territories": territories,
-        "marts.mart_evaluation_national": national_indicators(con, params, timeliness, mobilisation, practices),
+        "marts.mart_practice_diffusion": _query(con, _DIFFUSION, params),
+        "marts.mart_evaluation_territories": _territories(con, params, timeliness, mobilisation, practices),
         "marts.mart_late_items": late_items(con, params, timeliness),
-        "marts.mart_funding": funding,
+        "marts.mart_funding": _query(con, _FUNDING, params),
         "marts.mart_history": history(con, params),
     }
     return {name: _frame(name, df, as_of) for name, df in marts.items()}
+
+
+def national_mart(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str], as_of: dt.date,
+                  timeliness: pl.DataFrame, mobilisation: pl.DataFrame, practices: pl.DataFrame) -> pl.DataFrame:
+    """mart_evaluation_national for these territories (all of territories.csv), from their rows of
+    mart_timeliness, mart_partner_mobilisation and mart_good_practices, and from the core tables."""
+    ids = list(territory_ids)
+    params = {"ids": ids, "as_of": as_of, "at": {as_of: ids}, "national": list(NATIONAL_PARTNERS)}
+    return _frame(NATIONAL, national_indicators(con, params, timeliness, mobilisation, practices), as_of)
+
+
+def sources_digests(con: duckdb.DuckDBPyConnection, territory_ids: Sequence[str]) -> dict[str, str]:
+    """Each territory's rows of the core tables the marts are computed from (SOURCES), as a digest: for each
+    table, its number of rows and two sums of their 64-bit hashes (DuckDB's `hash`, of the row and of the row with
+    a salt; a multiset: the same rows in any order give the same digest). Same digest, same rows of its marts."""
+    ids = list(territory_ids)
+    wanted = f"territory_id IN (SELECT unnest({id_list(ids)}))"
+    sums = " UNION ALL ".join(
+        f"SELECT territory_id, {n} AS source, count(*) AS n, sum(hash(t)::HUGEINT) AS a, "
+        f"sum(hash(t, 'qp')::HUGEINT) AS b FROM {name} AS t WHERE {wanted} GROUP BY territory_id"
+        for n, name in enumerate(SOURCES))
+    found = dict(con.execute(
+        f"SELECT territory_id, string_agg(source || ':' || n || ':' || a || ':' || b, ',' ORDER BY source) "
+        f"FROM ({sums}) GROUP BY territory_id").fetchall())
+    return {t: found.get(t, "") for t in ids}
 
 
 def _territories(con: duckdb.DuckDBPyConnection, params: dict[str, Any], timeliness: pl.DataFrame,

@@ -166,7 +166,9 @@ class Stage:
     #                                is processed again)
     after: tuple[str, ...] = ()  # rejection stages upstream: a territory rejected there is left as it is (its rows
     #                              are its last good data, not to be rebuilt from older inputs)
-    whole: bool = False  # its tables hold the run's rows only: every row replaced (the marts)
+    whole: bool = False  # its tables hold the run's rows only: every row replaced (the national mart)
+    listed_only: bool = False  # its tables hold the rows of the run's territories only: the others' rows (a
+    #                            territory no longer listed) and their fingerprints are removed (the marts)
     definitions: Mapping[str, Table] = field(default_factory=lambda: TABLES)  # where its tables are defined
 
 
@@ -242,6 +244,8 @@ def run_stage(warehouse: Warehouse, stage: Stage, keys: Sequence[str], *,
                 replace_table(con, table, result.rows[table], stage.definitions)
             else:
                 replace_rows(con, table, result.accepted, result.rows[table], definitions=stage.definitions)
+        if stage.listed_only:
+            _remove_unlisted(con, stage, keys)
         if stage.rejects:  # those looked at again, and those rejected upstream (no rejection of theirs here stays)
             replace_rows(con, REJECTIONS, [k for k in keys if k not in unchanged], rejection_rows(result.rejections),
                          f" AND stage IN (SELECT unnest({id_list(stage.rejects)}))")
@@ -250,6 +254,17 @@ def run_stage(warehouse: Warehouse, stage: Stage, keys: Sequence[str], *,
                    {t: fingerprints[t] for t in result.accepted})
         run.described = describe(con, run) if describe is not None else None
     return run
+
+
+def _remove_unlisted(con: duckdb.DuckDBPyConnection, stage: Stage, keys: Sequence[str]) -> None:
+    """The rows, and the fingerprints, of territories other than `keys` in the stage's tables (deleted only where
+    there are some: a delete marks the table written)."""
+    listed = f"territory_id NOT IN (SELECT unnest({id_list(keys)}))"
+    tables = [*stage.tables, FINGERPRINTS] if stage.name is not None else list(stage.tables)
+    for table in tables:
+        narrowed = f" AND stage = {sql_literal(stage.name)}" if table == FINGERPRINTS else ""
+        if con.execute(f"SELECT count(*) FROM {table} WHERE {listed}{narrowed}").fetchone()[0]:
+            con.execute(f"DELETE FROM {table} WHERE {listed}{narrowed}")
 
 
 def _ensure(con: duckdb.DuckDBPyConnection, stage: Stage) -> None:
