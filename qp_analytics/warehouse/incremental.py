@@ -209,7 +209,8 @@ def run_stage(warehouse: Warehouse, stage: Stage, keys: Sequence[str], *,
        they need from the warehouse (`read`);
     2. `compute` their rows and rejections (a StageResult), without holding the warehouse (with no `compute`,
        `read` gave the result);
-    3. in one transaction: replace the accepted territories' rows of the stage's tables, the rejections it
+    3. in one transaction: replace the accepted territories' rows of the stage's tables (where they differ from
+       those stored), the rejections it
        records for the territories it looked at again, and the fingerprints of what it processed (`processed`:
        by default the current fingerprints of the accepted territories), then `describe` what was written.
     """
@@ -238,8 +239,10 @@ def run_stage(warehouse: Warehouse, stage: Stage, keys: Sequence[str], *,
             _ensure(con, stage)
         for table in stage.tables:
             scope = None if stage.whole else result.accepted
-            if stage.name is None and holds(con, table, result.rows[table], scope, stage.definitions):
-                continue  # recomputed every run, and the same as stored: nothing to write
+            if holds(con, table, result.rows[table], scope, stage.definitions):
+                # the same rows as stored (a stage recomputed on every run, or rows computed again from inputs that
+                # changed in nothing they show): nothing to write, and nothing for the checkpoint to rewrite
+                continue
             if stage.whole:
                 replace_table(con, table, result.rows[table], stage.definitions)
             else:
