@@ -150,3 +150,33 @@ def _finder(find, raw: Path, folder: Path, territories):
     for territory in territories:
         assert found(territory, *listing) == found(territory), territory
     return found
+
+
+def test_the_fingerprinted_files_are_those_a_walk_of_each_path_finds(tmp_path):
+    """raw_fingerprints lists each folder once: the same files, in the same order, as pathlib's walk of every
+    watched name (hidden files left out, links to folders not entered, a folder reached through a link of the
+    raw folder's own parent), with each file's bytes or its target when it leads out."""
+    raw, _ = _tree(tmp_path)
+    (raw / "territories.csv").write_text("territory_id\n")
+    (raw / "roadmaps" / "a-b").mkdir(parents=True)
+    (raw / "roadmaps" / "a-b" / "x.csv").write_text("dash")  # "a-b/" sorts before "a/" as text, after it as parts
+    (raw / "roadmaps" / "a").mkdir()
+    (raw / "roadmaps" / "a" / "x.csv").write_text("plain")
+    (raw / "roadmaps" / ".hidden.csv").write_text("left out")
+    (raw / "roadmaps" / ".cache").mkdir()
+    (raw / "roadmaps" / ".cache" / "kept.csv").write_text("in a hidden folder, not hidden itself")
+    (raw / "avenants").symlink_to(tmp_path / "elsewhere")  # a watched folder that is a link out
+    for root in (raw, tmp_path / "raw-link"):
+        expected = {}
+        for name in ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants"):
+            path = root / name
+            walked = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+            for file in walked:
+                if not file.name.startswith("."):
+                    inside = file.resolve().is_relative_to(root.resolve())
+                    expected[file.relative_to(root).as_posix()] = (
+                        hashlib.sha256(file.read_bytes()).hexdigest() if inside else f"outside:{file.resolve()}")
+        prints = raw_fingerprints(root)
+        assert list(prints.items()) == list(expected.items())
+    assert list(prints).index("roadmaps/a/x.csv") < list(prints).index("roadmaps/a-b/x.csv")
+    assert "roadmaps/.cache/kept.csv" in prints and "roadmaps/.hidden.csv" not in prints

@@ -1,12 +1,12 @@
 """Fingerprints of a raw folder by content (sha256), and which territories a set of files belongs to."""
 
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from qp_analytics.files import file_state
 from qp_analytics.reading.territories import RawFolderLinks
 
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
@@ -18,6 +18,35 @@ _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+
 RACY_NS = 2 * 10**9
 
 
+def _watched_files(root: Path, name: str) -> list[tuple[str, os.DirEntry | None]]:
+    """The files of a watched name (relative to the raw folder, in order), as `[path] if path.is_file() else
+    sorted(p for p in path.rglob("*") if p.is_file())` lists them (links to files followed, links to folders not
+    entered), each with its directory entry (None for the name itself): one listing per folder."""
+    path = root / name
+    if path.is_file():
+        return [(name, None)]
+    found: list[tuple[str, os.DirEntry]] = []
+
+    def walk(folder: str, relative: str) -> None:
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:  # unreadable: as rglob, nothing from it
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, f"{relative}/{entry.name}")
+                elif entry.is_file():
+                    found.append((f"{relative}/{entry.name}", entry))
+            except OSError:
+                continue
+
+    if path.is_dir():
+        walk(str(path), name)
+    return sorted(found, key=lambda item: item[0].split("/"))  # the order of Paths: part by part
+
+
 def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] | None = None,
                      seen: dict[str, list[object]] | None = None) -> dict[str, str]:
     """{path relative to the raw folder: sha256 of its bytes} for every watched file (not modification times).
@@ -25,29 +54,31 @@ def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] 
     known: {path: [inode, size, modification and change times (ns), sha256]} from an earlier look: a file whose
     state is the one known there keeps its sha256 without being read again (a write changes its change time,
     which no tool sets back). seen: filled with the same for this look, for the next one (files changed in the
-    last RACY_NS left out)."""
+    last RACY_NS left out). Each folder is listed once (os.scandir); a file's state is its entry's."""
     root = Path(raw_dir)
     links = RawFolderLinks(root)
     known = known or {}
     recent = time.time_ns() - RACY_NS
     out: dict[str, str] = {}
+    inside: dict[str, bool] = {}  # folder (relative) -> whether its real path is inside the raw folder
     for name in WATCHED:
-        path = root / name
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
-        for file in files:
-            if file.name.startswith("."):
+        for relative, entry in _watched_files(root, name):
+            folder, _, base = relative.rpartition("/")
+            if base.startswith("."):
                 continue
-            relative = file.relative_to(root).as_posix()
+            if folder not in inside:
+                inside[folder] = links.folder_inside(root / folder)
             # a file leading out of the raw folder (a link) is never read: its target stands for its content
-            if links.outside(file):
-                out[relative] = f"outside:{file.resolve()}"
+            if (entry is None or entry.is_symlink() or not inside[folder]) and links.outside(root / relative):
+                out[relative] = f"outside:{(root / relative).resolve()}"
                 continue
-            state = file_state(file, change_time=True)
+            status = entry.stat() if entry is not None else (root / relative).stat()
+            state = [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
             before = known.get(relative)
             if isinstance(before, (list, tuple)) and len(before) == 5 and list(before[:4]) == state:
                 digest = str(before[4])
             else:
-                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                digest = hashlib.sha256((root / relative).read_bytes()).hexdigest()
             out[relative] = digest
             if seen is not None and state[3] < recent:
                 seen[relative] = [*state, digest]

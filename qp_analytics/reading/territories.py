@@ -121,6 +121,14 @@ class RawFolderLinks:
             folder = self._dirs[path.parent] = path.parent.resolve()
         return folder / path.name
 
+    def folder_inside(self, folder: Path) -> bool:
+        """Whether a folder's real path is inside the raw folder's (then so is every file in it that is not a
+        link)."""
+        real = self._dirs.get(folder)
+        if real is None:
+            real = self._dirs[folder] = folder.resolve()
+        return real.is_relative_to(self.root)
+
     def outside(self, path: Path) -> str | None:
         """None when `path`'s real path is inside the raw folder's; otherwise the problem, naming both."""
         real = self.real(path)
