@@ -210,9 +210,9 @@ def run_stage(warehouse: Warehouse, stage: Stage, keys: Sequence[str], *,
     2. `compute` their rows and rejections (a StageResult), without holding the warehouse (with no `compute`,
        `read` gave the result);
     3. in one transaction: replace the accepted territories' rows of the stage's tables (where they differ from
-       those stored), the rejections it
-       records for the territories it looked at again, and the fingerprints of what it processed (`processed`:
-       by default the current fingerprints of the accepted territories), then `describe` what was written.
+       those stored), the rejections it records for the territories it looked at again, and the fingerprints of
+       what it processed (`processed`: by default the current fingerprints of the accepted territories), then
+       `describe` what was written.
     """
     keys = list(keys)
     considered, todo, fingerprints, inputs = keys, keys, {}, None
