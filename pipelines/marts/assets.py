@@ -76,7 +76,8 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
 
     def mart_metadata(con, name: str, run: StageRun) -> dict:
         columns = ", ".join(f'"{c}"' for c in list(MARTS[name].column_names)[:8])
-        shown = con.execute(f"SELECT {columns} FROM {name} ORDER BY ALL LIMIT 5").pl()
+        # the first rows by territory (or indicator): sorting a mart by all its columns took 0.13 s at 1,400
+        shown = con.execute(f"SELECT {columns} FROM {name} ORDER BY 1 LIMIT 5").pl()
         return {**_mart_metadata(name), "dagster/row_count": con.execute(f"SELECT count(*) FROM {name}").fetchone()[0],
                 "as_of": as_of.isoformat(), "computed_for": len(run.todo),
                 "preview": MetadataValue.md(markdown_table(shown.columns, shown.rows(), 40))}
