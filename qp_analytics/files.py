@@ -1,9 +1,21 @@
 """Files as the project keeps them: what tells that a file was written again without reading it (its state, as
-make and git's index tell it), and a file put in a new folder as the same file."""
+make and git's index tell it), what was read from a file remembered while it is unchanged, and a file put in a
+new folder as the same file."""
 
+import copy
+import functools
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+# a file changed this recently may be changed again within the same tick of the file system's clock, its state
+# unchanged: what was read from it is not remembered (as git treats a "racy" file)
+RACY_NS = 2 * 10**9
 
 
 def file_state(path: Path, change_time: bool = False) -> list[int]:
@@ -21,3 +33,37 @@ def link_or_copy(source: Path, target: Path, write: Callable[[Path, bytes], obje
         os.link(source, target)
     except OSError:
         write(target, source.read_bytes())
+
+
+def read_while_unchanged(name: str) -> Callable[[Callable[[Any], R]], Callable[[Any], R]]:
+    """A reader of the file `name` in a folder (`function(folder)`), remembered by this process while the file's
+    state (inode, size, modification and change times) is the one it had when it was read, unless it had just
+    changed (RACY_NS). Each call returns a shallow copy (the rows themselves are frozen); an error is raised
+    again on every call. A run reads territories.csv and manifest.csv in most of its steps: at 1,400 territories
+    0.03 s and 0.02 s each time. `reads` counts the reads that were not remembered."""
+    def decorate(function: Callable[[Any], R]) -> Callable[[Any], R]:
+        remembered: dict[str, tuple[list[int], R]] = {}
+        lock = threading.Lock()
+
+        @functools.wraps(function)
+        def read(folder: Any) -> R:
+            path = Path(os.path.abspath(Path(folder) / name))
+            try:
+                state = file_state(path, change_time=True)
+            except OSError:  # missing or unreadable: the reader says so
+                return function(folder)
+            with lock:
+                known = remembered.get(str(path))
+            if known is not None and known[0] == state:
+                return copy.copy(known[1])
+            read.reads += 1  # type: ignore[attr-defined]
+            value = function(folder)
+            if state[3] < time.time_ns() - RACY_NS:
+                with lock:
+                    remembered[str(path)] = (state, value)
+            return copy.copy(value)
+
+        read.reads = 0  # type: ignore[attr-defined]
+        read.forget = remembered.clear  # type: ignore[attr-defined]
+        return read
+    return decorate

@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from qp_analytics.reading.raw_index import raw_fingerprints
 from qp_analytics.reading.territories import RawFolderLinks
 
@@ -180,3 +182,33 @@ def test_the_fingerprinted_files_are_those_a_walk_of_each_path_finds(tmp_path):
         assert list(prints.items()) == list(expected.items())
     assert list(prints).index("roadmaps/a/x.csv") < list(prints).index("roadmaps/a-b/x.csv")
     assert "roadmaps/.cache/kept.csv" in prints and "roadmaps/.hidden.csv" not in prints
+
+
+def test_what_is_read_from_a_file_is_remembered_while_the_file_is_unchanged(tmp_path, monkeypatch):
+    """territories.csv and manifest.csv are read once per process while unchanged: a write (even of the same
+    size) reads them again, a file just written is not remembered, a caller changing what it got changes
+    nothing for the next, a file gone is an error again."""
+    from qp_analytics import files
+
+    calls = []
+
+    @files.read_while_unchanged("registry.csv")
+    def reader(folder):
+        calls.append(folder)
+        return (Path(folder) / "registry.csv").read_text().splitlines()
+
+    path = tmp_path / "registry.csv"
+    path.write_text("a\nb\n")
+    # just written: its state could stay the same through another write within the same tick of the clock
+    assert reader(tmp_path) == ["a", "b"] and reader(tmp_path) == ["a", "b"] and len(calls) == 2
+    monkeypatch.setattr(files, "RACY_NS", 0)
+    first, again = reader(tmp_path), reader(tmp_path)
+    assert first == again == ["a", "b"] and len(calls) == 3 and first is not again
+    again.append("changed by a caller")
+    assert reader(tmp_path) == ["a", "b"] and len(calls) == 3
+    time.sleep(0.05)
+    path.write_text("a\nc\n")  # the same size, other bytes
+    assert reader(tmp_path) == ["a", "c"] and len(calls) == 4
+    path.unlink()
+    with pytest.raises(FileNotFoundError):
+        reader(tmp_path)

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from qp_analytics.files import read_while_unchanged
 from qp_analytics.parallel import map_ordered
 from qp_analytics.reading.convention import ConventionError, parse_convention
 from qp_analytics.reading.documents import Document, DocumentError, read_document
@@ -20,6 +21,7 @@ from qp_analytics.reading.identity import TerritoryIndex
 from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.ocr import OcrWord
 from qp_analytics.reading.territories import (
+    REGISTRY_FILE,
     ListedFolder,
     MissingFile,
     OutsideRawFolder,
@@ -130,6 +132,7 @@ def _identity_rejection(registry: TerritoryIndex, territory_id: str, stage: str,
     return Rejection(territory_id, stage, path, [f"{path}: territory_name: {problem}"]) if problem else None
 
 
+@read_while_unchanged(REGISTRY_FILE)
 def registry_index(raw_dir: str | Path) -> TerritoryIndex:
     """The registry's names, to match the documents' intercommunalités against."""
     return TerritoryIndex.of(read_registry(raw_dir))

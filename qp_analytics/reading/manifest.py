@@ -5,6 +5,8 @@ import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from qp_analytics.files import read_while_unchanged
+
 MANIFEST_FILE = "manifest.csv"
 PROVENANCES = ("real", "reference", "illustrative")
 
@@ -23,6 +25,7 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@read_while_unchanged(MANIFEST_FILE)
 def read_manifest(raw_dir: str | Path) -> dict[str, ManifestEntry]:
     path = Path(raw_dir) / MANIFEST_FILE
     if not path.is_file():

@@ -7,15 +7,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from qp_analytics.files import RACY_NS
 from qp_analytics.reading.territories import RawFolderLinks
 
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
 _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)(?:_avenant_\d+)?\.")
 
 
-# a file changed this recently may be changed again within the same tick of the file system's clock, its state
-# unchanged: its hash is not kept for the next look (as git treats a "racy" file)
-RACY_NS = 2 * 10**9
 
 
 def _watched_files(root: Path, name: str) -> list[tuple[str, os.DirEntry | None]]:

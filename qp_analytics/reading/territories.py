@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from qp_analytics.files import read_while_unchanged
+
 REGISTRY_FILE = "territories.csv"
 REGISTRY_COLUMNS = ("territory_id", "name", "siren", "departement_code", "departement")
 TERRITORY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -38,6 +40,7 @@ def is_territory_id(value: str) -> bool:
     return bool(TERRITORY_ID.match(value)) and len(value) <= 80
 
 
+@read_while_unchanged(REGISTRY_FILE)
 def read_registry(raw_dir: str | Path) -> list[Territory]:
     """Read and validate `<raw_dir>/territories.csv` (row numbers as a spreadsheet shows them)."""
     path = Path(raw_dir) / REGISTRY_FILE
