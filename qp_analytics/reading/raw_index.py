@@ -7,13 +7,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from qp_analytics.files import RACY_NS
+from qp_analytics.files import RACY_NS, state_of
 from qp_analytics.reading.territories import RawFolderLinks
 
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
 _TERRITORY_OF = re.compile(r"^(?:conventions|roadmaps|avenants)/(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)(?:_avenant_\d+)?\.")
-
-
 
 
 def _watched_files(root: Path, name: str) -> list[tuple[str, os.DirEntry | None]]:
@@ -70,8 +68,7 @@ def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] 
             if (entry is None or entry.is_symlink() or not inside[folder]) and links.outside(root / relative):
                 out[relative] = f"outside:{(root / relative).resolve()}"
                 continue
-            status = entry.stat() if entry is not None else (root / relative).stat()
-            state = [status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
+            state = state_of(entry.stat() if entry is not None else (root / relative).stat(), change_time=True)
             before = known.get(relative)
             if isinstance(before, (list, tuple)) and len(before) == 5 and list(before[:4]) == state:
                 digest = str(before[4])

@@ -119,18 +119,18 @@ class RawFolderLinks:
         """`path` resolved (Path.resolve), its directory resolved once for all the files in it."""
         if path.is_symlink() or path.name in ("", ".", ".."):
             return path.resolve()
-        folder = self._dirs.get(path.parent)
-        if folder is None:
-            folder = self._dirs[path.parent] = path.parent.resolve()
-        return folder / path.name
+        return self._real_folder(path.parent) / path.name
+
+    def _real_folder(self, folder: Path) -> Path:
+        real = self._dirs.get(folder)
+        if real is None:
+            real = self._dirs[folder] = folder.resolve()
+        return real
 
     def folder_inside(self, folder: Path) -> bool:
         """Whether a folder's real path is inside the raw folder's (then so is every file in it that is not a
         link)."""
-        real = self._dirs.get(folder)
-        if real is None:
-            real = self._dirs[folder] = folder.resolve()
-        return real.is_relative_to(self.root)
+        return self._real_folder(folder).is_relative_to(self.root)
 
     def outside(self, path: Path) -> str | None:
         """None when `path`'s real path is inside the raw folder's; otherwise the problem, naming both."""
