@@ -356,6 +356,25 @@ def test_core_samples_show_rows_for_pairs(broken_core):
     assert by_key(broken_core)["core.conventions", "one_convention_per_territory"].unexpected_count == 2
 
 
+def test_a_date_past_what_nanosecond_timestamps_hold_is_found_too():
+    """GX gets dates as nanosecond timestamps (compared as a whole column), but a column with a date past 2262
+    cannot be one: it stays a date, compared row by row, and the same check still finds the date."""
+    con = duckdb.connect()
+    ensure_tables(con)
+    fill_good_core(con)
+    con.execute("UPDATE core.conventions SET signature_date = DATE '9999-12-31' WHERE territory_id = 't1'")
+    con.execute("UPDATE core.milestones SET date_reelle = DATE '2199-01-01'")
+    frame = suites._pandas(con.execute(  # noqa: SLF001
+        "SELECT c.signature_date, c.labellisation_date FROM core.conventions c").to_arrow_table())
+    assert str(frame["labellisation_date"].dtype) == "datetime64[ns]"
+    assert str(frame["signature_date"].dtype) != "datetime64[ns]"
+    outcomes = by_key(validate_core(con, IDS))
+    assert failed(outcomes.values()) == {("core.conventions", "dates_plausible"),
+                                         ("core.milestones", "dates_plausible")}
+    assert in_sample("9999-12-31", outcomes["core.conventions", "dates_plausible"].sample)
+    assert in_sample("2199-01-01", outcomes["core.milestones", "dates_plausible"].sample)
+
+
 # -- marts: every rule broken once --------------------------------------------------------------------------
 
 MOB = "marts.mart_partner_mobilisation"
