@@ -127,6 +127,16 @@ def test_the_seed_loses_nothing_to_cleaning():
     assert "sur-mesure" in squash(cleaned)
 
 
+def test_words_cut_at_line_ends_are_joined_or_keep_their_own_hyphen():
+    """Each cut at a line end, worked out by hand: "favori-ser" is one French word (its hyphen and line break
+    become soft hyphens); "sur-mesure" is written whole elsewhere in the text (its own hyphen stays); a cut across
+    blank lines and a page break is joined too; digits cut at a line end ("2021-2022") are left alone."""
+    text = ("Le projet vise à favori-\nser l'emploi.\nUn suivi sur-\nmesure, sur-mesure.\n"
+            "En 2021-\n2022 puis une pé-\n\n\friode.")
+    assert clean(text) == ("Le projet vise à favori\u00ad\u00adser l'emploi.\nUn suivi sur-\u00admesure, sur-mesure.\n"
+                           "En 2021-\n2022 puis une pé\u00ad\u00ad\u00ad\u00adriode.")
+
+
 @pytest.mark.parametrize("spec_path", [p for p in SPECS if _spec(p)["expect"] == "refused"],
                          ids=lambda p: p.name.removesuffix(".json"))
 def test_bad_documents_are_refused_naming_the_file(spec_path):
