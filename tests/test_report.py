@@ -1180,6 +1180,49 @@ def test_a_chart_kept_by_the_memo_is_the_chart_drawn_for_the_release(tmp_path, m
     shutil.rmtree(alone)
 
 
+class CountingNational(Renderer):
+    """Draws pages as the report does, counting the national pages it draws."""
+
+    def __init__(self):
+        self.national_pages = 0
+
+    def national(self, *args, **kwargs):
+        self.national_pages += 1
+        return super().national(*args, **kwargs)
+
+
+def test_the_national_page_of_the_same_marts_is_the_page_there_with_the_new_release_named(tmp_path):
+    """A new release with the same marts (a document's bytes changed, say), published another day: the national
+    page there, the new release's id and day put in, not drawn again; byte for byte the page drawn into an empty
+    folder (the id in the masthead, the footer and every chart's footnote). Other marts, or the page edited on
+    disk: drawn."""
+    marts = many_marts()[0]
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    out = tmp_path / "out"
+    build_report(tmp_path / "marts", out)
+    second = publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    described = json.loads((second / "release.json").read_text(encoding="utf-8"))
+    described["published_at"] = "2031-05-04T10:00:00+00:00"
+    (second / "release.json").write_text(json.dumps(described), encoding="utf-8")
+    renderer = CountingNational()
+    result = build_report(tmp_path / "marts", out, renderer=renderer)
+    assert renderer.national_pages == 0 and result.redrawn == [out / "index.html"]
+    alone = build_report(tmp_path / "marts", tmp_path / "alone")
+    assert page(result) == page(alone)
+    assert page(result).count(second.name) >= 6 and "publiée le 4 mai 2031" in visible(page(result))
+
+    (out / "index.html").write_text(page(result).replace("<footer>", "<footer>Edited"), encoding="utf-8")
+    third = publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    result = build_report(tmp_path / "marts", out, renderer=renderer)
+    assert renderer.national_pages == 1 and third.name in page(result) and "Edited" not in page(result)
+
+    marts["marts.mart_evaluation_territories"] = marts["marts.mart_evaluation_territories"].with_columns(
+        pl.lit("200000009").alias("siren"))
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    build_report(tmp_path / "marts", out, renderer=renderer)
+    assert renderer.national_pages == 2
+
+
 def test_a_release_id_with_markup_is_escaped_in_a_kept_chart_as_when_drawn():
     from qp_analytics.report.charts import RELEASE_MARK
 

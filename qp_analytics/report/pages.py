@@ -38,8 +38,8 @@ from qp_analytics.report.formatting import (
     plural,
     signature_text,
 )
-from qp_analytics.report.rendering import GENERATOR, Renderer, Stamp
-from qp_analytics.report.source import Release, ReportError, load_release
+from qp_analytics.report.rendering import GENERATOR, Renderer, Stamp, restamped
+from qp_analytics.report.source import MART_NAMES, Release, ReportError, load_release
 from qp_analytics.report.territory import TerritorySources, page_path
 from qp_analytics.report.writing import (
     REPORT_MANIFEST,
@@ -79,6 +79,16 @@ class ReportResult:
 def national_digest(release: Release, code_version: str) -> str:
     """The national page's inputs: the whole release (named by its id, a release never changes) and the code."""
     payload = json.dumps([code_version, NATIONAL_PAGE, release.release_id, release.as_of.isoformat()])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def national_content(release: Release, code_version: str) -> str | None:
+    """What the national page shows but its release's id and day: the marts' files (their SHA-256, as the
+    release records them), the evaluation date and the code. None when the release does not record them all."""
+    files = [release.sha256s.get(f"{name}.parquet") for name in MART_NAMES]
+    if not all(files):
+        return None
+    payload = json.dumps([code_version, NATIONAL_PAGE, release.as_of.isoformat(), files])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -129,7 +139,12 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     stamp = Stamp.of(data)
     with contextlib.ExitStack() as later:
         national: Future | None = None
-        if whole and NATIONAL_PAGE not in kept:
+        content = national_content(data, code) if whole else None
+        restamp = _national_restamped(out, previous, content, code, stamp) if whole and NATIONAL_PAGE not in kept \
+            else None
+        if restamp is not None:  # the same marts as the page there (a document's bytes changed, say): no drawing
+            drawn[NATIONAL_PAGE] = restamp
+        elif whole and NATIONAL_PAGE not in kept:
             if type(renderer) is Renderer and len(to_draw) >= MIN_PARALLEL and worker_count() > 1:
                 # drawn by a worker process (its charts: about a second) while this one draws the territories'
                 pool = later.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context()))
@@ -142,8 +157,10 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
             drawn[NATIONAL_PAGE], charts = national.result()
 
     drawn_stamp = {"release": data.release_id, "as_of": data.as_of.isoformat(), "code_version": code}
+    national = {"content": content, "published": stamp.published.isoformat() if stamp.published else None}
     records = {relative: kept[relative].record if relative in kept
-               else {**drawn_stamp, "sha256": sha256(drawn[relative].encode("utf-8")), "inputs": digest}
+               else {**drawn_stamp, "sha256": sha256(drawn[relative].encode("utf-8")), "inputs": digest,
+                     **(national if relative == NATIONAL_PAGE else {})}
                for relative, digest in digests.items()}
     if whole:
         manifest = {"generator": GENERATOR, **drawn_stamp, "release_dir": str(data.folder),
@@ -159,6 +176,23 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
         write_pages(out, drawn, manifest, writer)
     return ReportResult(out, [out / relative for relative in digests], data.as_of, data.release_id, data.folder,
                         national=whole, redrawn=[out / relative for relative in digests if relative in drawn])
+
+
+def _national_restamped(out: Path, previous: dict[str, Any], content: str | None, code_version: str,
+                        stamp: Stamp) -> str | None:
+    """The national page in out as this release's (`restamped`), when this code drew it from marts of the same
+    content (`national_content`) and it is as it was written; else None (it is drawn)."""
+    record = (previous.get("pages") or {}).get(NATIONAL_PAGE)
+    if content is None or not isinstance(record, dict) or record.get("content") != content \
+            or not kept_pages(out, previous, {NATIONAL_PAGE: record.get("inputs")}, code_version):
+        return None
+    try:
+        before = Stamp(record["release"], dt.date.fromisoformat(record["as_of"]),
+                       dt.date.fromisoformat(record["published"]) if record.get("published") else None)
+        page = (out / NATIONAL_PAGE).read_text(encoding="utf-8")
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    return restamped(page, before, stamp)
 
 
 def draw_national(data: Release, names: dict[str, str], code_version: str, recorded_charts: Any,

@@ -4,12 +4,13 @@ by autoescaping."""
 import datetime as dt
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from qp_analytics.report.charts import ChartMemo
 from qp_analytics.report.formatting import NA, format_count, format_date, format_number
@@ -36,6 +37,29 @@ class Stamp:
     def of(cls, release: Release) -> "Stamp":
         return cls(release.release_id, release.as_of,
                    release.published_at.date() if release.published_at is not None else None)
+
+
+# a release's id as publish_release names it (its time to the microsecond, then six hex digits)
+_RELEASE_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")
+
+
+def restamped(page: str, before: Stamp, after: Stamp) -> str | None:
+    """A page drawn from release `before`, as drawn from release `after` when nothing else it shows differs (the
+    same marts, evaluation date and code): the release's id put in wherever the page names it (masthead, footer,
+    the charts' footnotes) and its day of publication in the masthead. None when text replacement cannot be
+    trusted to give the page a drawing would: an id not named as publish_release names releases (it could be
+    part of other words), or a page that does not name its release's day once."""
+    if before.as_of != after.as_of or before.release == after.release or \
+            (before.published is None) != (after.published is None) or \
+            not all(_RELEASE_ID.fullmatch(r) for r in (before.release, after.release)) or before.release not in page:
+        return None
+    page = page.replace(before.release, after.release)
+    if before.published is not None and after.published is not None:
+        old, new = (str(escape(f"· publiée le {format_date(day)}")) for day in (before.published, after.published))
+        if page.count(old) != 1:
+            return None
+        page = page.replace(old, new)
+    return page
 
 
 def _package_files() -> list[Any]:

@@ -3,7 +3,7 @@ checked for consistency."""
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ class Release:
     as_of: dt.date
     published_at: dt.datetime | None
     marts: dict[str, pl.DataFrame]  # short name -> frame
+    sha256s: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256, as release.json records them
 
 
 def indicator_value(row: dict[str, Any]) -> int | Decimal | float | None:
@@ -85,7 +86,10 @@ def load_release(marts_dir: str | Path, release: str | Path | None = None) -> Re
                               f"{manifest_path} says as_of {as_of.isoformat()}: the release is inconsistent")
         marts[name] = frame
     _check_units(marts["mart_evaluation_national"], folder / "mart_evaluation_national.parquet")
-    return Release(folder, str(manifest.get("release") or folder.name), as_of, published_at, marts)
+    files = manifest.get("files")
+    sha256s = {name: record["sha256"] for name, record in files.items()
+               if isinstance(record, dict) and isinstance(record.get("sha256"), str)} if isinstance(files, dict) else {}
+    return Release(folder, str(manifest.get("release") or folder.name), as_of, published_at, marts, sha256s)
 
 
 def _check_units(national: pl.DataFrame, path: Path) -> None:
