@@ -4,6 +4,7 @@ new folder as the same file."""
 
 import copy
 import functools
+import hashlib
 import os
 import threading
 import time
@@ -28,6 +29,32 @@ def state_of(status: os.stat_result, change_time: bool = False) -> list[int]:
     """file_state from a file's status (os.stat, or a directory entry's)."""
     state = [status.st_ino, status.st_size, status.st_mtime_ns]
     return [*state, status.st_ctime_ns] if change_time else state
+
+
+# {(device, inode): (the file's state then, SHA-256 of its bytes)} of the files this process hashed
+_DIGESTS: dict[tuple[int, int], tuple[list[int], str]] = {}
+
+
+def remember_digest(status: os.stat_result, digest: str) -> None:
+    """Remember the SHA-256 of a file's bytes with its state (os.stat, or a directory entry's), unless the file
+    changed in the last RACY_NS."""
+    state = state_of(status, change_time=True)
+    if state[3] < time.time_ns() - RACY_NS:
+        _DIGESTS[(status.st_dev, status.st_ino)] = (state, digest)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes: as remembered (remember_digest) while its state (inode, size, modification
+    and change times) is the one it had, else read and hashed. The raw folder's fingerprints, taken before a run,
+    pass theirs on, so the run's steps do not read every raw file again to tell what changed (1,400
+    territories: 0.12 s a run)."""
+    status = path.stat()
+    known = _DIGESTS.get((status.st_dev, status.st_ino))
+    if known is not None and known[0] == state_of(status, change_time=True):
+        return known[1]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    remember_digest(status, digest)
+    return digest
 
 
 def link_or_copy(source: Path, target: Path, write: Callable[[Path, bytes], object]) -> None:

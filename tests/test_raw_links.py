@@ -212,3 +212,29 @@ def test_what_is_read_from_a_file_is_remembered_while_the_file_is_unchanged(tmp_
     path.unlink()
     with pytest.raises(FileNotFoundError):
         reader(tmp_path)
+
+
+def test_the_digest_the_raw_fingerprints_took_serves_the_steps_while_the_file_is_unchanged(tmp_path, monkeypatch):
+    """A run's steps hash each raw file to tell what changed (sha256_of): a file in the state the raw folder's
+    fingerprints saw gets their digest without being read (made up here, to show it); a file just written, or
+    written since, is read."""
+    from qp_analytics import files
+    from qp_analytics.reading import raw_index
+    from qp_analytics.reading.manifest import sha256_of
+
+    raw = tmp_path / "raw"
+    (raw / "conventions").mkdir(parents=True)
+    a = raw / "conventions" / "a.txt"
+    a.write_text("first")
+    seen: dict = {}
+    raw_fingerprints(raw, seen=seen)
+    monkeypatch.setattr(raw_index, "RACY_NS", 0)
+    raw_fingerprints(raw, known={"conventions/a.txt": [*files.file_state(a, change_time=True), "made-up"]})
+    assert sha256_of(a) == hashlib.sha256(b"first").hexdigest()  # just written: not remembered (racy)
+    monkeypatch.setattr(files, "RACY_NS", 0)
+    assert raw_fingerprints(raw, known={"conventions/a.txt": [*files.file_state(a, change_time=True), "made-up"]}
+                            )["conventions/a.txt"] == "made-up"
+    assert sha256_of(a) == "made-up"
+    time.sleep(0.05)  # past a tick of the coarsest file-system clock
+    a.write_text("FIRST")  # the same size
+    assert sha256_of(a) == hashlib.sha256(b"FIRST").hexdigest()

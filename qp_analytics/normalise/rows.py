@@ -18,7 +18,7 @@ from qp_analytics.parallel import map_ordered
 from qp_analytics.reading.convention import ConventionError, parse_convention
 from qp_analytics.reading.documents import Document, DocumentError, read_document
 from qp_analytics.reading.identity import TerritoryIndex
-from qp_analytics.reading.manifest import read_manifest
+from qp_analytics.reading.manifest import read_manifest, sha256_of
 from qp_analytics.reading.ocr import OcrWord
 from qp_analytics.reading.territories import (
     REGISTRY_FILE,
@@ -231,14 +231,13 @@ def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
 
     from qp_analytics.reading.roadmap import SHEETS
 
-    digest = hashlib.sha256()
     if fmt == "xlsx":
-        digest.update(path.read_bytes())
-    else:
-        for sheet in SHEETS:
-            part = path.parent / f"{territory_id}.{sheet}.csv"
-            if part.is_file():
-                digest.update(part.read_bytes())
+        return sha256_of(path)  # the digest the raw folder's fingerprints took, while the file is unchanged
+    digest = hashlib.sha256()
+    for sheet in SHEETS:
+        part = path.parent / f"{territory_id}.{sheet}.csv"
+        if part.is_file():
+            digest.update(part.read_bytes())
     return digest.hexdigest()
 
 

@@ -1,11 +1,10 @@
 """The data manifest of a raw folder: for each file, whether it is real or illustrative, and its sha256."""
 
 import csv
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qp_analytics.files import read_while_unchanged
+from qp_analytics.files import file_sha256, read_while_unchanged
 
 MANIFEST_FILE = "manifest.csv"
 PROVENANCES = ("real", "reference", "illustrative")
@@ -22,7 +21,7 @@ class ManifestEntry:
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 @read_while_unchanged(MANIFEST_FILE)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from qp_analytics.files import RACY_NS, state_of
+from qp_analytics.files import RACY_NS, remember_digest, state_of
 from qp_analytics.reading.territories import RawFolderLinks
 
 WATCHED = ("territories.csv", "manifest.csv", "conventions", "roadmaps", "avenants")
@@ -68,12 +68,14 @@ def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] 
             if (entry is None or entry.is_symlink() or not inside[folder]) and links.outside(root / relative):
                 out[relative] = f"outside:{(root / relative).resolve()}"
                 continue
-            state = state_of(entry.stat() if entry is not None else (root / relative).stat(), change_time=True)
+            status = entry.stat() if entry is not None else (root / relative).stat()
+            state = state_of(status, change_time=True)
             before = known.get(relative)
             if isinstance(before, (list, tuple)) and len(before) == 5 and list(before[:4]) == state:
                 digest = str(before[4])
             else:
                 digest = hashlib.sha256((root / relative).read_bytes()).hexdigest()
+            remember_digest(status, digest)  # for the run's steps (file_sha256)
             out[relative] = digest
             if seen is not None and state[3] < recent:
                 seen[relative] = [*state, digest]
