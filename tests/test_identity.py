@@ -141,3 +141,21 @@ def test_a_convention_giving_another_sirens_is_rejected_at_parse(registry, tmp_p
     path.write_text(convention_text(entre="Laval Agglomération, n° SIREN 200083392, représentée par son Président "
                                           "Florian BERCAULT."), encoding="utf-8")
     assert parse_documents(rows.with_columns(text=pl.lit(read_document(path).text)), registry=registry).rejections == []
+
+
+def test_the_index_finds_every_territory_a_name_fits_as_a_comparison_with_each_does():
+    """TerritoryIndex.fits looks only at the territories whose words hold a name's, or are held by them: the same
+    territories and fits as comparing the name with every territory of the registry, on generated registries
+    sharing words ("sur", "Saint", "Val") and on names made of their words, a parenthesis, generic words only."""
+    rng = random.Random(11)
+    words = ["Saint", "sur", "Mer", "Val", "de", "la", "Lys", "Bains", "Forêt", "Vallée", "Haut", "Nord", "Est"]
+    kinds = ["Métropole", "Communauté d'agglomération", "CA", "Agglomération", "", "Communauté urbaine"]
+    entries = [RegistryEntry(f"t{i}", " ".join([rng.choice(kinds), *rng.sample(words, rng.randint(1, 4))]
+                                               + ([f"({rng.choice(words)})"] if i % 9 == 0 else [])))
+               for i in range(300)]
+    index = TerritoryIndex(entries)
+    names = [e.name for e in entries] + ["Métropole", "CA", "Saint", "sur Mer (Lys)"] + [
+        " ".join(rng.sample(words + kinds, rng.randint(1, 7))) for _ in range(300)]
+    for name in names:
+        everyone = {e.territory_id: fit(name_forms(name), name_forms(e.name)) for e in entries}
+        assert index.fits(name) == {t: f for t, f in everyone.items() if f}, name

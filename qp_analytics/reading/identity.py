@@ -21,6 +21,7 @@ A SIREN given by the document must be the registry's; when it is, a name that fi
 accepted (the SIREN says which body it is), a name that fits another territory better still is not.
 """
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -76,6 +77,15 @@ def _fit(a: NameForm, b: NameForm) -> int:
     return 1 if a.distinctive <= b.distinctive or b.distinctive <= a.distinctive else 0
 
 
+def _matched(form: NameForm) -> frozenset[str]:
+    """The words a form is matched by: its distinctive words, or all its words when it has none but generic ones
+    (fit > 0 needs one form's matched words within the other's)."""
+    return form.distinctive or form.words
+
+
+_SUBSETS_UP_TO = 10  # words: a longer name is matched against every territory sharing one of its words
+
+
 def fit(document: Iterable[NameForm], registry: Iterable[NameForm]) -> int:
     """How well two names fit (3, 2, 1 or 0: see the module's docstring), the best over their forms."""
     registry = list(registry)
@@ -95,11 +105,13 @@ class TerritoryIndex:
     def __init__(self, entries: Iterable[RegistryEntry]):
         self.entries = {e.territory_id: e for e in entries}
         self.forms = {tid: name_forms(e.name) for tid, e in self.entries.items()}
-        self._by_word: dict[str, set[str]] = {}
+        self._by_word: dict[str, set[str]] = {}  # word -> the territories with a form holding it
+        self._by_words: dict[frozenset[str], set[str]] = {}  # a form's words -> the territories with that form
         for tid, forms in self.forms.items():
             for form in forms:
-                for word in form.distinctive or form.words:
+                for word in _matched(form):
                     self._by_word.setdefault(word, set()).add(tid)
+                self._by_words.setdefault(_matched(form), set()).add(tid)
 
     @classmethod
     def of(cls, territories: Iterable[object]) -> "TerritoryIndex":
@@ -118,8 +130,19 @@ class TerritoryIndex:
         forms = name_forms(name)
         candidates: set[str] = set()
         for form in forms:
-            for word in form.distinctive or form.words:
-                candidates |= self._by_word.get(word, set())
+            words = _matched(form)
+            if len(words) > _SUBSETS_UP_TO:  # every territory sharing a word with it
+                for word in words:
+                    candidates |= self._by_word.get(word, set())
+                continue
+            # Two forms fit only when one's words (_matched) hold the other's: the territories holding all of this
+            # form's words, and those whose words are among them. Not every territory sharing one word with it
+            # ("sur", "saint"), each weighed by `fit`: 1,400 names against 1,400 territories took 0.3 s.
+            candidates |= set.intersection(*sorted((self._by_word.get(w, set()) for w in words), key=len))
+            ordered = sorted(words)
+            for size in range(1, len(ordered) + 1):
+                for part in itertools.combinations(ordered, size):
+                    candidates |= self._by_words.get(frozenset(part), set())
         out = {tid: fit(forms, self.forms[tid]) for tid in candidates}
         return {tid: f for tid, f in out.items() if f}
 
