@@ -666,6 +666,12 @@ def test_a_national_page_drawn_by_a_worker_is_the_one_drawn_here(built, tmp_path
             record.pop("file")  # the file's inode and times
     assert manifests[0] == manifests[1] and set(manifests[0]["charts"]) == {
         "history", "delays", "partners", "practices", "roadmaps"}
+    # the territory pages the worker takes once the national page is drawn: those drawn here
+    release_read = load_release(release.parent.parent, release)
+    ids = sorted(release_read.marts["mart_evaluation_territories"]["territory_id"].to_list())
+    theirs = pages_module.territories_in_worker(release.parent.parent, str(release), ids,
+                                                pages_module.Stamp.of(release_read))
+    assert theirs == {t: (here.out_dir / "territoires" / f"{t}.html").read_text(encoding="utf-8") for t in ids}
 
 # -- writing: atomic, partial, safe ------------------------------------------------------------------------
 
