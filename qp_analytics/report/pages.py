@@ -13,7 +13,9 @@ illustrative) of the documents its figures come from. Values the marts leave nul
 A page is drawn again only when what it shows changed (writing.py): the national page when the release does
 (it names it, and lists every territory), a territory's page when its inputs do (TerritoryInputs: its rows in
 the marts, the evaluation date, the names it links to) or the report's code does. A territory page left as it
-was names the release it was drawn from, whose figures for it are those of the new one.
+was names the release it was drawn from, whose figures for it are those of the new one. A new release whose
+marts are those the national page was drawn from (the same files: a document's bytes changed, say) takes that
+page with the new release's id and day written in (`restamped`), the page a drawing would give.
 """
 
 import contextlib
