@@ -144,7 +144,9 @@ _BOUNDARY_CHAR = re.compile(r"[.!?;\n\f]")
 def _boundaries(text: str) -> tuple[list[int], list[int], list[int]]:
     """For one text: the ends of the boundaries a scan from the start finds, and every position where a
     boundary can start with the offset a sentence ending there ends at (after a stop, before a heading)."""
-    scan_ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    # A boundary starts at one of these characters: the scan from the start is the boundaries there, each looked
+    # for after the end of the one before (as finditer would, which tried the pattern at every character).
+    scan_ends: list[int] = []
     starts: list[int] = []
     rights: list[int] = []
     for c in _BOUNDARY_CHAR.finditer(text):
@@ -152,6 +154,8 @@ def _boundaries(text: str) -> tuple[list[int], list[int], list[int]]:
         if m:
             starts.append(c.start())
             rights.append(m.end() if m.group("stop") else m.start())
+            if not scan_ends or c.start() >= scan_ends[-1]:
+                scan_ends.append(m.end())
     return scan_ends, starts, rights
 
 
