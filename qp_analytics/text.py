@@ -141,34 +141,43 @@ _BOUNDARY_CHAR = re.compile(r"[.!?;\n\f]")
 
 
 @functools.lru_cache(maxsize=8)
-def _boundaries(text: str) -> tuple[list[int], list[int], list[int]]:
-    """For one text: the ends of the boundaries a scan from the start finds, and every position where a
-    boundary can start with the offset a sentence ending there ends at (after a stop, before a heading)."""
+def _boundaries(text: str) -> tuple[list[int], list[int], list[int], list[int]]:
+    """For one text: the ends of the boundaries a scan from the start finds; every position where a boundary
+    can start with the offset a sentence ending there ends at (after a stop, before a heading); and every
+    character a boundary can start with."""
     # A boundary starts at one of these characters: the scan from the start is the boundaries there, each looked
     # for after the end of the one before (as finditer would, which tried the pattern at every character).
     scan_ends: list[int] = []
     starts: list[int] = []
     rights: list[int] = []
-    for c in _BOUNDARY_CHAR.finditer(text):
-        m = _SENTENCE_END.match(text, c.start())
+    chars = [c.start() for c in _BOUNDARY_CHAR.finditer(text)]
+    for c in chars:
+        m = _SENTENCE_END.match(text, c)
         if m:
-            starts.append(c.start())
+            starts.append(c)
             rights.append(m.end() if m.group("stop") else m.start())
-            if not scan_ends or c.start() >= scan_ends[-1]:
+            if not scan_ends or c >= scan_ends[-1]:
                 scan_ends.append(m.end())
-    return scan_ends, starts, rights
+    return scan_ends, starts, rights, chars
 
 
 def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     """Original offsets of the sentence that contains [start, end): from the previous full stop (semicolon,
     or heading) to the next one."""
-    scan_ends, starts, rights = _boundaries(text)  # computed once per text: a parse asks many times
+    scan_ends, starts, rights, chars = _boundaries(text)  # computed once per text: a parse asks many times
     k = bisect.bisect_right(scan_ends, start)
     left = scan_ends[k - 1] if k else 0
     # From the last boundary ending before `start`, scan up to `start` only, as the sentence's left end is
-    # the last boundary seen before the match (a heading cut at `start` counts).
-    for m in _SENTENCE_END.finditer(text, left, start):
-        left = m.end()
+    # the last boundary seen before the match (a heading cut at `start` counts): the pattern tried at the
+    # characters a boundary starts with, each after the end of the boundary before.
+    i = bisect.bisect_left(chars, left)
+    while i < len(chars) and chars[i] < start:
+        m = _SENTENCE_END.match(text, chars[i], start)
+        if m:
+            left = m.end()
+            i = bisect.bisect_left(chars, left, i + 1)
+        else:
+            i += 1
     k = bisect.bisect_left(starts, max(end, left))
     right = rights[k] if k < len(starts) else len(text)
     while left < right and text[left] in " \t\r\n\f\uf0b7":

@@ -11,7 +11,7 @@ from qp_analytics.reading.avenant import parse_avenant
 from qp_analytics.reading.cleaning import clean, removed
 from qp_analytics.reading.convention import ConventionError, parse_convention
 from qp_analytics.reading.documents import DocumentError, read_document
-from qp_analytics.text import squash
+from qp_analytics.text import sentence_around, squash
 from tests.conftest import REPO, SEED_CONVENTION
 
 SPECS = sorted((CORPUS / "expected").glob("*.json"))
@@ -135,6 +135,18 @@ def test_words_cut_at_line_ends_are_joined_or_keep_their_own_hyphen():
             "En 2021-\n2022 puis une pé-\n\n\friode.")
     assert clean(text) == ("Le projet vise à favori\u00ad\u00adser l'emploi.\nUn suivi sur-\u00admesure, sur-mesure.\n"
                            "En 2021-\n2022 puis une pé\u00ad\u00ad\u00ad\u00adriode.")
+
+
+@pytest.mark.parametrize(("words", "sentence"), [
+    ("six mois", "Le délai est de six mois;"),  # a semicolon ends it, the full stop before begins it
+    ("reste", "voir A.N.C.T. pour le reste."),  # the full stops of initials end nothing
+    ("Suite", "Suite du texte."),  # an article's heading before it, up to the words, ends the sentence before
+])
+def test_the_sentence_around_words_worked_out_by_hand(words, sentence):
+    text = "Premier point. Le délai est de six mois; voir A.N.C.T. pour le reste.\nArticle 3 Suite du texte."
+    start = text.index(words)
+    left, right = sentence_around(text, start, start + len(words))
+    assert text[left:right] == sentence
 
 
 @pytest.mark.parametrize("spec_path", [p for p in SPECS if _spec(p)["expect"] == "refused"],
