@@ -7,8 +7,8 @@ tree as resident sets summed and as proportional set sizes):
 
 - the reading floor: the same files read and nothing else, with the fastest well-kept readers (PDF text with
   pypdfium2, every workbook sheet with python-calamine, the text of a Word file straight from its XML, text and
-  CSV files as text), in one process on one core, imports excluded. OCR is outside it: the raw folders are
-  generated without scans;
+  CSV files as text), in one process on one core, imports excluded, the best of FLOOR_READS processes. OCR is
+  outside it: the raw folders are generated without scans;
 - a full run: `qp-analytics materialize` into a new warehouse and marts folder;
 - a rerun with nothing changed (the command finds that nothing changed since its last clean run and starts no
   run), and the same with `--force` (the graph runs, every step finding nothing to do);
@@ -42,6 +42,7 @@ this one is shared: --repeat runs each materialisation several times and keeps t
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -186,12 +187,21 @@ print(time.perf_counter() - t0, time.process_time() - c0, n)
 """
 
 
+FLOOR_READS = 3  # the reading floor is the best of this many reads: one read at 1,400 took 4.1 s and 5.0 s
+
+
 def read_floor(raw: Path) -> dict:
     """Read every convention, roadmap and avenant of a raw folder, and nothing else (one process, imports done
-    before the clock starts): wall seconds, and CPU seconds (floor_cpu_s), which hold on a loaded machine."""
-    out = subprocess.run([sys.executable, "-c", FLOOR_READER, str(raw)], check=True, capture_output=True, text=True)
-    seconds, cpu, _ = out.stdout.split()
-    return {"floor_s": round(float(seconds), 3), "floor_cpu_s": round(float(cpu), 3)}
+    before the clock starts), the best of FLOOR_READS processes: wall seconds, and CPU seconds (floor_cpu_s),
+    which hold on a loaded machine."""
+    best: dict[str, float] = {}
+    for _ in range(FLOOR_READS):
+        out = subprocess.run([sys.executable, "-c", FLOOR_READER, str(raw)], check=True, capture_output=True,
+                             text=True)
+        seconds, cpu, _ = out.stdout.split()
+        best = {"floor_s": min(float(seconds), best.get("floor_s", math.inf)),
+                "floor_cpu_s": min(float(cpu), best.get("floor_cpu_s", math.inf))}
+    return {name: round(value, 3) for name, value in best.items()}
 
 
 # What the run needs to do its work, imported in a fresh process: Dagster, and the SQLAlchemy and Alembic of its
