@@ -172,10 +172,10 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
             drawn[NATIONAL_PAGE], charts = national.result()
 
     drawn_stamp = {"release": data.release_id, "as_of": data.as_of.isoformat(), "code_version": code}
-    national = {"content": content, "published": stamp.published.isoformat() if stamp.published else None}
+    national_record = {"content": content, "published": stamp.published.isoformat() if stamp.published else None}
     records = {relative: kept[relative].record if relative in kept
                else {**drawn_stamp, "sha256": sha256(drawn[relative].encode("utf-8")), "inputs": digest,
-                     **(national if relative == NATIONAL_PAGE else {})}
+                     **(national_record if relative == NATIONAL_PAGE else {})}
                for relative, digest in digests.items()}
     if whole:
         manifest = {"generator": GENERATOR, **drawn_stamp, "release_dir": str(data.folder),
