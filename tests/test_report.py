@@ -1229,6 +1229,61 @@ def test_the_national_page_of_the_same_marts_is_the_page_there_with_the_new_rele
     assert renderer.national_pages == 2
 
 
+def test_territory_digests_are_taken_from_the_manifest_only_when_every_page_was_drawn_from_those_marts(
+        tmp_path, monkeypatch):
+    """A release with the same marts as the report drawn whole: the territory pages' digests are those the
+    manifest records (not computed), and the report is the one the computed digests give (a second report, drawn
+    through the same releases with the digests always computed). After a page drawn from other marts (one
+    territory's, from another release), the recorded digests are not all those of the marts: they are computed,
+    and that page is drawn again from the release's own rows."""
+    computed = []
+    digests = TerritorySources.digests
+
+    def counted(self, *args, **kwargs):
+        computed.append(1)
+        return digests(self, *args, **kwargs)
+
+    monkeypatch.setattr(TerritorySources, "digests", counted)
+    recorded = pages_module._recorded_digests
+    out, control = tmp_path / "out", tmp_path / "control"
+
+    def both(**kwargs) -> None:  # `out` as the report is drawn, `control` with every digest computed
+        build_report(tmp_path / "marts", out, **kwargs)
+        monkeypatch.setattr(pages_module, "_recorded_digests", lambda *args: None)
+        try:
+            build_report(tmp_path / "marts", control, **kwargs)
+        finally:
+            monkeypatch.setattr(pages_module, "_recorded_digests", recorded)
+        names = sorted(p.relative_to(out) for p in out.rglob("*.html"))
+        assert names == sorted(p.relative_to(control) for p in control.rglob("*.html")) and len(names) == MANY + 1
+        for name in names:
+            assert (out / name).read_bytes() == (control / name).read_bytes(), name
+
+    marts = many_marts()[0]
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    both()
+    assert len(computed) == 2
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")  # the same marts: a document's bytes changed
+    computed.clear()
+    both()
+    assert len(computed) == 1  # the control's only
+
+    # one territory's page from another release, whose marts name it otherwise
+    other = dict(marts)
+    other["marts.mart_evaluation_territories"] = marts["marts.mart_evaluation_territories"].with_columns(
+        pl.when(pl.col("territory_id") == "terr-007").then(pl.lit("Autre nom")).otherwise(pl.col("name"))
+        .alias("name"))
+    publish_release(tmp_path / "marts", other, AS_OF, run_id="test")
+    both(territories=["terr-007"])
+    assert "Autre nom" in (out / "territoires" / "terr-007.html").read_text(encoding="utf-8")
+    # then a release with the first marts again: the national page's content is its own, the pages' are not all
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    computed.clear()
+    both()
+    assert len(computed) == 2
+    assert "Autre nom" not in (out / "territoires" / "terr-007.html").read_text(encoding="utf-8")
+
+
 def test_a_release_id_with_markup_is_escaped_in_a_kept_chart_as_when_drawn():
     from qp_analytics.report.charts import RELEASE_MARK
 
