@@ -26,6 +26,10 @@ class QpSettings(ConfigurableResource):
     as_of: str | None = None  # ISO date of the evaluation; None: the run's day
     # False: the marts release is written but `current` is moved by the caller once the warehouse is committed
     activate_release: bool = True
+    # True (the command line's in-process runs, which move `current` themselves): the release's exports are
+    # written in a thread of the run's process while the report is drawn; the caller waits for them
+    # (qp_analytics.publication.release.exports_written) before it commits the warehouse and moves `current`
+    exports_later: bool = False
     # True: read and parse every territory again, even those whose files and code are unchanged
     reprocess: bool = False
     # worker processes for reading and parsing large batches; 0: QP_WORKERS, else one per core

@@ -139,3 +139,31 @@ def test_a_full_disk_when_the_run_commits(site, monkeypatch):
     assert {k for k in after if after[k] != before.get(k)} <= {"report/index.html", "report/report.json"} | \
         {k for k in after if k.startswith("report/territoires/")}
     assert set(after) == set(before)
+
+
+def test_a_full_disk_while_the_exports_are_written_beside_the_report(site, monkeypatch):
+    """The release's exports, written in a thread while the run draws its report, fail (a full disk under the
+    workbook): the run fails as a step would, the release is never made current, the warehouse is as it was."""
+    import qp_analytics.publication.exports as exports
+    import qp_analytics.publication.release as release
+
+    raw, warehouse, marts, before = site
+
+    def full(folder, *args, **kwargs):
+        raise oserror(errno.ENOSPC, folder / exports.WORKBOOK)
+
+    monkeypatch.setattr(exports, "write_workbook", full)
+    lines = []
+    summary = run_pipeline(raw, warehouse, marts, dt.date(2024, 7, 31), [], echo=lines.append,
+                           options=RunOptions(report_dir=marts.parent / "report"))
+    assert summary.exit_code == 1 and summary.release is None
+    assert summary.failures == [f"published__marts: writing the exports of release {summary.failures[0].split()[6]} "
+                                f"failed: [Errno {errno.ENOSPC}] {os.strerror(errno.ENOSPC)}: "
+                                f"'{marts / 'releases' / summary.failures[0].split()[6] / exports.WORKBOOK}'"]
+    assert any(line.startswith("A step failed") for line in lines), lines
+    assert release._EXPORTS_LATER == {}  # no thread left writing
+    # as when the commit fails: only the report, drawn during the run, shows the run's figures
+    after = tree(warehouse.parent.parent)
+    assert {k for k in after if after[k] != before.get(k)} <= {"report/index.html", "report/report.json"} | \
+        {k for k in after if k.startswith("report/territoires/")}
+    assert set(after) == set(before)

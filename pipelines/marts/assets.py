@@ -117,7 +117,7 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings, wareho
     before = current_release(settings.marts_dir)
     release = publish_release(settings.marts_dir, {**frames, **core}, as_of, run_id=context.run.run_id,
                               activate=settings.activate_release, reuse=not settings.reprocess, kept=kept,
-                              digests=digests)
+                              digests=digests, exports_later=settings.exports_later)
     unchanged = before is not None and release.name == before.name
     if unchanged:
         context.log.info(f"the marts are those of the current release {release.name}: no new release")

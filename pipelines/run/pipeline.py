@@ -16,10 +16,10 @@ from pathlib import Path
 import pipelines.run.execution as execution
 from pipelines.run.events import summarise
 from pipelines.run.options import DEFAULT_OPTIONS, EXECUTORS, RunOptions, RunRequestError
-from pipelines.run.summary import RunSummary
+from pipelines.run.summary import PUBLISHED_STEP, RunSummary
 from pipelines.run.warehouse import commit_working_copy, remove_working_copy, warehouse_lock, working_copy
 from qp_analytics.normalise.rows import unknown_files
-from qp_analytics.publication.release import activate_release, prune_releases
+from qp_analytics.publication.release import activate_release, exports_settled, exports_written, prune_releases
 from qp_analytics.publication.releases import publishing
 from qp_analytics.quality.suites import KeptValidator, validator_for_run
 from qp_analytics.reading.territories import read_registry
@@ -83,9 +83,11 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
                  + ("" if options.executor == "in-process" else f", {options.executor} executor"))
             started = time.perf_counter()
+            # in process, the release's exports are written while the report is drawn (waited for below)
             settings = dict(raw_dir=str(raw_dir), warehouse=str(work), marts_dir=str(marts_dir),
                             as_of=as_of.isoformat(), activate_release=False, reprocess=options.reprocess,
-                            workers=options.workers, report_dir=str(options.report_dir or ""))
+                            workers=options.workers, report_dir=str(options.report_dir or ""),
+                            exports_later=options.executor == "in-process")
             if options.executor == "in-process":
                 with Warehouse(work).held_open() as shared:  # its steps share one open database, handed to them
                     summary = summarise(execution.materialize(settings, selected, echo, shared, validator), work,
@@ -94,6 +96,12 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                 with execution.execute(settings, selected, options, echo) as result:
                     summary = summarise(result, work, selected, as_of, started, warehouse)
             summary.unknown_files = unknown_files(raw_dir, registry)
+            if summary.release is not None and not (summary.data_failures or summary.failed_quality):
+                try:
+                    exports_written(summary.release)
+                except Exception as exc:  # noqa: BLE001 (the disk, mostly: said as a failed step, nothing kept)
+                    summary.failures.append(f"{PUBLISHED_STEP}: writing the exports of release "
+                                            f"{summary.release.name} failed: {exc}")
             if summary.data_failures or summary.failed_quality:
                 echo(f"{'A step' if summary.data_failures else 'A data quality check'} failed: {warehouse} and the "
                      "published marts are left as they were before this run")
@@ -105,6 +113,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                 if summary.failures:
                     echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
+            exports_settled()  # no thread left writing into the marts folder, however the run ended
             remove_working_copy(work)
     return summary
 

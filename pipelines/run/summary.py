@@ -8,6 +8,7 @@ from pathlib import Path
 from qp_analytics.warehouse.database import connect, ensure_tables, id_list
 
 REPORT_STEP = "published__report"
+PUBLISHED_STEP = "published__marts"
 SUMMARY_TABLES = ("raw.convention_documents", "core.territories", "core.conventions", "core.convention_commitments",
                   "core.convention_warnings", "core.roadmaps", "core.actions", "core.action_partners",
                   "core.funding_requests", "core.milestones", "core.governance_meetings", "core.good_practices",

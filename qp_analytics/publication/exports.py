@@ -195,6 +195,11 @@ def data_package(release_id: str, tables: Mapping[str, Table], written: Mapping[
             "resources": resources}
 
 
+def export_names(release: Path, tables: Mapping[str, Table]) -> list[str]:
+    """The files write_exports writes in a release folder whose Parquet files are written, in its order."""
+    return [*(f"{name}.csv" for name in tables if (release / f"{name}.parquet").is_file()), WORKBOOK, PACKAGE]
+
+
 def write_exports(release: Path, tables: Mapping[str, Table], marts: Mapping[str, Table], release_id: str,
                   as_of: str, dictionary: Path, workbook: Path | None = None,
                   same_csv: Mapping[str, Path] | None = None) -> list[str]:

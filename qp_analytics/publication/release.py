@@ -7,7 +7,9 @@ Layout of the marts folder:
     <mart>.parquet -> current/<mart>.parquet  (stable names for analysts; they never change)
 A release is written under a temporary name, flushed, then renamed into place with a `.pending` marker; only
 then does `current` move, and the marker goes. A run killed at any point leaves `current` on the last complete
-release; a release it left pending (an orphan, never made current) is removed by the next pruning.
+release; a release it left pending (an orphan, never made current) is removed by the next pruning. A release whose
+exports are written later (publish_release's exports_later: while the run draws its report) is made current only
+once they are written and flushed (activate_release waits for them, and refuses the release if they failed).
 """
 
 import datetime as dt
@@ -17,7 +19,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import polars as pl
 
 from qp_analytics.dictionary import columns_frame, dictionary_markdown
 from qp_analytics.files import link_or_copy
-from qp_analytics.publication.exports import WORKBOOK, write_exports
+from qp_analytics.publication.exports import WORKBOOK, export_names, write_exports
 from qp_analytics.publication.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
 from qp_analytics.schema import MARTS, TABLES, Table, release_name
 
@@ -36,6 +39,44 @@ DICTIONARY = "dictionary"
 # The core tables travel with the marts in every release (as core_<table>): where each value was read, the
 # actions, requests and milestones behind the indicators, queryable as the marts are.
 CORE = {name: table for name, table in TABLES.items() if name.startswith("core.")}
+
+
+# Exports being written after their release's Parquet files (publish_release's exports_later), by release id
+_EXPORTS_LATER: dict[str, Future] = {}
+_EXPORTER: list[ThreadPoolExecutor] = []  # the one thread that writes them, made on first use
+
+
+def exports_written(release: Path) -> None:
+    """Return once the exports of this release are written and flushed: at once for a release whose exports
+    were written with it; else when the thread writing them is done, raising what it raised (an OSError of the
+    disk, mostly). activate_release calls it first: a release whose exports failed is never made current."""
+    future = _EXPORTS_LATER.get(release.name)
+    if future is not None:
+        try:
+            future.result()
+        finally:
+            _EXPORTS_LATER.pop(release.name, None)
+
+
+def exports_settled() -> None:
+    """Wait for every export still being written (their errors are exports_written's to raise): a run ends with
+    no thread writing into its marts folder, whatever became of it."""
+    wait(list(_EXPORTS_LATER.values()))
+
+
+def _write_later(release: Path, names: list[str], write: Callable[[Path], list[str]]) -> None:
+    """The release's exports written in a thread (`write(release)`, which must write `names`, as its
+    release.json lists them), the release flushed when they are; exports_written waits for them."""
+    def exports() -> None:
+        written = write(release)
+        if written != names:
+            raise RuntimeError(f"{release}: the exports written ({', '.join(written)}) are not those release.json "
+                               f"lists ({', '.join(names)})")
+        _fsync_dir(release)
+
+    if not _EXPORTER:
+        _EXPORTER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-exports"))
+    _EXPORTS_LATER[release.name] = _EXPORTER[0].submit(exports)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -138,7 +179,8 @@ def same_as_current(marts_dir: str | Path, files: Mapping[str, bytes], as_of: dt
 
 def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date,
                     run_id: str = "", activate: bool = True, reuse: bool = False,
-                    kept: Mapping[str, KeptTable] | None = None, digests: Mapping[str, str] | None = None) -> Path:
+                    kept: Mapping[str, KeptTable] | None = None, digests: Mapping[str, str] | None = None,
+                    exports_later: bool = False) -> Path:
     """Write a complete release of the marts and (unless activate=False) make it the current one.
 
     Returns its folder. A caller that must first commit something else (the CLI commits the warehouse)
@@ -146,16 +188,21 @@ def publish_release(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], a
     pruning takes the release for an orphan), then calls activate_release: the two swaps are then back to back.
     reuse: when the current release holds the same marts for the same as_of, write nothing and return it.
     kept: tables of the current release unchanged since (`unchanged_tables`), linked rather than encoded (not in
-    frames); digests: the tables' digests (`table_digests`), recorded with their files for the next release."""
+    frames); digests: the tables' digests (`table_digests`), recorded with their files for the next release.
+    exports_later: the exports (CSV, workbook, data package) written in a thread once the release is in place
+    (pending), while the caller goes on; exports_written waits for them, activate_release too (a refresh at 1,400
+    territories: 0.6 s of writing they took from the run, done while it draws its report)."""
     with publishing(marts_dir):
-        release = _publish(marts_dir, frames, as_of, run_id, activate, reuse, kept or {}, digests or {})
+        release = _publish(marts_dir, frames, as_of, run_id, activate, reuse, kept or {}, digests or {},
+                           exports_later)
     if activate:
         prune_releases(Path(marts_dir))
     return release
 
 
 def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: dt.date, run_id: str,
-             activate: bool, reuse: bool, kept: Mapping[str, KeptTable], digests: Mapping[str, str]) -> Path:
+             activate: bool, reuse: bool, kept: Mapping[str, KeptTable], digests: Mapping[str, str],
+             exports_later: bool = False) -> Path:
     tables = _tables_of({**frames, **kept}) or MARTS
     encoded = _parquet_files(frames, tables)
     dictionary = dictionary_markdown(tables, as_of=as_of).encode("utf-8")
@@ -188,12 +235,18 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     marts = {name: t for name, t in released.items() if t.name in MARTS}
     version = exports_version()
     reusable = _reusable(marts_dir, version)
-    exports = write_exports(staging, released, marts, release_id, as_of.isoformat(), staging / f"{DICTIONARY}.parquet",
-                            workbook=_same_workbook(reusable, files, [*marts, DICTIONARY]),
-                            same_csv=_same_csv(reusable, files, list(released)))
-    for name in exports:
-        with (staging / name).open("rb") as fh:
-            os.fsync(fh.fileno())
+    workbook = _same_workbook(reusable, files, [*marts, DICTIONARY])
+    same_csv = _same_csv(reusable, files, list(released))
+
+    def write(folder: Path) -> list[str]:  # the exports, flushed: into the staging folder, or the release's later
+        written = write_exports(folder, released, marts, release_id, as_of.isoformat(),
+                                folder / f"{DICTIONARY}.parquet", workbook=workbook, same_csv=same_csv)
+        for name in written:
+            with (folder / name).open("rb") as fh:
+                os.fsync(fh.fileno())
+        return written
+
+    exports = export_names(staging, released) if exports_later else write(staging)
     manifest = {"release": release_id, "as_of": as_of.isoformat(), "run_id": run_id,
                 "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files,
                 "exports": exports, "exports_version": version, "parquet_writer": parquet_writer()}
@@ -202,6 +255,8 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     final = releases / release_id
     os.rename(staging, final)
     _fsync_dir(releases)
+    if exports_later:
+        _write_later(final, exports, write)
     if activate:
         activate_release(root, final, prune=False)
     return final
@@ -264,7 +319,10 @@ def _same_csv(reusable: tuple[Path, dict] | None, files: Mapping[str, Mapping[st
 
 def activate_release(marts_dir: str | Path, release: Path, prune: bool = True) -> None:
     """Point `current` at a complete release, in one rename: a reader resolves it to the old or the new one; then
-    the release is no longer pending. prune: then prune the releases (see prune_releases)."""
+    the release is no longer pending. prune: then prune the releases (see prune_releases). A release whose exports
+    are being written (publish_release's exports_later) is made current once they are; if they failed, it is not
+    (the error is raised)."""
+    exports_written(release)
     root = Path(marts_dir)
     link = root / f".{CURRENT}-{release.name}"
     link.unlink(missing_ok=True)  # left by a run killed right here
