@@ -1186,6 +1186,34 @@ def test_a_chart_kept_by_the_memo_is_the_chart_drawn_for_the_release(tmp_path, m
     shutil.rmtree(alone)
 
 
+@pytest.mark.parametrize("many", [False, True], ids=["few territories", "many territories"])
+def test_a_chart_of_the_territories_is_kept_when_only_columns_it_does_not_show_changed(tmp_path, many):
+    """The roadmaps' and the practices' charts are keyed on the columns they show: after a change of one
+    territory's roadmap delay, the practices' chart is the one recorded and the roadmaps' is drawn again; after a
+    change of its practices, the other way round. Either way each chart is the one drawn without a memo."""
+    marts = many_marts()[0] if many else handmade_marts()
+    name = "marts.mart_evaluation_territories"
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    first = load_release(tmp_path / "marts")
+    names = dict(first.marts["mart_evaluation_territories"].select("territory_id", "name").iter_rows())
+    recorded = ChartMemo(report_version())
+    national_view(first, names, recorded)
+    territory = first.marts["mart_evaluation_territories"]["territory_id"].sort()[0]
+    one = pl.col("territory_id") == territory
+    for changed, redrawn in ((pl.when(one).then(pl.lit(999)).otherwise(pl.col("roadmap_delay_days"))
+                              .alias("roadmap_delay_days"), "roadmaps"),
+                             (pl.when(one).then(pl.lit(77)).otherwise(pl.col("reuse_links")).alias("reuse_links"),
+                              "practices")):
+        release = publish_release(tmp_path / "marts", {**marts, name: marts[name].with_columns(changed)}, AS_OF,
+                                  run_id="test")
+        data = load_release(tmp_path / "marts", release)
+        memo = ChartMemo(report_version(), recorded.drawn)
+        kept = national_view(data, names, memo).charts
+        fresh = national_view(data, names, ChartMemo(report_version())).charts
+        assert redrawn not in memo.reused and {"roadmaps", "practices"} - {redrawn} <= set(memo.reused)
+        assert kept.roadmaps == fresh.roadmaps and kept.practices == fresh.practices
+
+
 class CountingNational(Renderer):
     """Draws pages as the report does, counting the national pages it draws."""
 

@@ -298,12 +298,17 @@ def _roadmap_delay_histogram(rows: list[dict[str, Any]], as_of: dt.date, footnot
                     "route : " + ", ".join(h.get_label() for h in legend), footnote)
 
 
+# The columns of mart_evaluation_territories the roadmaps' chart shows (and its memo's key is computed from)
+ROADMAP_CHART_COLUMNS = ("territory_id", "name", "roadmap_status", "roadmap_delay_days", "roadmap_due_date")
+
+
 def chart_roadmap_delays(territories: pl.DataFrame, as_of: dt.date, footnote: str) -> str | None:
     """Each territory's roadmap: days between its due date and its annexion; a missing one is marked. Beyond
     CHART_TERRITORIES_MAX territories, the distribution of those days instead (one bar per class of days)."""
     from matplotlib.patches import Patch
 
-    rows = [r for r in territories.iter_rows(named=True) if r["roadmap_status"] is not None]
+    rows = [r for r in territories.select(ROADMAP_CHART_COLUMNS).iter_rows(named=True)
+            if r["roadmap_status"] is not None]
     if not rows:
         return None
     if territories.height > CHART_TERRITORIES_MAX:
@@ -503,12 +508,15 @@ def chart_instruction_delays(mobilisation: pl.DataFrame, national: pl.DataFrame,
 
 PRACTICE_SERIES = (("practices_documented", "Documentées", "#9fb7e8"), ("practices_shared", "Partagées", "#0063cb"),
                    ("reuse_links", "Réutilisations par d'autres territoires", "#e69f00"))
+# The columns of mart_evaluation_territories the practices' chart shows (and its memo's key is computed from)
+PRACTICE_CHART_COLUMNS = ("territory_id", "name", *(column for column, _, _ in PRACTICE_SERIES))
 
 
 def top_reused(territories: pl.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The territories with practices documented, split into the TOP_TERRITORIES most reused (most reuses by
     other territories, then most practices shared, then most documented, then by name) and the others."""
-    rows = [r for r in territories.iter_rows(named=True) if r["practices_documented"] is not None]
+    rows = [r for r in territories.select(PRACTICE_CHART_COLUMNS).iter_rows(named=True)
+            if r["practices_documented"] is not None]
     rows.sort(key=lambda r: (-(r["reuse_links"] or 0), -(r["practices_shared"] or 0), -r["practices_documented"],
                              r["name"] or r["territory_id"], r["territory_id"]))
     return rows[:TOP_TERRITORIES], rows[TOP_TERRITORIES:]
@@ -531,7 +539,8 @@ def chart_practices(territories: pl.DataFrame, as_of: dt.date, footnote: str) ->
     CHART_TERRITORIES_MAX territories, only the TOP_TERRITORIES most reused, with what is left out."""
     from matplotlib.ticker import MaxNLocator
 
-    rows = [r for r in territories.iter_rows(named=True) if r["practices_documented"] is not None]
+    rows = [r for r in territories.select(PRACTICE_CHART_COLUMNS).iter_rows(named=True)
+            if r["practices_documented"] is not None]
     if not rows:
         return None
     many = territories.height > CHART_TERRITORIES_MAX

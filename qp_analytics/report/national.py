@@ -10,7 +10,9 @@ from markupsafe import Markup
 from qp_analytics.marts.compute import NATIONAL_PARTNERS
 from qp_analytics.report.charts import (
     CHART_TERRITORIES_MAX,
+    PRACTICE_CHART_COLUMNS,
     RELEASE_MARK,
+    ROADMAP_CHART_COLUMNS,
     TOP_TERRITORIES,
     ChartMemo,
     chart_footnote,
@@ -252,10 +254,13 @@ def national_view(release: Release, names: dict[str, str], charts: ChartMemo | N
                       granted=format_euros(r["amount_granted"])) for r in history],
         charts=View(
             history=chart("history", both, chart_history, history, as_of),
-            roadmaps=chart("roadmaps", both, chart_roadmap_delays, territories, as_of),
+            # the charts of territories' rows from the columns they show: a chart stays as drawn (ChartMemo) when
+            # the marts changed elsewhere (a practices' chart when a roadmap's deadline did)
+            roadmaps=chart("roadmaps", both, chart_roadmap_delays, territories.select(ROADMAP_CHART_COLUMNS), as_of),
             partners=chart("partners", roadmaps_only, chart_partners, mobilisation, as_of),
             delays=chart("delays", roadmaps_only, lambda m, n, day, many, note: chart_instruction_delays(
                 m, n, day, note, many), mobilisation, national, as_of, many),
-            practices=chart("practices", roadmaps_only, chart_practices, territories, as_of),
+            practices=chart("practices", roadmaps_only, chart_practices, territories.select(PRACTICE_CHART_COLUMNS),
+                            as_of),
         ),
     )
