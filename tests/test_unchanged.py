@@ -47,11 +47,12 @@ def _since(site, inputs):
     return unchanged.unchanged_since(inputs, site["warehouse"], site["marts"], site["report"])
 
 
-def _record(site):
+def _record(site, territories=()):
     raw_files: dict = {}  # as the command does: the raw files' states and hashes kept in the stamp
-    inputs = unchanged.inputs_stamp(site["raw"], site["warehouse"], site["marts"], site["report"], AS_OF, [],
-                                    site["home"], raw_files)
+    inputs = unchanged.inputs_stamp(site["raw"], site["warehouse"], site["marts"], site["report"], AS_OF,
+                                    list(territories), site["home"], raw_files)
     unchanged.record_clean_run(inputs, site["warehouse"], site["marts"], site["report"], "the summary", raw_files)
+    return raw_files
 
 
 def test_nothing_changed_gives_the_last_clean_run_and_its_summary(site, monkeypatch):
@@ -137,3 +138,54 @@ def test_forgetting_and_an_unreadable_stamp_make_the_next_request_run(site):
     _record(site)
     unchanged.stamp_path(site["warehouse"]).write_text("{not json", encoding="utf-8")
     assert _since(site, _inputs(site)) is None
+
+
+@pytest.mark.parametrize("change, runs", [
+    ("another territory's convention", False), ("another territory's avenant", False),
+    ("its convention", True), ("its roadmap's sheet", True), ("its avenant", True), ("the registry", True),
+    ("the manifest", True), ("a file named for no territory", True),
+])
+def test_a_request_for_some_territories_looks_at_their_files_and_those_of_none(site, change, runs, monkeypatch):
+    """`--territory alpha` reads alpha's files and those of no territory (the registry, the manifest): a change
+    to another territory's files leaves it with nothing to do; any of the others makes it run. The other
+    territories' files are not looked at, and the stamp keeps what the last look knew of them."""
+    raw = site["raw"]
+    (raw / "territories.csv").write_text("territory_id,name\nalpha,Alpha\nbeta-2,Beta\n", encoding="utf-8")
+    (raw / "conventions" / "beta-2.txt").write_text("Convention\n", encoding="utf-8")
+    (raw / "avenants").mkdir()
+    (raw / "avenants" / "beta-2_avenant_1.txt").write_text("Avenant\n", encoding="utf-8")
+    (raw / "manifest.csv").write_text("path,kind\n", encoding="utf-8")
+    monkeypatch.setattr(raw_index, "RACY_NS", 0)
+    everything = _record(site)
+    assert "conventions/beta-2.txt" in everything
+    kept = _record(site, ["alpha"])
+    assert kept == everything  # the others' files as the last look knew them, for the next look
+    looked = []
+    real_sha256 = raw_index.hashlib.sha256
+    monkeypatch.setattr(raw_index.hashlib, "sha256", lambda data=b"": looked.append(data) or real_sha256(data))
+    path, text = {
+        "another territory's convention": ("conventions/beta-2.txt", "Convention modifiée\n"),
+        "another territory's avenant": ("avenants/beta-2_avenant_1.txt", "Avenant modifié\n"),
+        "its convention": ("conventions/alpha.txt", "Convention d'engagement modifiée\n"),
+        "its roadmap's sheet": ("roadmaps/alpha.actions.csv", "id;intitule\n"),
+        "its avenant": ("avenants/alpha_avenant_1.txt", "Avenant\n"),
+        "the registry": ("territories.csv", "territory_id,name\nalpha,Alpha\nbeta-2,Bêta\n"),
+        "the manifest": ("manifest.csv", "path,kind\nconventions/alpha.txt,real\n"),
+        "a file named for no territory": ("conventions/notes/alpha.txt", "notes\n"),
+    }[change]
+    (raw / path).parent.mkdir(parents=True, exist_ok=True)
+    (raw / path).write_text(text, encoding="utf-8")
+    last = _since(site, _inputs(site, territories=["alpha"]))
+    assert (last is None) == runs, change
+    assert not any(b"Convention modifi" in data or b"Avenant modifi" in data for data in looked)
+
+
+def test_installed_versions_read_from_the_headers_are_those_of_the_metadata():
+    """Each installed distribution's `name==version`, read from its metadata's headers alone, is the one
+    importlib.metadata gives from the whole file."""
+    import importlib.metadata
+
+    distributions = list(importlib.metadata.distributions())
+    assert len(distributions) > 50  # the project's venv
+    for d in distributions:
+        assert unchanged.installed_version(d) == f"{d.metadata['Name']}=={d.version}"

@@ -263,7 +263,8 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
         return
     last = None if force or reprocess else unchanged.unchanged_since(inputs, warehouse, marts_dir, reports, stamp)
     if last is not None:
-        click.echo(f"Nothing changed since the run of {last['finished_at']} (the same raw files, evaluation date, "
+        files = "raw files of the territories asked" if territories else "raw files"
+        click.echo(f"Nothing changed since the run of {last['finished_at']} (the same {files}, evaluation date, "
                    "territories and code; the warehouse, the release and the report as it left them): no run "
                    "started, its summary follows. --force runs anyway.", err=True)
         click.echo(last["summary"])

@@ -4,7 +4,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from qp_analytics.files import RACY_NS, remember_digest, state_of
@@ -44,13 +44,18 @@ def _watched_files(root: Path, name: str) -> list[tuple[str, os.DirEntry | None]
 
 
 def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] | None = None,
-                     seen: dict[str, list[object]] | None = None) -> dict[str, str]:
+                     seen: dict[str, list[object]] | None = None,
+                     territories: Collection[str] | None = None) -> dict[str, str]:
     """{path relative to the raw folder: sha256 of its bytes} for every watched file (not modification times).
 
     known: {path: [inode, size, modification and change times (ns), sha256]} from an earlier look: a file whose
     state is the one known there keeps its sha256 without being read again (a write changes its change time,
     which no tool sets back). seen: filled with the same for this look, for the next one (files changed in the
-    last RACY_NS left out). Each folder is listed once (os.scandir); a file's state is its entry's."""
+    last RACY_NS left out). Each folder is listed once (os.scandir); a file's state is its entry's.
+    territories: only the files a run of these territories reads: theirs, and those of no territory (the
+    registry, the manifest, any file not named for a territory); another territory's files (named for it, as
+    `territories_of` tells) are left out, not looked at (a one-territory refresh at 1,400 territories looked at
+    4,200 files), and kept in seen as known."""
     root = Path(raw_dir)
     links = RawFolderLinks(root)
     known = known or {}
@@ -61,6 +66,11 @@ def raw_fingerprints(raw_dir: str | Path, known: Mapping[str, Sequence[object]] 
         for relative, entry in _watched_files(root, name):
             folder, _, base = relative.rpartition("/")
             if base.startswith("."):
+                continue
+            if territories is not None and (named := _TERRITORY_OF.match(relative)) \
+                    and named.group("id") not in territories:
+                if seen is not None and isinstance(known.get(relative), (list, tuple)):
+                    seen[relative] = list(known[relative])
                 continue
             if folder not in inside:
                 inside[folder] = links.folder_inside(root / folder)
