@@ -5,6 +5,7 @@ new folder as the same file."""
 import copy
 import functools
 import hashlib
+import itertools
 import os
 import threading
 import time
@@ -31,8 +32,11 @@ def state_of(status: os.stat_result, change_time: bool = False) -> list[int]:
     return [*state, status.st_ctime_ns] if change_time else state
 
 
-# {(device, inode): (the file's state then, SHA-256 of its bytes)} of the files this process hashed
+# {(device, inode): (the file's state then, SHA-256 of its bytes)} of the files this process hashed last, the
+# most recent last; beyond DIGESTS_KEPT the older half is forgotten (a long-lived process, the sensor's, looks at
+# files rewritten under new inodes again and again; five raw files of 10,000 territories fit)
 _DIGESTS: dict[tuple[int, int], tuple[list[int], str]] = {}
+DIGESTS_KEPT = 50_000
 
 
 def remember_digest(status: os.stat_result, digest: str) -> None:
@@ -40,7 +44,12 @@ def remember_digest(status: os.stat_result, digest: str) -> None:
     changed in the last RACY_NS."""
     state = state_of(status, change_time=True)
     if state[3] < time.time_ns() - RACY_NS:
-        _DIGESTS[(status.st_dev, status.st_ino)] = (state, digest)
+        key = (status.st_dev, status.st_ino)
+        _DIGESTS.pop(key, None)  # put back last: the most recently remembered are the last forgotten
+        _DIGESTS[key] = (state, digest)
+        if len(_DIGESTS) > DIGESTS_KEPT:
+            for old in list(itertools.islice(_DIGESTS, len(_DIGESTS) - DIGESTS_KEPT // 2)):
+                del _DIGESTS[old]
 
 
 def file_sha256(path: Path) -> str:

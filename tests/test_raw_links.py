@@ -238,3 +238,25 @@ def test_the_digest_the_raw_fingerprints_took_serves_the_steps_while_the_file_is
     time.sleep(0.05)  # past a tick of the coarsest file-system clock
     a.write_text("FIRST")  # the same size
     assert sha256_of(a) == hashlib.sha256(b"FIRST").hexdigest()
+
+
+def test_the_digests_remembered_are_bounded_the_most_recent_kept(tmp_path, monkeypatch):
+    """A long-lived process remembers at most DIGESTS_KEPT files' digests: past it, the older half is forgotten
+    (the file is read again when asked), the most recently remembered kept."""
+    from qp_analytics import files
+
+    monkeypatch.setattr(files, "_DIGESTS", {})
+    monkeypatch.setattr(files, "DIGESTS_KEPT", 4)
+    monkeypatch.setattr(files, "RACY_NS", 0)
+    paths = []
+    for i in range(7):
+        path = tmp_path / f"{i}.txt"
+        path.write_text(f"file {i}")
+        paths.append(path)
+        files.remember_digest(path.stat(), f"made-up {i}")  # made up: a remembered digest shows as such
+    # 5 remembered → over 4: the 3 oldest forgotten (5 − 4 // 2), then 2 more remembered
+    assert len(files._DIGESTS) == 4
+    assert [files.file_sha256(p) for p in paths[3:]] == [f"made-up {i}" for i in range(3, 7)]
+    assert [files.file_sha256(p) for p in paths[:3]] == [hashlib.sha256(f"file {i}".encode()).hexdigest()
+                                                        for i in range(3)]  # read again
+    assert len(files._DIGESTS) <= 4
