@@ -1186,6 +1186,16 @@ def test_a_chart_kept_by_the_memo_is_the_chart_drawn_for_the_release(tmp_path, m
     shutil.rmtree(alone)
 
 
+def charts_recorded(tmp_path: Path, marts: dict) -> tuple[dict[str, str], ChartMemo]:
+    """These marts published, and the national page's charts drawn from them: the territories' names, the memo."""
+    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
+    first = load_release(tmp_path / "marts")
+    names = dict(first.marts["mart_evaluation_territories"].select("territory_id", "name").iter_rows())
+    recorded = ChartMemo(report_version())
+    national_view(first, names, recorded)
+    return names, recorded
+
+
 @pytest.mark.parametrize("many", [False, True], ids=["few territories", "many territories"])
 def test_a_chart_of_the_territories_is_kept_when_only_columns_it_does_not_show_changed(tmp_path, many):
     """The roadmaps' and the practices' charts are keyed on the columns they show: after a change of one
@@ -1193,12 +1203,8 @@ def test_a_chart_of_the_territories_is_kept_when_only_columns_it_does_not_show_c
     change of its practices, the other way round. Either way each chart is the one drawn without a memo."""
     marts = many_marts()[0] if many else handmade_marts()
     name = "marts.mart_evaluation_territories"
-    publish_release(tmp_path / "marts", marts, AS_OF, run_id="test")
-    first = load_release(tmp_path / "marts")
-    names = dict(first.marts["mart_evaluation_territories"].select("territory_id", "name").iter_rows())
-    recorded = ChartMemo(report_version())
-    national_view(first, names, recorded)
-    territory = first.marts["mart_evaluation_territories"]["territory_id"].sort()[0]
+    names, recorded = charts_recorded(tmp_path, marts)
+    territory = sorted(names)[0]
     one = pl.col("territory_id") == territory
     for changed, redrawn in ((pl.when(one).then(pl.lit(999)).otherwise(pl.col("roadmap_delay_days"))
                               .alias("roadmap_delay_days"), "roadmaps"),
@@ -1212,6 +1218,26 @@ def test_a_chart_of_the_territories_is_kept_when_only_columns_it_does_not_show_c
         fresh = national_view(data, names, ChartMemo(report_version())).charts
         assert redrawn not in memo.reused and {"roadmaps", "practices"} - {redrawn} <= set(memo.reused)
         assert kept.roadmaps == fresh.roadmaps and kept.practices == fresh.practices
+
+
+def test_the_instruction_delays_chart_is_kept_when_other_national_indicators_changed(tmp_path):
+    """The instruction delays' chart is keyed on the partners' instruction medians (per territory and national):
+    another national indicator changed keeps it; a national median of instruction days changed redraws it, as
+    drawn without the memo."""
+    marts = handmade_marts()
+    name = "marts.mart_evaluation_national"
+    names, recorded = charts_recorded(tmp_path, marts)
+    for indicator, kept in (("median_roadmap_delay_days", True), ("median_instruction_days_anct", False)):
+        assert indicator in marts[name]["indicator"].to_list()
+        changed = marts[name].with_columns(pl.when(pl.col("indicator") == indicator).then(pl.lit(432.0))
+                                           .otherwise(pl.col("value_measure")).alias("value_measure"))
+        release = publish_release(tmp_path / "marts", {**marts, name: changed}, AS_OF, run_id="test")
+        data = load_release(tmp_path / "marts", release)
+        memo = ChartMemo(report_version(), recorded.drawn)
+        charts = national_view(data, names, memo).charts
+        assert ("delays" in memo.reused) == kept, indicator
+        assert charts.delays == national_view(data, names, ChartMemo(report_version())).charts.delays
+        assert ("432" in str(charts.delays)) != kept
 
 
 class CountingNational(Renderer):

@@ -449,6 +449,12 @@ def _box_stats(values: Sequence[float]) -> dict[str, float]:
             "whislo": _quantile(values, 0.1), "whishi": _quantile(values, 0.9)}
 
 
+# What the instruction delays' chart shows (and its memo's key is computed from): these columns of
+# mart_partner_mobilisation, the national indicators named with this prefix (one per national partner)
+INSTRUCTION_CHART_COLUMNS = ("territory_id", "partner", "median_instruction_days")
+INSTRUCTION_INDICATORS = "median_instruction_days_"
+
+
 def chart_instruction_delays(mobilisation: pl.DataFrame, national: pl.DataFrame, as_of: dt.date,
                              footnote: str, many: bool | None = None) -> str | None:
     """Per national partner: the pooled national median of instruction days (bar) and each territory's (points;

@@ -10,6 +10,8 @@ from markupsafe import Markup
 from qp_analytics.marts.compute import NATIONAL_PARTNERS
 from qp_analytics.report.charts import (
     CHART_TERRITORIES_MAX,
+    INSTRUCTION_CHART_COLUMNS,
+    INSTRUCTION_INDICATORS,
     PRACTICE_CHART_COLUMNS,
     RELEASE_MARK,
     ROADMAP_CHART_COLUMNS,
@@ -259,7 +261,8 @@ def national_view(release: Release, names: dict[str, str], charts: ChartMemo | N
             roadmaps=chart("roadmaps", both, chart_roadmap_delays, territories.select(ROADMAP_CHART_COLUMNS), as_of),
             partners=chart("partners", roadmaps_only, chart_partners, mobilisation, as_of),
             delays=chart("delays", roadmaps_only, lambda m, n, day, many, note: chart_instruction_delays(
-                m, n, day, note, many), mobilisation, national, as_of, many),
+                m, n, day, note, many), mobilisation.select(INSTRUCTION_CHART_COLUMNS),
+                national.filter(pl.col("indicator").str.starts_with(INSTRUCTION_INDICATORS)), as_of, many),
             practices=chart("practices", roadmaps_only, chart_practices, territories.select(PRACTICE_CHART_COLUMNS),
                             as_of),
         ),
