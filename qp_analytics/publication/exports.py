@@ -219,4 +219,4 @@ def write_exports(release: Path, tables: Mapping[str, Table], marts: Mapping[str
         drawn.result()
     package = data_package(release_id, tables, written, as_of)
     (release / PACKAGE).write_text(json.dumps(package, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return [*(f"{name}.csv" for name in written), WORKBOOK, PACKAGE]
+    return export_names(release, tables)

@@ -13,6 +13,7 @@ once they are written and flushed (activate_release waits for them, and refuses 
 """
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -43,7 +44,12 @@ CORE = {name: table for name, table in TABLES.items() if name.startswith("core."
 
 # Exports being written after their release's Parquet files (publish_release's exports_later), by release id
 _EXPORTS_LATER: dict[str, Future] = {}
-_EXPORTER: list[ThreadPoolExecutor] = []  # the one thread that writes them, made on first use
+
+
+@functools.cache
+def _exporter() -> ThreadPoolExecutor:
+    """The one thread that writes them, made on first use."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-exports")
 
 
 def exports_written(release: Path) -> None:
@@ -64,19 +70,14 @@ def exports_settled() -> None:
     wait(list(_EXPORTS_LATER.values()))
 
 
-def _write_later(release: Path, names: list[str], write: Callable[[Path], list[str]]) -> None:
-    """The release's exports written in a thread (`write(release)`, which must write `names`, as its
-    release.json lists them), the release flushed when they are; exports_written waits for them."""
+def _write_later(release: Path, write: Callable[[Path], object]) -> None:
+    """The release's exports written in a thread (`write(release)`), the release flushed when they are;
+    exports_written waits for them."""
     def exports() -> None:
-        written = write(release)
-        if written != names:
-            raise RuntimeError(f"{release}: the exports written ({', '.join(written)}) are not those release.json "
-                               f"lists ({', '.join(names)})")
+        write(release)
         _fsync_dir(release)
 
-    if not _EXPORTER:
-        _EXPORTER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-exports"))
-    _EXPORTS_LATER[release.name] = _EXPORTER[0].submit(exports)
+    _EXPORTS_LATER[release.name] = _exporter().submit(exports)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -256,7 +257,7 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
     os.rename(staging, final)
     _fsync_dir(releases)
     if exports_later:
-        _write_later(final, exports, write)
+        _write_later(final, write)
     if activate:
         activate_release(root, final, prune=False)
     return final
