@@ -195,6 +195,13 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
                         national=whole, redrawn=[out / relative for relative in digests if relative in drawn])
 
 
+def _national_of(previous: dict[str, Any], content: str | None) -> dict[str, Any] | None:
+    """The national page's record in the report's manifest when it was drawn from marts of this content
+    (`national_content`), else None."""
+    record = (previous.get("pages") or {}).get(NATIONAL_PAGE)
+    return record if content is not None and isinstance(record, dict) and record.get("content") == content else None
+
+
 def _recorded_digests(previous: dict[str, Any], content: str | None, code_version: str,
                       pages: dict[str, str]) -> dict[str, str] | None:
     """The territory pages' digests (page -> digest) as the report's manifest records them, when they are those
@@ -206,10 +213,9 @@ def _recorded_digests(previous: dict[str, Any], content: str | None, code_versio
     drawn whole from the release the national page records, and since only from it (pages drawn from another
     release leave `whole_release` empty): every territory page's digest was then computed from those marts."""
     recorded = previous.get("pages") or {}
-    national = recorded.get(NATIONAL_PAGE)
-    if content is None or not isinstance(national, dict) or national.get("content") != content \
-            or national.get("code_version") != code_version or not isinstance(national.get("release"), str) \
-            or previous.get("whole_release") != national["release"]:
+    national = _national_of(previous, content)
+    if national is None or national.get("code_version") != code_version \
+            or not isinstance(national.get("release"), str) or previous.get("whole_release") != national["release"]:
         return None
     digests = {}
     for relative in pages.values():
@@ -225,9 +231,8 @@ def _national_restamped(out: Path, previous: dict[str, Any], content: str | None
                         stamp: Stamp) -> str | None:
     """The national page in out as this release's (`restamped`), when this code drew it from marts of the same
     content (`national_content`) and it is as it was written; else None (it is drawn)."""
-    record = (previous.get("pages") or {}).get(NATIONAL_PAGE)
-    if content is None or not isinstance(record, dict) or record.get("content") != content \
-            or not kept_pages(out, previous, {NATIONAL_PAGE: record.get("inputs")}, code_version):
+    record = _national_of(previous, content)
+    if record is None or not kept_pages(out, previous, {NATIONAL_PAGE: record.get("inputs")}, code_version):
         return None
     try:
         before = Stamp(record["release"], dt.date.fromisoformat(record["as_of"]),
