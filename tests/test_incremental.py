@@ -1,6 +1,8 @@
 """The one way every stage goes (qp_analytics.warehouse.incremental.run_stage), on a toy table: what it processes,
 what it keeps, what it records, and that a run that changes nothing hands DuckDB no Python value."""
 
+import datetime as dt
+import hashlib
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,7 @@ import pytest
 
 from qp_analytics.schema import Column, Table
 from qp_analytics.warehouse.database import Warehouse, id_list
-from qp_analytics.warehouse.incremental import Rejection, Stage, StageResult, run_stage
+from qp_analytics.warehouse.incremental import Rejection, Stage, StageResult, code_version, fingerprint, run_stage
 
 ITEMS = Table("toy.items", "One value per territory.", (
     Column("territory_id", "VARCHAR", "Territory.", key=True),
@@ -165,3 +167,10 @@ def test_id_list_gives_duckdb_the_same_strings_in_the_same_order(values):
     con = duckdb.connect()
     assert con.execute(f"SELECT {id_list(values)}").fetchone()[0] == values
     assert [r[0] for r in con.execute(f"SELECT unnest({id_list(values)})").fetchall()] == values
+
+
+def test_a_fingerprint_is_the_sha256_of_its_parts_written_as_json_with_sorted_keys():
+    # the JSON written by hand: keys sorted, non-ASCII kept, a date as its string, None as null
+    text = f'["stage", "{code_version()}", {{"a": "é", "b": 1}}, [null, "2024-01-02"], "x"]'
+    assert fingerprint("stage", {"b": 1, "a": "é"}, [None, dt.date(2024, 1, 2)], "x") == \
+        hashlib.sha256(text.encode()).hexdigest()

@@ -789,6 +789,38 @@ def test_a_page_digest_follows_each_of_its_inputs():
         "terr-039", "terr-040", "terr-041", "terr-010"}
 
 
+def test_a_page_digest_changes_with_any_value_of_its_rows_and_their_order():
+    """The rows count by hashes of their values: a value made null and back, two values swapped between
+    columns, a list's items in another order, rows in another order each change the digest of the pages that
+    show them, and only theirs; a column's type changes every page's (the same values may print otherwise)."""
+    marts = _short(handmade_marts())
+    base = TerritorySources(marts, AS_OF).digests("code")
+    tid, pid = pl.col("territory_id"), pl.col("pratique_id")
+    late, funding, practices = marts["mart_late_items"], marts["mart_funding"], marts["mart_practice_diffusion"]
+    alpha_late = late.filter(tid == ALPHA)
+    gamma_funding = funding.filter(tid == GAMMA).row(0, named=True)
+    reusers = practices.filter(pid == "GAM-BP1")["reused_by"][0].to_list()
+    # what the cases need of the handmade marts: several rows, two amounts that differ, two reusers
+    assert alpha_late.height >= 2 and alpha_late["days_late"][0] is not None and len(reusers) >= 2
+    assert gamma_funding["amount_requested"] != gamma_funding["amount_granted"]
+    cases = [  # (mart, its new rows, pages whose digest changes)
+        ("mart_late_items", _set(late, tid == ALPHA, days_late=None), {ALPHA}),
+        ("mart_funding", _set(funding, tid == GAMMA, amount_requested=gamma_funding["amount_granted"],
+                              amount_granted=gamma_funding["amount_requested"]), {GAMMA}),
+        ("mart_late_items", pl.concat([alpha_late.reverse(), late.filter(tid != ALPHA)]), {ALPHA}),
+        # the practice's row, on its page and on those of the territories that reused it
+        ("mart_practice_diffusion", _set(practices, pid == "GAM-BP1", reused_by=list(reversed(reusers))),
+         {GAMMA, *reusers}),
+        ("mart_late_items", late.with_columns(pl.col("days_late").cast(pl.Int64)), {ALPHA, BETA, GAMMA}),
+    ]
+    for mart, rows, expected in cases:
+        assert rows.height == marts[mart].height
+        assert _changed(base, TerritorySources({**marts, mart: rows}, AS_OF).digests("code")) == expected, mart
+    # the value put back where it was made null: the digests of the rows as they were
+    back = _set(late, tid == ALPHA, days_late=None).with_columns(days_late=late["days_late"])
+    assert TerritorySources({**marts, "mart_late_items": back}, AS_OF).digests("code") == base
+
+
 def _files(out: Path) -> dict[str, tuple[int, int]]:
     """Each page of a report: (inode, mtime_ns), which a page left as it was keeps."""
     return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.html")}

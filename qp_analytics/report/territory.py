@@ -35,6 +35,8 @@ from qp_analytics.report.formatting import (
 from qp_analytics.report.labels import AXE_LABELS, CANAL_LABELS, ITEM_TYPE_LABELS
 
 TERRITORY_FOLDER = "territoires"
+# the seeds of the two hashes a row of a page's sources counts by in its digest (TerritorySources.digests)
+ROW_SEEDS = (0x5150_7061_6765, 0x7465_7272_6974)
 
 
 def page_path(territory_id: str) -> str:
@@ -125,21 +127,30 @@ class TerritorySources:
 
     def digests(self, code_version: str, only: Sequence[str] | None = None) -> dict[str, str]:
         """Each page's digest (territory id -> SHA-256): of the code that draws it and of everything its
-        TerritoryInputs hold — its rows of each source as JSON (in the frame's order), the evaluation date, its
-        neighbours and the names it links to. Computed for all the pages at once, without building their inputs."""
+        TerritoryInputs hold — its rows of each source (in the frame's order), the evaluation date, its
+        neighbours and the names it links to. Computed for all the pages at once, without building their inputs.
+
+        A row counts by two 64-bit hashes of all its values (polars' `hash`, two seeds: ROW_SEEDS), the frames'
+        columns and types by name in the digest's head: a row that changes in any value changes the page's
+        digest (but for a collision of both hashes at once). Hashing the rows rather than writing them as JSON
+        took the digests of 1,400 pages from 0.11 to 0.05 s (more beside the release's exports). The hashes may
+        differ between polars versions: the code version holds polars' (a new one redraws every page)."""
         wanted = self.ids if only is None else [t for t in self.ids if t in set(only)]
         parts: dict[str, dict[str, str]] = {}
         for source, (frame, key) in self.frames.items():
             if only is not None:
                 frame = frame.filter(pl.col(key).is_in(wanted))
-            encoded = (frame.drop_nulls(key)
-                       .select(pl.col(key).alias("_page"), pl.struct(pl.all()).struct.json_encode().alias("_json"))
-                       .group_by("_page", maintain_order=True).agg(pl.col("_json").str.join("\n")))
-            parts[source] = dict(encoded.iter_rows())
+            hashed = (frame.drop_nulls(key)
+                      .select(pl.col(key).alias("_page"),
+                              pl.format("{}.{}", *(pl.struct(pl.all()).hash(seed) for seed in ROW_SEEDS)).alias("_row"))
+                      .group_by("_page", maintain_order=True).agg(pl.col("_row").str.join(",")))
+            parts[source] = dict(hashed.iter_rows())
         linked = self._linked(wanted).group_by("page", maintain_order=True).agg(
             pl.struct("linked", "name").struct.json_encode().str.join(","))
         links = dict(linked.iter_rows())
-        head = json.dumps([code_version, self.as_of.isoformat(), list(self.frames)]).encode("utf-8")
+        schemas = {source: [f"{name} {dtype}" for name, dtype in frame.schema.items()]
+                   for source, (frame, _) in self.frames.items()}
+        head = json.dumps([code_version, self.as_of.isoformat(), schemas]).encode("utf-8")
         digests = {}
         for territory_id in wanted:  # each piece with its length before it: no JSON of JSON to escape again
             digest = hashlib.sha256(head)

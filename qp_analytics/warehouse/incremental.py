@@ -86,9 +86,14 @@ def modules_version(*names: str) -> str:
     return f"{code_version()}+{sources_digest(PACKAGE, names)}"
 
 
+# what writes a fingerprint's parts as JSON, made once: `json.dumps` with options builds an encoder at each call,
+# half the time of the 18,000 fingerprints of the core checks at 1,400 territories (the same text either way)
+_FINGERPRINT_JSON = json.JSONEncoder(ensure_ascii=False, default=str, sort_keys=True)
+
+
 def fingerprint(stage: str, *parts: object) -> str:
     """The fingerprint of one territory's input to a stage: the stage, the parts (JSON) and the code version."""
-    payload = json.dumps([stage, code_version(), *parts], ensure_ascii=False, default=str, sort_keys=True)
+    payload = _FINGERPRINT_JSON.encode([stage, code_version(), *parts])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
