@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from benchmarks.benchmark import check_targets, marginal, median_of
+from benchmarks.benchmark import check_targets, marginal, median_of, rounds_summary
 
 
 def run(wall: float, cpu: float) -> dict:
@@ -112,3 +112,28 @@ def test_a_measured_command_gives_its_figures(tmp_path):
     assert result["peak_memory_mib"] >= 64 and result["peak_pss_mib"] >= 60  # the 64 MiB it holds
     timed = measure([sys.executable, "-c", code], tmp_path / "log")  # a timed run: resident sets only
     assert timed["peak_memory_mib"] >= 64 and "peak_pss_mib" not in timed
+
+
+def test_the_refresh_targets_go_by_the_rounds_run_in_turn_when_there_are_some():
+    rows = [size(14, 0.05, 7.0, 2.4, 0.3, 3.0, 4.0, 700), size(1400, 5.54, 30.0, 3.0, 0.35, 3.9, 5.5, 800)]
+    # five rounds, the machine slowing down: the differences 0.8, 0.7, 1.3, 0.9, 0.6 s (bytes) and 1.2, 0.9, 0.6,
+    # 1.5, 1.1 s (content), medians 0.8 and 1.1 s; the sizes' own medians would differ by 5.3 - 4.0 = 1.3 s
+    # (bytes) and 5.2 - 4.4 = 0.8 s (content)
+    def rounds(small, growth):
+        return ([run(w, w - 1) for w in small], [run(w + g, w + g - 0.5) for w, g in zip(small, growth, strict=True)])
+
+    bytes_small, bytes_large = rounds([3.0, 3.5, 4.0, 4.5, 5.0], [0.8, 0.7, 1.3, 0.9, 0.6])
+    content_small, content_large = rounds([4.0, 4.2, 4.4, 6.0, 6.2], [1.2, 0.9, 0.6, 1.5, 1.1])
+    paired = {"rounds": 5, "small": 14, "large": 1400, "refresh_one": rounds_summary(bytes_small, bytes_large),
+              "refresh_changed": rounds_summary(content_small, content_large)}
+    assert (paired["refresh_one"]["small_s"], paired["refresh_one"]["large_s"]) == (4.0, 5.3)
+    assert (paired["refresh_changed"]["small_s"], paired["refresh_changed"]["large_s"]) == (4.4, 5.2)
+    marginal(rows)
+    checks = {c["name"]: c for c in check_targets(rows, FLOOR, paired=paired)}
+    one, changed = checks["refresh_one"], checks["refresh_changed"]
+    assert (one["value"], one["limit"], one["met"]) == (0.8, 1.0, True)
+    assert one["cpu_value"] == pytest.approx(1.3)  # each round 0.5 s more of CPU than of wall
+    assert (changed["value"], changed["met"]) == (1.1, False)
+    # rounds of other sizes than the target's: the sizes' own refreshes decide
+    other = {c["name"]: c for c in check_targets(rows, FLOOR, paired={**paired, "small": 140})}
+    assert (other["refresh_one"]["value"], other["refresh_one"]["limit"]) == (3.9, 4.0)
