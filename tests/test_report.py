@@ -821,6 +821,26 @@ def test_a_page_digest_changes_with_any_value_of_its_rows_and_their_order():
     assert TerritorySources({**marts, "mart_late_items": back}, AS_OF).digests("code") == base
 
 
+def test_a_page_digest_is_the_same_in_another_process(tmp_path):
+    """The digests are kept in report.json and compared by the next run, another process: the rows' hashes must
+    not depend on the process (a hash seeded per process would redraw every page on every run)."""
+    import subprocess
+    import sys
+
+    marts = _short(handmade_marts())
+    for name, frame in marts.items():
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    script = (
+        "import datetime as dt, json, sys, pathlib, polars as pl\n"
+        "from qp_analytics.report.territory import TerritorySources\n"
+        "folder = pathlib.Path(sys.argv[1])\n"
+        "marts = {p.stem: pl.read_parquet(p) for p in folder.glob('*.parquet')}\n"
+        "print(json.dumps(TerritorySources(marts, dt.date.fromisoformat(sys.argv[2])).digests('code')))\n")
+    there = subprocess.run([sys.executable, "-c", script, str(tmp_path), AS_OF.isoformat()], capture_output=True,
+                           text=True, check=True, env={**os.environ, "POLARS_MAX_THREADS": "1"})
+    assert json.loads(there.stdout) == TerritorySources(marts, AS_OF).digests("code")
+
+
 def _files(out: Path) -> dict[str, tuple[int, int]]:
     """Each page of a report: (inode, mtime_ns), which a page left as it was keeps."""
     return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.html")}
