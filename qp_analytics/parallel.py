@@ -21,7 +21,11 @@ PRELOAD = ["qp_analytics.normalise.rows", "qp_analytics.reading.convention", "qp
 
 
 def worker_count(requested: int | None = None) -> int:
-    """Workers to use: `requested` if positive, else QP_WORKERS if set, else the number of usable cores."""
+    """Workers to use: one in a daemonic process (a Celery worker's, say: multiprocessing lets it start no
+    process of its own), else `requested` if positive, else QP_WORKERS if set, else the number of usable
+    cores."""
+    if multiprocessing.current_process().daemon:
+        return 1
     if requested and requested > 0:
         return requested
     env = os.environ.get("QP_WORKERS", "").strip()

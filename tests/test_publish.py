@@ -299,8 +299,10 @@ def _parquet(release, name: str, select: str):
         con.execute(f"COPY ({select}) TO '{release / (name + '.parquet')}' (FORMAT parquet)")
 
 
-def test_the_workbook_holds_every_kind_of_cell_as_excel_reads_it(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])  # drawn in this process, or in a process of its own
+def test_the_workbook_holds_every_kind_of_cell_as_excel_reads_it(tmp_path, monkeypatch, workers):
     """Each DuckDB type as its cell, read back by calamine; the values are written here, the expected ones by hand."""
+    monkeypatch.setenv("QP_WORKERS", workers)
     import zipfile
     from xml.dom import minidom
 
@@ -333,6 +335,17 @@ def test_the_workbook_holds_every_kind_of_cell_as_excel_reads_it(tmp_path):
         assert f'formatCode="{number_format}"' in styles
     again = write_workbook(tmp_path / "r", {"t & <u>": None}, tmp_path / "no dictionary.parquet")
     assert CalamineWorkbook.from_path(str(again)).get_sheet_by_name("t & <u>").to_python() == [header, first, second]
+
+
+def test_a_mart_too_long_for_a_sheet_is_refused_by_name(tmp_path):
+    """A sheet holds 1,048,576 rows, its header included: a mart with more is an error naming it (raised in the
+    process that draws the workbook, told here), and no workbook is left."""
+    from qp_analytics.publication.exports import WORKBOOK, write_workbook
+
+    _parquet(tmp_path / "r", "mart_long", "SELECT i FROM range(1048576) r(i)")
+    with pytest.raises(ValueError, match="^mart_long: more rows than an Excel sheet holds; use mart_long.csv$"):
+        write_workbook(tmp_path / "r", {"mart_long": None}, tmp_path / "none")
+    assert not (tmp_path / "r" / WORKBOOK).exists()
 
 
 def test_the_workbook_keeps_wide_and_long_sheets_in_order(tmp_path):

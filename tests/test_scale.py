@@ -272,6 +272,33 @@ def test_worker_count_follows_option_then_environment(monkeypatch):
     assert parallel.worker_count(None) >= 1
 
 
+def test_a_daemonic_process_does_its_work_itself(tmp_path):
+    """A Celery worker's process is daemonic: multiprocessing lets it start no process of its own. There the
+    worker count is one whatever is asked, and the pool's work and the workbook are done in the process itself."""
+    import multiprocessing
+
+    from qp_analytics.publication.exports import write_workbook
+
+    (tmp_path / "r").mkdir()
+    duckdb.execute(f"COPY (SELECT range AS i FROM range(3)) TO '{tmp_path / 'r' / 'mart_x.parquet'}'")
+
+    def work(queue) -> None:
+        try:
+            queue.put((parallel.worker_count(4), list(parallel.map_ordered(abs, [-i for i in range(60)], 2)),
+                       write_workbook(tmp_path / "r", {"mart_x": None}, tmp_path / "none").is_file()))
+        except Exception as exc:  # noqa: BLE001 (told to the test)
+            queue.put(repr(exc))
+
+    context = multiprocessing.get_context("fork")  # the test's function, as it is here, in a daemonic child
+    queue = context.Queue()
+    child = context.Process(target=work, args=(queue,), daemon=True)
+    child.start()
+    try:
+        assert queue.get(timeout=120) == (1, list(range(60)), True)
+    finally:
+        child.join(timeout=60)
+
+
 WRITER = textwrap.dedent("""
     import sys
     from qp_analytics.warehouse.database import connect, transaction
