@@ -144,8 +144,7 @@ def write_workbook(release: Path, marts: Mapping[str, Table], dictionary: Path,
     territories 0.4 s of writing, during which a Python loop beside it ran at 40 % of its speed)."""
     path = release / WORKBOOK
     with duckdb.connect() as con:
-        parts = [(name[:31], str(source), described[name] if described and name in described
-                  else describe(con, source))
+        parts = [(name, str(source), described[name] if described and name in described else describe(con, source))
                  for name, source in [*((n, release / f"{n}.parquet") for n in marts), ("dictionary", dictionary)]
                  if source.is_file()]
     if worker_count() < 2:
@@ -157,18 +156,18 @@ def write_workbook(release: Path, marts: Mapping[str, Table], dictionary: Path,
 
 
 def _draw_workbook(path: str, parts: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
-    """Write the workbook at path: a sheet of each part (sheet name, Parquet file, its columns), in order."""
+    """Write the workbook at path: a sheet of each part (table name, Parquet file, its columns), in order."""
     import rustpy_xlsxwriter
 
     sheets: list[tuple[str, object]] = []
     formats: dict[str, dict[str, object]] = {}
     with duckdb.connect() as con:
-        for sheet, source, columns in parts:
+        for name, source, columns in parts:
             sql, kinds = _excel_select(Path(source), columns)
             frame = con.execute(sql).pl()
             if frame.height > _EXCEL_ROWS:
-                raise ValueError(f"{Path(source).stem}: more rows than an Excel sheet holds; use "
-                                 f"{Path(source).stem}.csv")
+                raise ValueError(f"{name}: more rows than an Excel sheet holds; use {name}.csv")
+            sheet = name[:31]
             sheets.append((sheet, frame))
             formats[sheet] = {column: rustpy_xlsxwriter.Format().set_num_format(_NUMBER_FORMATS[kind])
                               for (column, _), kind in zip(columns, kinds, strict=True) if kind in _NUMBER_FORMATS}

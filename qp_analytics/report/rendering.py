@@ -92,8 +92,8 @@ def environment() -> Environment:
     """The templates' environment, made once: autoescaping on, so a value from a document is escaped once,
     where it is printed; a name a template uses but its view lacks is an error, not an empty string. The
     templates are the package's and do not change under a running process: a template, once loaded, is not looked
-    at again on disk (`auto_reload` off; on, every page drawn stats its templates' files: 1.1 s of a full run's
-    report at 1,400 territories)."""
+    at again on disk (`auto_reload` off; on, every page drawn looked at its templates' files: 1,400 territory pages
+    drawn in 0.95 s instead of 0.89 s)."""
     env = Environment(loader=PackageLoader("qp_analytics.report", TEMPLATES), autoescape=True, trim_blocks=True,
                       lstrip_blocks=True, undefined=StrictUndefined, keep_trailing_newline=True, auto_reload=False)
     env.filters.update(shown=shown, date=format_date, number=format_number, counted=format_count)
