@@ -282,6 +282,16 @@ def refresh_target(raw: Path) -> Path:
     sys.exit(f"{raw}: no territory with a text convention stating {DEADLINE_BEFORE!r} to refresh")
 
 
+def changed_file(kind: str, original: bytes, n: int) -> bytes:
+    """The n-th change (from 0) of a refresh target's convention: for "refresh_one", n + 1 newlines appended
+    (the bytes differ from what the warehouse holds, the content does not); for "refresh_changed", its roadmap
+    deadline made the n-th of DEADLINES_AFTER, in turn (each unlike the one before it)."""
+    if kind == "refresh_one":
+        return original + b"\n" * (n + 1)
+    after = DEADLINES_AFTER[n % len(DEADLINES_AFTER)]
+    return original.decode("utf-8").replace(DEADLINE_BEFORE, after, 1).encode()
+
+
 def refresh(base: list[str], target: Path, changed: bytes, log: Path, pss: bool = False) -> dict:
     """Run `--territory` on the target's territory with its convention changed, then put the file back."""
     original = target.read_bytes()
@@ -340,14 +350,11 @@ def bench_size(size: int, work: Path, logs: Path, echo, repeat: int = 1) -> dict
     echo(f"[{size}] query {row['query']['wall_s']:.2f} s ({row['query']['cpu_s']:.2f} s CPU)")
     target = refresh_target(raw)
     original = target.read_bytes()
-    # one more newline each time: the bytes differ from what the warehouse holds, the content does not
-    row["refresh_one"] = median_of([refresh(base, target, original + b"\n" * (i + 1), logs / f"refresh-{size}-{i}.log")
-                                    for i in range(repeat)])
+    row["refresh_one"] = median_of([refresh(base, target, changed_file("refresh_one", original, i),
+                                            logs / f"refresh-{size}-{i}.log") for i in range(repeat)])
     echo(f"[{size}] refresh of {target.stem}, bytes changed, content not: {row['refresh_one']['wall_s']:.1f} s")
-    text = original.decode("utf-8")
-    row["refresh_changed"] = median_of([
-        refresh(base, target, text.replace(DEADLINE_BEFORE, DEADLINES_AFTER[i % len(DEADLINES_AFTER)], 1).encode(),
-                logs / f"refresh-changed-{size}-{i}.log") for i in range(repeat)])
+    row["refresh_changed"] = median_of([refresh(base, target, changed_file("refresh_changed", original, i),
+                                                logs / f"refresh-changed-{size}-{i}.log") for i in range(repeat)])
     echo(f"[{size}] refresh of {target.stem}, content changed: {row['refresh_changed']['wall_s']:.1f} s")
     full = row["full"]["wall_s"]
     row["per_territory_s"] = round(full / size, 4)
@@ -362,7 +369,7 @@ def bench_size(size: int, work: Path, logs: Path, echo, repeat: int = 1) -> dict
     if row["memory_pass"]["full"]["exit_code"] != 0:
         sys.exit(f"the full run of {size} territories failed: see {row['memory_pass']['full']['log']}")
     row["memory_pass"]["refresh_changed"] = refresh(
-        memory_base, target, text.replace(DEADLINE_BEFORE, DEADLINES_AFTER[0], 1).encode(),
+        memory_base, target, changed_file("refresh_changed", original, 0),
         logs / f"memory-refresh-changed-{size}.log", pss=True)
     shutil.rmtree(memory_dir, ignore_errors=True)
     echo(f"[{size}] memory pass: peak {max(m['peak_pss_mib'] for m in row['memory_pass'].values()):.0f} MiB "
@@ -396,12 +403,8 @@ def paired_refreshes(sizes: list[int], work: Path, logs: Path, echo, repeat: int
         timed: dict[int, list[dict]] = {size: [] for size in runs}
         for i in range(rounds):
             for size, (base, target, original) in runs.items():
-                if kind == "refresh_one":
-                    changed = original + b"\n" * (repeat + 1 + i)
-                else:
-                    after = DEADLINES_AFTER[(repeat + i) % len(DEADLINES_AFTER)]
-                    changed = original.decode("utf-8").replace(DEADLINE_BEFORE, after, 1).encode()
-                timed[size].append(refresh(base, target, changed, logs / f"paired-{kind}-{size}-{i}.log"))
+                timed[size].append(refresh(base, target, changed_file(kind, original, repeat + i),
+                                           logs / f"paired-{kind}-{size}-{i}.log"))
         out[kind] = rounds_summary(timed[sizes[0]], timed[sizes[-1]])
         echo(f"[paired] {kind}: {out[kind]['large_s']:.2f} s at {sizes[-1]} against {out[kind]['small_s']:.2f} s at "
              f"{sizes[0]}, {out[kind]['growth_s']:+.2f} s (median of {rounds} rounds' differences)")
