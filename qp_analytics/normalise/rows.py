@@ -85,18 +85,21 @@ def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: S
     return StageResult({"raw.convention_documents": rows}, rows["territory_id"].to_list(), rejections)
 
 
-def _parse_one(row: dict[str, Any]) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """Parse one read convention (runs in a worker process on large runs)."""
+def _parse_one(row: dict[str, Any]) -> tuple[dict[str, Any] | None, Rejection | None, dict[str, Any]]:
+    """Parse one read convention (runs in a worker process on large runs): its record, or its rejection, and
+    the intercommunalité it names (territory_name, siren), for the check against the registry (which then needs
+    no parse of the record's JSON)."""
     words = tuple(OcrWord(*w) for w in json.loads(row["ocr_words"])) if row.get("ocr_words") else ()
     doc = Document(row["path"], row["format"], row["sha256"], row["text"].split("\f"), words)
     try:
         convention = parse_convention(doc)
     except ConventionError as exc:
-        return None, Rejection(row["territory_id"], "parse", doc.path, [f"{exc.path}: {p}" for p in exc.problems])
+        return None, Rejection(row["territory_id"], "parse", doc.path, [f"{exc.path}: {p}" for p in exc.problems]), {}
     data = convention.to_dict()
     return {"territory_id": row["territory_id"], "sha256": doc.sha256,
             "parsed": json.dumps(data, ensure_ascii=False),
-            "warning_count": len(data["warnings"]), "parsed_at": _now()}, None
+            "warning_count": len(data["warnings"]), "parsed_at": _now()}, None, \
+        {"territory_name": data.get("territory_name"), "siren": data.get("siren")}
 
 
 def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
@@ -108,11 +111,10 @@ def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
     total = documents.height
     columns = [c for c in ("territory_id", "path", "format", "sha256", "text", "ocr_words") if c in documents.columns]
     rows = documents.select(columns).rows(named=True)
-    for i, (row, (record, rejection)) in enumerate(zip(rows, map_ordered(_parse_one, rows, workers), strict=True),
-                                                   start=1):
+    for i, (row, (record, rejection, named)) in enumerate(zip(rows, map_ordered(_parse_one, rows, workers),
+                                                              strict=True), start=1):
         if record is not None and registry is not None:
-            rejection = _identity_rejection(registry, row["territory_id"], "parse", row["path"],
-                                            json.loads(record["parsed"]))
+            rejection = _identity_rejection(registry, row["territory_id"], "parse", row["path"], named)
             record = None if rejection else record
         if record is not None:
             records.append(record)
@@ -241,8 +243,13 @@ def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
     return digest.hexdigest()
 
 
-def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None): no file.
+# A roadmap's fiche as its worker saw it: the intercommunalité it names (territoire) and the fiche's row of that
+# field, for the check against the registry (which then needs no parse of the record's JSON)
+FicheName = tuple[str | None, int | None]
+
+
+def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | None, Rejection | None, FicheName]:
+    """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None, …): no file.
     The item: raw folder, territory, and the roadmap's sha256 if the caller has it already."""
     from qp_analytics.reading.roadmap import RoadmapError, json_default, parse_roadmap_with_rows
 
@@ -250,25 +257,25 @@ def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | No
     try:
         path, fmt = roadmap_source(raw_dir, tid)
     except MissingFile as exc:
-        return None, Rejection(tid, "roadmap", None, [str(exc)])
+        return None, Rejection(tid, "roadmap", None, [str(exc)]), (None, None)
     if path is None or fmt is None:
-        return None, None
+        return None, None, (None, None)
     try:
         data, rows = parse_roadmap_with_rows(path)
     except RoadmapError as exc:
-        return None, Rejection(tid, "roadmap", str(path), [str(p) for p in exc.problems])
+        return None, Rejection(tid, "roadmap", str(path), [str(p) for p in exc.problems]), (None, None)
     return {"territory_id": tid, "path": str(path), "format": fmt, "sha256": sha256 or roadmap_sha256(path, fmt, tid),
             "parsed": json.dumps(data, ensure_ascii=False, default=json_default), "source_rows": json.dumps(rows),
-            "parsed_at": _now()}, None
+            "parsed_at": _now()}, None, (data["fiche"]["territoire"], rows.get("fiche", {}).get("territoire"))
 
 
-def _roadmap_identity(registry: TerritoryIndex, territory_id: str, record: dict[str, Any]) -> Rejection | None:
+def _roadmap_identity(registry: TerritoryIndex, territory_id: str, record: dict[str, Any], fiche: FicheName
+                      ) -> Rejection | None:
     """A rejection when a roadmap's fiche names (territoire) another intercommunalité than its territory's."""
-    name = json.loads(record["parsed"])["fiche"]["territoire"]
+    name, row = fiche
     problem = registry.mismatch(territory_id, name)
     if not problem:
         return None
-    row = json.loads(record["source_rows"]).get("fiche", {}).get("territoire")
     place = f"sheet 'fiche', row {row}, column 'valeur' (territoire)" if row else "sheet 'fiche' (territoire)"
     return Rejection(territory_id, "roadmap", record["path"], [f"{record['path']}: {place}: {problem}"])
 
@@ -283,10 +290,10 @@ def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str], progress: 
     absent: list[str] = []
     registry = registry_index(raw_dir)
     items = [(str(raw_dir), tid, (sha256s or {}).get(tid)) for tid in territory_ids]
-    for i, (tid, (record, rejection)) in enumerate(zip(territory_ids, map_ordered(_roadmap_one, items, workers),
-                                                       strict=True), start=1):
+    for i, (tid, (record, rejection, fiche)) in enumerate(zip(territory_ids, map_ordered(_roadmap_one, items, workers),
+                                                              strict=True), start=1):
         if record is not None:
-            rejection = _roadmap_identity(registry, tid, record)
+            rejection = _roadmap_identity(registry, tid, record, fiche)
             record = None if rejection else record
         if record is not None:
             records.append(record)
