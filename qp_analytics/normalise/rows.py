@@ -325,64 +325,72 @@ def provenance_of(manifest: dict, raw_dir: str | Path, path: str, links: RawFold
     return entry.provenance if entry else None
 
 
-def normalise_roadmaps(parses: pl.DataFrame, raw_dir: str | Path) -> StageResult:
-    """Rows of the core roadmap tables from staging.roadmap_parses."""
-    from decimal import Decimal
+def _roadmap_json_types() -> tuple[pl.Struct, pl.Struct]:
+    """The polars types of a roadmap's parse (staging.roadmap_parses.parsed: the fiche's fields, each sheet's rows)
+    and of its rows' places (source_rows), as the reader writes them: codes and texts as strings, dates as ISO
+    strings, amounts as the JSON numbers' own text (read as decimals from it: exact to the cent, never through a
+    binary float), lists of codes as lists."""
+    from qp_analytics.reading.roadmap import FICHE_FIELDS, LIST_KINDS, SHEETS
 
+    def kind_type(kind: str) -> pl.DataType:
+        return pl.List(pl.String) if kind in LIST_KINDS else pl.Int64 if kind == "int" else pl.String
+
+    sheets = {sheet: columns for sheet, columns in SHEETS.items() if sheet != "fiche"}
+    parsed = pl.Struct({"fiche": pl.Struct({field: kind_type(kind) for field, kind in FICHE_FIELDS.items()}),
+                        **{sheet: pl.List(pl.Struct({c: kind_type(k) for c, k in columns.items()}))
+                           for sheet, columns in sheets.items()}})
+    return parsed, pl.Struct({sheet: pl.List(pl.Int32) for sheet in sheets})
+
+
+def _typed(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """A frame's columns as the table's, in its order: dates from their ISO text (empty: unknown), amounts from
+    their text, to the cent."""
+    schema = TABLES[table].polars_schema()
+    columns = []
+    for name, dtype in schema.items():
+        column = pl.col(name)
+        if dtype == pl.Date and frame.schema[name] == pl.String:
+            column = pl.when(column.str.len_bytes() > 0).then(column).str.to_date("%Y-%m-%d")
+        columns.append(column.cast(dtype).alias(name))
+    return frame.select(columns)
+
+
+def normalise_roadmaps(parses: pl.DataFrame, raw_dir: str | Path) -> StageResult:
+    """Rows of the core roadmap tables from staging.roadmap_parses: the parses decoded and their rows unnested
+    column by column (polars), not row by row in Python (1,400 roadmaps: 0.66 s that way)."""
     manifest = read_manifest(raw_dir)
     links = RawFolderLinks(raw_dir)
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in ROADMAP_TABLES}
+    parsed_type, rows_type = _roadmap_json_types()
+    decoded = parses.select("territory_id", "path", "sha256", pl.col("parsed").str.json_decode(parsed_type),
+                            pl.col("source_rows").str.json_decode(rows_type))
+    frames = {"core.roadmaps": decoded.select(
+        "territory_id", pl.col("parsed").struct.field("fiche"),
+        source_path=pl.col("path"), source_sha256=pl.col("sha256"),
+        source_provenance=pl.Series([provenance_of(manifest, raw_dir, path, links) for path in parses["path"]],
+                                    dtype=pl.String)).unnest("fiche")}
 
-    def amount(value: Any) -> Decimal | None:
-        return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+    def sheet(name: str) -> pl.DataFrame:  # a sheet's rows, each with its territory and its row in the sheet
+        return (decoded.select("territory_id", rows=pl.col("parsed").struct.field(name),
+                               source_row=pl.col("source_rows").struct.field(name))
+                .filter(pl.col("rows").list.len() > 0).explode("rows", "source_row").unnest("rows"))
 
-    for row in parses.iter_rows(named=True):
-        tid = row["territory_id"]
-        p = json.loads(row["parsed"])
-        rows = json.loads(row["source_rows"])
-        fiche = p["fiche"]
-        out["core.roadmaps"].append({
-            "territory_id": tid, "territoire": fiche["territoire"], "version": fiche["version"],
-            **{k: _date(fiche[k]) for k in ("date_adoption", "date_annexion", "coordonnateur_designe_le",
-                                             "referent_etat_designe_le")},
-            "source_path": row["path"], "source_sha256": row["sha256"],
-            "source_provenance": provenance_of(manifest, raw_dir, row["path"], links),
-        })
-        date_columns = ("debut_prevu", "fin_prevue", "debut_reel", "fin_reelle")
-        for a, source_row in zip(p["actions"], rows["actions"], strict=True):
-            out["core.actions"].append({
-                "territory_id": tid, "action_id": a["action_id"], "axe": a["axe"], "intitule": a["intitule"],
-                "porteur": a["porteur"], "statut": a["statut"], **{k: _date(a[k]) for k in date_columns},
-                "source_row": source_row})
-            for code in dict.fromkeys(a["qpv"]):
-                out["core.action_qpv"].append({"territory_id": tid, "action_id": a["action_id"], "qpv_code": code})
-        for r, source_row in zip(p["partenaires"], rows["partenaires"], strict=True):
-            out["core.action_partners"].append({"territory_id": tid, "source_row": source_row, **r})
-        for f, source_row in zip(p["financements"], rows["financements"], strict=True):
-            out["core.funding_requests"].append({
-                "territory_id": tid, "source_row": source_row, **f,
-                **{k: amount(f[k]) for k in ("montant_sollicite", "montant_accorde", "montant_verse")},
-                **{k: _date(f[k]) for k in ("date_sollicitation", "date_decision")}})
-        for j, source_row in zip(p["jalons"], rows["jalons"], strict=True):
-            out["core.milestones"].append({
-                "territory_id": tid, "source_row": source_row, **j,
-                **{k: _date(j[k]) for k in ("date_prevue", "date_reelle")}})
-        for g, source_row in zip(p["gouvernance"], rows["gouvernance"], strict=True):
-            out["core.governance_meetings"].append({"territory_id": tid, "source_row": source_row,
-                                                    "date": _date(g["date"]), "instance": g["instance"]})
-            for who in dict.fromkeys(g["participants"]):
-                out["core.meeting_participants"].append({"territory_id": tid, "source_row": source_row,
-                                                         "participant": who})
-        for b, source_row in zip(p["bonnes_pratiques"], rows["bonnes_pratiques"], strict=True):
-            out["core.good_practices"].append({
-                "territory_id": tid, "pratique_id": b["pratique_id"], "action_id": b["action_id"],
-                "titre": b["titre"], "date_partage": _date(b["date_partage"]), "canal": b["canal"],
-                "source_row": source_row})
-            for other in dict.fromkeys(b["reutilisee_par"]):
-                out["core.practice_reuse"].append({"territory_id": tid, "pratique_id": b["pratique_id"],
-                                                   "reused_by": other})
-    return StageResult({name: TABLES[name].frame(records) for name, records in out.items()},
-                       parses["territory_id"].to_list())
+    def listed(rows: pl.DataFrame, keys: list[str], items: str, name: str) -> pl.DataFrame:  # one row per item, once
+        return (rows.select(*keys, pl.col(items).list.unique(maintain_order=True).alias(name))
+                .filter(pl.col(name).list.len() > 0).explode(name))
+
+    actions, meetings, practices = sheet("actions"), sheet("gouvernance"), sheet("bonnes_pratiques")
+    frames.update({
+        "core.actions": actions,
+        "core.action_qpv": listed(actions, ["territory_id", "action_id"], "qpv", "qpv_code"),
+        "core.action_partners": sheet("partenaires"),
+        "core.funding_requests": sheet("financements"),
+        "core.milestones": sheet("jalons"),
+        "core.governance_meetings": meetings,
+        "core.meeting_participants": listed(meetings, ["territory_id", "source_row"], "participants", "participant"),
+        "core.good_practices": practices,
+        "core.practice_reuse": listed(practices, ["territory_id", "pratique_id"], "reutilisee_par", "reused_by"),
+    })
+    return StageResult({name: _typed(frame, name) for name, frame in frames.items()}, parses["territory_id"].to_list())
 
 
 # -- avenants -------------------------------------------------------------------------------------------
