@@ -56,18 +56,20 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehou
 
     current = {}  # territory -> fingerprint of its roadmap file(s) as they are now, and of its registry row
     sha256s = {}  # territory -> sha256 of its roadmap file(s), handed to the parse (not hashed twice)
+    sources = {}  # territory -> (path, format) of its roadmap, handed to the parse (not looked for twice)
     listed, links = ListedFolder(settings.raw_path / "roadmaps"), RawFolderLinks(settings.raw_path)
     for tid in keys:
         try:
             path, fmt = roadmap_source(settings.raw_path, tid, listed, links)
             if path is not None and fmt is not None:
+                sources[tid] = path, fmt
                 sha256s[tid] = roadmap_sha256(path, fmt, tid)
                 current[tid] = fingerprint(PARSE.name, str(path), fmt, sha256s[tid], registry.identity(tid))
         except (MissingFile, OSError):
             continue  # parse_roadmaps rejects it with the reason
 
     def parse(todo: list[str], _: None) -> StageResult:
-        result, absent = parse_roadmaps(settings.raw_path, todo, report, settings.workers, sha256s)
+        result, absent = parse_roadmaps(settings.raw_path, todo, report, settings.workers, sha256s, sources)
         if absent:
             context.log.info(f"no roadmap file for: {', '.join(absent)}")
         result.notes["without_roadmap"] = absent

@@ -36,16 +36,17 @@ def convention_documents(context: AssetExecutionContext, settings: QpSettings, w
     report = step_reporter(context.log, progress)
 
     current = {}  # territory -> fingerprint of its convention file as it is now (hashed before the warehouse opens)
+    paths = {}  # territory -> its convention file, handed to the read (not looked for twice)
     listed, links = ListedFolder(settings.raw_path / "conventions"), RawFolderLinks(settings.raw_path)
     for tid in set(keys) & set(known):
         try:
-            path = convention_path(settings.raw_path, tid, listed, links)
+            path = paths[tid] = convention_path(settings.raw_path, tid, listed, links)
             current[tid] = fingerprint(READ.name, str(path), sha256_of(path))
         except (MissingFile, OSError):
             continue  # read_conventions rejects it with the reason
 
     def read_files(todo: list[str], _: None):
-        return read_conventions(settings.raw_path, todo, known, report, settings.workers)
+        return read_conventions(settings.raw_path, todo, known, report, settings.workers, paths)
 
     def what_was_read(result) -> dict[str, str]:  # the bytes read, which may have changed since they were hashed
         return {t: fingerprint(READ.name, path, sha)

@@ -44,12 +44,13 @@ def registry_rows(territories: Sequence[Territory]) -> pl.DataFrame:
     return TABLES["core.territories"].frame([dict(t.__dict__) for t in territories])
 
 
-def _read_one(item: tuple[str, str]) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """Read one territory's convention file (runs in a worker process on large runs)."""
-    raw_dir, tid = item
+def _read_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """Read one territory's convention file (runs in a worker process on large runs). The item: raw folder,
+    territory, and the file's path if the caller found it already (convention_path)."""
+    raw_dir, tid, known_path = item
     path = None
     try:
-        path = convention_path(raw_dir, tid)
+        path = Path(known_path) if known_path is not None else convention_path(raw_dir, tid)
         doc = read_document(path)
     except (MissingFile, DocumentError) as exc:
         return None, Rejection(tid, "read", None if path is None or isinstance(exc, MissingFile) else str(path),
@@ -61,8 +62,10 @@ def _read_one(item: tuple[str, str]) -> tuple[dict[str, Any] | None, Rejection |
 
 
 def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: Sequence[str],
-                     progress: Progress | None = None, workers: int | None = None) -> StageResult:
-    """Read each territory's convention file (text layer, sha256, pages)."""
+                     progress: Progress | None = None, workers: int | None = None,
+                     paths: Mapping[str, Path] | None = None) -> StageResult:
+    """Read each territory's convention file (text layer, sha256, pages). paths: the files the caller found
+    already (convention_path), by territory."""
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     known_set = set(known)
@@ -72,8 +75,8 @@ def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: S
             rejections.append(Rejection(tid, "registry", None, [f"unknown territory {tid!r}: not a row of {registry}"]))
     todo = [tid for tid in territory_ids if tid in known_set]
     done = len(territory_ids) - len(todo)
-    for tid, (record, rejection) in zip(todo, map_ordered(_read_one, [(str(raw_dir), t) for t in todo], workers),
-                                        strict=True):
+    items = [(str(raw_dir), t, str(paths[t]) if paths and t in paths else None) for t in todo]
+    for tid, (record, rejection) in zip(todo, map_ordered(_read_one, items, workers), strict=True):
         if record is not None:
             records.append(record)
         if rejection is not None:
@@ -248,14 +251,16 @@ def roadmap_sha256(path: Path, fmt: str, territory_id: str) -> str:
 FicheName = tuple[str | None, int | None]
 
 
-def _roadmap_one(item: tuple[str, str, str | None]) -> tuple[dict[str, Any] | None, Rejection | None, FicheName]:
+def _roadmap_one(item: tuple[str, str, str | None, tuple[str, str] | None]
+                 ) -> tuple[dict[str, Any] | None, Rejection | None, FicheName]:
     """Read and check one territory's roadmap (runs in a worker process on large runs); (None, None, …): no file.
-    The item: raw folder, territory, and the roadmap's sha256 if the caller has it already."""
+    The item: raw folder, territory, and the roadmap's sha256 and (path, format) if the caller has them already
+    (roadmap_source: 0.15 ms a territory)."""
     from qp_analytics.reading.roadmap import RoadmapError, json_default, parse_roadmap_with_rows
 
-    raw_dir, tid, sha256 = item
+    raw_dir, tid, sha256, source = item
     try:
-        path, fmt = roadmap_source(raw_dir, tid)
+        path, fmt = (Path(source[0]), source[1]) if source is not None else roadmap_source(raw_dir, tid)
     except MissingFile as exc:
         return None, Rejection(tid, "roadmap", None, [str(exc)]), (None, None)
     if path is None or fmt is None:
@@ -281,15 +286,17 @@ def _roadmap_identity(registry: TerritoryIndex, territory_id: str, record: dict[
 
 
 def parse_roadmaps(raw_dir: str | Path, territory_ids: Sequence[str], progress: Progress | None = None,
-                   workers: int | None = None, sha256s: Mapping[str, str] | None = None
-                   ) -> tuple[StageResult, list[str]]:
+                   workers: int | None = None, sha256s: Mapping[str, str] | None = None,
+                   sources: Mapping[str, tuple[Path, str]] | None = None) -> tuple[StageResult, list[str]]:
     """Read and check each territory's roadmap. Returns the stage result and the territories without one.
-    sha256s: the roadmaps' sha256 (roadmap_sha256) the caller computed already, by territory."""
+    sha256s, sources: the roadmaps' sha256 (roadmap_sha256) and (path, format) (roadmap_source) the caller
+    found already, by territory."""
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     absent: list[str] = []
     registry = registry_index(raw_dir)
-    items = [(str(raw_dir), tid, (sha256s or {}).get(tid)) for tid in territory_ids]
+    found = {tid: (str(path), fmt) for tid, (path, fmt) in (sources or {}).items()}
+    items = [(str(raw_dir), tid, (sha256s or {}).get(tid), found.get(tid)) for tid in territory_ids]
     for i, (tid, (record, rejection, fiche)) in enumerate(zip(territory_ids, map_ordered(_roadmap_one, items, workers),
                                                               strict=True), start=1):
         if record is not None:
