@@ -873,6 +873,7 @@ def _serve(conn: Any) -> None:
     """The validator process: import GX at once, then validate the frames it is sent ((copies, a list)),
     answering each ("ok", outcomes) or ("error", traceback); with copies > 1, the list is shared with forked
     copies of it."""
+    import gc
     import signal
     import traceback
 
@@ -890,6 +891,12 @@ def _serve(conn: Any) -> None:
             gx.validate(-1, warm, _pandas(duckdb.sql(warm.sql).to_arrow_table()))
         except Exception:  # GX cannot be imported: every request gets the reason
             failure = traceback.format_exc()
+        # GX's import leaves some 270,000 objects the collector tracks, which live as long as the process (a full
+        # collection of them alone: 0.1 s): out of its sight (gc.freeze), each collection, automatic or after a
+        # batch, looks at the batch's objects only, not at all of GX's again (a full run at
+        # 1,400 territories: the core checks 1.8 → 1.45 s, the marts' 1.0 → 0.8 s; at 14, the core checks 0.62 →
+        # 0.41-0.48 s); forked copies inherit it
+        gc.freeze()
         try:
             give_back = _memory_giver()
             conn.send(("ready", None))
