@@ -27,11 +27,12 @@ from qp_analytics.warehouse.database import Warehouse
 
 # Every in-process run validates in a validator process (quality.validator_for_run), where GX's import (3–7 s)
 # overlaps the run's other work (a full run at 1,400 territories: 40.0 s, against 44.8 s for session 8's code,
-# which validated in the run's process; docs/scale.md). Runs of up to this many territories share each batch of
-# frames between the validator and forked copies of it, one per core; larger ones validate in the validator
-# alone: copies holding large frames took the peak of a full run at 1,400 to 944-1,010 MiB (proportional sets
-# of the process tree), against 950 MiB alone and 1 GiB allowed.
-SHARED_UP_TO = 48
+# which validated in the run's process; docs/scale.md). Each batch of frames is shared between the validator and
+# copies of it forked for the batch, one per core. Until session 17, runs of more than 48 territories validated
+# in the validator alone: the copies gained nothing there and took the peak of a full run at 1,400 to 944–1,010
+# MiB (proportional sets). With GX's objects frozen out of the garbage collector's sight (quality._serve), a copy
+# no longer touches (and so copies) all of them when it collects: at 1,400 the core checks 1.48 → 1.31 s, the
+# marts' 0.81 → 0.60 s (two runs each way, in turn), the peak 926 → 936 MiB.
 # This process's validator, kept between its runs: a process that runs several (a test session) imports GX once.
 KEPT_VALIDATOR = KeptValidator()
 
@@ -73,8 +74,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     if not selected:
         raise RunRequestError(f"{raw_dir / 'territories.csv'} lists no territory")
     # GX imported in a process of its own, on another core, while this one sets the run up, reads and normalises
-    apart = validator_for_run(options.executor == "in-process", copies=None if len(selected) <= SHARED_UP_TO else 1,
-                              kept=KEPT_VALIDATOR)
+    apart = validator_for_run(options.executor == "in-process", kept=KEPT_VALIDATOR)
     # publishing: the release this run writes stays pending until it is made current; no pruning meanwhile takes
     # it for the orphan of a killed run
     with _pruned_after(marts_dir), apart as validator, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
