@@ -55,3 +55,29 @@ def test_fold_is_what_a_folded_document_holds(text):
     from qp_analytics.text import FoldedText
 
     assert fold(text) == FoldedText(text).folded
+
+
+# Lines such as a convention's: headings, signature lines, list markers, blank and indented lines, form feeds
+_LINE = st.sampled_from(["Article 3 : Engagements", "ARTICLE premier - Objet", "  Article 12. Durée", "Fait à Laval,",
+                         "le 12 juillet 2021", "À Arras, le", "Fait en deux exemplaires à Lille, le 3 mai 2022", "",
+                         "   ", "1. créer", "ii) suivre", "- animer le réseau", "(a) rendre compte", "texte libre à",
+                         "Article", "le", "\u2022 point", "a) b) c)", "\tArticle 2 — Partenaires"])
+
+
+@given(st.lists(st.tuples(_LINE, st.sampled_from(["\n", "\f", "\n\n", " \n"])), max_size=14),
+       st.integers(0, 400), st.integers(0, 400))
+def test_line_start_matches_are_those_of_finditer(lines, start, length):
+    """The patterns anchored at line starts give, tried at line starts only, the matches finditer gives, over the
+    whole text and over any range of it."""
+    from qp_analytics.reading.convention import _HEADING_RE, _LINE_MARKER, _SIGNATURE_RE
+    from qp_analytics.text import line_start_matches
+
+    text = "".join(line + sep for line, sep in lines)
+    start = min(start, len(text))
+    end = min(start + length, len(text))
+    for pattern in (_HEADING_RE, _SIGNATURE_RE, _LINE_MARKER):
+        def spans(matches):
+            return [(m.span(), m.groupdict()) for m in matches]
+
+        assert spans(line_start_matches(pattern, text)) == spans(pattern.finditer(text))
+        assert spans(line_start_matches(pattern, text, start, end)) == spans(pattern.finditer(text, start, end))

@@ -17,7 +17,7 @@ from qp_analytics.french import add_months, find_dates, find_months
 from qp_analytics.reading.cleaning import clean
 from qp_analytics.reading.documents import Document
 from qp_analytics.reading.ocr import LOW_CONFIDENCE
-from qp_analytics.text import FoldedText, fold, sentence_around, squash
+from qp_analytics.text import FoldedText, fold, line_start_matches, sentence_around, squash
 
 CHEF_DE_FILE_CODES = ("anct", "anru", "banque_des_territoires", "bpifrance")
 PARTIES = ("etat", "intercommunalite", "chef_de_file", "partenaires")
@@ -215,7 +215,7 @@ class DocumentReader:
 
     def _sections(self) -> list[tuple[str, int, int]]:
         """(folded title, folded start, folded end) of each article."""
-        heads = [(fold(m.group("title")), m.start()) for m in _HEADING_RE.finditer(self.text)]
+        heads = [(fold(m.group("title")), m.start()) for m in line_start_matches(_HEADING_RE, self.text)]
         out = []
         for i, (title, start) in enumerate(heads):
             end = heads[i + 1][1] if i + 1 < len(heads) else len(self.text)
@@ -401,7 +401,7 @@ class DocumentReader:
     def signature(self) -> tuple[str | None, dt.date | None]:
         """The last signature line: 'A/À/Fait à <lieu>[,] le <date>', 'Fait en N exemplaires à <lieu> le ...',
         'Fait à <lieu>, en N exemplaires, le ...', the date possibly on the next line, or left blank."""
-        matches = list(_SIGNATURE_RE.finditer(self.text))
+        matches = list(line_start_matches(_SIGNATURE_RE, self.text))
         if not matches:
             self.warn("signature_place", "signature_missing", "no 'A <lieu>, le <date>' signature line")
             self.warn("signature_date", "undated", "the convention carries no signature date")
@@ -652,7 +652,7 @@ def _list_markers(text: str, start: int, end: int) -> list[tuple[str | None, int
     of the first list's scheme that follow each other (1, 2, 3; i, ii; a, b; dashes); a nested list stays in its
     item's text."""
     found: list[tuple[str | None, int, int]] = []
-    for m in _LINE_MARKER.finditer(text, start, end):
+    for m in line_start_matches(_LINE_MARKER, text, start, end):
         ref = None if m.group("dash") else (m.group("r1") or m.group("r2") or m.group("r3"))
         found.append((ref, m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t")), m.end()))
     line_starts = {s for _, s, _ in found}
@@ -685,7 +685,7 @@ def _markers_left_out(text: str, start: int, end: int, kept: list[tuple[str | No
     scheme = _scheme(kept[-1][0] if len(kept) > 1 else kept[0][0])
     taken = {s for _, s, _ in kept}
     out = []
-    for m in _LINE_MARKER.finditer(text, kept[0][1], end):
+    for m in line_start_matches(_LINE_MARKER, text, kept[0][1], end):
         ref = None if m.group("dash") else (m.group("r1") or m.group("r2") or m.group("r3"))
         at = m.start() + len(m.group(0)) - len(m.group(0).lstrip(" \t"))
         if at not in taken and scheme != "dash" and ref is not None and _scheme(ref) == scheme:
