@@ -1,7 +1,10 @@
 """French dates and quantities as drafters write them, found in folded text (see text.fold)."""
 
 import datetime as dt
+import functools
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dateutil.relativedelta import relativedelta
@@ -95,8 +98,10 @@ class FoundMonths:
     raw: str
 
 
+@functools.lru_cache(maxsize=4096)
 def _words_to_int(words: str) -> tuple[int, int] | None:
-    """The number written by the last words of `words`, and the offset in `words` where it starts."""
+    """The number written by the last words of `words`, and the offset in `words` where it starts. Remembered:
+    the same few words come back in every convention, and text2num tries each ending in turn."""
     tokens = list(re.finditer(r"[a-z]+", words))
     for take in range(min(3, len(tokens)), 0, -1):
         phrase = " ".join(t.group(0) for t in tokens[-take:])
@@ -109,10 +114,29 @@ def _words_to_int(words: str) -> tuple[int, int] | None:
     return None
 
 
+# A character no quantity of months holds (QUANTITY_PATTERN: letters a-z, digits, blanks, hyphens, brackets)
+_NOT_IN_QUANTITY = re.compile(r"[^a-z\d\s()\-]")
+_UNIT = re.compile(r"(?:mois|ans?|annees?)\b")  # what every match of QUANTITY_PATTERN ends with
+
+
+def quantity_matches(folded: str, start: int = 0, end: int | None = None) -> Iterator[re.Match[str]]:
+    """QUANTITY_PATTERN.finditer(folded, start, end), the same matches, found faster: a match holds no character
+    of _NOT_IN_QUANTITY, so the pattern is tried only in the stretches between two such characters that hold a
+    unit (_UNIT, the pattern's end), not at every character of the range (its leading words made that costly:
+    a tenth of a convention's parse)."""
+    stop = len(folded) if end is None else end
+    stretch = start
+    for cut in itertools.chain((m.start() for m in _NOT_IN_QUANTITY.finditer(folded, start, stop)), (stop,)):
+        # up to the cut character included, so that a unit's word boundary sees it
+        if cut > stretch and _UNIT.search(folded, stretch, min(cut + 1, stop)):
+            yield from QUANTITY_PATTERN.finditer(folded, stretch, min(cut + 1, stop))
+        stretch = cut + 1
+
+
 def find_months(folded: str, start: int = 0, end: int | None = None) -> list[FoundMonths]:
     """Durations written in months or years, converted to months."""
     found = []
-    for m in QUANTITY_PATTERN.finditer(folded, start, len(folded) if end is None else end):
+    for m in quantity_matches(folded, start, end):
         value: int | None = None
         q_start = m.start("digits") if m.group("digits") else m.start("unit")
         if m.group("paren"):

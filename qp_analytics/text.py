@@ -57,12 +57,18 @@ def squash(text: str) -> str:
     """Collapse blanks and bullet glyphs into single spaces, drop soft hyphens and unfold ligatures, for display
     of a source sentence."""
     text = text.replace("\uf0b7", " ").replace("\u2022", " ").replace("\u00ad", "")
-    if any(c in text for c in _LIGATURES):
-        text = text.translate({ord(k): v for k, v in _LIGATURES.items()})
-    return re.sub(r"\s+", " ", text).strip()
+    if _LIGATURE.search(text):
+        text = text.translate(_UNLIGATED)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+_LIGATURE = re.compile("[" + "".join(_LIGATURES) + "]")
+_UNLIGATED = {ord(k): v for k, v in _LIGATURES.items()}
+_WHITESPACE = re.compile(r"\s+")
 
 
 _BLANK_RUN = re.compile(r"^ +| {2,}")
+_LEADING_BLANKS, _BLANKS = re.compile(r" +"), re.compile(r" {2,}")  # _BLANK_RUN's two alternatives
 
 
 @dataclass(frozen=True)
@@ -93,19 +99,22 @@ class FoldedText:
             index.extend(range(pos, len(original)))
         else:
             index = list(range(len(original)))
+        # the blank runs of _BLANK_RUN: the leading one, then the others (a pattern that begins with two spaces is
+        # looked for by a fast scan, which the alternative with `^` prevents)
+        leading = _LEADING_BLANKS.match(spread)
+        pos = leading.end() if leading else 0
         kept: list[str] = []
-        kept_index: list[list[int]] = []
-        pos = 0
-        for m in _BLANK_RUN.finditer(spread):
-            stop = m.start() if m.start() == 0 else m.start() + 1  # a leading run goes, others keep one space
+        kept_index: list[int] = []
+        for m in _BLANKS.finditer(spread, pos):
+            stop = m.start() + 1  # a run keeps one space
             kept.append(spread[pos:stop])
-            kept_index.append(index[pos:stop])
+            kept_index += index[pos:stop]
             pos = m.end()
         kept.append(spread[pos:])
-        kept_index.append(index[pos:])
+        kept_index += index[pos:]
         self.original = original
         self.folded = "".join(kept)
-        self._index = list(itertools.chain.from_iterable(kept_index))
+        self._index = kept_index
 
     def span(self, start: int, end: int) -> Span:
         """Original span for folded offsets [start, end)."""
@@ -188,6 +197,12 @@ def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
 _LINE_BREAK = re.compile(r"[\n\f]")
 
 
+@functools.lru_cache(maxsize=8)
+def _line_starts(text: str) -> list[int]:
+    """Where each line of a text starts: its start, and just after each line break or form feed."""
+    return [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+
+
 def line_start_matches(pattern: re.Pattern[str], text: str, start: int = 0,
                        end: int | None = None) -> Iterator[re.Match[str]]:
     """pattern.finditer(text, start, end) for a pattern that matches only where a line starts (the text's start,
@@ -196,9 +211,9 @@ def line_start_matches(pattern: re.Pattern[str], text: str, start: int = 0,
     at each of its characters (some 15,000)."""
     stop = len(text) if end is None else end
     resume = start  # as finditer: a match is looked for from the end of the one before
-    starts = [0] if start == 0 else []
-    starts += [m.end() for m in _LINE_BREAK.finditer(text, max(start - 1, 0), stop)]
-    for at in starts:
+    starts = _line_starts(text)  # computed once per text: a parse asks for several ranges of it
+    for i in range(bisect.bisect_left(starts, start), bisect.bisect_left(starts, stop)):
+        at = starts[i]
         if at < resume:
             continue
         m = pattern.match(text, at, stop)

@@ -81,3 +81,26 @@ def test_line_start_matches_are_those_of_finditer(lines, start, length):
 
         assert spans(line_start_matches(pattern, text)) == spans(pattern.finditer(text))
         assert spans(line_start_matches(pattern, text, start, end)) == spans(pattern.finditer(text, start, end))
+
+
+# Folded sentences with quantities of months and what breaks them: punctuation, apostrophes, word characters
+# that are not letters a-z (ß, _), digits, brackets, line breaks
+_PIECE = st.sampled_from(["six (6) mois", "24 mois", "deux ans", "un an", "dans", "annees", "vingt-quatre mois",
+                          "delai de", ",", ".", "'", "ß", "_", "(", ")", " ", "\n", "-", "12", "mois", "an", "x",
+                          "trois (3) ans", "moisson", "plans", "° ", ":", "ans_", "mois."])
+
+
+@given(st.lists(_PIECE, max_size=30), st.integers(0, 300), st.integers(0, 300))
+def test_quantity_matches_are_those_of_finditer(pieces, start, length):
+    """The quantities of months found stretch by stretch are the pattern's own matches, over any range."""
+    from qp_analytics.french import QUANTITY_PATTERN, quantity_matches
+
+    text = "".join(pieces)
+    start = min(start, len(text))
+    end = min(start + length, len(text))
+
+    def spans(matches):
+        return [(m.span(), m.groupdict()) for m in matches]
+
+    assert spans(quantity_matches(text)) == spans(QUANTITY_PATTERN.finditer(text))
+    assert spans(quantity_matches(text, start, end)) == spans(QUANTITY_PATTERN.finditer(text, start, end))
