@@ -53,9 +53,10 @@ def _one_blank(run: re.Match[str]) -> str:
     return "" if run.start() == 0 else " "
 
 
+@functools.lru_cache(maxsize=4096)
 def squash(text: str) -> str:
     """Collapse blanks and bullet glyphs into single spaces, drop soft hyphens and unfold ligatures, for display
-    of a source sentence."""
+    of a source sentence. Remembered: a parse shows the same sentence for several of its fields."""
     text = text.replace("\uf0b7", " ").replace("\u2022", " ").replace("\u00ad", "")
     if _LIGATURE.search(text):
         text = text.translate(_UNLIGATED)

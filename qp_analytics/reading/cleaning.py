@@ -33,10 +33,13 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 _EDGE_LINES = 3  # lines at the top and bottom of a page where headers and footers are looked for
 
 
+_LINE_BREAK = re.compile(r"[\n\f]")
+
+
 def _lines(text: str) -> list[tuple[int, int]]:
     """(start, end) of each line of a text, without its line break."""
     out, pos = [], 0
-    for m in re.finditer(r"[\n\f]", text):
+    for m in _LINE_BREAK.finditer(text):
         out.append((pos, m.start()))
         pos = m.end()
     out.append((pos, len(text)))
@@ -48,9 +51,13 @@ def _is_counter(line: str) -> bool:
     return len(line.strip()) <= 90 and bool(_PAGE_COUNTER.search(line)) and not line.rstrip().endswith((".", ";"))
 
 
+_NUMBER = re.compile(r"\d+")
+_PAGE_MENTION = re.compile(r"/|sur|page|[-\u2013]\s*\d", re.IGNORECASE)  # a page-number line's own words
+
+
 def _key(line: str) -> str:
     """A running header or footer is the same line on each page but for its page number."""
-    return re.sub(r"\d+", "#", fold(line)).strip()
+    return _NUMBER.sub("#", fold(line)).strip()
 
 
 def _pages(text: str) -> list[list[tuple[int, int]]]:
@@ -75,19 +82,20 @@ def furniture(text: str) -> list[tuple[int, int]]:
     pages = _pages(text)
     spans: set[tuple[int, int]] = set()
     edge_keys: Counter[str] = Counter()
-    edges: list[list[tuple[int, int]]] = []
+    keys: dict[tuple[int, int], str] = {}  # each edge line's key, by its span
     for lines in pages:
         edge = lines[:_EDGE_LINES] + lines[-_EDGE_LINES:] if len(lines) > 2 * _EDGE_LINES else lines
-        edges.append(edge)
-        edge_keys.update({_key(text[s:e]) for s, e in edge})
-    for lines, edge in zip(pages, edges, strict=True):
+        for s, e in edge:
+            keys[s, e] = _key(text[s:e])
+        edge_keys.update({keys[s, e] for s, e in edge})
+    for lines in pages:
         for s, e in lines:
             line = text[s:e]
-            if _PAGE_ONLY.match(line) and ((s, e) in edge or re.search(r"/|sur|page|[-\u2013]\s*\d", line, re.I)):
+            if _PAGE_ONLY.match(line) and ((s, e) in keys or _PAGE_MENTION.search(line)):
                 spans.add((s, e))
             elif _is_counter(line):
                 spans.add((s, e))
-            elif (s, e) in edge and len(pages) > 1 and edge_keys[_key(line)] >= 2 and len(_key(line)) >= 4:
+            elif (s, e) in keys and len(pages) > 1 and edge_keys[keys[s, e]] >= 2 and len(keys[s, e]) >= 4:
                 spans.add((s, e))
     return sorted(spans)
 
