@@ -112,6 +112,11 @@ def _set(sheet, row, col, value):
     (_set("fiche", 0, "valeur", "autreville"), "sheet 'fiche', row 2, column 'valeur'",
      "the territory the file is named for ('testville')"),
     (_set("fiche", 2, "valeur", "v1"), "sheet 'fiche', row 4, column 'valeur'", "a whole number"),
+    # beyond what the warehouse's columns hold (INTEGER, DECIMAL(14,2)): refused here, not a failed load
+    (_set("fiche", 2, "valeur", 3_000_000_000), "sheet 'fiche', row 4, column 'valeur'",
+     "a whole number up to 2147483647"),
+    (_set("financements", 1, "montant_sollicite", "1 000 000 000 000,00 €"), "row 3, column 'montant_sollicite'",
+     "an amount below 1 000 000 000 000 €"),
     (_set("bonnes_pratiques", 0, "reutilisee_par", "laval; ../etc"), "column 'reutilisee_par'", "a territory id"),
     (_set("actions", 0, "qpv", "QP13"), "column 'qpv'", "QPV codes"),
 ])

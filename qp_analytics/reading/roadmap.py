@@ -160,6 +160,10 @@ def read_date(cell: Any) -> dt.date:
 
 _CENT = Decimal("0.01")
 _GROUPED = re.compile(r"^\d{1,3}(?:\.\d{3})+$")
+# The largest values the warehouse's columns hold (an amount: DECIMAL(14,2); a version: INTEGER): a cell beyond
+# them is refused here, with its place, rather than failing the load of every territory's roadmap
+AMOUNT_LIMIT = Decimal("1000000000000")
+INT_LIMIT = 2**31 - 1
 
 
 def read_amount(cell: Any) -> Decimal:
@@ -185,6 +189,8 @@ def read_amount(cell: Any) -> Decimal:
         raise CellError("an amount ≥ 0")
     if value != value.quantize(_CENT, rounding=ROUND_HALF_EVEN):
         raise CellError("an amount to the cent (at most 2 decimals)")
+    if value >= AMOUNT_LIMIT:
+        raise CellError("an amount below 1 000 000 000 000 €")
     return value.quantize(_CENT)
 
 
@@ -192,6 +198,8 @@ def read_int(cell: Any) -> int:
     text = read_text(cell)
     if not re.fullmatch(r"\d+", text):
         raise CellError("a whole number")
+    if int(text) > INT_LIMIT:
+        raise CellError(f"a whole number up to {INT_LIMIT}")
     return int(text)
 
 
