@@ -195,21 +195,21 @@ def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     return left, right
 
 
-_LINE_BREAK = re.compile(r"[\n\f]")
+LINE_BREAK = re.compile(r"[\n\f]")  # what ends a line of a document's text: a line break or a form feed
 
 
 @functools.lru_cache(maxsize=8)
 def _line_starts(text: str) -> list[int]:
     """Where each line of a text starts: its start, and just after each line break or form feed."""
-    return [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+    return [0, *(m.end() for m in LINE_BREAK.finditer(text))]
 
 
 def line_start_matches(pattern: re.Pattern[str], text: str, start: int = 0,
                        end: int | None = None) -> Iterator[re.Match[str]]:
     """pattern.finditer(text, start, end) for a pattern that matches only where a line starts (the text's start,
     or just after a line break or a form feed: `(?:^|(?<=\f))` with re.MULTILINE) and never matches empty: the
-    same matches, the pattern tried at the range's line starts only (a few hundred a convention) rather than
-    at each of its characters (some 15,000)."""
+    same matches, the pattern tried at the range's line starts only (a hundred or so a convention) rather than
+    at each of its characters (some 5,000)."""
     stop = len(text) if end is None else end
     resume = start  # as finditer: a match is looked for from the end of the one before
     starts = _line_starts(text)  # computed once per text: a parse asks for several ranges of it

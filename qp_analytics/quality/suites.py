@@ -893,9 +893,9 @@ def _serve(conn: Any) -> None:
             failure = traceback.format_exc()
         # GX's import leaves some 270,000 objects the collector tracks, which live as long as the process (a full
         # collection of them alone: 0.1 s): out of its sight (gc.freeze), each collection, automatic or after a
-        # batch, looks at the batch's objects only, not at all of GX's again (a full run at
-        # 1,400 territories: the core checks 1.8 → 1.45 s, the marts' 1.0 → 0.8 s; at 14, the core checks 0.62 →
-        # 0.41-0.48 s); forked copies inherit it
+        # batch, looks at the batch's objects only, not at all of GX's again (a full run at 1,400 territories:
+        # the core checks 1.8 → 1.45 s, the marts' 1.0 → 0.8 s; at 14, the core checks 0.62 → 0.41-0.48 s);
+        # forked copies inherit it
         gc.freeze()
         try:
             give_back = _memory_giver()

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from qp_analytics.text import fold
+from qp_analytics.text import LINE_BREAK, fold
 
 SOFT = "\u00ad"  # folded and displayed as nothing
 
@@ -33,13 +33,10 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 _EDGE_LINES = 3  # lines at the top and bottom of a page where headers and footers are looked for
 
 
-_LINE_BREAK = re.compile(r"[\n\f]")
-
-
 def _lines(text: str) -> list[tuple[int, int]]:
     """(start, end) of each line of a text, without its line break."""
     out, pos = [], 0
-    for m in _LINE_BREAK.finditer(text):
+    for m in LINE_BREAK.finditer(text):
         out.append((pos, m.start()))
         pos = m.end()
     out.append((pos, len(text)))
