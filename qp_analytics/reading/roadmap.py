@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -240,15 +240,19 @@ READERS: dict[str, Callable[[Any], Any]] = {
 LIST_KINDS = ("qpv_list", "partner_list", "territory_list")
 
 
-@functools.cache
-def _column_readers(sheet: str) -> tuple[tuple[str, Callable[[Any], Any], bool, bool], ...]:
-    """Each column of a sheet in the template's order: (column, what reads one of its cells, whether it is
-    required, whether it holds a list), as _Checker.cell reads them."""
-    def code_reader(allowed: tuple[str, ...]) -> Callable[[Any], Any]:
-        return lambda cell: read_code(cell, allowed)
+# How a column's cells are read: what reads a non-empty cell, whether the column is required, whether it holds a list
+ColumnReader = tuple[Callable[[Any], Any], bool, bool]
 
-    return tuple((column, code_reader(CODES[column]) if kind == "code" else READERS[kind],
-                  column in REQUIRED.get(sheet, ()), kind in LIST_KINDS) for column, kind in SHEETS[sheet].items())
+
+@functools.cache
+def _column_reader(sheet: str, column: str, kind: str) -> ColumnReader:
+    """How a column of a sheet (the fiche's `valeur`: one per field's kind) is read by _Checker.cell."""
+    if kind == "code":
+        allowed = CODES[column]
+        read: Callable[[Any], Any] = lambda cell: read_code(cell, allowed)  # noqa: E731
+    else:
+        read = READERS[kind]
+    return read, column in REQUIRED.get(sheet, ()), kind in LIST_KINDS
 
 
 # -- sources: a workbook, or a folder of CSV exports ------------------------------------------------
@@ -404,18 +408,23 @@ class _Checker:
         file = self.source.sheet_files.get(sheet, self.source.path) if sheet else self.source.path
         self.problems.append(Problem(file, sheet, row, column, value, expected))
 
-    def cell(self, sheet: str, row_no: int, column: str, kind: str, cell: Any) -> Any:
-        if _is_empty(cell):
-            if column in REQUIRED.get(sheet, ()):
-                self.problem(sheet, row_no, column, None, "a value (this column is required)")
-            return [] if kind in LIST_KINDS else None
-        try:
-            if kind == "code":
-                return read_code(cell, CODES[column])
-            return READERS[kind](cell)
-        except CellError as exc:
-            self.problem(sheet, row_no, column, cell, f"expected {exc}")
-            return [] if kind in LIST_KINDS else None
+    def cells(self, sheet: str, row_no: int, cells: Iterable[tuple[str, ColumnReader, Any]]) -> dict[str, Any]:
+        """The values of a row's cells, each (column, how it is read: `_column_reader`, cell): empty, null (an
+        empty list for a list) and a problem if the column is required; unreadable, null and a problem saying
+        what was expected. One call a row, not one a cell (a roadmap has some 500 cells)."""
+        values: dict[str, Any] = {}
+        for column, (read, required, listed), cell in cells:
+            if cell is None or isinstance(cell, str) and not cell.strip():  # _is_empty
+                if required:
+                    self.problem(sheet, row_no, column, None, "a value (this column is required)")
+                values[column] = [] if listed else None
+                continue
+            try:
+                values[column] = read(cell)
+            except CellError as exc:
+                self.problem(sheet, row_no, column, cell, f"expected {exc}")
+                values[column] = [] if listed else None
+        return values
 
     def rows(self, sheet: str) -> list[tuple[int, dict[str, Any]]]:
         """(Excel row number, {column: cell}) of a sheet's non-empty rows; problems for a missing sheet/column."""
@@ -444,26 +453,11 @@ class _Checker:
         return out
 
     def sheet(self, sheet: str) -> list[tuple[int, dict[str, Any]]]:
-        """(Excel row number, {column: value read}) of a sheet's non-empty rows: `cell` for each of their cells,
-        with each column's reader looked up once for the sheet (a roadmap has some 500 cells)."""
-        readers = _column_readers(sheet)
-        out = []
-        for row_no, cells in self.rows(sheet):
-            values = {}
-            for column, read, required, listed in readers:
-                cell = cells[column]
-                if cell is None or isinstance(cell, str) and not cell.strip():
-                    if required:
-                        self.problem(sheet, row_no, column, None, "a value (this column is required)")
-                    values[column] = [] if listed else None
-                    continue
-                try:
-                    values[column] = read(cell)
-                except CellError as exc:
-                    self.problem(sheet, row_no, column, cell, f"expected {exc}")
-                    values[column] = [] if listed else None
-            out.append((row_no, values))
-        return out
+        """(Excel row number, {column: value read}) of a sheet's non-empty rows, each column's reader looked up
+        once for the sheet (a roadmap has some 500 cells)."""
+        readers = [(column, _column_reader(sheet, column, kind)) for column, kind in SHEETS[sheet].items()]
+        return [(row_no, self.cells(sheet, row_no, [(column, reader, cells[column]) for column, reader in readers]))
+                for row_no, cells in self.rows(sheet)]
 
     def fiche(self) -> dict[str, Any]:
         values: dict[str, Any] = dict.fromkeys(FICHE_FIELDS)
@@ -478,7 +472,8 @@ class _Checker:
                              f"each champ once (already on row {seen[champ]})")
                 continue
             seen[champ] = self.fiche_rows[champ] = row_no
-            values[champ] = self.cell("fiche", row_no, "valeur", FICHE_FIELDS[champ], cells["valeur"])
+            reader = _column_reader("fiche", "valeur", FICHE_FIELDS[champ])
+            values[champ] = self.cells("fiche", row_no, [("valeur", reader, cells["valeur"])])["valeur"]
             if champ == "territoire_id" and values[champ] and self.source.territory_id \
                     and values[champ] != self.source.territory_id:
                 self.problem("fiche", row_no, "valeur", cells["valeur"],
