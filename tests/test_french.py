@@ -57,6 +57,11 @@ def test_fold_is_what_a_folded_document_holds(text):
     assert fold(text) == FoldedText(text).folded
 
 
+def _spans(matches):
+    """Matches compared by their span and groups."""
+    return [(m.span(), m.groupdict()) for m in matches]
+
+
 # Lines such as a convention's: headings, signature lines, list markers, blank and indented lines, form feeds
 _LINE = st.sampled_from(["Article 3 : Engagements", "ARTICLE premier - Objet", "  Article 12. Durée", "Fait à Laval,",
                          "le 12 juillet 2021", "À Arras, le", "Fait en deux exemplaires à Lille, le 3 mai 2022", "",
@@ -76,11 +81,8 @@ def test_line_start_matches_are_those_of_finditer(lines, start, length):
     start = min(start, len(text))
     end = min(start + length, len(text))
     for pattern in (_HEADING_RE, _SIGNATURE_RE, _LINE_MARKER):
-        def spans(matches):
-            return [(m.span(), m.groupdict()) for m in matches]
-
-        assert spans(line_start_matches(pattern, text)) == spans(pattern.finditer(text))
-        assert spans(line_start_matches(pattern, text, start, end)) == spans(pattern.finditer(text, start, end))
+        assert _spans(line_start_matches(pattern, text)) == _spans(pattern.finditer(text))
+        assert _spans(line_start_matches(pattern, text, start, end)) == _spans(pattern.finditer(text, start, end))
 
 
 # Folded sentences with quantities of months and what breaks them: punctuation, apostrophes, word characters
@@ -98,9 +100,5 @@ def test_quantity_matches_are_those_of_finditer(pieces, start, length):
     text = "".join(pieces)
     start = min(start, len(text))
     end = min(start + length, len(text))
-
-    def spans(matches):
-        return [(m.span(), m.groupdict()) for m in matches]
-
-    assert spans(quantity_matches(text)) == spans(QUANTITY_PATTERN.finditer(text))
-    assert spans(quantity_matches(text, start, end)) == spans(QUANTITY_PATTERN.finditer(text, start, end))
+    assert _spans(quantity_matches(text)) == _spans(QUANTITY_PATTERN.finditer(text))
+    assert _spans(quantity_matches(text, start, end)) == _spans(QUANTITY_PATTERN.finditer(text, start, end))
