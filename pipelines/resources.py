@@ -30,9 +30,6 @@ class QpSettings(ConfigurableResource):
     # written in a thread of the run's process while the report is drawn; the caller waits for them
     # (qp_analytics.publication.release.exports_written) before it commits the warehouse and moves `current`
     exports_later: bool = False
-    # True (the command line's in-process runs): a marts step that computes many territories starts the report's
-    # drawing worker (qp_analytics.report.pages.draw_ahead), made ready on the core the checks leave idle
-    draw_ahead: bool = False
     # True: read and parse every territory again, even those whose files and code are unchanged
     reprocess: bool = False
     # worker processes for reading and parsing large batches; 0: QP_WORKERS, else one per core

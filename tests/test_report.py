@@ -666,19 +666,6 @@ def test_a_national_page_drawn_by_a_worker_is_the_one_drawn_here(built, tmp_path
             record.pop("file")  # the file's inode and times
     assert manifests[0] == manifests[1] and set(manifests[0]["charts"]) == {
         "history", "delays", "partners", "practices", "roadmaps"}
-    # a worker started ahead (draw_ahead: its templates and matplotlib made ready by a chart thrown away) is the
-    # one the next report takes, and draws the same pages
-    pages_module.draw_ahead()
-    assert len(started) == 2
-    ahead = build_report(release.parent.parent, tmp_path / "ahead")
-    assert len(started) == 2 and not pages_module._AHEAD
-    assert _snapshot(ahead.out_dir).keys() == _snapshot(here.out_dir).keys()
-    for name, data in _snapshot(here.out_dir).items():
-        if name != "report.json":
-            assert (ahead.out_dir / name).read_bytes() == data, name
-    pages_module.draw_ahead()  # not taken: stopped
-    pages_module.stop_drawing_ahead()
-    assert not pages_module._AHEAD
     # the territory pages the worker takes once the national page is drawn: those drawn here
     release_read = load_release(release.parent.parent, release)
     ids = sorted(release_read.marts["mart_evaluation_territories"]["territory_id"].to_list())

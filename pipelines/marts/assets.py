@@ -22,11 +22,9 @@ from pipelines.resources import QpSettings
 from pipelines.stages import materialise
 from qp_analytics.dictionary import columns_markdown, indicators_markdown, template_markdown
 from qp_analytics.marts.compute import NATIONAL, national_mart, sources_digests, territory_marts
-from qp_analytics.parallel import MIN_PARALLEL
 from qp_analytics.publication.release import CORE as RELEASED_CORE
 from qp_analytics.publication.release import current_release, publish_release, unchanged_tables
 from qp_analytics.reading.territories import read_registry
-from qp_analytics.report.pages import draw_ahead
 from qp_analytics.schema import MARTS
 from qp_analytics.warehouse.database import Warehouse, id_list, markdown_table, table_digests
 from qp_analytics.warehouse.incremental import Stage, StageResult, StageRun, fingerprint, modules_version
@@ -66,8 +64,6 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
                 for t, digest in sources_digests(con, considered).items()}
 
     def computed(con, todo: list[str]) -> StageResult:  # SQL over the core tables, in the warehouse
-        if settings.draw_ahead and len(todo) >= MIN_PARALLEL:  # as many pages to draw: the report's worker readied
-            draw_ahead()
         if not todo:
             return StageResult({name: MARTS[name].frame([]) for name in TERRITORY_MARTS}, [])
         return StageResult(territory_marts(con, todo, as_of), todo)

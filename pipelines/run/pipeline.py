@@ -23,7 +23,6 @@ from qp_analytics.publication.release import activate_release, exports_settled, 
 from qp_analytics.publication.releases import publishing
 from qp_analytics.quality.suites import KeptValidator, validator_for_run
 from qp_analytics.reading.territories import read_registry
-from qp_analytics.report.pages import stop_drawing_ahead
 from qp_analytics.warehouse.database import Warehouse
 
 # Every in-process run validates in a validator process (quality.validator_for_run), where GX's import (3–7 s)
@@ -88,7 +87,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             settings = dict(raw_dir=str(raw_dir), warehouse=str(work), marts_dir=str(marts_dir),
                             as_of=as_of.isoformat(), activate_release=False, reprocess=options.reprocess,
                             workers=options.workers, report_dir=str(options.report_dir or ""),
-                            exports_later=options.executor == "in-process", draw_ahead=options.executor == "in-process")
+                            exports_later=options.executor == "in-process")
             if options.executor == "in-process":
                 with Warehouse(work).held_open() as shared:  # its steps share one open database, handed to them
                     summary = summarise(execution.materialize(settings, selected, echo, shared, validator), work,
@@ -115,7 +114,6 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                     echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
             exports_settled()  # no thread left writing into the marts folder, however the run ended
-            stop_drawing_ahead()  # nor a drawing worker no report took
             remove_working_copy(work)
     return summary
 

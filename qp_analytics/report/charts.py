@@ -153,18 +153,6 @@ def _chart(key: str, height: float) -> Iterator[Any]:
         yield figure
 
 
-def warm_up() -> None:
-    """What a process's first chart costs besides its drawing, paid now: matplotlib's modules imported and its
-    fonts loaded, by a small chart drawn and thrown away (it leaves no state a later chart's SVG depends on:
-    each chart's ids are hashed from its own salt, and its settings are restored after it)."""
-    with _chart("warm-up", 3.0) as figure:
-        axes = figure.add_subplot()
-        axes.bar([0, 1], [1.0, 2.5])
-        _fr_axis(axes.yaxis)
-        _frame(figure, "Préparation", ["Étiquette"])
-        _svg(figure, "préparation", "note")
-
-
 def _text_width(figure: Any, labels: Iterable[str], size: float = 9) -> float:
     """Width in inches of the widest line of these labels, as the figure's renderer measures it."""
     from matplotlib.font_manager import FontProperties

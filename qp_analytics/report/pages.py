@@ -31,7 +31,7 @@ from typing import Any
 
 from qp_analytics.parallel import MIN_PARALLEL, forkserver_context, worker_count
 from qp_analytics.reading.territories import is_territory_id
-from qp_analytics.report.charts import ChartMemo, warm_up
+from qp_analytics.report.charts import ChartMemo
 from qp_analytics.report.formatting import (
     format_date,
     format_days,
@@ -41,7 +41,7 @@ from qp_analytics.report.formatting import (
     plural,
     signature_text,
 )
-from qp_analytics.report.rendering import GENERATOR, Renderer, Stamp, environment, restamped
+from qp_analytics.report.rendering import GENERATOR, Renderer, Stamp, restamped
 from qp_analytics.report.source import MART_NAMES, Release, ReportError, load_release
 from qp_analytics.report.territory import TerritorySources, page_path
 from qp_analytics.report.writing import (
@@ -157,7 +157,7 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
                 # drawn by a worker process (its charts: about a second) while this one draws the territories'; the
                 # worker then draws territory pages from the last chunk back, this process from the first on, each
                 # chunk by whichever comes to it first (one still waiting for the worker is taken back from it)
-                pool = later.enter_context(_AHEAD.pop() if _AHEAD else _drawing_worker())
+                pool = later.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context()))
                 national = pool.submit(national_in_worker, marts_dir, str(data.folder), code, charts)
                 shared = {i: pool.submit(territories_in_worker, marts_dir, str(data.folder), chunks[i], stamp)
                           for i in reversed(range(len(chunks)))}
@@ -241,40 +241,6 @@ def _national_restamped(out: Path, previous: dict[str, Any], content: str | None
     except (OSError, KeyError, TypeError, ValueError):
         return None
     return restamped(page, before, stamp)
-
-
-_AHEAD: list[ProcessPoolExecutor] = []  # the drawing worker draw_ahead started, until a report takes it
-
-
-def _drawing_worker() -> ProcessPoolExecutor:
-    """A worker process that draws pages beside this one (a pool of one, from the project's forkserver)."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context())
-
-
-def draw_ahead() -> None:
-    """Start now the worker process the next whole report of this process draws its national page in (when it
-    draws one: MIN_PARALLEL territory pages or more), and have it make ready what a first drawing costs: the
-    templates compiled, matplotlib imported and its fonts loaded (0.4-0.55 s of CPU). A run calls this where it
-    leaves a core idle (its checks), so that the report, which keeps both cores busy, does not pay for it there.
-    One worker waits at most; `stop_drawing_ahead` stops it when no report took it."""
-    if not _AHEAD and worker_count() > 1:
-        pool = _drawing_worker()
-        pool.submit(_make_ready)
-        _AHEAD.append(pool)
-
-
-def stop_drawing_ahead() -> None:
-    """Stop the worker `draw_ahead` started, if no report took it (a run that drew no report, or only some
-    territories' pages)."""
-    while _AHEAD:
-        _AHEAD.pop().shutdown(wait=False, cancel_futures=True)
-
-
-def _make_ready() -> None:
-    """In a drawing worker: the templates compiled and the charts' library ready (`charts.warm_up`)."""
-    for name in ("national.html", "territory.html"):
-        environment().get_template(name)
-    warm_up()
 
 
 def draw_national(data: Release, names: dict[str, str], code_version: str, recorded_charts: Any,
