@@ -25,10 +25,20 @@ class InstanceError(Exception):
 
 
 def dagster_home() -> Path:
-    """DAGSTER_HOME, or the project-local default, created with the shipped dagster.yaml when missing."""
+    """DAGSTER_HOME, or the project-local default, created with the shipped dagster.yaml when missing.
+
+    A DAGSTER_HOME that is not an existing folder is refused (InstanceError), as Dagster refuses it: a path
+    mistyped would otherwise start an instance of its own there, which neither the UI nor the next run would
+    look at (and Dagster said so in a traceback, once the run had started)."""
     configured = os.environ.get("DAGSTER_HOME")
     if configured:
-        return Path(configured)
+        home = Path(configured)
+        if not home.is_dir():
+            state = "is not a folder" if home.exists() else "does not exist"
+            raise InstanceError(f"DAGSTER_HOME={configured}: {state}; create that folder (the instance is made "
+                                f"there on first use) or unset DAGSTER_HOME to use {DEFAULT_HOME} in the working "
+                                "directory")
+        return home
     home = Path.cwd() / DEFAULT_HOME
     config = home / "dagster.yaml"
     if not config.exists():

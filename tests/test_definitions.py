@@ -5,8 +5,10 @@ import inspect
 import re
 
 import pytest
+from click.testing import CliRunner
 from dagster import AssetKey
 
+from pipelines.cli.main import main
 from pipelines.definitions import defs
 from qp_analytics.warehouse.incremental import code_version
 
@@ -56,6 +58,7 @@ def test_without_dagster_home_runs_record_on_the_projects_own_instance(tmp_path,
     assert (home / "dagster.yaml").read_bytes() == SHIPPED_CONFIG.read_bytes()
     with project_instance() as instance:
         assert instance.is_persistent and instance.root_directory == str(home)
+    (tmp_path / "elsewhere").mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
     assert dagster_home() == tmp_path / "elsewhere"
 
@@ -68,6 +71,26 @@ def test_an_unusable_instance_folder_is_said_in_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InstanceError, match=r"cannot create the Dagster instance's folder .*set DAGSTER_HOME"):
         dagster_home()
+
+
+def test_a_dagster_home_that_is_not_a_folder_is_refused_in_one_line_before_anything_is_written(tmp_path,
+                                                                                              monkeypatch):
+    """DAGSTER_HOME mistyped (no such folder) or naming a file: the command says so and exits 2, with no traceback
+    and nothing written, instead of Dagster's CheckError once the run had started (and no instance made at a
+    path nobody looks at)."""
+    raw = tmp_path / "raw"
+    assert CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(raw)]).exit_code == 0
+    (tmp_path / "a-file").write_text("not a folder")
+    for home, state in ((tmp_path / "no-such-home", "does not exist"), (tmp_path / "a-file", "is not a folder")):
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        result = CliRunner().invoke(main, ["materialize", "--raw-dir", str(raw), "--warehouse",
+                                           str(tmp_path / "w.duckdb"), "--marts-dir", str(tmp_path / "marts"),
+                                           "--as-of", "2023-06-30"])
+        assert result.exit_code == 2, result.output
+        assert result.output == (f"error: DAGSTER_HOME={home}: {state}; create that folder (the instance is made "
+                                 "there on first use) or unset DAGSTER_HOME to use .dagster_home in the working "
+                                 "directory\n")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "raw"]
 
 
 def test_every_mart_column_names_the_core_columns_it_is_computed_from():
