@@ -124,6 +124,40 @@ def _runs_recorded(runs_db) -> int:
         return con.execute("SELECT count(*) FROM runs").fetchone()[0]
 
 
+def test_materialize_refuses_outputs_it_could_not_write_before_anything_is_written(tmp_path):
+    """A warehouse that is a folder, a marts or report folder that is a file, a report folder holding something
+    else: one line naming the path and the option, exit status 2, nothing written (found at the end, a run
+    published its marts then failed its report, or stopped on a traceback)."""
+    raw = tmp_path / "raw"
+    assert CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(raw)]).exit_code == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a-folder").mkdir()
+    (out / "a-file").write_text("x")
+    (out / "notes").mkdir()
+    (out / "notes" / "todo.txt").write_text("not a report")
+    cases = [
+        (["--warehouse", str(out / "a-folder")], f"{out / 'a-folder'}: is a folder; the warehouse is a DuckDB file "
+                                                 "(created if absent): --warehouse"),
+        (["--marts-dir", str(out / "a-file")], f"{out / 'a-file'}: is not a folder; the marts are published in a "
+                                               "folder (created if absent): --marts-dir"),
+        (["--report-dir", str(out / "a-file")], f"{out / 'a-file'}: is not a folder; the report is written in a "
+                                                "folder (created if absent): --report-dir"),
+        (["--report-dir", str(out / "notes")], f"{out / 'notes'}: this folder is not empty and holds no report "
+                                               "(report.json missing); the report replaces its whole folder: give "
+                                               "a new or empty folder with --report-dir"),
+    ]
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    for args, message in cases:
+        defaults = {"--warehouse": str(out / "w.duckdb"), "--marts-dir": str(out / "marts"),
+                    "--report-dir": str(out / "report")}
+        defaults.update(dict(zip(args[::2], args[1::2], strict=True)))
+        result = CliRunner().invoke(main, ["materialize", "--raw-dir", str(raw), "--as-of", "2023-06-30",
+                                           *[x for kv in defaults.items() for x in kv]])
+        assert (result.exit_code, result.output) == (2, f"error: {message}\n"), result.output
+        assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+
+
 def test_materialize_bad_registry_and_bad_date(tmp_path):
     (tmp_path / "territories.csv").write_text("territory_id,name\n../etc,Evil\n", encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "materialize", "--raw-dir", str(tmp_path),

@@ -276,15 +276,16 @@ def test_the_command_line_and_the_graph_import_nothing_of_the_extra():
 
 
 def test_a_celery_run_without_the_extra_says_which_extra_to_install(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QP_")} | {
-        "DAGSTER_HOME": str(tmp_path / "no_such_home")}  # never reached: the extra is checked first
+    home = tmp_path / "empty_home"  # an instance folder with no dagster.yaml: never reached, the extra comes first
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QP_")} | {"DAGSTER_HOME": str(home)}
     out = without_extra(["materialize", "--raw-dir", str(RAW), "--warehouse", str(tmp_path / "w.duckdb"),
                          "--marts-dir", str(tmp_path / "marts"), "--executor", "celery"], env)
     assert (out.returncode, out.stdout) == (2, ""), out.stderr[-3000:]
     assert out.stderr == ("error: the celery executor needs the optional dependencies of PostgreSQL and Celery, not "
                           "installed here (no module dagster_celery): install the extra with `pip install -e "
                           "'.[distributed]' -c requirements-dev.lock` (see docs/distributed.md)\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty_home"] and not any(home.iterdir())
 
 
 def test_an_instance_on_postgres_without_the_extra_says_which_extra_to_install(tmp_path):

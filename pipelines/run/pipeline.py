@@ -23,6 +23,7 @@ from qp_analytics.publication.release import activate_release, exports_settled, 
 from qp_analytics.publication.releases import publishing
 from qp_analytics.quality.suites import KeptValidator, validator_for_run
 from qp_analytics.reading.territories import read_registry
+from qp_analytics.report.writing import REPORT_MANIFEST
 from qp_analytics.warehouse.database import Warehouse
 
 # Every in-process run validates in a validator process (quality.validator_for_run), where GX's import (3–7 s)
@@ -65,6 +66,9 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
         require_storage(dagster_home())  # the instance the run records on, made on first use
     except InstanceError as exc:
         raise RunRequestError(str(exc)) from None
+    unusable = unusable_outputs(warehouse, marts_dir, options.report_dir or marts_dir.parent / "report")
+    if unusable:
+        raise RunRequestError(unusable)
     registry = [t.territory_id for t in read_registry(raw_dir)]
     unknown = [t for t in territories if t not in registry]
     if unknown:
@@ -116,6 +120,23 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             exports_settled()  # no thread left writing into the marts folder, however the run ended
             remove_working_copy(work)
     return summary
+
+
+def unusable_outputs(warehouse: Path, marts_dir: Path, report_dir: Path) -> str | None:
+    """Why the run could not write where it is asked to, said before it starts (one line), else None: the warehouse
+    a folder, the marts' folder or the report's a file, the report's a folder holding something else (the report
+    replaces its whole folder). Found at the end, the run would have published its marts and failed its report,
+    or stopped on a traceback."""
+    if warehouse.is_dir():
+        return f"{warehouse}: is a folder; the warehouse is a DuckDB file (created if absent): --warehouse"
+    if marts_dir.exists() and not marts_dir.is_dir():
+        return f"{marts_dir}: is not a folder; the marts are published in a folder (created if absent): --marts-dir"
+    if report_dir.exists() and not report_dir.is_dir():
+        return f"{report_dir}: is not a folder; the report is written in a folder (created if absent): --report-dir"
+    if report_dir.is_dir() and any(report_dir.iterdir()) and not (report_dir / REPORT_MANIFEST).is_file():
+        return (f"{report_dir}: this folder is not empty and holds no report ({REPORT_MANIFEST} missing); the report "
+                "replaces its whole folder: give a new or empty folder with --report-dir")
+    return None
 
 
 @contextlib.contextmanager
