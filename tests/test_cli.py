@@ -76,6 +76,21 @@ def test_generate_writes_a_complete_raw_folder(tmp_path):
     assert "4 illustrative convention(s), 4 roadmap(s)" in result.output
 
 
+def test_generate_into_what_is_not_a_folder_says_so_in_one_line(tmp_path):
+    """--out a file, or a file where one of its sub-folders goes: exit status 2 and one line, no traceback."""
+    (tmp_path / "a-file").write_text("x")
+    result = CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(tmp_path / "a-file")])
+    assert result.exit_code == 2 and f"Directory '{tmp_path / 'a-file'}' is a file" in result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "conventions").write_text("a file where the conventions' folder goes")
+    result = CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(tmp_path / "raw"),
+                                       "--scans", "0"])
+    assert (result.exit_code, result.output.splitlines()[-1]) == (
+        2, f"error: cannot write the raw folder {tmp_path / 'raw'}: File exists ({tmp_path / 'raw' / 'conventions'})")
+    assert isinstance(result.exception, SystemExit)
+
+
 def test_generate_needs_a_source():
     result = CliRunner().invoke(main, ["generate", "--out", "x"])
     assert result.exit_code == 2

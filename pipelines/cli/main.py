@@ -165,7 +165,7 @@ def parse_roadmap_cmd(path: Path, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write (territories.csv, conventions/, roadmaps/, avenants/, manifest.csv).")
 @click.option("--territories", "count", type=click.IntRange(min=1), default=None,
               help="Number of fictitious territories to create.")
@@ -204,8 +204,12 @@ def generate(out_dir: Path, count: int | None, registry: Path | None, seed: int,
             click.echo(f"  {done}/{total} territories written ({territory_id})", err=True)
 
     # Fictitious sets exercise both roadmap forms: every tenth one as CSV exports.
-    result = write_raw_folder(out_dir, territories, seed=seed, progress=progress,
-                              csv_every=10 if registry is None else 0, word=word, scans=scans)
+    try:
+        result = write_raw_folder(out_dir, territories, seed=seed, progress=progress,
+                                  csv_every=10 if registry is None else 0, word=word, scans=scans)
+    except OSError as exc:  # the folder or the disk (a file where a sub-folder goes, no room, no right)
+        fail(f"cannot write the raw folder {out_dir}: {exc.strerror or exc}"
+             + (f" ({exc.filename})" if exc.filename else ""))
     click.echo(f"Wrote {len(territories)} territories to {out_dir}: {len(result.specs)} illustrative convention(s)"
                + (f" (kept {len(result.kept_real)} real one(s): {', '.join(result.kept_real)})"
                   if result.kept_real else "")
