@@ -156,8 +156,8 @@ def test_materialize_refuses_outputs_it_could_not_write_before_anything_is_writt
                                                  "(created if absent): --warehouse"),
         (["--marts-dir", str(out / "a-file")], f"{out / 'a-file'}: is not a folder; the marts are published in a "
                                                "folder (created if absent): --marts-dir"),
-        (["--report-dir", str(out / "a-file")], f"{out / 'a-file'}: is not a folder; the report is written in a "
-                                                "folder (created if absent): --report-dir"),
+        (["--report-dir", str(out / "a-file")], f"{out / 'a-file'}: exists and is not a folder; the report is "
+                                                "written in a folder (created if absent): --report-dir"),
         (["--report-dir", str(out / "notes")], f"{out / 'notes'}: this folder is not empty and holds no report "
                                                "(report.json missing); the report replaces its whole folder: give "
                                                "a new or empty folder with --report-dir"),

@@ -23,7 +23,8 @@ from qp_analytics.publication.release import activate_release, exports_settled, 
 from qp_analytics.publication.releases import publishing
 from qp_analytics.quality.suites import KeptValidator, validator_for_run
 from qp_analytics.reading.territories import read_registry
-from qp_analytics.report.writing import REPORT_MANIFEST
+from qp_analytics.report.source import ReportError
+from qp_analytics.report.writing import check_out_dir
 from qp_analytics.warehouse.database import Warehouse
 
 # Every in-process run validates in a validator process (quality.validator_for_run), where GX's import (3–7 s)
@@ -131,11 +132,10 @@ def unusable_outputs(warehouse: Path, marts_dir: Path, report_dir: Path) -> str 
         return f"{warehouse}: is a folder; the warehouse is a DuckDB file (created if absent): --warehouse"
     if marts_dir.exists() and not marts_dir.is_dir():
         return f"{marts_dir}: is not a folder; the marts are published in a folder (created if absent): --marts-dir"
-    if report_dir.exists() and not report_dir.is_dir():
-        return f"{report_dir}: is not a folder; the report is written in a folder (created if absent): --report-dir"
-    if report_dir.is_dir() and any(report_dir.iterdir()) and not (report_dir / REPORT_MANIFEST).is_file():
-        return (f"{report_dir}: this folder is not empty and holds no report ({REPORT_MANIFEST} missing); the report "
-                "replaces its whole folder: give a new or empty folder with --report-dir")
+    try:
+        check_out_dir(report_dir, "--report-dir")  # the report's own rule, as the report step applies it
+    except ReportError as exc:
+        return str(exc)
     return None
 
 

@@ -65,12 +65,16 @@ class FileWriter:
             os.close(fd)
 
 
-def check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path, option: str = "--out") -> None:
+    """ReportError when the report could not be written in out_dir: a file there, or a folder holding something
+    else than a report (the report replaces its whole folder). `option`: what names the folder on the command
+    line, said in the message."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise ReportError(f"{out_dir}: exists and is not a folder")
+        raise ReportError(f"{out_dir}: exists and is not a folder; the report is written in a folder (created if "
+                          f"absent): {option}")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / REPORT_MANIFEST).is_file():
         raise ReportError(f"{out_dir}: this folder is not empty and holds no report ({REPORT_MANIFEST} "
-                                "missing); the report replaces its whole folder: give a new or empty folder with --out")
+                          f"missing); the report replaces its whole folder: give a new or empty folder with {option}")
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
