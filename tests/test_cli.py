@@ -173,6 +173,26 @@ def test_materialize_refuses_outputs_it_could_not_write_before_anything_is_writt
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
 
 
+def test_an_evaluation_date_after_today_is_warned_of(tmp_path):
+    """--as-of in the future (a mistyped year) counts what is not due yet as late: said on stderr, not refused
+    (a projection is a use); today and before, nothing said."""
+    import datetime as dt
+
+    raw = tmp_path / "raw"
+    assert CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(raw)]).exit_code == 0
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    for day, warned in ((tomorrow, True), (dt.date.today(), False), (dt.date(2023, 6, 30), False)):
+        # an unknown territory: the request is refused after the warning, before any run
+        result = CliRunner().invoke(main, ["materialize", "--raw-dir", str(raw), "--warehouse",
+                                           str(tmp_path / "w.duckdb"), "--marts-dir", str(tmp_path / "marts"),
+                                           "--as-of", day.isoformat(), "--territory", "nowhere"])
+        assert result.exit_code == 2 and "unknown territory id(s): nowhere" in result.output
+        warning = (f"warning: the evaluation date {day.isoformat()} is after today ({dt.date.today().isoformat()}): "
+                   "deadlines up to it count as passed, so what is due by then and not done yet counts as late or "
+                   "missing\n")
+        assert (warning in result.output) is warned, result.output
+
+
 def test_materialize_bad_registry_and_bad_date(tmp_path):
     (tmp_path / "territories.csv").write_text("territory_id,name\n../etc,Evil\n", encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "materialize", "--raw-dir", str(tmp_path),
