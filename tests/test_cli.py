@@ -139,12 +139,11 @@ def _runs_recorded(runs_db) -> int:
         return con.execute("SELECT count(*) FROM runs").fetchone()[0]
 
 
-def test_materialize_refuses_outputs_it_could_not_write_before_anything_is_written(tmp_path):
+def test_materialize_refuses_outputs_it_could_not_write_before_anything_is_written(tmp_path, small_raw):
     """A warehouse that is a folder, a marts or report folder that is a file, a report folder holding something
     else: one line naming the path and the option, exit status 2, nothing written (found at the end, a run
     published its marts then failed its report, or stopped on a traceback)."""
-    raw = tmp_path / "raw"
-    assert CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(raw)]).exit_code == 0
+    raw, _ = small_raw
     out = tmp_path / "out"
     out.mkdir()
     (out / "a-folder").mkdir()
@@ -173,13 +172,12 @@ def test_materialize_refuses_outputs_it_could_not_write_before_anything_is_writt
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
 
 
-def test_an_evaluation_date_after_today_is_warned_of(tmp_path):
+def test_an_evaluation_date_after_today_is_warned_of(tmp_path, small_raw):
     """--as-of in the future (a mistyped year) counts what is not due yet as late: said on stderr, not refused
     (a projection is a use); today and before, nothing said."""
     import datetime as dt
 
-    raw = tmp_path / "raw"
-    assert CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(raw)]).exit_code == 0
+    raw, _ = small_raw
     tomorrow = dt.date.today() + dt.timedelta(days=1)
     for day, warned in ((tomorrow, True), (dt.date.today(), False), (dt.date(2023, 6, 30), False)):
         # an unknown territory: the request is refused after the warning, before any run

@@ -74,12 +74,11 @@ def test_an_unusable_instance_folder_is_said_in_one_line(tmp_path, monkeypatch):
 
 
 def test_a_dagster_home_that_is_not_a_folder_is_refused_in_one_line_before_anything_is_written(tmp_path,
-                                                                                              monkeypatch):
+                                                                                              monkeypatch, small_raw):
     """DAGSTER_HOME mistyped (no such folder) or naming a file: the command says so and exits 2, with no traceback
     and nothing written, instead of Dagster's CheckError once the run had started (and no instance made at a
     path nobody looks at)."""
-    raw = tmp_path / "raw"
-    assert CliRunner().invoke(main, ["generate", "--territories", "2", "--out", str(raw)]).exit_code == 0
+    raw, _ = small_raw
     (tmp_path / "a-file").write_text("not a folder")
     for home, state in ((tmp_path / "no-such-home", "does not exist"), (tmp_path / "a-file", "is not a folder")):
         monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -90,7 +89,7 @@ def test_a_dagster_home_that_is_not_a_folder_is_refused_in_one_line_before_anyth
         assert result.output == (f"error: DAGSTER_HOME={home}: {state}; create that folder (the instance is made "
                                  "there on first use) or unset DAGSTER_HOME to use .dagster_home in the working "
                                  "directory\n")
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "raw"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
 def test_every_mart_column_names_the_core_columns_it_is_computed_from():
