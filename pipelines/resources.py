@@ -10,6 +10,7 @@ from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext, ResourceDefinition, resource
 
+from qp_analytics.report import report_folder
 from qp_analytics.warehouse.database import Warehouse
 
 
@@ -45,7 +46,7 @@ class QpSettings(ConfigurableResource):
 
     @property
     def report_path(self) -> Path:
-        return Path(self.report_dir) if self.report_dir else Path(self.marts_dir).parent / "report"
+        return report_folder(self.marts_dir, self.report_dir)
 
     def as_of_date(self) -> dt.date:
         return dt.date.fromisoformat(self.as_of) if self.as_of else dt.date.today()

@@ -255,13 +255,14 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
     from pipelines.cli import unchanged
     from pipelines.instance import InstanceError, dagster_home
     from qp_analytics.reading.territories import RegistryError
+    from qp_analytics.report import report_folder
 
     as_of_date = as_of.date() if as_of else dt.date.today()
     if as_of_date > dt.date.today():  # a mistyped year, most often: its figures would look like any other's
         click.echo(f"warning: the evaluation date {as_of_date.isoformat()} is after today "
                    f"({dt.date.today().isoformat()}): deadlines up to it count as passed, so what is due by then and "
                    "not done yet counts as late or missing", err=True)
-    reports = report_dir or marts_dir.parent / "report"
+    reports = report_folder(marts_dir, report_dir)
     raw_files: dict = {}  # the raw files' states and hashes, kept in the stamp for the next request
     stamp = unchanged.last_stamp(warehouse)  # read once: its raw files' hashes, then what it says of the run
     try:

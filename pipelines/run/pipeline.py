@@ -23,6 +23,7 @@ from qp_analytics.publication.release import activate_release, exports_settled, 
 from qp_analytics.publication.releases import publishing
 from qp_analytics.quality.suites import KeptValidator, validator_for_run
 from qp_analytics.reading.territories import read_registry
+from qp_analytics.report import report_folder
 from qp_analytics.report.source import ReportError
 from qp_analytics.report.writing import check_out_dir
 from qp_analytics.warehouse.database import Warehouse
@@ -67,7 +68,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
         require_storage(dagster_home())  # the instance the run records on, made on first use
     except InstanceError as exc:
         raise RunRequestError(str(exc)) from None
-    unusable = unusable_outputs(warehouse, marts_dir, options.report_dir or marts_dir.parent / "report")
+    unusable = unusable_outputs(warehouse, marts_dir, report_folder(marts_dir, options.report_dir))
     if unusable:
         raise RunRequestError(unusable)
     registry = [t.territory_id for t in read_registry(raw_dir)]
