@@ -8,7 +8,6 @@ provenance always points at the characters the reader can see.
 
 import bisect
 import functools
-import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -69,6 +68,21 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 _BLANK_RUN = re.compile(r"^ +| {2,}")
+
+
+@functools.lru_cache(maxsize=64)
+def _odd_characters(odd: frozenset[int]) -> re.Pattern[str]:
+    """A pattern matching any of these characters (by code point)."""
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(odd)) + "]")
+
+
+def _add_run(runs: list[tuple[int, int, bool]], run: tuple[int, int, bool]) -> None:
+    """A run of FoldedText's spread text added after the others; one that would be empty (the next begins where it
+    does) gives way to it."""
+    if runs[-1][0] == run[0]:
+        runs[-1] = run
+    else:
+        runs.append(run)
 _LEADING_BLANKS, _BLANKS = re.compile(r" +"), re.compile(r" {2,}")  # _BLANK_RUN's two alternatives
 
 
@@ -80,55 +94,89 @@ class Span:
 
 
 class FoldedText:
-    """A folded copy of a text with a map from folded offsets to original offsets."""
+    """A folded copy of a text with a map from folded offsets to original offsets.
+
+    The map is kept as runs, not one offset per character: within a run, folded and original offsets go up
+    together, or (a single: one character folded to several, such as a ligature, œ or an ellipsis) every folded
+    offset of it maps to that character. Runs begin where a run of blanks was collapsed and around characters
+    folded to another length than one; an offset is found back by bisection. (Built per character, the map cost a
+    quarter of a convention's parse.)"""
 
     def __init__(self, original: str):
-        # Each character folds to a string (usually one character); runs of blanks then collapse to one
-        # space and leading blanks go. Done with str.translate and slices rather than per character:
-        # conventions are tens of thousands of characters and each is folded once per parse.
+        # Done with str.translate and slices rather than per character: conventions are tens of thousands of
+        # characters and each is folded once per parse.
         table = {ord(c): fold_char(c) for c in set(original)}
         spread = original.translate(table)
-        odd = [c for c in table if len(table[c]) != 1]
+        # the spread text (each character replaced by its folded string) -> the original, in runs: (spread offset,
+        # original offset, single); characters folded to nothing belong to no run
+        runs = [(0, 0, False)]
+        odd = frozenset(c for c in table if len(table[c]) != 1)
         if odd:  # ligatures, combining marks, ellipses: not one folded character per original one
-            index: list[int] = []
-            pos = 0
-            for m in re.finditer("[" + "".join(re.escape(chr(c)) for c in odd) + "]", original):
+            shift = 0  # spread offset - original offset, before the character
+            for m in _odd_characters(odd).finditer(original):
                 i = m.start()
-                index.extend(range(pos, i))
-                index.extend(itertools.repeat(i, len(table[ord(original[i])])))
-                pos = i + 1
-            index.extend(range(pos, len(original)))
-        else:
-            index = list(range(len(original)))
-        # the blank runs of _BLANK_RUN: the leading one, then the others (a pattern that begins with two spaces is
-        # looked for by a fast scan, which the alternative with `^` prevents)
+                width = len(table[ord(original[i])])
+                if width:
+                    _add_run(runs, (i + shift, i, True))
+                shift += width - 1
+                _add_run(runs, (i + 1 + shift, i + 1, False))
+        # the folded text: the spread text but for the blank runs of _BLANK_RUN (the leading one, then the others,
+        # each kept as one space: a pattern that begins with two spaces is looked for by a fast scan, which `^`
+        # prevents); its runs are the spread text's, cut where a blank run was collapsed
         leading = _LEADING_BLANKS.match(spread)
         pos = leading.end() if leading else 0
         kept: list[str] = []
-        kept_index: list[int] = []
-        for m in _BLANKS.finditer(spread, pos):
-            stop = m.start() + 1  # a run keeps one space
+        self._folded_at: list[int] = []
+        self._original_at: list[int] = []
+        self._single: list[bool] = []
+        length = 0  # of the folded text so far
+        k = 0  # the spread run holding pos
+        for stop, resume in [*((m.start() + 1, m.end()) for m in _BLANKS.finditer(spread, pos)),
+                             (len(spread), len(spread))]:
             kept.append(spread[pos:stop])
-            kept_index += index[pos:stop]
-            pos = m.end()
-        kept.append(spread[pos:])
-        kept_index += index[pos:]
+            while pos < stop:  # the piece [pos, stop) of the spread text, run by run
+                while k + 1 < len(runs) and runs[k + 1][0] <= pos:
+                    k += 1
+                at, origin, one = runs[k]
+                self._folded_at.append(length)
+                self._original_at.append(origin if one else origin + pos - at)
+                self._single.append(one)
+                run_end = min(stop, runs[k + 1][0] if k + 1 < len(runs) else len(spread))
+                length += run_end - pos
+                pos = run_end
+            pos = resume
         self.original = original
         self.folded = "".join(kept)
-        self._index = kept_index
+        # the last original offset of each run, for the way back
+        ends = [*self._folded_at[1:], len(self.folded)][:len(self._folded_at)]
+        self._last = [origin if one else origin + end - at - 1
+                      for at, origin, one, end in zip(self._folded_at, self._original_at, self._single, ends,
+                                                      strict=True)]
+
+    def _original(self, folded: int) -> int:
+        """The original offset of a folded character (0 <= folded < len(folded))."""
+        if not 0 <= folded < len(self.folded):
+            raise IndexError(f"folded offset {folded} outside 0..{len(self.folded) - 1}")
+        k = bisect.bisect_right(self._folded_at, folded) - 1
+        return self._original_at[k] if self._single[k] else self._original_at[k] + folded - self._folded_at[k]
 
     def span(self, start: int, end: int) -> Span:
         """Original span for folded offsets [start, end)."""
         if start >= end:
-            o = self._index[start] if start < len(self._index) else len(self.original)
+            o = self._original(start) if 0 <= start < len(self.folded) else len(self.original)
             return Span(o, o, "")
-        o_start = self._index[start]
-        o_end = self._index[end - 1] + 1
+        o_start = self._original(start)
+        o_end = self._original(end - 1) + 1
         return Span(o_start, o_end, self.original[o_start:o_end])
 
     def folded_offset(self, original_offset: int) -> int:
-        """First folded offset at or after an original offset."""
-        return bisect.bisect_left(self._index, original_offset)
+        """First folded offset at or after an original offset (the folded text's length when there is none)."""
+        k = bisect.bisect_left(self._last, original_offset)
+        if k == len(self._last):
+            return len(self.folded)
+        if self._single[k] or original_offset <= self._original_at[k]:
+            return self._folded_at[k]
+        return self._folded_at[k] + original_offset - self._original_at[k]
 
     def finditer(self, pattern: str | re.Pattern[str], start: int = 0,
                  end: int | None = None) -> Iterator[re.Match[str]]:

@@ -57,6 +57,46 @@ def test_fold_is_what_a_folded_document_holds(text):
     assert fold(text) == FoldedText(text).folded
 
 
+def _reference_map(text):
+    """Folded text and, per folded character, the original offset it comes from: built character by character
+    from fold_char and the blank rule (no leading blank, one space for a run), the plain way FoldedText avoids."""
+    from qp_analytics.text import fold_char
+
+    folded, origin = [], []
+    for i, c in enumerate(text):
+        for f in fold_char(c):
+            if f == " " and (not folded or folded[-1] == " "):
+                continue  # a leading blank, or a blank after one
+            folded.append(f)
+            origin.append(i)
+    return "".join(folded), origin
+
+
+_FOLDING = st.text(alphabet=st.sampled_from(list("aAéÉœŒæﬁﬂ…’ \t\n\f\u00ad\u0301x.")) | st.characters(), max_size=80)
+
+
+@given(_FOLDING, st.data())
+def test_folded_offsets_map_back_to_the_characters_they_come_from(text, data):
+    """FoldedText's map, kept as runs, gives for every folded offset the original character it comes from (a
+    ligature's letters all point at the ligature), and for every original offset the first folded character that
+    comes from it or after it: as a map built character by character does."""
+    from qp_analytics.text import FoldedText
+
+    folded, origin = _reference_map(text)
+    ft = FoldedText(text)
+    assert ft.folded == folded
+    for i in range(len(folded)):
+        assert ft.span(i, i + 1).start == origin[i]
+    for o in range(len(text) + 2):
+        assert ft.folded_offset(o) == next((i for i, at in enumerate(origin) if at >= o), len(folded))
+    if folded:
+        start = data.draw(st.integers(0, len(folded) - 1))
+        end = data.draw(st.integers(start + 1, len(folded)))
+        span = ft.span(start, end)
+        assert (span.start, span.end) == (origin[start], origin[end - 1] + 1)
+        assert span.text == text[origin[start]:origin[end - 1] + 1]
+
+
 def _spans(matches):
     """Matches compared by their span and groups."""
     return [(m.span(), m.groupdict()) for m in matches]
