@@ -40,7 +40,8 @@ def format_number(value: float | int | Decimal | None, decimals: int = 0, trim: 
         whole_number, fraction = abs(value), "" if trim else "0" * decimals
         negative = value < 0
     else:
-        rounded = Decimal(str(value)).quantize(_QUANTA[decimals], rounding=ROUND_HALF_UP)
+        exact = value if type(value) is Decimal else Decimal(str(value))
+        rounded = exact.quantize(_QUANTA[decimals], rounding=ROUND_HALF_UP)
         whole, _, fraction = f"{abs(rounded):f}".partition(".")
         if trim:
             fraction = fraction.rstrip("0")
@@ -49,16 +50,19 @@ def format_number(value: float | int | Decimal | None, decimals: int = 0, trim: 
     return sign + f"{whole_number:,}".replace(",", THIN) + ("," + fraction if fraction else "")
 
 
+@functools.lru_cache(maxsize=2**14, typed=True)  # by value and type, as format_number
 def format_euros(value: float | Decimal | None) -> str:
     """Whole euros: 1234567.5 -> '1 234 568 €'."""
     return NA if is_null(value) else format_number(value) + NBSP + "€"
 
 
+@functools.lru_cache(maxsize=2**14, typed=True)  # by value and type, as format_number
 def format_percent(ratio: float | None) -> str:
     """A ratio as a percentage to one decimal: 0.5714 -> '57,1 %', 1.0 -> '100 %'."""
     return NA if is_null(ratio) else format_number(Decimal(str(ratio)) * 100, 1, trim=True) + THIN + "%"
 
 
+@functools.lru_cache(maxsize=2**14, typed=True)  # by value and type, as format_number
 def format_days(value: float | int | None) -> str:
     """'1 jour', '93,5 jours', '−7 jours' (French: singular below two)."""
     if is_null(value):
@@ -71,6 +75,7 @@ def format_date(value: dt.date | None) -> str:
     return NA if value is None else french_date(value)
 
 
+@functools.lru_cache(maxsize=2**14, typed=True)  # by value and type, as format_number
 def format_count(value: int | None, singular: str, plural: str) -> str:
     if value is None:
         return NA
