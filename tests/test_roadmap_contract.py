@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.cli.main import main
-from qp_analytics.reading.roadmap import RoadmapError, parse_roadmap, read_amount, read_date
+from qp_analytics.reading.roadmap import CellError, RoadmapError, parse_roadmap, read_amount, read_date
 from tests.roadmap_builder import HEADERS, Formula, valid_sheets, write_workbook
 
 
@@ -280,6 +280,19 @@ def test_date_spellings(value, spelling):
         "iso": f" {value.isoformat()} ",
     }[spelling]
     assert read_date(cell) == value
+
+
+def test_a_date_text_read_again_gives_the_same_answer_and_a_wrong_one_the_same_refusal():
+    """Date texts are read once per distinct text (they repeat through a workbook): a text read again gives the
+    same date, and a text that is no date is refused each time it is met, with its reason."""
+    assert read_date("05/03/2022") == read_date(" 05/03/2022") == dt.date(2022, 3, 5)
+    for _ in range(2):
+        with pytest.raises(CellError, match="a date that exists"):
+            read_date("31/02/2022")
+        with pytest.raises(CellError, match="between 2000 and 2100"):
+            read_date("01/01/1999")
+        with pytest.raises(CellError, match="an Excel date"):
+            read_date("mars 2022")
 
 
 @settings(max_examples=200)

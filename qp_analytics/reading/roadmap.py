@@ -145,14 +145,26 @@ def read_date(cell: Any) -> dt.date:
             raise CellError(_EXPECTED_DATE)
         value = EXCEL_EPOCH + dt.timedelta(days=int(cell))
     else:
-        m = _DATE_TEXT.match(read_text(cell))
-        if not m:
-            raise CellError(_EXPECTED_DATE)
-        d, mo, y = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(6), m.group(5), m.group(4))
-        try:
-            value = dt.date(int(y), int(mo), int(d))
-        except ValueError:
-            raise CellError(f"a date that exists ({_EXPECTED_DATE})") from None
+        return _text_date(read_text(cell))
+    return _plausible(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_date(text: str) -> dt.date:
+    """A date written as text, read once per distinct text (a workbook's dates repeat, and most are text: some
+    a hundred a roadmap). A text that is no date raises each time (nothing is remembered of it)."""
+    m = _DATE_TEXT.match(text)
+    if not m:
+        raise CellError(_EXPECTED_DATE)
+    d, mo, y = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(6), m.group(5), m.group(4))
+    try:
+        value = dt.date(int(y), int(mo), int(d))
+    except ValueError:
+        raise CellError(f"a date that exists ({_EXPECTED_DATE})") from None
+    return _plausible(value)
+
+
+def _plausible(value: dt.date) -> dt.date:
     if not PLAUSIBLE_YEARS[0] <= value.year <= PLAUSIBLE_YEARS[1]:
         raise CellError(f"a date between {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}")
     return value
