@@ -66,18 +66,9 @@ def file_sha256(path: Path) -> str:
     return digest
 
 
-def fsync_path(path: Path) -> None:
-    """A file, or a folder (its entries), synced to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def link_or_copy(source: Path, target: Path, write: Callable[[Path, bytes], object]) -> None:
     """`target` holding `source`'s bytes: a hard link (the same file: same inode and state, nothing written), or,
-    where links are not allowed, a copy written by `write`."""
+    where links are not allowed, a copy written by `write` (which syncs it)."""
     try:
         os.link(source, target)
     except OSError:

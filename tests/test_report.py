@@ -737,54 +737,6 @@ def test_a_failed_run_leaves_the_previous_report(tmp_path):
     assert "31 janvier 2024" in page(build_report(tmp_path / "marts", out))
 
 
-class SyncWatcher(FileWriter):
-    """Writes as the report does, noting what the folder held each time a whole folder was synced to disk and
-    which files and folders were synced one by one."""
-
-    def __init__(self):
-        self.trees: list[tuple[Path, list[str]]] = []
-        self.files: list[Path] = []
-        self.folders: list[Path] = []
-
-    def sync_tree(self, folder):
-        self.trees.append((folder, sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                                          if p.is_file())))
-        super().sync_tree(folder)
-
-    def sync_file(self, path):
-        self.files.append(path)
-        super().sync_file(path)
-
-    def sync_folder(self, path):
-        self.folders.append(path)
-        super().sync_folder(path)
-
-
-@pytest.mark.parametrize("syncfs", [True, False], ids=["whole filesystem", "file by file"])
-def test_a_whole_report_is_on_disk_before_it_takes_the_place_of_the_last(tmp_path, monkeypatch, syncfs):
-    """A whole report is written into a fresh folder, synced to disk once complete (every page and the manifest,
-    before the folder takes the report's place), then swapped in; where the system cannot sync a filesystem at
-    once, each of its files and folders is synced."""
-    import qp_analytics.report.writing as writing
-
-    if not syncfs:
-        monkeypatch.setattr(writing, "_syncfs", lambda: None)
-    publish(tmp_path / "marts")
-    out = tmp_path / "out"
-    watcher = SyncWatcher()
-    result = build_report(tmp_path / "marts", out, writer=watcher)
-    [(folder, files)] = watcher.trees
-    assert folder.parent == tmp_path and folder.name.startswith(".out.tmp-") and not folder.exists()
-    expected = sorted(["index.html", "report.json", *(f"territoires/{t}.html" for t in (ALPHA, BETA, GAMMA))])
-    assert files == expected == sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert len(result.redrawn) == 4
-    if syncfs:
-        assert watcher.files == []
-    else:
-        assert sorted(p.relative_to(folder).as_posix() for p in watcher.files) == expected
-        assert {folder, folder / "territoires"} <= set(watcher.folders)
-
-
 # -- drawn again only where it changed ---------------------------------------------------------------------
 
 def _short(marts: dict) -> dict:

@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from qp_analytics.dictionary import columns_frame, dictionary_markdown
-from qp_analytics.files import fsync_path, link_or_copy
+from qp_analytics.files import link_or_copy
 from qp_analytics.publication.exports import WORKBOOK, export_names, write_exports
 from qp_analytics.publication.releases import CURRENT, PENDING, RELEASES, current_release, no_run_publishing, publishing
 from qp_analytics.schema import MARTS, TABLES, Table, release_name
@@ -75,9 +75,17 @@ def _write_later(release: Path, write: Callable[[Path], object]) -> None:
     exports_written waits for them."""
     def exports() -> None:
         write(release)
-        fsync_path(release)
+        _fsync_dir(release)
 
     _EXPORTS_LATER[release.name] = _exporter().submit(exports)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_file(path: Path, data: bytes) -> str:
@@ -244,10 +252,10 @@ def _publish(marts_dir: str | Path, frames: Mapping[str, pl.DataFrame], as_of: d
                 "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": files,
                 "exports": exports, "exports_version": version, "parquet_writer": parquet_writer()}
     _write_file(staging / "release.json", json.dumps(manifest, indent=2).encode("utf-8"))
-    fsync_path(staging)
+    _fsync_dir(staging)
     final = releases / release_id
     os.rename(staging, final)
-    fsync_path(releases)
+    _fsync_dir(releases)
     if exports_later:
         _write_later(final, write)
     if activate:
@@ -321,7 +329,7 @@ def activate_release(marts_dir: str | Path, release: Path, prune: bool = True) -
     link.unlink(missing_ok=True)  # left by a run killed right here
     os.symlink(Path(RELEASES) / release.name, link)
     os.replace(link, root / CURRENT)
-    fsync_path(root)
+    _fsync_dir(root)
     (release / PENDING).unlink(missing_ok=True)
     for path in release.iterdir():
         if path.name != "release.json":

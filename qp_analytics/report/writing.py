@@ -5,9 +5,7 @@ A page is kept (not drawn again) when the manifest says it was drawn by this cod
 the file is still what was written (its SHA-256); anything else — no manifest, another code version, other
 inputs, a page deleted or edited — draws it again."""
 
-import ctypes
 import datetime as dt
-import functools
 import hashlib
 import importlib.metadata
 import json
@@ -20,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qp_analytics.files import file_state, fsync_path, link_or_copy
+from qp_analytics.files import file_state, link_or_copy
 from qp_analytics.report.rendering import templates_digest
 from qp_analytics.report.source import ReportError
 from qp_analytics.report.territory import TERRITORY_FOLDER
@@ -45,35 +43,14 @@ def sha256(data: bytes) -> str:
 
 
 class FileWriter:
-    """Puts files on disk: the one seam through which pages are written (tests may count or fail writes here).
-    A file written is on disk for sure once synced (`sync_file`, or `sync_tree` for a folder written whole),
-    before the report points at it. Its methods may be called from several threads at once."""
+    """Puts files on disk, each synced before the report points at it: the one seam through which pages are
+    written (tests may count or fail writes here). Its methods may be called from several threads at once."""
 
     def write(self, path: Path, data: bytes) -> None:
         with path.open("wb") as fh:
             fh.write(data)
-
-    def sync_file(self, path: Path) -> None:
-        fsync_path(path)
-
-    def sync_tree(self, folder: Path) -> None:
-        """Every file and folder under `folder` on disk: its filesystem synced at once where the system can
-        (Linux's syncfs: 1,400 pages synced one by one cost 0.25-0.45 s and as much CPU, the whole folder at
-        once 0.02-0.05 s), else each file and folder synced in turn."""
-        syncfs = _syncfs()
-        if syncfs is not None:
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                if syncfs(fd) != 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, f"syncing the filesystem of {folder}: {os.strerror(error)}")
-            finally:
-                os.close(fd)
-            return
-        for root, _, files in os.walk(folder):
-            for name in files:
-                self.sync_file(Path(root) / name)
-            self.sync_folder(Path(root))
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def keep(self, source: Path, target: Path) -> None:
         """Put a kept page (its bytes already checked) in the new report: a hard link (same file: same inode,
@@ -81,18 +58,11 @@ class FileWriter:
         link_or_copy(source, target, self.write)
 
     def sync_folder(self, path: Path) -> None:
-        fsync_path(path)
-
-
-@functools.cache
-def _syncfs() -> Any:
-    """The C library's syncfs (flush one filesystem: Linux), or None where there is none."""
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    syncfs.argtypes, syncfs.restype = [ctypes.c_int], ctypes.c_int
-    return syncfs
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def check_out_dir(out_dir: Path, option: str = "--out") -> None:
@@ -183,7 +153,8 @@ def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage
     moved = False
     try:
         (staging / TERRITORY_FOLDER).mkdir()
-        # every file written, then the whole folder synced to disk (sync_tree) before the swap; several at once
+        # each file written and synced to disk before the swap; several at once (the disk, not the CPU, is
+        # what they wait for: 1 400 pages one after the other take seconds)
         with ThreadPoolExecutor(max_workers=WRITERS) as pool:
             jobs = [pool.submit(writer.write, staging / relative, text.encode("utf-8"))
                     for relative, text in drawn.items()]
@@ -193,7 +164,6 @@ def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage
                 job.result()  # an error is raised here; the files still being written finish before the pool closes
         record_file_states(staging, manifest["pages"])
         writer.write(staging / REPORT_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
-        writer.sync_tree(staging)
         if out_dir.exists():
             os.rename(out_dir, old)
             moved = True
@@ -224,7 +194,6 @@ def write_pages(out_dir: Path, drawn: Mapping[str, str], manifest: dict[str, Any
         tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
             writer.write(tmp, text.encode("utf-8"))
-            writer.sync_file(tmp)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
