@@ -115,6 +115,7 @@ def read_text(cell: Any) -> str:
     return str(cell).strip()
 
 
+@functools.lru_cache(maxsize=65536, typed=True)  # by cell and type (True, 1 and 1.0 read otherwise)
 def read_code(cell: Any, allowed: tuple[str, ...]) -> str:
     code = fold_code(read_text(cell))
     if code not in allowed:
@@ -122,8 +123,10 @@ def read_code(cell: Any, allowed: tuple[str, ...]) -> str:
     return code
 
 
+@functools.lru_cache(maxsize=65536, typed=True)
 def read_partner(cell: Any) -> str:
-    """A national partner's code, or another organisation's name as written (trimmed)."""
+    """A national partner's code, or another organisation's name as written (trimmed). Remembered, as codes are:
+    a roadmap names its partners some ninety times."""
     text = read_text(cell)
     code = fold_code(text)
     return code if code in PARTNER_CODES else text
@@ -172,6 +175,10 @@ def _plausible(value: dt.date) -> dt.date:
 
 _CENT = Decimal("0.01")
 _GROUPED = re.compile(r"^\d{1,3}(?:\.\d{3})+$")
+_EURO_SIGN = re.compile(r"(?:€|eur(?:os?)?)$", re.IGNORECASE)
+_AMOUNT_SPACES = re.compile(r"[\s\u00a0\u202f']")
+_PLAIN_AMOUNT = re.compile(r"-?\d+(?:\.\d+)?")
+_DIGITS = re.compile(r"\d+")
 # The largest values the warehouse's columns hold (an amount: DECIMAL(14,2); a version: INTEGER): a cell beyond
 # them is refused here, with its place, rather than failing the load of every territory's roadmap
 AMOUNT_LIMIT = Decimal("1000000000000")
@@ -186,13 +193,13 @@ def read_amount(cell: Any) -> Decimal:
         value = Decimal(repr(cell)) if isinstance(cell, float) else Decimal(cell)
     else:
         text = read_text(cell)
-        text = re.sub(r"(?:€|eur(?:os?)?)$", "", text, flags=re.IGNORECASE).strip()
-        text = re.sub(r"[\s\u00a0\u202f']", "", text)
+        text = _EURO_SIGN.sub("", text).strip()
+        text = _AMOUNT_SPACES.sub("", text)
         if "," in text:
             text = text.replace(".", "").replace(",", ".")
         elif _GROUPED.match(text):
             text = text.replace(".", "")
-        if not re.fullmatch(r"-?\d+(?:\.\d+)?", text):
+        if not _PLAIN_AMOUNT.fullmatch(text):
             raise CellError("an amount in euros (e.g. 1 250 000,50 €)")
         value = Decimal(text)
     if not value.is_finite():
@@ -208,7 +215,7 @@ def read_amount(cell: Any) -> Decimal:
 
 def read_int(cell: Any) -> int:
     text = read_text(cell)
-    if not re.fullmatch(r"\d+", text):
+    if not _DIGITS.fullmatch(text):
         raise CellError("a whole number")
     if int(text) > INT_LIMIT:
         raise CellError(f"a whole number up to {INT_LIMIT}")
