@@ -76,11 +76,20 @@ _LEAVES = frozenset({str, int, float, bool, type(None), dt.date})  # returned as
 
 def plain(value: Any) -> Any:
     """A value as dataclasses.asdict gives it (dataclasses as dicts, containers copied, recursively), at a
-    tenth of its cost: asdict deep-copies every leaf (a parse's provenance holds hundreds)."""
-    if type(value) in _LEAVES or isinstance(value, str | int | float | bool | dt.date | None):
+    tenth of its cost: asdict deep-copies every leaf (a parse's provenance holds hundreds). Leaves are told by
+    their exact type before any call (most of a parse's values are strings and offsets)."""
+    kind = type(value)
+    if kind in _LEAVES:
         return value
-    if is_dataclass(value) and not isinstance(value, type):
-        return {name: plain(getattr(value, name)) for name in _field_names(type(value))}
+    if kind is list:
+        return [v if type(v) in _LEAVES else plain(v) for v in value]
+    if kind is dict:
+        return {k if type(k) in _LEAVES else plain(k): v if type(v) in _LEAVES else plain(v) for k, v in value.items()}
+    names = _dataclass_fields(kind)
+    if names is not None:
+        return {name: v if type(v := getattr(value, name)) in _LEAVES else plain(v) for name in names}
+    if isinstance(value, str | int | float | bool | dt.date | None):
+        return value
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, dict):
@@ -91,8 +100,9 @@ def plain(value: Any) -> Any:
 
 
 @functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+def _dataclass_fields(cls: type) -> tuple[str, ...] | None:
+    """A dataclass type's field names, None for any other type."""
+    return tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
 
 
 def plain_dict(record: Any) -> dict[str, Any]:
