@@ -172,23 +172,30 @@ def test_materialize_refuses_outputs_it_could_not_write_before_anything_is_writt
         assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
 
 
-def test_an_evaluation_date_after_today_is_warned_of(tmp_path, small_raw):
-    """--as-of in the future (a mistyped year) counts what is not due yet as late: said on stderr, not refused
-    (a projection is a use); today and before, nothing said."""
+def test_an_evaluation_date_after_today_or_before_the_programme_is_warned_of(tmp_path, small_raw):
+    """--as-of in the future (a mistyped year) counts what is not due yet as late, one before the programme's
+    announcement (29 January 2021) finds nothing due: each said on stderr, not refused (a projection, or a look
+    at the start, is a use); from that day to today, nothing said."""
     import datetime as dt
 
     raw, _ = small_raw
     tomorrow = dt.date.today() + dt.timedelta(days=1)
-    for day, warned in ((tomorrow, True), (dt.date.today(), False), (dt.date(2023, 6, 30), False)):
+    days = ((tomorrow, "after"), (dt.date.today(), None), (dt.date(2023, 6, 30), None), (dt.date(2021, 1, 29), None),
+            (dt.date(2021, 1, 28), "before"), (dt.date(1921, 6, 30), "before"))
+    for day, warned in days:
         # an unknown territory: the request is refused after the warning, before any run
         result = CliRunner().invoke(main, ["materialize", "--raw-dir", str(raw), "--warehouse",
                                            str(tmp_path / "w.duckdb"), "--marts-dir", str(tmp_path / "marts"),
                                            "--as-of", day.isoformat(), "--territory", "nowhere"])
         assert result.exit_code == 2 and "unknown territory id(s): nowhere" in result.output
-        warning = (f"warning: the evaluation date {day.isoformat()} is after today ({dt.date.today().isoformat()}): "
-                   "deadlines up to it count as passed, so what is due by then and not done yet counts as late or "
-                   "missing\n")
-        assert (warning in result.output) is warned, result.output
+        after = (f"warning: the evaluation date {day.isoformat()} is after today ({dt.date.today().isoformat()}): "
+                 "deadlines up to it count as passed, so what is due by then and not done yet counts as late or "
+                 "missing\n")
+        before = (f"warning: the evaluation date {day.isoformat()} is before the programme was announced "
+                  "(2021-01-29): no convention, roadmap or action of it is due by then, so the marts count nearly "
+                  "everything as pending or not yet done\n")
+        assert (after in result.output, before in result.output) == (warned == "after", warned == "before"), \
+            result.output
 
 
 def test_materialize_bad_registry_and_bad_date(tmp_path):

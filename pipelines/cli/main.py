@@ -33,6 +33,9 @@ T = TypeVar("T")
 # handlers, so run after them: they still close and flush what they hold, as do the interpreter's own).
 atexit.register(gc.freeze)
 FULL_COLLECTIONS_RARER = 10  # a run's automatic full collections: one where there would be ten (see materialize)
+# the Comité interministériel des villes announced the programme on this day (DOMAIN.md): an evaluation date
+# before it is most likely a mistyped year
+PROGRAMME_ANNOUNCED = dt.date(2021, 1, 29)
 
 PARTY_LABELS = {"etat": "État", "intercommunalite": "Intercommunalité", "chef_de_file": "Chef de file",
                 "partenaires": "Partenaires"}
@@ -262,6 +265,10 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
         click.echo(f"warning: the evaluation date {as_of_date.isoformat()} is after today "
                    f"({dt.date.today().isoformat()}): deadlines up to it count as passed, so what is due by then and "
                    "not done yet counts as late or missing", err=True)
+    elif as_of_date < PROGRAMME_ANNOUNCED:  # a mistyped year too: every figure would read "not yet"
+        click.echo(f"warning: the evaluation date {as_of_date.isoformat()} is before the programme was announced "
+                   f"({PROGRAMME_ANNOUNCED.isoformat()}): no convention, roadmap or action of it is due by then, "
+                   "so the marts count nearly everything as pending or not yet done", err=True)
     reports = report_folder(marts_dir, report_dir)
     raw_files: dict = {}  # the raw files' states and hashes, kept in the stamp for the next request
     stamp = unchanged.last_stamp(warehouse)  # read once: its raw files' hashes, then what it says of the run
