@@ -68,6 +68,7 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 _BLANK_RUN = re.compile(r"^ +| {2,}")
+_LEADING_BLANKS, _BLANKS = re.compile(r" +"), re.compile(r" {2,}")  # _BLANK_RUN's two alternatives
 
 
 @functools.lru_cache(maxsize=64)
@@ -83,7 +84,6 @@ def _add_run(runs: list[tuple[int, int, bool]], run: tuple[int, int, bool]) -> N
         runs[-1] = run
     else:
         runs.append(run)
-_LEADING_BLANKS, _BLANKS = re.compile(r" +"), re.compile(r" {2,}")  # _BLANK_RUN's two alternatives
 
 
 @dataclass(frozen=True)
