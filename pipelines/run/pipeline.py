@@ -30,7 +30,7 @@ from qp_analytics.warehouse.database import Warehouse
 
 # Every in-process run validates in a validator process (quality.validator_for_run), where GX's import (3–7 s)
 # overlaps the run's other work (a full run at 1,400 territories: 40.0 s, against 44.8 s for session 8's code,
-# which validated in the run's process; docs/scale.md). Each batch of frames is shared between the validator and
+# which validated in the run's process; docs/scale-history.md). Each batch of frames is shared between the validator and
 # copies of it forked for the batch, one per core. Until session 17, runs of more than 48 territories validated
 # in the validator alone: the copies gained nothing there and took the peak of a full run at 1,400 to 944–1,010
 # MiB (proportional sets). With GX's objects frozen out of the garbage collector's sight (quality._serve), a copy
