@@ -174,3 +174,26 @@ def test_a_fingerprint_is_the_sha256_of_its_parts_written_as_json_with_sorted_ke
     text = f'["stage", "{code_version()}", {{"a": "é", "b": 1}}, [null, "2024-01-02"], "x"]'
     assert fingerprint("stage", {"b": 1, "a": "é"}, [None, dt.date(2024, 1, 2)], "x") == \
         hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_stages_recorded_together_replace_only_their_own_territories_fingerprints(tmp_path):
+    """record_stages, as the checks call it for a stage per table: each stage's fingerprints of the territories
+    given are replaced; the same territories under another stage, and the other territories, are left as they
+    were; a stage given no territory changes nothing."""
+    from qp_analytics.warehouse.database import ensure_tables
+    from qp_analytics.warehouse.incremental import FINGERPRINTS, record, record_stages
+
+    def stored(con) -> set[tuple[str, str, str]]:
+        return set(con.execute(f"SELECT stage, territory_id, fingerprint FROM {FINGERPRINTS}").fetchall())
+
+    with Warehouse(tmp_path / "w.duckdb").connect() as con:
+        ensure_tables(con)
+        for stage in ("a", "b", "c"):
+            record(con, stage, {t: f"{stage}-{t}-old" for t in ("t1", "t2", "t3")})
+        record_stages(con, {"a": {"t1": "a-t1-new", "t2": "a-t2-new"}, "b": {"t3": "b-t3-new"}, "c": {}})
+        assert stored(con) == {
+            ("a", "t1", "a-t1-new"), ("a", "t2", "a-t2-new"), ("a", "t3", "a-t3-old"),
+            ("b", "t1", "b-t1-old"), ("b", "t2", "b-t2-old"), ("b", "t3", "b-t3-new"),
+            ("c", "t1", "c-t1-old"), ("c", "t2", "c-t2-old"), ("c", "t3", "c-t3-old")}
+        record_stages(con, {})
+        assert len(stored(con)) == 9

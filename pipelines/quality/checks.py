@@ -33,7 +33,7 @@ from qp_analytics.quality.suites import (
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.schema import MARTS, TABLES
 from qp_analytics.warehouse.database import Warehouse, ensure_tables, id_list, transaction
-from qp_analytics.warehouse.incremental import FINGERPRINTS, fingerprint, record, to_process
+from qp_analytics.warehouse.incremental import FINGERPRINTS, fingerprint, record_stages, to_process
 
 CHECK_NAME = "great_expectations"
 # fingerprint stages (staging.input_fingerprints): what passed the suites last, a digest of the rows and the
@@ -117,12 +117,12 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings, ware
         # each table's outcomes depend only on what its fingerprints cover: a table is recorded when all its
         # checks passed; one with a warning (non-blocking) is looked at again until it is mended
         passed = _passed_tables(outcomes)
+        recorded = {_stage(VALIDATED, table): due[table] for table in sorted(passed & set(due))}
+        if registry_due and "core.territories" in passed:
+            recorded[REGISTRY_VALIDATED] = registry
         with transaction(con):
             _drop_superseded(con)
-            for table in passed & set(due):
-                record(con, _stage(VALIDATED, table), due[table])
-            if registry_due and "core.territories" in passed:
-                record(con, REGISTRY_VALIDATED, registry)
+            record_stages(con, recorded)
     territories = sorted({t for prints in due.values() for t in prints})
     tables = sorted(table for table, prints in due.items() if prints)
     context.log.info(f"core rows validated for {len(territories)} territories in {len(tables)} tables (the other "
@@ -150,9 +150,9 @@ def marts_quality(context: AssetCheckExecutionContext, settings: QpSettings, war
         passed = _passed_tables(outcomes)
         with transaction(con):
             _drop_superseded(con)
-            for name in due:
-                if name in passed and ACROSS_MARTS in passed:  # its checks, and the one across the marts
-                    record(con, _stage(MARTS_VALIDATED, name), contents[name])
+            # a mart's checks passed, and the one across the marts
+            record_stages(con, {_stage(MARTS_VALIDATED, name): contents[name] for name in due
+                                if name in passed and ACROSS_MARTS in passed})
     context.log.info(f"marts validated: {', '.join(due)}" if due else
                      "marts unchanged since they passed: not validated again")
     yield from check_results(outcomes, list(MARTS), {"validated": bool(due), "marts_validated": len(due)})

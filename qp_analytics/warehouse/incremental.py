@@ -123,13 +123,30 @@ def rejected_at(con: duckdb.DuckDBPyConnection, stages: Iterable[str], territory
     return [t for t in found if t in wanted]
 
 
+_PAIR = "\x1e"  # joins a stage and a territory id in record_stages (the ASCII record separator: in neither)
+
+
 def record(con: duckdb.DuckDBPyConnection, stage: str, fingerprints: Mapping[str, str]) -> None:
     """Store what the stage processed, inside the caller's transaction (with the rows it describes). Only
     accepted territories are recorded: a rejected one keeps the fingerprint of its last good data."""
+    record_stages(con, {stage: fingerprints})
+
+
+def record_stages(con: duckdb.DuckDBPyConnection, fingerprints: Mapping[str, Mapping[str, str]]) -> None:
+    """`record` for several stages at once ({stage: {territory: fingerprint}}): one delete and one insert for
+    them all (the core checks record a stage per table: 25 writes of 1,400 rows each took 0.19 s)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = TABLES[FINGERPRINTS].frame([{"territory_id": t, "stage": stage, "fingerprint": f, "recorded_at": now}
-                                       for t, f in fingerprints.items()])
-    replace_rows(con, FINGERPRINTS, list(fingerprints), rows, f" AND stage = {sql_literal(stage)}")
+                                       for stage, prints in fingerprints.items() for t, f in prints.items()])
+    if rows.height == 0:
+        return
+    if len(fingerprints) == 1:
+        (stage, prints), = fingerprints.items()
+        replace_rows(con, FINGERPRINTS, list(prints), rows, f" AND stage = {sql_literal(stage)}")
+        return
+    pairs = [f"{stage}{_PAIR}{t}" for stage, prints in fingerprints.items() for t in prints]
+    replace_rows(con, FINGERPRINTS, sorted({t for prints in fingerprints.values() for t in prints}), rows,
+                 f" AND stage || chr({ord(_PAIR)}) || territory_id IN (SELECT unnest({id_list(pairs)}))")
 
 
 # -- a stage's work, the same for every stage ----------------------------------------------------------------
