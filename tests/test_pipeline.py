@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import json
 
 import duckdb
 import pytest
@@ -152,6 +153,12 @@ def test_whole_run_then_query(tmp_path):
     provenance = dict(query(warehouse, "SELECT source_provenance, count(*) FROM core.conventions GROUP BY 1"))
     assert provenance == {"real": 1, "illustrative": 13}
     assert query(warehouse, "SELECT count(*) FROM staging.rejections") == [(0,)]
+    # the report, drawn during the run beside the marts, took its place once the run's release was made current
+    # (the release it names is the current one), and nothing waits beside it
+    current = (tmp_path / "marts" / "current").resolve().name
+    manifest = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    assert manifest["whole_release"] == summary.release.name == current
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".report")) == []
 
     # re-running replaces rows, never appends
     before = query(warehouse, "SELECT count(*) FROM core.convention_field_sources")

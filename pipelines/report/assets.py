@@ -40,9 +40,12 @@ def evaluation_report(context: AssetExecutionContext, settings: QpSettings) -> M
         context.log.info(f"the report in {out} already shows release {shown.name}, whole: not drawn again")
         return MaterializeResult(metadata={"release": shown.name, "redrawn": False,
                                            "index": MetadataValue.path(str(out / "index.html"))})
-    result = build_report(settings.marts_dir, out, release=release)
+    # a run whose caller makes its release current afterwards (the command line, once the warehouse is committed)
+    # leaves its report beside the current one, swapped in with the release (pipelines.run.pipeline)
+    pending = release is not None and not settings.activate_release
+    result = build_report(settings.marts_dir, out, release=release, pending=pending)
     context.log.info(f"report of release {result.release} (as_of {result.as_of.isoformat()}): "
-                     f"{len(result.pages)} pages in {out}")
+                     f"{len(result.pages)} pages {'ready for' if pending else 'in'} {out}")
     return MaterializeResult(metadata={
         "pages": len(result.pages),
         "as_of": result.as_of.isoformat(),
@@ -50,4 +53,5 @@ def evaluation_report(context: AssetExecutionContext, settings: QpSettings) -> M
         "index": MetadataValue.path(str(result.index)),
         "territory_pages": MetadataValue.path(str(out / "territoires")),
         "redrawn": True,
+        "pending": pending,
     })

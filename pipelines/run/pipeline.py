@@ -25,7 +25,7 @@ from qp_analytics.quality.suites import KeptValidator, validator_for_run
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.report import report_folder
 from qp_analytics.report.source import ReportError
-from qp_analytics.report.writing import check_out_dir
+from qp_analytics.report.writing import check_out_dir, discard_pending, pending_folder, swap_in
 from qp_analytics.warehouse.database import Warehouse
 
 # Every in-process run validates in a validator process (quality.validator_for_run), where GX's import (3–7 s)
@@ -68,7 +68,8 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
         require_storage(dagster_home())  # the instance the run records on, made on first use
     except InstanceError as exc:
         raise RunRequestError(str(exc)) from None
-    unusable = unusable_outputs(warehouse, marts_dir, report_folder(marts_dir, options.report_dir))
+    reports = report_folder(marts_dir, options.report_dir)
+    unusable = unusable_outputs(warehouse, marts_dir, reports)
     if unusable:
         raise RunRequestError(unusable)
     registry = [t.territory_id for t in read_registry(raw_dir)]
@@ -85,6 +86,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
     # it for the orphan of a killed run
     with _pruned_after(marts_dir), apart as validator, warehouse_lock(warehouse, wait, echo), publishing(marts_dir):
         work = working_copy(warehouse)
+        release_written: str | None = None  # the release this run wrote, until its report is in place
         try:
             echo(f"Materialising {len(selected)} territories (as_of {as_of.isoformat()}) from {raw_dir}"
                  + ("" if options.executor == "in-process" else f", {options.executor} executor"))
@@ -101,6 +103,7 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
             else:
                 with execution.execute(settings, selected, options, echo) as result:
                     summary = summarise(result, work, selected, as_of, started, warehouse)
+            release_written = summary.release.name if summary.release is not None else None
             summary.unknown_files = unknown_files(raw_dir, registry)
             if summary.release is not None and not (summary.data_failures or summary.failed_quality):
                 try:
@@ -116,11 +119,18 @@ def run_pipeline(raw_dir: Path, warehouse: Path, marts_dir: Path, as_of: dt.date
                 commit_working_copy(work, warehouse)
                 if summary.release is not None:
                     activate_release(marts_dir, summary.release, prune=False)
+                    # the report of the release, drawn beside the last one, takes its place now that it is current
+                    drawn = pending_folder(reports, summary.release.name)
+                    if drawn.is_dir():
+                        swap_in(reports, drawn)
+                    release_written = None
                 if summary.failures:
                     echo("The HTML report was not written (see below); the warehouse and marts of this run are kept")
         finally:
             exports_settled()  # no thread left writing into the marts folder, however the run ended
             remove_working_copy(work)
+            if release_written is not None:  # a report drawn for a release that was not made current: removed
+                discard_pending(reports, release_written)
     return summary
 
 

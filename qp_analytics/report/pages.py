@@ -49,6 +49,7 @@ from qp_analytics.report.writing import (
     FileWriter,
     check_out_dir,
     kept_pages,
+    pending_folder,
     read_manifest,
     report_version,
     sha256,
@@ -98,7 +99,8 @@ def national_content(release: Release, code_version: str) -> str | None:
 
 def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequence[str] | None = None,
                  release: str | Path | None = None, *, renderer: Renderer | None = None,
-                 writer: FileWriter | None = None, code_version: str | None = None) -> ReportResult:
+                 writer: FileWriter | None = None, code_version: str | None = None,
+                 pending: bool = False) -> ReportResult:
     """Bring the evaluation report of one release of the marts in out_dir up to date.
 
     release: a release folder (`<marts_dir>/releases/<id>`) to render instead of the current one.
@@ -107,7 +109,9 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     Pages whose inputs and code are those of the page in out_dir, still intact, are kept; the others are drawn,
     in memory, before anything is written: a failure leaves the previous report.
     renderer, writer, code_version: what draws the pages, what writes them, the code version stamped on them
-    (default: this code's, report_version())."""
+    (default: this code's, report_version()).
+    pending: the whole report is written beside out_dir (`pending_folder`) and left there, for the caller to put
+    in place once the release is made current (`swap_in`), or to discard (`discard_pending`)."""
     out = Path(out_dir)
     data = load_release(marts_dir, release)
     ids = sorted(data.marts["mart_evaluation_territories"]["territory_id"].to_list())
@@ -116,6 +120,8 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
         raise ReportError(f"{data.folder}: invalid territory id(s) {', '.join(map(repr, unsafe))} in "
                           "mart_evaluation_territories")
     whole = territories is None
+    if pending and not whole:
+        raise ValueError("a report left pending is a whole one (territories=None)")
     if not whole:
         wanted = list(dict.fromkeys(territories or ()))
         unknown = [t for t in wanted if t not in ids]
@@ -183,7 +189,8 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
         manifest = {"generator": GENERATOR, **drawn_stamp, "release_dir": str(data.folder),
                     "whole_release": data.release_id, "pages": records,
                     "charts": charts}
-        write_whole(out, drawn, kept.values(), manifest, writer)
+        write_whole(out, drawn, kept.values(), manifest, writer,
+                    pending=pending_folder(out, data.release_id) if pending else None)
     else:
         # pages drawn from the release the report was last drawn whole from leave it whole; others do not
         same = previous.get("whole_release") == data.release_id and previous.get("release_dir") == str(data.folder)

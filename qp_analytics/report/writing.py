@@ -137,20 +137,27 @@ def kept_pages(out_dir: Path, manifest: Mapping[str, Any], digests: Mapping[str,
     return {relative: kept[relative] for relative in digests if relative in kept}
 
 
-def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage], manifest: dict[str, Any],
-                writer: FileWriter) -> None:
-    """Write a whole report into a fresh folder beside out_dir — the pages drawn, and the kept ones linked from
-    the current report — then put it in out_dir's place.
+def pending_folder(out_dir: Path, release_id: str) -> Path:
+    """Where a whole report of this release waits, written and synced, for its release to be made current
+    (`write_whole`'s pending): beside out_dir."""
+    return out_dir.parent / f".{out_dir.name}.pending-{release_id}"
 
-    Until the first rename out_dir is untouched; the two renames are back to back (out_dir is missing only
-    between them, and put back if the second fails). Leftovers of an interrupted run are removed later."""
+
+def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage], manifest: dict[str, Any],
+                writer: FileWriter, pending: Path | None = None) -> None:
+    """Write a whole report into a fresh folder beside out_dir — the pages drawn, and the kept ones linked from
+    the current report — then put it in out_dir's place (`swap_in`).
+
+    pending (`pending_folder`): the report is written there and left, synced, for the caller to swap in once the
+    release it shows is made current (`swap_in`; `discard_pending` if it is not): a run whose release the command
+    line makes current after the warehouse's commit must not show it before. Until the swap out_dir is untouched.
+    Leftovers of an interrupted run are removed later."""
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    staging = parent / f".{out_dir.name}.tmp-{token}"
-    old = parent / f".{out_dir.name}.old-{token}"
+    staging = pending or parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    if pending is not None:
+        shutil.rmtree(pending, ignore_errors=True)  # an earlier drawing of the same release, never swapped in
     staging.mkdir()
-    moved = False
     try:
         (staging / TERRITORY_FOLDER).mkdir()
         # each file written and synced to disk before the swap; several at once (the disk, not the CPU, is
@@ -164,6 +171,24 @@ def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage
                 job.result()  # an error is raised here; the files still being written finish before the pool closes
         record_file_states(staging, manifest["pages"])
         writer.write(staging / REPORT_MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+        if pending is None:
+            swap_in(out_dir, staging, writer)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if pending is not None:
+        writer.sync_folder(parent)  # the pending folder's entry; swap_in syncs the swap
+
+
+def swap_in(out_dir: Path, staging: Path, writer: FileWriter | None = None) -> None:
+    """Put a report folder written whole (staging, beside out_dir) in out_dir's place: the two renames back to
+    back (out_dir is missing only between them, and put back if the second fails), then the folder before
+    removed, and an interrupted run's leftovers older than an hour."""
+    writer = writer or FileWriter()
+    parent = out_dir.parent
+    old = parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+    moved = False
+    try:
         if out_dir.exists():
             os.rename(out_dir, old)
             moved = True
@@ -171,18 +196,23 @@ def write_whole(out_dir: Path, drawn: Mapping[str, str], kept: Iterable[KeptPage
     except BaseException:
         if moved and not out_dir.exists():
             os.rename(old, out_dir)
-        shutil.rmtree(staging, ignore_errors=True)
         raise
     writer.sync_folder(parent)
     shutil.rmtree(old, ignore_errors=True)
     # an interrupted run's leftovers; a folder being written right now by another run is younger than this
     stale = dt.datetime.now().timestamp() - 3600
-    for leftover in [*parent.glob(f".{out_dir.name}.tmp-*"), *parent.glob(f".{out_dir.name}.old-*")]:
+    for leftover in [*parent.glob(f".{out_dir.name}.tmp-*"), *parent.glob(f".{out_dir.name}.old-*"),
+                     *parent.glob(f".{out_dir.name}.pending-*")]:
         try:
             if leftover.stat().st_mtime < stale:
                 shutil.rmtree(leftover, ignore_errors=True)
         except OSError:
             continue
+
+
+def discard_pending(out_dir: Path, release_id: str) -> None:
+    """Remove the report of a release that will not be made current (its run failed after drawing it)."""
+    shutil.rmtree(pending_folder(out_dir, release_id), ignore_errors=True)
 
 
 def write_pages(out_dir: Path, drawn: Mapping[str, str], manifest: dict[str, Any], writer: FileWriter) -> None:
