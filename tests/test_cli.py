@@ -125,6 +125,11 @@ def test_materialize_end_to_end(tmp_path):
     assert "Nothing changed since the run of" in skipped.stderr and "Materialising" not in skipped.stderr
     assert skipped.stdout == again.stdout  # the forced run's summary, word for word
     assert _runs_recorded(runs_db) == before
+    # a request refused before anything is written (an unknown territory) keeps the stamp: the next one is skipped
+    refused = subprocess.run([*proc.args, "--territory", "nowhere"], capture_output=True, text=True, cwd=REPO)
+    assert refused.returncode == 2 and "unknown territory id(s): nowhere" in refused.stderr
+    skipped = subprocess.run(proc.args, capture_output=True, text=True, cwd=REPO)
+    assert "Nothing changed since the run of" in skipped.stderr and skipped.stdout == again.stdout
     # a run that is not clean (a roadmap that is no workbook) leaves no stamp: the next request runs again
     next(iter(sorted((raw / "roadmaps").glob("*.xlsx")))).write_bytes(b"not a workbook")
     rejected = subprocess.run(proc.args, capture_output=True, text=True, cwd=REPO)

@@ -312,12 +312,14 @@ def materialize(raw_dir: Path, warehouse: Path, marts_dir: Path, report_dir: Pat
                                territories=list(territories), echo=lambda m: click.echo(m, err=True), wait=wait,
                                options=options)
     except RegistryError as exc:
+        unchanged.put_back(warehouse, stamp)  # refused before anything was written
         fail(exc.problems)
         return
     except RunFault as exc:  # the disk or the folder, not the request: status 1, as a failed run
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except RunRequestError as exc:
+        unchanged.put_back(warehouse, stamp)  # refused before anything was written
         fail(str(exc))
         return
     finally:

@@ -125,9 +125,14 @@ def record_clean_run(inputs: dict, warehouse: Path, marts_dir: Path, report_dir:
                      raw_files: dict | None = None) -> None:
     """Stamp a clean run (written whole, or not at all: a stamp that cannot be written only means the next
     request runs), with the raw files' states and hashes inputs_stamp saw (raw_files)."""
+    _write(warehouse, {"inputs": inputs, "outputs": outputs_state(warehouse, marts_dir, report_dir),
+                       "summary": summary, "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                       "raw_files": raw_files or {}})
+
+
+def _write(warehouse: Path, body: dict) -> None:
+    """The stamp written whole, or not at all."""
     path = stamp_path(warehouse)
-    body = {"inputs": inputs, "outputs": outputs_state(warehouse, marts_dir, report_dir), "summary": summary,
-            "finished_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "raw_files": raw_files or {}}
     partial = path.with_name(path.name + ".partial")
     try:
         partial.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -139,3 +144,10 @@ def record_clean_run(inputs: dict, warehouse: Path, marts_dir: Path, report_dir:
 def forget(warehouse: Path) -> None:
     """No stamp: the next request runs (after a run that was not clean)."""
     stamp_path(warehouse).unlink(missing_ok=True)
+
+
+def put_back(warehouse: Path, stamp: dict | None) -> None:
+    """The stamp forgotten before a request that was then refused, written again as it was (a refused request
+    writes nothing: what the stamp says of the outputs still holds)."""
+    if stamp is not None:
+        _write(warehouse, stamp)
