@@ -13,6 +13,17 @@ from qp_analytics.warehouse.incremental import Stage, StageRun, run_stage
 
 TableMetadata = Callable[[duckdb.DuckDBPyConnection, str, StageRun], dict]
 
+# The order of an in-process run's steps where the graph leaves it open (Dagster runs the ready step of highest
+# "dagster/priority" first; the others have 0): the avenants and the registry, the roadmaps checked, the
+# conventions read, whose parses start meanwhile in the run's workers (qp_analytics.parallel.start_ahead), then
+# the roadmaps normalised by the run's process while the workers parse, and only then the parses taken.
+STEP_ORDER = {"avenants": 4, "territories": 4, "roadmap_parses": 3, "convention_documents": 2, "core_roadmaps": 1}
+
+
+def step_order(name: str) -> dict[str, str]:
+    """The op tags that give a step its place in STEP_ORDER."""
+    return {"dagster/priority": str(STEP_ORDER[name])}
+
 
 def stage_metadata(con: duckdb.DuckDBPyConnection, table: str, run: StageRun) -> dict:
     """A table's metadata after a stage wrote it: rows of the accepted territories, table total, a preview; how

@@ -33,6 +33,7 @@ def test_the_events_a_run_stores_do_not_grow_with_its_territories(tmp_path, monk
         assert summary.exit_code == 0 and len(summary.territories) == n, summary.render()
 
     stored: dict[int, collections.Counter] = {}
+    started: dict[int, list[str]] = {}  # the steps in the order they started
     with project_instance() as instance:
         runs = instance.get_runs()
         assert len(runs) == 2
@@ -42,6 +43,9 @@ def test_the_events_a_run_stores_do_not_grow_with_its_territories(tmp_path, monk
             stored[int(run.tags["qp/territory_count"])] = collections.Counter(
                 r.event_log_entry.dagster_event_type.value if r.event_log_entry.is_dagster_event
                 else f"log line at level {r.event_log_entry.level}" for r in records)
+            started[int(run.tags["qp/territory_count"])] = [
+                r.event_log_entry.step_key for r in records if r.event_log_entry.is_dagster_event
+                and r.event_log_entry.dagster_event_type.value == "STEP_START"]
     assert stored[3] == stored[9]
     graph = defs.resolve_asset_graph()
     # one materialisation per asset and one evaluation per check, whatever the number of territories
@@ -49,3 +53,8 @@ def test_the_events_a_run_stores_do_not_grow_with_its_territories(tmp_path, monk
     assert stored[9]["ASSET_CHECK_EVALUATION"] == len(graph.asset_check_keys)
     # the steps' own log lines (progress per territory, rejections) are not stored for the command line's runs
     assert not [kind for kind in stored[9] if kind.startswith("log line")]
+    # where the graph leaves the order open, pipelines.stages.STEP_ORDER gives it: the roadmaps checked, the
+    # conventions read (their parses started ahead), the roadmaps normalised meanwhile, then the parses taken
+    order = ["core__avenants", "staging__roadmap_parses", "raw__convention_documents", "core_roadmaps",
+             "staging__convention_parses"]
+    assert [step for step in started[9] if step in order] == order

@@ -463,3 +463,48 @@ def test_a_warehouse_held_open_is_one_database_for_its_connections(tmp_path):
     out = subprocess.run([sys.executable, "-c", f"import duckdb; print(duckdb.connect({str(path)!r}, read_only=True)"
                           ".execute('SELECT count(*) FROM t').fetchone()[0])"], capture_output=True, text=True)
     assert out.stdout.strip() == "2", out.stderr
+
+
+def test_parses_started_ahead_are_taken_only_for_the_same_text(small_raw, monkeypatch):
+    """In a run that shares its workers, the conventions read are parsed meanwhile; the parse stage takes those
+    results for rows equal to what was read, and parses a row that differs (here, a text changed) itself."""
+    raw, specs = small_raw
+    ids = sorted(specs)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL", 2)
+
+    def parses(frame, workers):
+        result = parse_documents(frame, workers=workers)
+        return result.rows["staging.convention_parses"].drop("parsed_at").rows(), result.rejections
+
+    alone = read_conventions(raw, ids, ids, workers=1).rows["raw.convention_documents"]
+    changed_id = ids[0]
+    changed = alone.with_columns(text=pl.when(pl.col("territory_id") == changed_id)
+                                 .then(pl.col("text").str.replace("Chef de file", "Référent", literal=True))
+                                 .otherwise(pl.col("text")))
+    assert changed["text"].to_list() != alone["text"].to_list()
+    with parallel.run_workers(2) as run:
+        read = read_conventions(raw, ids, ids, workers=2).rows["raw.convention_documents"]
+        assert sorted(key for _, key in run.ahead) == ids  # each convention read was started ahead
+        assert run.pool is not None  # kept for the parse to take
+        ahead = parses(changed, 2)
+        assert run.ahead == {} and run.pool is None  # all taken or dropped, the pool let go
+    assert read.drop("read_at").rows() == alone.drop("read_at").rows()
+    # the parse of the changed text is its own, not the one started ahead from the file's text
+    assert ahead == parses(changed, 1)
+    assert ahead != parses(alone, 1)
+
+
+def test_work_ahead_needs_a_run_sharing_its_workers(monkeypatch):
+    assert parallel.start_ahead(abs, [("a", -1)]) is False  # no run: nothing started
+    with parallel.run_workers(1) as run:
+        assert parallel.start_ahead(abs, [("a", -1)]) is False and run.ahead == {}
+    with parallel.run_workers(2) as run:
+        assert parallel.start_ahead(abs, [(i, -i) for i in range(20)], batch=8)
+        futures = {id(future) for _, future, _ in run.ahead.values()}
+        assert len(run.ahead) == 20 and len(futures) == 3  # batches of 8, 8 and 4
+        # equal items are taken, a different one is computed; the order is the items'
+        items = [-i for i in range(10)] + [-99]  # -99 under the key of -15
+        assert list(parallel.map_ordered(abs, items, 2, min_parallel=1, key=lambda x: -x if x != -99 else 15)) \
+            == [abs(i) for i in items]
+        assert sorted(key for _, key in run.ahead) == [i for i in range(10, 20) if i != 15]
+    assert run.ahead == {} and run.pool is None  # what was not taken is dropped when the run ends

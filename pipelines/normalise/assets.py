@@ -19,7 +19,7 @@ from pipelines.metadata import definition_metadata
 from pipelines.reading.assets import READ, convention_documents
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from pipelines.selection import territory_keys
-from pipelines.stages import materialise
+from pipelines.stages import materialise, step_order
 from qp_analytics.normalise.rows import (
     normalise_conventions,
     parse_documents,
@@ -82,6 +82,7 @@ def convention_parses(context: AssetExecutionContext, settings: QpSettings, ware
     group_name="core",
     metadata=definition_metadata("core.territories"),
     kinds={"duckdb"},
+    op_tags=step_order("territories"),
 )
 def territories(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]
                 ) -> Iterator[MaterializeResult]:

@@ -15,7 +15,7 @@ from pipelines.metadata import definition_metadata
 from pipelines.normalise.assets import rejections_check
 from pipelines.resources import ProgressSink, QpSettings
 from pipelines.selection import territory_keys
-from pipelines.stages import materialise
+from pipelines.stages import materialise, step_order
 from qp_analytics.normalise.rows import avenant_index, provenance_of, read_avenants, registry_index
 from qp_analytics.reading.manifest import read_manifest, sha256_of
 from qp_analytics.reading.territories import RawFolderLinks
@@ -31,6 +31,7 @@ READ = Stage("avenants", (AVENANTS,), rejects=("avenant",))
     group_name="core",
     metadata=definition_metadata(AVENANTS),
     kinds={"duckdb", "pdf"},
+    op_tags=step_order("avenants"),
 )
 def avenants(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
              progress: ResourceParam[ProgressSink]) -> Iterator[MaterializeResult]:

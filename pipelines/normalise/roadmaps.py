@@ -17,7 +17,7 @@ from pipelines.metadata import definition_metadata
 from pipelines.normalise.assets import by_keys, rejections_check
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from pipelines.selection import territory_keys
-from pipelines.stages import materialise
+from pipelines.stages import materialise, step_order
 from qp_analytics.normalise.rows import (
     ROADMAP_TABLES,
     normalise_roadmaps,
@@ -43,6 +43,7 @@ CORE = Stage("roadmap_core", ROADMAP_TABLES, after=PARSE.rejects)  # a rejected 
     group_name="staging",
     metadata=definition_metadata(ROADMAP_PARSES),
     kinds={"duckdb", "excel"},
+    op_tags=step_order("roadmap_parses"),
 )
 def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
                    progress: ResourceParam[ProgressSink]) -> Iterator[MaterializeResult]:
@@ -89,6 +90,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehou
                   metadata=definition_metadata(name), kinds={"duckdb"})
         for name in ROADMAP_TABLES
     ],
+    op_tags=step_order("core_roadmaps"),
 )
 def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]):
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row

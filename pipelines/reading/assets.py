@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MaterializeResult, ResourceParam, ass
 from pipelines.metadata import definition_metadata
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from pipelines.selection import territory_keys
-from pipelines.stages import materialise
+from pipelines.stages import materialise, step_order
 from qp_analytics.normalise.rows import read_conventions
 from qp_analytics.reading.manifest import sha256_of
 from qp_analytics.reading.territories import ListedFolder, MissingFile, RawFolderLinks, convention_path, read_registry
@@ -24,6 +24,7 @@ READ = Stage("convention_read", (DOCUMENTS,), rejects=("registry", "read"))
     group_name="raw",
     metadata=definition_metadata(DOCUMENTS),
     kinds={"duckdb", "pdf"},
+    op_tags=step_order("convention_documents"),
 )
 def convention_documents(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
                          progress: ResourceParam[ProgressSink]) -> Iterator[MaterializeResult]:

@@ -25,8 +25,10 @@ def materialize(settings: dict, selected: list[str], echo: Callable[[str], None]
     from pipelines.instance import project_instance
     from pipelines.jobs import evaluation_refresh
     from pipelines.resources import ProgressSink, QpSettings, progress_printer
+    from qp_analytics.parallel import run_workers
 
-    with project_instance(quiet=True) as instance:
+    # one pool of workers for the run's steps, which start work ahead in it for the next ones
+    with project_instance(quiet=True) as instance, run_workers(settings.get("workers")):
         return defs.resolve_job_def(evaluation_refresh.name).execute_in_process(
             instance=instance,
             resources={"settings": QpSettings(**settings, territories=selected), "warehouse": warehouse,

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from qp_analytics.files import read_while_unchanged
-from qp_analytics.parallel import map_ordered
+from qp_analytics.parallel import goes_parallel, map_ordered, start_ahead
 from qp_analytics.reading.convention import ConventionError, parse_convention
 from qp_analytics.reading.documents import Document, DocumentError, read_document
 from qp_analytics.reading.identity import TerritoryIndex
@@ -34,6 +34,9 @@ from qp_analytics.schema import TABLES
 from qp_analytics.warehouse.incremental import Rejection, StageResult
 
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, territory_id)
+# what a convention's parse reads of its row of raw.convention_documents
+PARSE_INPUT = ("territory_id", "path", "format", "sha256", "text", "ocr_words")
+AHEAD_BATCH = 8  # conventions read, parsed ahead as one task (in a run that shares its workers)
 
 
 def _now() -> dt.datetime:
@@ -76,14 +79,22 @@ def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: S
     todo = [tid for tid in territory_ids if tid in known_set]
     done = len(territory_ids) - len(todo)
     items = [(str(raw_dir), t, str(paths[t]) if paths and t in paths else None) for t in todo]
+    # in a run that shares its workers, each convention read is parsed meanwhile, for the parse to take
+    ahead: list[tuple[str, dict[str, Any]]] | None = [] if goes_parallel(len(items), workers) else None
     for tid, (record, rejection) in zip(todo, map_ordered(_read_one, items, workers), strict=True):
         if record is not None:
             records.append(record)
+            if ahead is not None:
+                ahead.append((tid, {c: record[c] for c in PARSE_INPUT}))
+                if len(ahead) == AHEAD_BATCH:
+                    ahead = [] if start_ahead(_parse_one, ahead) else None
         if rejection is not None:
             rejections.append(rejection)
         done += 1
         if progress:
             progress("read", done, len(territory_ids), tid)
+    if ahead:
+        start_ahead(_parse_one, ahead)
     rows = TABLES["raw.convention_documents"].frame(records)
     return StageResult({"raw.convention_documents": rows}, rows["territory_id"].to_list(), rejections)
 
@@ -112,10 +123,10 @@ def parse_documents(documents: pl.DataFrame, progress: Progress | None = None,
     records: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     total = documents.height
-    columns = [c for c in ("territory_id", "path", "format", "sha256", "text", "ocr_words") if c in documents.columns]
+    columns = [c for c in PARSE_INPUT if c in documents.columns]
     rows = documents.select(columns).rows(named=True)
-    for i, (row, (record, rejection, named)) in enumerate(zip(rows, map_ordered(_parse_one, rows, workers),
-                                                              strict=True), start=1):
+    parsed = map_ordered(_parse_one, rows, workers, key=lambda row: row["territory_id"])
+    for i, (row, (record, rejection, named)) in enumerate(zip(rows, parsed, strict=True), start=1):
         if record is not None and registry is not None:
             rejection = _identity_rejection(registry, row["territory_id"], "parse", row["path"], named)
             record = None if rejection else record
