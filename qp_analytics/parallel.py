@@ -113,6 +113,7 @@ class RunWorkers:
             self.pool = None
 
     def close(self) -> None:
+        """Drop what was started ahead and let the pool go (when the run ends, or a stage failed in it)."""
         self.ahead.clear()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
@@ -177,7 +178,12 @@ def map_ordered(fn: Callable[[A], R], items: Sequence[A], workers: int | None = 
             else:
                 pool = stack.enter_context(ProcessPoolExecutor(max_workers=n, mp_context=forkserver_context()))
             computed = pool.map(fn, rest, chunksize=max(1, min(16, len(rest) // (n * 8))))
-        for started in taken:
-            yield next(computed) if started is None else started[0].result()[started[1]]
+        try:
+            for started in taken:
+                yield next(computed) if started is None else started[0].result()[started[1]]
+        except BaseException:
+            if run is not None:  # a worker that died breaks the pool: the next stage starts another
+                run.close()
+            raise
     if run is not None:
         run.release_if_idle()

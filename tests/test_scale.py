@@ -508,3 +508,16 @@ def test_work_ahead_needs_a_run_sharing_its_workers(monkeypatch):
             == [abs(i) for i in items]
         assert sorted(key for _, key in run.ahead) == [i for i in range(10, 20) if i != 15]
     assert run.ahead == {} and run.pool is None  # what was not taken is dropped when the run ends
+
+
+def test_a_stage_whose_worker_died_leaves_the_next_stage_a_pool_that_works():
+    """A worker that dies (here it exits: as when the system kills it for its memory) breaks the pool: the
+    stage fails, and the run's next stage gets a new pool rather than the broken one."""
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    with parallel.run_workers(2) as run:
+        with pytest.raises(BrokenProcessPool):
+            list(parallel.map_ordered(os._exit, [3] * 4, 2, min_parallel=1))
+        assert run.pool is None and run.ahead == {}
+        assert list(parallel.map_ordered(abs, [-1, -2, -3, -4], 2, min_parallel=1)) == [1, 2, 3, 4]
