@@ -23,6 +23,7 @@ R = TypeVar("R")
 
 MIN_PARALLEL = 48  # territories: below this, one process is faster than starting workers
 AHEAD_NICENESS = 10  # the run's workers' niceness (os.nice), above the run's process
+AHEAD_BATCH = 8  # items started ahead as one task
 PRELOAD = ["qp_analytics.normalise.rows", "qp_analytics.reading.convention", "qp_analytics.reading.roadmap",
             "qp_analytics.reading.documents"]
 
@@ -141,7 +142,7 @@ def goes_parallel(count: int, workers: int | None = None, min_parallel: int | No
     return worker_count(workers) >= 2 and count >= (MIN_PARALLEL if min_parallel is None else min_parallel)
 
 
-def start_ahead(fn: Callable[[A], Any], keyed: Sequence[tuple[Hashable, A]], batch: int = 8) -> bool:
+def start_ahead(fn: Callable[[A], Any], keyed: Sequence[tuple[Hashable, A]], batch: int = AHEAD_BATCH) -> bool:
     """Start fn over these (key, item) pairs in the run's workers, for a later stage's map_ordered(fn, ...,
     key=) to take; nothing when no run shares its workers (run_workers) or it has one worker only. fn must be a
     pure function of its item: a result is taken only for an equal item, and work not taken is dropped."""

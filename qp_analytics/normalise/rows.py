@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from qp_analytics.files import read_while_unchanged
-from qp_analytics.parallel import goes_parallel, map_ordered, start_ahead
+from qp_analytics.parallel import AHEAD_BATCH, goes_parallel, map_ordered, start_ahead
 from qp_analytics.reading.convention import ConventionError, parse_convention
 from qp_analytics.reading.documents import Document, DocumentError, read_document
 from qp_analytics.reading.identity import TerritoryIndex
@@ -36,7 +36,6 @@ from qp_analytics.warehouse.incremental import Rejection, StageResult
 Progress = Callable[[str, int, int, str], None]  # (stage, done, total, territory_id)
 # what a convention's parse reads of its row of raw.convention_documents
 PARSE_INPUT = ("territory_id", "path", "format", "sha256", "text", "ocr_words")
-AHEAD_BATCH = 8  # conventions read, parsed ahead as one task (in a run that shares its workers)
 
 
 def _now() -> dt.datetime:
@@ -79,7 +78,8 @@ def read_conventions(raw_dir: str | Path, territory_ids: Sequence[str], known: S
     todo = [tid for tid in territory_ids if tid in known_set]
     done = len(territory_ids) - len(todo)
     items = [(str(raw_dir), t, str(paths[t]) if paths and t in paths else None) for t in todo]
-    # in a run that shares its workers, each convention read is parsed meanwhile, for the parse to take
+    # in a run that shares its workers, each convention read is parsed meanwhile (a task per AHEAD_BATCH), for the
+    # parse to take
     ahead: list[tuple[str, dict[str, Any]]] | None = [] if goes_parallel(len(items), workers) else None
     for tid, (record, rejection) in zip(todo, map_ordered(_read_one, items, workers), strict=True):
         if record is not None:
