@@ -6,6 +6,7 @@ in a way that breaks no other rule; one test per rule then checks that its outco
 value, and one test that no other outcome failed.
 """
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -706,6 +707,78 @@ def test_a_kept_validator_serves_the_next_runs_of_the_process_and_is_replaced_on
         assert fourth is ahead
         assert [o.unexpected_count for o in run_frames(con, [frame], fourth)] == [1]
     ahead.stop()
+
+
+def _core_copy(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Another in-memory warehouse with the same core rows (through Arrow: the same types), to change."""
+    copy = duckdb.connect()
+    copy.execute("CREATE SCHEMA core")
+    for name in TABLES:
+        if name.startswith("core."):
+            rows = con.execute(f"SELECT * FROM {name}").to_arrow_table()  # noqa: F841 (read by DuckDB by name)
+            copy.execute(f"CREATE TABLE {name} AS SELECT * FROM rows")
+    return copy
+
+
+def _cursors(con: duckdb.DuckDBPyConnection):
+    return lambda: contextlib.nullcontext(con.cursor())
+
+
+def test_checks_started_ahead_are_taken_when_their_frames_and_rows_are_the_same(broken_core_warehouse, broken_core,
+                                                                                validator):
+    """Every frame of the broken warehouse sent ahead (at the lowest priority, in forked copies) before the
+    checks come to it: the checks take every outcome (nothing more is sent), and they are the outcomes of the
+    validation in this process, every rule broken."""
+    ids = [*IDS, "t3"]
+    validator.ahead.start(_cursors(broken_core_warehouse), lambda con: core_frames(ids))
+    sent = validator.ahead.sent()
+    assert sent > 5  # every frame with rows (or a rule on a whole column)
+    assert validate_core(broken_core_warehouse, ids, validator=validator) == broken_core
+    assert len(validator.ahead.taken) == sent and validator.frames == sent
+    assert validator.ahead.sent() == 0
+
+
+def test_a_frame_whose_rows_changed_after_it_was_sent_ahead_is_validated_again(broken_core_warehouse, broken_core,
+                                                                               validator):
+    """Rows changed after the frames were sent: the changed frame is validated then, on its rows of then, the
+    others taken; the outcomes are those of a validation in this process of the changed warehouse."""
+    ids = [*IDS, "t3"]
+    con = _core_copy(broken_core_warehouse)
+    validator.ahead.start(_cursors(con), lambda c: core_frames(ids))
+    sent = validator.ahead.sent()
+    con.execute("UPDATE core.conventions SET chef_de_file = 'anct' WHERE territory_id = 't3'")  # mends one break
+    remote = validate_core(con, ids, validator=validator)
+    assert remote == validate_core(con, ids)  # in this process, without a validator
+    outcome = {(o.table, o.name): o for o in remote}[("core.conventions", "chef_de_file_in_codes")]
+    assert outcome.passed and not by_key(broken_core)[("core.conventions", "chef_de_file_in_codes")].passed
+    assert "core.conventions" not in validator.ahead.taken and len(validator.ahead.taken) == sent - 1
+    assert validator.frames == sent + 1
+
+
+def test_checks_other_than_those_sent_ahead_are_not_taken(broken_core_warehouse, broken_core, validator):
+    """Frames sent ahead with other checks (the territory ids of another territories.csv): none is taken."""
+    validator.ahead.start(_cursors(broken_core_warehouse), lambda con: core_frames(IDS))
+    sent = validator.ahead.sent()
+    assert validate_core(broken_core_warehouse, [*IDS, "t3"], validator=validator) == broken_core
+    assert validator.ahead.taken == [] and validator.frames == 2 * sent
+    validator.ahead.finish()
+    assert validator.ahead.sent() == 0
+
+
+def test_checks_sent_ahead_to_a_validator_lost_are_validated_here(broken_core_warehouse, broken_core, validator):
+    os.kill(validator.pid, signal.SIGKILL)
+    validator.ahead.start(_cursors(broken_core_warehouse), lambda con: core_frames([*IDS, "t3"]))
+    with pytest.warns(RuntimeWarning, match="the GX validator process ended .*; validating in this process"):
+        assert validate_core(broken_core_warehouse, [*IDS, "t3"], validator=validator) == broken_core
+    assert validator.ahead.taken == [] and not validator.usable()
+
+
+def test_the_lowest_priority_is_taken_by_the_process_that_asks_for_it():
+    """A copy that validates ahead runs only on a core nothing else wants: SCHED_IDLE (else niceness 19)."""
+    script = ("import os\nfrom qp_analytics.quality.suites import _lowest_priority\n_lowest_priority()\n"
+              "print(os.sched_getscheduler(0) == os.SCHED_IDLE or os.nice(0) == 19)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
 
 
 def test_what_gx_imports_for_statistical_tests_is_loaded_on_first_use_only():

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from pipelines.run import RunRequestError, run_pipeline, warehouse_lock
+from pipelines.run.pipeline import KEPT_VALIDATOR
 from qp_analytics.generators.conventions import synthetic_territories
 from qp_analytics.generators.raw_folder import write_raw_folder
 from qp_analytics.publication.release import current_release
@@ -501,14 +502,22 @@ def test_a_run_that_fails_outside_its_steps_keeps_nothing_of_it(baseline, tmp_pa
 
 def test_a_failed_quality_check_blocks_publication_and_keeps_everything(baseline, tmp_path):
     """Input the contract accepts but the Great Expectations suite does not: a practice reused by a territory
-    that is not in the programme. Nothing is published and nothing is kept from the run."""
+    that is not in the programme. Nothing is published and nothing is kept from the run. The roadmap tables'
+    checks were started when they were written (the failure taken from them, as any outcome)."""
     _, specs, _, before, marts_before = baseline
     raw, warehouse, marts = copy_of(baseline, tmp_path)
     tid = sorted(specs)[0]
     _workbook(raw, tid, lambda s: s["bonnes_pratiques"][0].__setitem__(5, "atlantis"))
+
+    def taken() -> list[str]:
+        return [] if KEPT_VALIDATOR.validator is None else list(KEPT_VALIDATOR.validator.ahead.taken)
+
+    kept, earlier = KEPT_VALIDATOR.validator, taken()
     summary = run_pipeline(raw, warehouse, marts, AS_OF, [], echo=lambda m: None)
     assert summary.exit_code == 1 and not summary.rejections
     assert summary.failed_quality == ["core/practice_reuse:great_expectations"]
+    now = taken()[len(earlier) if KEPT_VALIDATOR.validator is kept else 0:]
+    assert "core.practice_reuse" in now and "core.conventions" not in now
     rendered = summary.render()
     assert "check FAILED core/practice_reuse:great_expectations — reused_by_known" in rendered
     assert "atlantis" in rendered

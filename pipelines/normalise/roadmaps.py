@@ -15,6 +15,7 @@ from dagster import (
 
 from pipelines.metadata import definition_metadata
 from pipelines.normalise.assets import by_keys, rejections_check
+from pipelines.quality.checks import check_ahead
 from pipelines.resources import ProgressSink, QpSettings, step_reporter
 from pipelines.selection import territory_keys
 from pipelines.stages import materialise, step_order
@@ -27,6 +28,7 @@ from qp_analytics.normalise.rows import (
     roadmap_sha256,
     roadmap_source,
 )
+from qp_analytics.quality.suites import Validator
 from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.territories import ListedFolder, MissingFile, RawFolderLinks
 from qp_analytics.schema import TABLES
@@ -92,9 +94,11 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehou
     ],
     op_tags=step_order("core_roadmaps"),
 )
-def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]):
+def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
+                  validator: ResourceParam[Validator | None]):
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row
-    keeping the workbook row it came from. All the tables of a territory are replaced together."""
+    keeping the workbook row it came from. All the tables of a territory are replaced together; their checks
+    start at once in the run's validator, while the conventions are parsed (check_ahead)."""
     manifest = read_manifest(settings.raw_path)
     links = RawFolderLinks(settings.raw_path)
 
@@ -109,8 +113,10 @@ def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehous
     def normalise(todo: list[str], stored) -> StageResult:
         return normalise_roadmaps(stored, settings.raw_path)
 
-    yield from materialise(context, warehouse, CORE, territory_keys(context, settings), reprocess=settings.reprocess,
-                           current=parses_as_stored, read=parses, compute=normalise)
+    results = materialise(context, warehouse, CORE, territory_keys(context, settings), reprocess=settings.reprocess,
+                          current=parses_as_stored, read=parses, compute=normalise)
+    check_ahead(settings, warehouse, validator, CORE.tables)
+    yield from results
 
 
 @asset_check(asset=roadmap_parses, description="Every territory's latest roadmap conforms to the template "

@@ -4,7 +4,7 @@ They are blocking: when one fails, the marts downstream are not computed or not 
 the previous publication. Each result names the expectations in words, with a sample of the failing values.
 """
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -23,6 +23,7 @@ from qp_analytics.quality.suites import (
     CheckOutcome,
     Validator,
     core_contents,
+    core_frames,
     frame_contents,
     marts_contents,
     registry_content,
@@ -91,6 +92,39 @@ def check_results(outcomes: list[CheckOutcome], tables: list[str], extra: dict |
         )
 
 
+def core_due(con, ids: list[str], version: str, reprocess: bool, tables: Collection[str] | None = None
+             ) -> dict[str, dict[str, str]]:
+    """Per core table but the registry (or those named): {territory: fingerprint} of the territories whose rows
+    there (or those their checks read) are not the rows that last passed these suites."""
+    # a territory's rows are checked against the ids of territories.csv too (territory_known, reused_by_known)
+    listed = fingerprint(REGISTRY_VALIDATED, sorted(ids))  # hashed once, not once per territory
+    due: dict[str, dict[str, str]] = {}
+    for table, looked_at in frame_contents(core_contents(con)).items():
+        if tables is not None and table not in tables:
+            continue
+        stage = _stage(VALIDATED, table)
+        prints = {t: fingerprint(stage, version, parts, listed) for t, parts in looked_at.items()}
+        due[table] = {t: prints[t] for t in to_process(con, stage, sorted(prints), prints, (), everything=reprocess)}
+    return due
+
+
+def check_ahead(settings: QpSettings, warehouse: Warehouse, validator: Validator | None, tables: Sequence[str]
+                ) -> None:
+    """Start the core checks of these tables now (ChecksAhead), as core_quality will run them: a step that
+    wrote them calls it, and the validator works while the run goes on. Only in a run that holds its warehouse
+    open (its steps in one process) and has a validator."""
+    if validator is None or not validator.usable() or not warehouse.held:
+        return
+    ids = [t.territory_id for t in read_registry(settings.raw_path)]
+
+    def frames(con) -> list:
+        due = core_due(con, ids, suites_version(), settings.reprocess, tables)
+        return [f for f in core_frames(ids, {table: list(prints) for table, prints in due.items()}, registry=False)
+                if f.table in due]
+
+    validator.ahead.start(warehouse.connect, frames)
+
+
 @multi_asset_check(specs=_specs(CORE_TABLES, "keys, codes, plausible and ordered dates, amounts, payments within "
                                              "grants, references between tables, one convention per territory"))
 def core_quality(context: AssetCheckExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
@@ -102,16 +136,10 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings, ware
     version = suites_version()
     with warehouse.connect() as con:
         ensure_tables(con)
-        # a territory's rows are checked against the ids of territories.csv too (territory_known, reused_by_known)
-        listed = fingerprint(REGISTRY_VALIDATED, sorted(ids))  # hashed once, not once per territory
-        due: dict[str, dict[str, str]] = {}  # table -> {territory: fingerprint} of the rows to validate
-        for table, looked_at in frame_contents(core_contents(con)).items():
-            stage = _stage(VALIDATED, table)
-            prints = {t: fingerprint(stage, version, parts, listed) for t, parts in looked_at.items()}
-            due[table] = {t: prints[t] for t in to_process(con, stage, sorted(prints), prints, (),
-                                                            everything=settings.reprocess)}
+        due = core_due(con, ids, version, settings.reprocess)
         registry = {ALL: fingerprint(REGISTRY_VALIDATED, version, registry_content(con, ids))}
         registry_due = bool(to_process(con, REGISTRY_VALIDATED, [ALL], registry, (), everything=settings.reprocess))
+        taken = len(validator.ahead.taken) if validator is not None else 0
         outcomes = validate_core(con, ids, {table: list(prints) for table, prints in due.items()},
                                  registry=registry_due, validator=validator)
         # each table's outcomes depend only on what its fingerprints cover: a table is recorded when all its
@@ -123,6 +151,9 @@ def core_quality(context: AssetCheckExecutionContext, settings: QpSettings, ware
         with transaction(con):
             _drop_superseded(con)
             record_stages(con, recorded)
+        if validator is not None and len(validator.ahead.taken) > taken:
+            context.log.info(f"{len(validator.ahead.taken) - taken} tables' checks were started when they were "
+                             "written, on the same rows (taken from the validator)")
     territories = sorted({t for prints in due.values() for t in prints})
     tables = sorted(table for table, prints in due.items() if prints)
     context.log.info(f"core rows validated for {len(territories)} territories in {len(tables)} tables (the other "

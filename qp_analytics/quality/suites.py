@@ -19,6 +19,7 @@ rows of territories outside territories.csv (every mart is computed for the list
 """
 
 import atexit
+import concurrent.futures
 import contextlib
 import datetime as dt
 import decimal
@@ -681,10 +682,12 @@ def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "
     size = 0  # its bytes
     with _quiet_gx():
         for n, frame in enumerate(frames):
+            if frame.due and remote is not None and (taken := remote.ahead.take(con, frame)) is not None:
+                found[n] = taken  # the same checks on the same rows, validated while the run did other work
+                continue
             # as Arrow: compact to send to the validator, made pandas (_pandas) where GX runs
             rows = con.execute(frame.query()).to_arrow_table() if frame.due else None
-            if rows is None or (rows.num_rows == 0
-                                and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)):
+            if rows is None or _vacuous(frame, rows):
                 # not due: this content passed these suites before; empty (e.g. no changed territory): every
                 # row-wise expectation holds
                 found[n] = [CheckOutcome(frame.table, c.name, c.expectation, True, 0, 0, [], c.blocking)
@@ -702,6 +705,12 @@ def run_frames(con: duckdb.DuckDBPyConnection, frames: list[Frame], validator: "
         if sent:
             _ask(remote, sent, found)
     return [outcome for n in sorted(found) for outcome in found[n]]
+
+
+def _vacuous(frame: Frame, rows: Any) -> bool:
+    """Whether every check of the frame holds on these rows without a look: none, and every expectation
+    row-wise."""
+    return rows.num_rows == 0 and all(e.kind not in _NOT_VACUOUS for c in frame.checks for e in c.expects)
 
 
 def _ask(remote: "Validator | None", sent: list[tuple[int, Frame, Any]], found: dict[int, list[CheckOutcome]]
@@ -778,11 +787,13 @@ def _weight(request: tuple[int, Frame, Any]) -> int:
     return sum(len(c.expects) for c in frame.checks) * (1 + rows.num_rows // 5000)
 
 
-def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]], workers: int
-             ) -> list[tuple[str, Any]]:
+def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]], workers: int,
+             idle: bool = False) -> list[tuple[str, Any]]:
     """Each request's answer, in order. With several frames and cores, shared between this process and copies of
     it forked once GX is imported (copy-on-write: no import again), the heaviest frames first to the least
-    loaded; the run's process only waits for the answers meanwhile, so every core validates."""
+    loaded; the run's process only waits for the answers meanwhile, so every core validates. `idle`: every
+    share goes to a copy that runs only when a core has nothing else to run (_lowest_priority): checks started
+    ahead fill the cores the run leaves idle, without slowing what it does meanwhile."""
     import pickle
 
     shares: list[list[int]] = [[] for _ in range(max(1, min(workers, len(requests))))]
@@ -792,13 +803,15 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
         shares[least].append(i)
         loads[least] += _weight(requests[i])
     copies: list[tuple[int, int, list[int]]] = []
-    for share in shares[1:]:
+    for share in shares if idle else shares[1:]:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the copy: its share's answers through the pipe, then gone (no exit handler of the parent)
             status = 1
             try:
                 os.close(read)
+                if idle:
+                    _lowest_priority()
                 with os.fdopen(write, "wb") as out:
                     pickle.dump([_answer(gx, failure, requests[i]) for i in share], out)
                 status = 0
@@ -806,7 +819,7 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
                 os._exit(status)
         os.close(write)
         copies.append((pid, read, share))
-    answers: dict[int, tuple[str, Any]] = {i: _answer(gx, failure, requests[i]) for i in shares[0]}
+    answers: dict[int, tuple[str, Any]] = {} if idle else {i: _answer(gx, failure, requests[i]) for i in shares[0]}
     for pid, read, share in copies:
         with os.fdopen(read, "rb") as got:
             try:
@@ -815,6 +828,17 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
                 answers.update((i, _answer(gx, failure, requests[i])) for i in share)
         os.waitpid(pid, 0)
     return [answers[i] for i in range(len(requests))]
+
+
+def _lowest_priority() -> None:
+    """This process runs from now on only when a core has nothing else to run: Linux's SCHED_IDLE policy, else
+    the highest niceness (19). A process may lower its own priority, never raise it back: a forked copy does it,
+    for its one batch."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
 
 
 def _memory_giver() -> Callable[[], None]:
@@ -901,8 +925,8 @@ def _serve(conn: Any) -> None:
             give_back = _memory_giver()
             conn.send(("ready", None))
             while True:
-                copies, requests = conn.recv()
-                conn.send(_answers(gx, failure, requests, copies))
+                copies, requests, idle = conn.recv()
+                conn.send(_answers(gx, failure, requests, copies, idle))
                 give_back()  # the batch's frames are freed: between batches, the process stays small
         except (EOFError, OSError):  # the pipe is closed: the run's process is done with it, or gone
             return
@@ -929,7 +953,9 @@ class Validator:
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._ready = False  # GX imported there (its first message)
+        self._sender: concurrent.futures.ThreadPoolExecutor | None = None  # asks it for `submit`, in order
         self.frames = 0  # frames validated there
+        self.ahead = ChecksAhead(self)  # frames of this run sent to it before their checks come to them
         # after multiprocessing's exit handler (which kills daemons), so that this one runs first
         atexit.register(self.stop)
 
@@ -949,15 +975,16 @@ class Validator:
         process that died is found out when asked (ValidatorLost)."""
         return self._owner == os.getpid() and not self._conn.closed
 
-    def validate_all(self, requests: list[tuple[int, Frame, Any]]) -> list[list[CheckOutcome]]:
+    def validate_all(self, requests: list[tuple[int, Frame, Any]], idle: bool = False) -> list[list[CheckOutcome]]:
         """The outcomes of each frame (n, frame, rows as an Arrow table), validated in the validator process (and
-        its forked copies, one per core)."""
+        its forked copies, one per core); `idle`: by forked copies that take only the time no other process
+        wants (`_answers`)."""
         with self._lock:
             try:
                 if not self._ready:
                     self._conn.recv()
                     self._ready = True
-                self._conn.send((self.copies, requests))
+                self._conn.send((self.copies, requests, idle))
                 answers = self._conn.recv()
             except (EOFError, OSError):
                 self.stop()
@@ -973,12 +1000,22 @@ class Validator:
         self.frames += len(requests)
         return [payload for _, payload in answers]
 
+    def submit(self, requests: list[tuple[int, Frame, Any]], idle: bool = False
+               ) -> "concurrent.futures.Future[list[list[CheckOutcome]]]":
+        """`validate_all` started now, on a thread of this object's (the requests are sent, and their answers
+        read, in the order submitted): its future."""
+        if self._sender is None:
+            self._sender = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qp-validator-ahead")
+        return self._sender.submit(self.validate_all, requests, idle)
+
     def stop(self) -> None:
         """End the process: once GX is imported, by closing the pipe (it ends as a process should, its
         resources released); while GX is still being imported (nothing was asked of it), at once."""
         if self._owner != os.getpid() or self._conn.closed:
             return
         atexit.unregister(self.stop)
+        if self._sender is not None:  # what was submitted and not sent yet is cancelled; what was sent, lost
+            self._sender.shutdown(wait=False, cancel_futures=True)
         try:
             ready = self._ready or self._conn.poll()
         except (EOFError, OSError):
@@ -988,6 +1025,116 @@ class Validator:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+
+
+def frame_digest(con: duckdb.DuckDBPyConnection, frame: Frame) -> str:
+    """What a frame's query gives, as a multiset of rows (_rows_digest): the same rows give the same digest."""
+    return con.execute(_rows_digest(f"({frame.query()})")).fetchone()[0]
+
+
+def _frame_key(frame: Frame) -> str:
+    """What a frame's outcomes depend on besides its rows: its table, query, id columns and checks (with the
+    values they compare with, such as the territory ids)."""
+    return hashlib.sha256(repr((frame.table, frame.query(), frame.ids, frame.checks)).encode()).hexdigest()
+
+
+# frames validated ahead and not yet answered, at most (each batch holds up to BATCH_BYTES of rows)
+AHEAD_IN_FLIGHT = 2
+
+
+class ChecksAhead:
+    """Frames of a run sent to its validator before their checks come to them: a step that has written its
+    tables starts (`start`) the checks of its rows on a thread of its own, which reads the frames and sends
+    them in batches, and the run goes on while the validator works. When the checks come to a frame,
+    `run_frames` takes its outcomes (`take`) only when the frame is the same (table, query, checks) and its
+    query gives the same rows now (their digest, read again); any other frame is validated then. Outcomes
+    are a function of the checks and the rows alone, so what was taken is what validating then would have
+    given. What is not taken is dropped when the run ends (`finish`)."""
+
+    def __init__(self, validator: "Validator") -> None:
+        self.validator = validator
+        self._thread: threading.Thread | None = None
+        self._sent: dict[str, tuple[str, concurrent.futures.Future, int]] = {}  # key -> digest, batch, index
+        self.taken: list[str] = []  # the tables of the frames whose outcomes were taken, since the validator started
+
+    def start(self, connect: Callable[[], contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]],
+              frames_of: Callable[[duckdb.DuckDBPyConnection], list[Frame]]) -> None:
+        """Read the frames `frames_of` gives (on a connection from `connect`, in one transaction: rows and
+        digests from one state of the warehouse) and send them to the validator, on a thread; a failure there
+        only leaves the frames to be validated when their checks come."""
+        self.finish()
+        if not self.validator.usable():
+            return
+        self._thread = threading.Thread(target=self._send, args=(connect, frames_of), daemon=True,
+                                        name="qp-checks-ahead")
+        self._thread.start()
+
+    def _send(self, connect: Callable[[], contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]],
+              frames_of: Callable[[duckdb.DuckDBPyConnection], list[Frame]]) -> None:
+        batches: list[concurrent.futures.Future] = []
+        batch: list[tuple[int, Frame, Any]] = []
+        keys: list[tuple[str, str]] = []  # each frame's of the batch: its key, the digest of its rows
+
+        def send() -> None:
+            if len(batches) >= AHEAD_IN_FLIGHT:  # the rows held here stay bounded
+                concurrent.futures.wait([batches[-AHEAD_IN_FLIGHT]])
+            future = self.validator.submit(list(batch), idle=True)
+            batches.append(future)
+            self._sent.update((key, (digest, future, i)) for i, (key, digest) in enumerate(keys))
+            batch.clear()
+            keys.clear()
+
+        try:
+            with connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    for n, frame in enumerate(frames_of(con)):
+                        if not frame.due:
+                            continue
+                        rows = con.execute(frame.query()).to_arrow_table()
+                        if _vacuous(frame, rows):
+                            continue
+                        batch.append((n, frame, rows))
+                        keys.append((_frame_key(frame), frame_digest(con, frame)))
+                        if sum(r.nbytes for _, _, r in batch) >= BATCH_BYTES:
+                            send()
+                    if batch:
+                        send()
+                finally:
+                    con.execute("COMMIT")
+        except Exception:  # noqa: BLE001 (the checks validate these frames themselves when they come)
+            return
+
+    def sent(self) -> int:
+        """The frames sent ahead and not taken yet, once the thread that reads and sends them is done."""
+        if self._thread is not None:
+            self._thread.join()
+        return len(self._sent)
+
+    def take(self, con: duckdb.DuckDBPyConnection, frame: Frame) -> list[CheckOutcome] | None:
+        """The frame's outcomes validated ahead, when it is the frame sent and its rows are the rows sent; else
+        None (the frame is validated by the caller)."""
+        if not self.sent():
+            return None
+        sent = self._sent.pop(_frame_key(frame), None)
+        if sent is None:
+            return None
+        digest, future, index = sent
+        if frame_digest(con, frame) != digest:
+            return None
+        try:
+            outcomes = future.result()[index]
+        except (ValidatorLost, ValidatorError, concurrent.futures.CancelledError):
+            return None  # validated again by the caller, which says what went wrong
+        self.taken.append(frame.table)
+        return outcomes
+
+    def finish(self) -> None:
+        """Drop what was not taken (the validator's answers to it are still read, and dropped)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._sent.clear()
 
 
 @contextmanager
