@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import duckdb
 import pytest
@@ -726,7 +728,7 @@ def _cursors(con: duckdb.DuckDBPyConnection):
 
 def test_checks_started_ahead_are_taken_when_their_frames_and_rows_are_the_same(broken_core_warehouse, broken_core,
                                                                                 validator):
-    """Every frame of the broken warehouse sent ahead (at the lowest priority, in forked copies) before the
+    """Every frame of the broken warehouse sent ahead (at a lower priority, in forked copies) before the
     checks come to it: the checks take every outcome (nothing more is sent), and they are the outcomes of the
     validation in this process, every rule broken."""
     ids = [*IDS, "t3"]
@@ -773,12 +775,55 @@ def test_checks_sent_ahead_to_a_validator_lost_are_validated_here(broken_core_wa
     assert validator.ahead.taken == [] and not validator.usable()
 
 
-def test_the_lowest_priority_is_taken_by_the_process_that_asks_for_it():
-    """A copy that validates ahead runs only on a core nothing else wants: SCHED_IDLE (else niceness 19)."""
-    script = ("import os\nfrom qp_analytics.quality.suites import _lowest_priority\n_lowest_priority()\n"
+def test_a_copy_validating_ahead_runs_only_on_a_core_nothing_else_wants():
+    script = ("import os\nfrom qp_analytics.quality.suites import _lower_priority\n_lower_priority()\n"
               "print(os.sched_getscheduler(0) == os.SCHED_IDLE or os.nice(0) == 19)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
+
+
+def test_copies_the_run_waits_for_are_replaced_at_its_priority_once_it_hurries(monkeypatch):
+    """Copies at the lowest priority that get no core (here: they never start validating) are stopped when the
+    run hurries the validator, and their frames validated again: the answers of a validation at the run's
+    priority, long before the copies would have answered."""
+    con = duckdb.connect()
+    frames = []
+    for n in range(3):
+        frame = Frame(f"core.example_{n}", f"SELECT {n} AS a UNION ALL SELECT NULL", ["a"])
+        frame.add("not_null", "a is set", expect("ExpectColumnValuesToNotBeNull", column="a"))
+        frames.append((n, frame, con.execute(frame.sql).to_arrow_table()))
+    with suites._quiet_gx():
+        gx = suites._Gx()
+        expected = suites._answers(gx, "", frames, 2)
+    assert [[(o.passed, o.unexpected_count) for o in outcomes] for _, outcomes in expected] == [[(False, 1)]] * 3
+    monkeypatch.setattr(suites, "_lower_priority", lambda: time.sleep(120))  # in the forked copies
+    monkeypatch.setattr(suites, "_HURRIED", [False])
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+    previous = signal.signal(signal.SIGUSR1, suites._hurried)
+    try:
+        started = time.monotonic()
+        with suites._quiet_gx():
+            assert suites._answers(gx, "", frames, 2, lower=True) == expected
+        assert time.monotonic() - started < 60
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert suites._HURRIED == [True]  # still: the next batch started ahead is not left to wait either
+
+
+def test_a_hurried_validator_goes_on_serving(validator):
+    """The run's signal that it waits (SIGUSR1) is handled by the validator, which would end without a
+    handler: it answers the next frames, here."""
+    con = duckdb.connect()
+    frame = Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
+    frame.add("not_null", "a is set", expect("ExpectColumnValuesToNotBeNull", column="a"))
+    deadline = time.monotonic() + 120
+    while not validator.ready() and time.monotonic() < deadline:  # GX imported there: the handler is in place
+        time.sleep(0.05)
+    validator.hurry()
+    assert validator.hurried
+    (outcome,) = run_frames(con, [frame], validator)
+    assert (outcome.passed, outcome.unexpected_count) == (False, 1)
+    assert validator.usable() and validator.frames == 1
 
 
 def test_what_gx_imports_for_statistical_tests_is_loaded_on_first_use_only():

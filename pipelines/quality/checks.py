@@ -112,8 +112,9 @@ def check_ahead(settings: QpSettings, warehouse: Warehouse, validator: Validator
                 ) -> None:
     """Start the core checks of these tables now (ChecksAhead), as core_quality will run them: a step that
     wrote them calls it, and the validator works while the run goes on. Only in a run that holds its warehouse
-    open (its steps in one process) and has a validator."""
-    if validator is None or not validator.usable() or not warehouse.held:
+    open (its steps in one process) and has a validator, once GX is imported there: before (a small run), the
+    checks would wait for the import either way."""
+    if validator is None or not warehouse.held or not validator.ready():
         return
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
 

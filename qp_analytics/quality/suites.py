@@ -29,6 +29,7 @@ import importlib.metadata
 import json
 import math
 import os
+import signal
 import threading
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -788,12 +789,13 @@ def _weight(request: tuple[int, Frame, Any]) -> int:
 
 
 def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]], workers: int,
-             idle: bool = False) -> list[tuple[str, Any]]:
+             lower: bool = False) -> list[tuple[str, Any]]:
     """Each request's answer, in order. With several frames and cores, shared between this process and copies of
     it forked once GX is imported (copy-on-write: no import again), the heaviest frames first to the least
-    loaded; the run's process only waits for the answers meanwhile, so every core validates. `idle`: every
-    share goes to a copy that runs only when a core has nothing else to run (_lowest_priority): checks started
-    ahead fill the cores the run leaves idle, without slowing what it does meanwhile."""
+    loaded; the run's process only waits for the answers meanwhile, so every core validates. `lower`: every
+    share goes to a copy that runs only when a core has nothing else to run (_lower_priority): checks started
+    ahead fill the cores the run leaves idle, without slowing what it does meanwhile; until the run hurries
+    this process (_until_hurried)."""
     import pickle
 
     shares: list[list[int]] = [[] for _ in range(max(1, min(workers, len(requests))))]
@@ -803,15 +805,15 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
         shares[least].append(i)
         loads[least] += _weight(requests[i])
     copies: list[tuple[int, int, list[int]]] = []
-    for share in shares if idle else shares[1:]:
+    for share in shares if lower else shares[1:]:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the copy: its share's answers through the pipe, then gone (no exit handler of the parent)
             status = 1
             try:
                 os.close(read)
-                if idle:
-                    _lowest_priority()
+                if lower:
+                    _lower_priority()
                 with os.fdopen(write, "wb") as out:
                     pickle.dump([_answer(gx, failure, requests[i]) for i in share], out)
                 status = 0
@@ -819,7 +821,27 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
                 os._exit(status)
         os.close(write)
         copies.append((pid, read, share))
-    answers: dict[int, tuple[str, Any]] = {} if idle else {i: _answer(gx, failure, requests[i]) for i in shares[0]}
+    answers: dict[int, tuple[str, Any]] = {} if lower else {i: _answer(gx, failure, requests[i]) for i in shares[0]}
+    if lower:
+        copies = _until_hurried(gx, failure, requests, copies, answers)
+        if copies:  # the run waits for them: stopped, and their shares validated again at the run's priority
+            for pid, read, _ in copies:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(read)
+            again = [i for _, _, share in copies for i in share]
+            answers.update(zip(again, _answers(gx, failure, [requests[i] for i in again], workers), strict=True))
+            copies = []
+    _collect(gx, failure, requests, copies, answers)
+    return [answers[i] for i in range(len(requests))]
+
+
+def _collect(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]],
+             copies: list[tuple[int, int, list[int]]], answers: dict[int, tuple[str, Any]]) -> None:
+    """The answers of these copies (pid, the pipe they answer through, their share), waited for in turn; a
+    copy that died has its share answered here."""
+    import pickle
+
     for pid, read, share in copies:
         with os.fdopen(read, "rb") as got:
             try:
@@ -827,13 +849,37 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
             except (EOFError, pickle.UnpicklingError, ValueError):  # the copy died: its share answered here
                 answers.update((i, _answer(gx, failure, requests[i])) for i in share)
         os.waitpid(pid, 0)
-    return [answers[i] for i in range(len(requests))]
 
 
-def _lowest_priority() -> None:
+# Set in the validator process when the run waits for the checks it started ahead (SIGUSR1: Validator.hurry):
+# copies at a lower priority may wait long for a core on a machine loaded by other work, the run waiting for
+# them; hurried, they are replaced by copies at its priority. Cleared by the next request not started ahead.
+_HURRIED = [False]
+
+
+def _hurried(signum: int, frame: Any) -> None:
+    _HURRIED[0] = True
+
+
+def _until_hurried(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]],
+                   copies: list[tuple[int, int, list[int]]], answers: dict[int, tuple[str, Any]]
+                   ) -> list[tuple[int, int, list[int]]]:
+    """The answers of the copies that finish before the run hurries this process (_HURRIED); the copies still
+    working then."""
+    import select
+
+    while copies and not _HURRIED[0]:
+        readable, _, _ = select.select([read for _, read, _ in copies], [], [], 0.02)
+        _collect(gx, failure, requests, [c for c in copies if c[1] in readable], answers)
+        copies = [c for c in copies if c[1] not in readable]
+    return copies
+
+
+def _lower_priority() -> None:
     """This process runs from now on only when a core has nothing else to run: Linux's SCHED_IDLE policy, else
-    the highest niceness (19). A process may lower its own priority, never raise it back: a forked copy does it,
-    for its one batch."""
+    the highest niceness (19). On a machine loaded by other work it may wait long for a core: when the run comes
+    to wait for it, it is replaced (Validator.hurry). A process may lower its priority, never raise it back: a
+    forked copy does it, for its one batch."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
@@ -898,10 +944,10 @@ def _serve(conn: Any) -> None:
     answering each ("ok", outcomes) or ("error", traceback); with copies > 1, the list is shared with forked
     copies of it."""
     import gc
-    import signal
     import traceback
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run's process, which then ends this one
+    signal.signal(signal.SIGUSR1, _hurried)  # before the run may send it (Validator.hurry, once it is ready)
     gx: _Gx | None = None
     failure = ""
     defer_imports()
@@ -925,8 +971,10 @@ def _serve(conn: Any) -> None:
             give_back = _memory_giver()
             conn.send(("ready", None))
             while True:
-                copies, requests, idle = conn.recv()
-                conn.send(_answers(gx, failure, requests, copies, idle))
+                copies, requests, lower = conn.recv()
+                if not lower:  # the run has moved on to checks it did not start ahead
+                    _HURRIED[0] = False
+                conn.send(_answers(gx, failure, requests, copies, lower))
                 give_back()  # the batch's frames are freed: between batches, the process stays small
         except (EOFError, OSError):  # the pipe is closed: the run's process is done with it, or gone
             return
@@ -953,6 +1001,7 @@ class Validator:
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._ready = False  # GX imported there (its first message)
+        self.hurried = False  # the run waits for the checks it started ahead (hurry): sent at its priority
         self._sender: concurrent.futures.ThreadPoolExecutor | None = None  # asks it for `submit`, in order
         self.frames = 0  # frames validated there
         self.ahead = ChecksAhead(self)  # frames of this run sent to it before their checks come to them
@@ -975,16 +1024,15 @@ class Validator:
         process that died is found out when asked (ValidatorLost)."""
         return self._owner == os.getpid() and not self._conn.closed
 
-    def validate_all(self, requests: list[tuple[int, Frame, Any]], idle: bool = False) -> list[list[CheckOutcome]]:
+    def validate_all(self, requests: list[tuple[int, Frame, Any]], lower: bool = False) -> list[list[CheckOutcome]]:
         """The outcomes of each frame (n, frame, rows as an Arrow table), validated in the validator process (and
-        its forked copies, one per core); `idle`: by forked copies that take only the time no other process
-        wants (`_answers`)."""
+        its forked copies, one per core); `lower`: by forked copies at a lower priority (`_answers`)."""
         with self._lock:
             try:
                 if not self._ready:
                     self._conn.recv()
                     self._ready = True
-                self._conn.send((self.copies, requests, idle))
+                self._conn.send((self.copies, requests, lower and not self.hurried))
                 answers = self._conn.recv()
             except (EOFError, OSError):
                 self.stop()
@@ -1000,13 +1048,35 @@ class Validator:
         self.frames += len(requests)
         return [payload for _, payload in answers]
 
-    def submit(self, requests: list[tuple[int, Frame, Any]], idle: bool = False
+    def ready(self) -> bool:
+        """Whether GX is imported in the validator (its first message came), without waiting for it."""
+        if not self._ready and self.usable() and self._lock.acquire(blocking=False):
+            try:
+                if self._conn.poll():
+                    self._conn.recv()
+                    self._ready = True
+            except (EOFError, OSError):
+                pass  # lost: the next question says so
+            finally:
+                self._lock.release()
+        return self._ready
+
+    def hurry(self) -> None:
+        """The run waits for what it submitted at a lower priority: what is sent from now on is validated at its
+        priority, and what the validator's copies are validating at the lower one is validated again at it
+        (SIGUSR1, once the validator is ready: its handler is in place before)."""
+        self.hurried = True
+        if self._ready and self.usable():
+            with contextlib.suppress(OSError):
+                os.kill(self._process.pid, signal.SIGUSR1)
+
+    def submit(self, requests: list[tuple[int, Frame, Any]], lower: bool = False
                ) -> "concurrent.futures.Future[list[list[CheckOutcome]]]":
         """`validate_all` started now, on a thread of this object's (the requests are sent, and their answers
         read, in the order submitted): its future."""
         if self._sender is None:
             self._sender = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qp-validator-ahead")
-        return self._sender.submit(self.validate_all, requests, idle)
+        return self._sender.submit(self.validate_all, requests, lower)
 
     def stop(self) -> None:
         """End the process: once GX is imported, by closing the pipe (it ends as a process should, its
@@ -1049,7 +1119,9 @@ class ChecksAhead:
     `run_frames` takes its outcomes (`take`) only when the frame is the same (table, query, checks) and its
     query gives the same rows now (their digest, read again); any other frame is validated then. Outcomes
     are a function of the checks and the rows alone, so what was taken is what validating then would have
-    given. What is not taken is dropped when the run ends (`finish`)."""
+    given. A frame whose outcomes are not back when the checks come to it hurries the validator (`hurry`): its
+    copies at the lowest priority may get no core on a loaded machine. What is not taken is dropped when the
+    run ends (`finish`)."""
 
     def __init__(self, validator: "Validator") -> None:
         self.validator = validator
@@ -1065,6 +1137,7 @@ class ChecksAhead:
         self.finish()
         if not self.validator.usable():
             return
+        self.validator.hurried = False
         self._thread = threading.Thread(target=self._send, args=(connect, frames_of), daemon=True,
                                         name="qp-checks-ahead")
         self._thread.start()
@@ -1078,7 +1151,7 @@ class ChecksAhead:
         def send() -> None:
             if len(batches) >= AHEAD_IN_FLIGHT:  # the rows held here stay bounded
                 concurrent.futures.wait([batches[-AHEAD_IN_FLIGHT]])
-            future = self.validator.submit(list(batch), idle=True)
+            future = self.validator.submit(list(batch), lower=True)
             batches.append(future)
             self._sent.update((key, (digest, future, i)) for i, (key, digest) in enumerate(keys))
             batch.clear()
@@ -1122,6 +1195,8 @@ class ChecksAhead:
         digest, future, index = sent
         if frame_digest(con, frame) != digest:
             return None
+        if not future.done() and not self.validator.hurried:
+            self.validator.hurry()  # the run waits for it now
         try:
             outcomes = future.result()[index]
         except (ValidatorLost, ValidatorError, concurrent.futures.CancelledError):
