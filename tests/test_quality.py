@@ -798,6 +798,7 @@ def test_copies_the_run_waits_for_are_replaced_at_its_priority_once_it_hurries(m
     assert [[(o.passed, o.unexpected_count) for o in outcomes] for _, outcomes in expected] == [[(False, 1)]] * 3
     monkeypatch.setattr(suites, "_lower_priority", lambda: time.sleep(120))  # in the forked copies
     monkeypatch.setattr(suites, "_HURRIED", [False])
+    monkeypatch.setattr(suites, "_STOPPED", [])
     threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGUSR1)).start()
     previous = signal.signal(signal.SIGUSR1, suites._hurried)
     try:
@@ -808,6 +809,12 @@ def test_copies_the_run_waits_for_are_replaced_at_its_priority_once_it_hurries(m
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert suites._HURRIED == [True]  # still: the next batch started ahead is not left to wait either
+    assert len(suites._STOPPED) == 2  # the copies stopped, not waited for (a copy of that class may exit slowly)
+    deadline = time.monotonic() + 30
+    while suites._STOPPED and time.monotonic() < deadline:  # reaped once they have exited
+        suites._reap_stopped()
+        time.sleep(0.05)
+    assert suites._STOPPED == []
 
 
 def test_a_hurried_validator_goes_on_serving(validator):

@@ -798,6 +798,7 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
     this process (_until_hurried)."""
     import pickle
 
+    _reap_stopped()
     shares: list[list[int]] = [[] for _ in range(max(1, min(workers, len(requests))))]
     loads = [0] * len(shares)
     for i in sorted(range(len(requests)), key=lambda i: -_weight(requests[i])):
@@ -823,12 +824,12 @@ def _answers(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
         copies.append((pid, read, share))
     answers: dict[int, tuple[str, Any]] = {} if lower else {i: _answer(gx, failure, requests[i]) for i in shares[0]}
     if lower:
-        copies = _until_hurried(gx, failure, requests, copies, answers)
+        copies = _until_hurried(gx, failure, requests, list(copies), answers)
         if copies:  # the run waits for them: stopped, and their shares validated again at the run's priority
             for pid, read, _ in copies:
                 os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
                 os.close(read)
+                _STOPPED.append(pid)  # not waited for: at the lowest priority, even exiting may wait for a core
             again = [i for _, _, share in copies for i in share]
             answers.update(zip(again, _answers(gx, failure, [requests[i] for i in again], workers), strict=True))
             copies = []
@@ -861,17 +862,43 @@ def _hurried(signum: int, frame: Any) -> None:
     _HURRIED[0] = True
 
 
+_STOPPED: list[int] = []  # copies stopped by a hurry, not yet reaped
+
+
+def _reap_stopped() -> None:
+    """Reap the stopped copies that have exited, without waiting for the others."""
+    for pid in list(_STOPPED):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _STOPPED.remove(pid)
+
+
 def _until_hurried(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]],
                    copies: list[tuple[int, int, list[int]]], answers: dict[int, tuple[str, Any]]
                    ) -> list[tuple[int, int, list[int]]]:
     """The answers of the copies that finish before the run hurries this process (_HURRIED); the copies still
-    working then."""
+    working then, or still writing their answers (a copy at the lowest priority may write slowly too)."""
+    import pickle
     import select
 
+    got: dict[int, bytearray] = {read: bytearray() for _, read, _ in copies}
     while copies and not _HURRIED[0]:
         readable, _, _ = select.select([read for _, read, _ in copies], [], [], 0.02)
-        _collect(gx, failure, requests, [c for c in copies if c[1] in readable], answers)
-        copies = [c for c in copies if c[1] not in readable]
+        for pid, read, share in [c for c in copies if c[1] in readable]:
+            chunk = os.read(read, 1 << 20)
+            if chunk:
+                got[read] += chunk
+                continue
+            copies.remove((pid, read, share))  # its answers, whole (or none: it died, its share answered here)
+            os.close(read)
+            os.waitpid(pid, 0)
+            try:
+                answers.update(zip(share, pickle.loads(got.pop(read)), strict=True))
+            except (EOFError, pickle.UnpicklingError, ValueError):
+                answers.update((i, _answer(gx, failure, requests[i])) for i in share)
     return copies
 
 
@@ -1027,7 +1054,11 @@ class Validator:
     def validate_all(self, requests: list[tuple[int, Frame, Any]], lower: bool = False) -> list[list[CheckOutcome]]:
         """The outcomes of each frame (n, frame, rows as an Arrow table), validated in the validator process (and
         its forked copies, one per core); `lower`: by forked copies at a lower priority (`_answers`)."""
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            if not lower:  # what holds the pipe may wait for checks started ahead: the run waits for them now
+                self.hurry()
+            self._lock.acquire()
+        try:
             try:
                 if not self._ready:
                     self._conn.recv()
@@ -1041,6 +1072,8 @@ class Validator:
             except BaseException:  # interrupted between a question and its answer: the answer would be read
                 self.stop()        # as the next question's, so this process is not asked again
                 raise
+        finally:
+            self._lock.release()
         for (_, frame, _), (status, payload) in zip(requests, answers, strict=True):
             if status != "ok":
                 raise ValidatorError(f"Great Expectations failed on {frame.table}, in the validator process:\n"
@@ -1205,10 +1238,13 @@ class ChecksAhead:
         return outcomes
 
     def finish(self) -> None:
-        """Drop what was not taken (the validator's answers to it are still read, and dropped)."""
+        """Drop what was not taken (the validator's answers to it are still read, and dropped); what is still
+        being validated is hurried, so that the answers come soon (this process waits for them when it exits)."""
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if any(not future.done() for _, future, _ in self._sent.values()):
+            self.validator.hurry()
         self._sent.clear()
 
 
