@@ -170,16 +170,17 @@ def map_ordered(fn: Callable[[A], R], items: Sequence[A], workers: int | None = 
         taken = [run.take(fn, key(item), item) for item in items]
     rest = [item for item, started in zip(items, taken, strict=True) if started is None]
     with contextlib.ExitStack() as stack:
-        if not goes_parallel(len(rest), workers, min_parallel):
-            computed: Iterator[R] = map(fn, rest)
-        else:
-            n = worker_count(workers)
-            if run is not None and run.workers == n:
-                pool = run.executor()
-            else:
-                pool = stack.enter_context(ProcessPoolExecutor(max_workers=n, mp_context=forkserver_context()))
-            computed = pool.map(fn, rest, chunksize=max(1, min(16, len(rest) // (n * 8))))
         try:
+            if not goes_parallel(len(rest), workers, min_parallel):
+                computed: Iterator[R] = map(fn, rest)
+            else:
+                n = worker_count(workers)
+                if run is not None and run.workers == n:
+                    pool = run.executor()
+                else:
+                    pool = stack.enter_context(ProcessPoolExecutor(max_workers=n, mp_context=forkserver_context()))
+                # submits every item: a worker that dies meanwhile breaks the pool here already
+                computed = pool.map(fn, rest, chunksize=max(1, min(16, len(rest) // (n * 8))))
             for started in taken:
                 yield next(computed) if started is None else started[0].result()[started[1]]
         except BaseException:

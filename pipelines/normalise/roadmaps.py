@@ -28,7 +28,6 @@ from qp_analytics.normalise.rows import (
     roadmap_sha256,
     roadmap_source,
 )
-from qp_analytics.quality.suites import Validator
 from qp_analytics.reading.manifest import read_manifest
 from qp_analytics.reading.territories import ListedFolder, MissingFile, RawFolderLinks
 from qp_analytics.schema import TABLES
@@ -94,8 +93,7 @@ def roadmap_parses(context: AssetExecutionContext, settings: QpSettings, warehou
     ],
     op_tags=step_order("core_roadmaps"),
 )
-def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse],
-                  validator: ResourceParam[Validator | None]):
+def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehouse: ResourceParam[Warehouse]):
     """The checked roadmaps normalised into typed tables (dates as DATE, amounts as DECIMAL(14,2)), each row
     keeping the workbook row it came from. All the tables of a territory are replaced together; their checks
     start at once in the run's validator, while the conventions are parsed (check_ahead)."""
@@ -115,7 +113,7 @@ def core_roadmaps(context: AssetExecutionContext, settings: QpSettings, warehous
 
     results = materialise(context, warehouse, CORE, territory_keys(context, settings), reprocess=settings.reprocess,
                           current=parses_as_stored, read=parses, compute=normalise)
-    check_ahead(settings, warehouse, validator, CORE.tables)
+    check_ahead(settings, warehouse, CORE.tables)
     yield from results
 
 

@@ -27,6 +27,7 @@ from qp_analytics.quality.suites import (
     frame_contents,
     marts_contents,
     registry_content,
+    run_validator,
     suites_version,
     validate_core,
     validate_marts,
@@ -108,13 +109,13 @@ def core_due(con, ids: list[str], version: str, reprocess: bool, tables: Collect
     return due
 
 
-def check_ahead(settings: QpSettings, warehouse: Warehouse, validator: Validator | None, tables: Sequence[str]
-                ) -> None:
+def check_ahead(settings: QpSettings, warehouse: Warehouse, tables: Sequence[str]) -> None:
     """Start the core checks of these tables now (ChecksAhead), as core_quality will run them: a step that
-    wrote them calls it, and the validator works while the run goes on. Only in a run that holds its warehouse
-    open (its steps in one process) and has a validator, once GX is imported there: before (a small run), the
-    checks would wait for the import either way."""
-    if validator is None or not warehouse.held or not validator.ready():
+    wrote them calls it, and the run's validator works while the run goes on. Only in an in-process run with a
+    validator (run_validator) that holds its warehouse open, once GX is imported there: before (a small run),
+    the checks would wait for the import either way."""
+    validator = run_validator()
+    if validator is None or not validator.usable() or not warehouse.held or not validator.ready():
         return
     ids = [t.territory_id for t in read_registry(settings.raw_path)]
 

@@ -26,13 +26,12 @@ def materialize(settings: dict, selected: list[str], echo: Callable[[str], None]
     from pipelines.jobs import evaluation_refresh
     from pipelines.resources import ProgressSink, QpSettings, progress_printer
     from qp_analytics.parallel import run_workers
+    from qp_analytics.quality.suites import checks_ahead_in
 
-    # one pool of workers for the run's steps, which start work ahead in it for the next ones; the checks
-    # started ahead in the validator are let go when the run ends (before the warehouse they read is closed)
+    # one pool of workers for the run's steps, which start work ahead in it for the next ones; the checks its
+    # steps start ahead in the validator are let go when the run ends (before the warehouse they read is closed)
     with project_instance(quiet=True) as instance, run_workers(settings.get("workers")), \
-            contextlib.ExitStack() as ahead:
-        if validator is not None:
-            ahead.callback(validator.ahead.finish)
+            checks_ahead_in(validator):
         return defs.resolve_job_def(evaluation_refresh.name).execute_in_process(
             instance=instance,
             resources={"settings": QpSettings(**settings, territories=selected), "warehouse": warehouse,

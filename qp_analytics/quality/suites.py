@@ -1248,6 +1248,27 @@ class ChecksAhead:
         self._sent.clear()
 
 
+_RUN_VALIDATOR: list["Validator | None"] = [None]  # the validator of the in-process run under way (checks_ahead_in)
+
+
+@contextmanager
+def checks_ahead_in(validator: "Validator | None") -> Iterator[None]:
+    """While the block runs (an in-process run), its steps may start checks ahead in this validator
+    (run_validator); what was not taken is dropped when it ends."""
+    _RUN_VALIDATOR[0] = validator
+    try:
+        yield
+    finally:
+        _RUN_VALIDATOR[0] = None
+        if validator is not None:
+            validator.ahead.finish()
+
+
+def run_validator() -> "Validator | None":
+    """The validator of the in-process run under way (checks_ahead_in), if any."""
+    return _RUN_VALIDATOR[0]
+
+
 @contextmanager
 def validator_for_run(wanted: bool = True, copies: int | None = None, kept: "KeptValidator | None" = None
                       ) -> Iterator[Validator | None]:
