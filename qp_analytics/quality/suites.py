@@ -1212,8 +1212,11 @@ class ChecksAhead:
             return
 
     def sent(self) -> int:
-        """The frames sent ahead and not taken yet, once the thread that reads and sends them is done."""
+        """The frames sent ahead and not taken yet, once the thread that reads and sends them is done (hurried:
+        it may be waiting for batches validated at the lowest priority)."""
         if self._thread is not None:
+            if self._thread.is_alive():
+                self.validator.hurry()
             self._thread.join()
         return len(self._sent)
 
@@ -1240,9 +1243,8 @@ class ChecksAhead:
     def finish(self) -> None:
         """Drop what was not taken (the validator's answers to it are still read, and dropped); what is still
         being validated is hurried, so that the answers come soon (this process waits for them when it exits)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self.sent()
+        self._thread = None
         if any(not future.done() for _, future, _ in self._sent.values()):
             self.validator.hurry()
         self._sent.clear()
