@@ -841,15 +841,23 @@ def _collect(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, An
              copies: list[tuple[int, int, list[int]]], answers: dict[int, tuple[str, Any]]) -> None:
     """The answers of these copies (pid, the pipe they answer through, their share), waited for in turn; a
     copy that died has its share answered here."""
-    import pickle
-
     for pid, read, share in copies:
         with os.fdopen(read, "rb") as got:
-            try:
-                answers.update(zip(share, pickle.load(got), strict=True))
-            except (EOFError, pickle.UnpicklingError, ValueError):  # the copy died: its share answered here
-                answers.update((i, _answer(gx, failure, requests[i])) for i in share)
+            data = got.read()
         os.waitpid(pid, 0)
+        _share_answered(gx, failure, requests, share, data, answers)
+
+
+def _share_answered(gx: "_Gx | None", failure: str, requests: list[tuple[int, Frame, Any]], share: list[int],
+                    data: bytes, answers: dict[int, tuple[str, Any]]) -> None:
+    """A copy's share answered from what it wrote (its answers, pickled), or here when it died first (nothing
+    whole)."""
+    import pickle
+
+    try:
+        answers.update(zip(share, pickle.loads(data), strict=True))
+    except (EOFError, pickle.UnpicklingError, ValueError):
+        answers.update((i, _answer(gx, failure, requests[i])) for i in share)
 
 
 # Set in the validator process when the run waits for the checks it started ahead (SIGUSR1: Validator.hurry):
@@ -881,7 +889,6 @@ def _until_hurried(gx: "_Gx | None", failure: str, requests: list[tuple[int, Fra
                    ) -> list[tuple[int, int, list[int]]]:
     """The answers of the copies that finish before the run hurries this process (_HURRIED); the copies still
     working then, or still writing their answers (a copy at the lowest priority may write slowly too)."""
-    import pickle
     import select
 
     got: dict[int, bytearray] = {read: bytearray() for _, read, _ in copies}
@@ -892,13 +899,10 @@ def _until_hurried(gx: "_Gx | None", failure: str, requests: list[tuple[int, Fra
             if chunk:
                 got[read] += chunk
                 continue
-            copies.remove((pid, read, share))  # its answers, whole (or none: it died, its share answered here)
+            copies.remove((pid, read, share))  # its answers, whole (or none: it died)
             os.close(read)
             os.waitpid(pid, 0)
-            try:
-                answers.update(zip(share, pickle.loads(got.pop(read)), strict=True))
-            except (EOFError, pickle.UnpicklingError, ValueError):
-                answers.update((i, _answer(gx, failure, requests[i])) for i in share)
+            _share_answered(gx, failure, requests, share, bytes(got.pop(read)), answers)
     return copies
 
 
