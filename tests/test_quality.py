@@ -711,6 +711,38 @@ def test_a_kept_validator_serves_the_next_runs_of_the_process_and_is_replaced_on
     ahead.stop()
 
 
+def test_work_given_for_the_wait_for_gx_runs_on_a_thread_once_and_only_while_gx_is_imported():
+    """A question that finds GX still being imported starts the work given (while_importing) on another thread,
+    once for the validator's life; a validator whose GX was imported before its first question never does."""
+    con = duckdb.connect()
+    frame = Frame("core.example", "SELECT 1 AS a UNION ALL SELECT NULL", ["a"])
+    frame.add("not_null", "a is set", expect("ExpectColumnValuesToNotBeNull", column="a"))
+    done: list[str] = []
+
+    def work() -> None:
+        done.append(threading.current_thread().name)
+
+    def failing() -> None:
+        raise ImportError("left to the step that needs it")
+
+    with Validator(1) as importing:
+        importing.while_importing(failing, work)
+        importing.while_importing(work)  # given again (a kept validator's next run): not done twice
+        assert not importing.ready()  # GX takes seconds to import: asked at once, the question waits for it
+        assert [o.unexpected_count for o in run_frames(con, [frame], importing)] == [1]
+        importing.meanwhile_thread.join(timeout=60)
+        assert done == ["qp-while-gx-imports"]  # after the failing piece, on its own thread
+        assert [o.unexpected_count for o in run_frames(con, [frame], importing)] == [1]
+        assert done == ["qp-while-gx-imports"]
+    with Validator(1) as imported:
+        deadline = time.monotonic() + 120
+        while not imported.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        imported.while_importing(work)
+        assert [o.unexpected_count for o in run_frames(con, [frame], imported)] == [1]
+        assert imported.meanwhile_thread is None and done == ["qp-while-gx-imports"]
+
+
 def _core_copy(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Another in-memory warehouse with the same core rows (through Arrow: the same types), to change."""
     copy = duckdb.connect()

@@ -841,6 +841,28 @@ def test_a_page_digest_is_the_same_in_another_process(tmp_path):
     assert json.loads(there.stdout) == TerritorySources(marts, AS_OF).digests("code")
 
 
+def test_the_chart_modules_imported_ahead_are_all_the_charts_import(tmp_path):
+    """A run imports the charts' modules while it waits with a core idle (import_chart_modules): drawing the
+    national page afterwards, in a fresh process, imports no other module of matplotlib."""
+    import subprocess
+    import sys
+
+    publish(tmp_path / "marts")
+    script = (
+        "import sys\n"
+        "from qp_analytics.report.charts import import_chart_modules\n"
+        "from qp_analytics.report.pages import build_report\n"
+        "assert not any(m.startswith('matplotlib') for m in sys.modules)\n"
+        "import_chart_modules()\n"
+        "before = set(sys.modules)\n"
+        "result = build_report(sys.argv[1], sys.argv[2])\n"
+        "assert result.national\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith('matplotlib')))\n")
+    there = subprocess.run([sys.executable, "-c", script, str(tmp_path / "marts"), str(tmp_path / "out")],
+                           capture_output=True, text=True, check=True)
+    assert there.stdout.strip() == "[]"
+    assert "<svg" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+
 def _files(out: Path) -> dict[str, tuple[int, int]]:
     """Each page of a report: (inode, mtime_ns), which a page left as it was keeps."""
     return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.html")}

@@ -27,6 +27,10 @@ def materialize(settings: dict, selected: list[str], echo: Callable[[str], None]
     from pipelines.resources import ProgressSink, QpSettings, progress_printer
     from qp_analytics.parallel import run_workers
     from qp_analytics.quality.suites import checks_ahead_in
+    from qp_analytics.report.charts import import_chart_modules
+
+    if validator is not None:  # while the run waits for GX's import there, this process imports the charts'
+        validator.while_importing(import_chart_modules)
 
     # one pool of workers for the run's steps, which start work ahead in it for the next ones; the checks its
     # steps start ahead in the validator are let go when the run ends (before the warehouse they read is closed)

@@ -139,6 +139,22 @@ _LEGEND = 0.32
 _FOOTNOTE = 0.42  # two lines: date and release; documents' provenance
 
 
+# the matplotlib modules drawing a chart imports (a quarter to a third of a second; patches and ticker come with
+# figure)
+CHART_MODULES = ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg",
+                 "matplotlib.backends.backend_svg", "matplotlib.font_manager")
+
+
+def import_chart_modules() -> None:
+    """Import what drawing the charts imports, and nothing more: a run does it on a thread while it waits with
+    a core idle (Validator.while_importing). Drawing itself stays with the report: matplotlib's settings are
+    global, and two drawings at once would mix them."""
+    import importlib
+
+    for name in CHART_MODULES:
+        importlib.import_module(name)
+
+
 @contextmanager
 def _chart(key: str, height: float) -> Iterator[Any]:
     """A matplotlib Figure on the Agg canvas (no pyplot: no global figure state, nothing interactive), drawn
