@@ -863,6 +863,7 @@ def test_the_chart_modules_imported_ahead_are_all_the_charts_import(tmp_path):
     assert there.stdout.strip() == "[]"
     assert "<svg" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
 
+
 def _files(out: Path) -> dict[str, tuple[int, int]]:
     """Each page of a report: (inode, mtime_ns), which a page left as it was keeps."""
     return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.html")}

@@ -29,7 +29,7 @@ def materialize(settings: dict, selected: list[str], echo: Callable[[str], None]
     from qp_analytics.quality.suites import checks_ahead_in
     from qp_analytics.report.charts import import_chart_modules
 
-    if validator is not None:  # while the run waits for GX's import there, this process imports the charts'
+    if validator is not None:  # while the run waits for GX's import there, it imports the report's chart modules
         validator.while_importing(import_chart_modules)
 
     # one pool of workers for the run's steps, which start work ahead in it for the next ones; the checks its
