@@ -33,9 +33,10 @@ rerun with nothing changed under 2.5 s and a query under 0.4 s; a one-territory 
 at most 1 s longer than the same refresh at 14 (both kinds). A target whose sizes were not measured is "not measured".
 
 The refresh target compares two sizes measured minutes apart, on a machine whose speed drifts by more than the
-second it allows: once every size is measured, PAIRED_ROUNDS rounds refresh the small size and then the largest,
-in turn, each kind of change (`paired_refreshes`), and the verdict is on the median of the rounds' differences;
-the sizes' own refreshes stay in the table.
+second it allows: once every size is measured, PAIRED_ROUNDS rounds refresh the small size and the largest in
+turn, each kind of change (`paired_refreshes`), the small first in one round and the largest first in the next
+(a machine slowing or speeding up within the rounds then weighs on both sides alike), and the verdict is on the
+median of the rounds' differences; the sizes' own refreshes stay in the table.
 
 Results go to a JSON file and a short table with the verdicts. Not a test: timings depend on the machine, and
 this one is shared: --repeat runs each materialisation several times and keeps the median.
@@ -383,11 +384,13 @@ def bench_size(size: int, work: Path, logs: Path, echo, repeat: int = 1) -> dict
 
 def paired_refreshes(sizes: list[int], work: Path, logs: Path, echo, repeat: int, rounds: int = PAIRED_ROUNDS
                      ) -> dict:
-    """The refresh target measured in turn: each round refreshes the first size, then the last, one territory
+    """The refresh target measured in turn: each round refreshes the first size and the last, one territory
     each (the same changes as `bench_size`: a newline more, then a deadline), on the warehouses `bench_size`
-    left. Each change differs from the state its warehouse holds: an untimed run on the files as generated
-    first puts the warehouses back to them, the newlines go on from those the sizes' own refreshes used, and
-    the deadlines from the last one used. Per kind: the rounds' wall and CPU seconds at each size (medians)
+    left; the first size first in even rounds, the last first in odd ones (a drift of the machine's speed over the
+    rounds, which made later rounds slower at both sizes in session 22's benchmark, would otherwise always fall
+    on the size run second). Each change differs from the state its warehouse holds: an untimed run on the files
+    as generated first puts the warehouses back to them, the newlines go on from those the sizes' own refreshes
+    used, and the deadlines from the last one used. Per kind: the rounds' wall and CPU seconds at each size (medians)
     and the median of the rounds' differences (`growth_s`, `growth_cpu_s`)."""
     runs = {}
     for size in (sizes[0], sizes[-1]):
@@ -402,7 +405,8 @@ def paired_refreshes(sizes: list[int], work: Path, logs: Path, echo, repeat: int
     for kind in ("refresh_one", "refresh_changed"):
         timed: dict[int, list[dict]] = {size: [] for size in runs}
         for i in range(rounds):
-            for size, (base, target, original) in runs.items():
+            for size in (sizes[0], sizes[-1]) if i % 2 == 0 else (sizes[-1], sizes[0]):
+                base, target, original = runs[size]
                 timed[size].append(refresh(base, target, changed_file(kind, original, repeat + i),
                                            logs / f"paired-{kind}-{size}-{i}.log"))
         out[kind] = rounds_summary(timed[sizes[0]], timed[sizes[-1]])
@@ -615,8 +619,8 @@ def main() -> None:
         f"the query {QUERY_RUNS} times (the median); CPU: the process and the children it waited for. Load average "
         f"at the end: {', '.join(str(x) for x in result['machine']['load_average'])} on {os.cpu_count()} cores.",
         *([] if paired is None else [
-            "", f"Refreshes run in turn, {paired['rounds']} rounds of {paired['small']} then {paired['large']} "
-                "territories (medians, wall): " + "; ".join(
+            "", f"Refreshes run in turn, {paired['rounds']} rounds of {paired['small']} and {paired['large']} "
+                "territories, each size first in every other round (medians, wall): " + "; ".join(
                     f"{label} {paired[kind]['small_s']:.2f} s against {paired[kind]['large_s']:.2f} s, the rounds' "
                     f"differences {paired[kind]['growth_s']:+.2f} s (CPU {paired[kind]['growth_cpu_s']:+.2f} s)"
                     for kind, label in (("refresh_one", "bytes changed"), ("refresh_changed", "content changed")))
