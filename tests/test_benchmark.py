@@ -137,3 +137,27 @@ def test_the_refresh_targets_go_by_the_rounds_run_in_turn_when_there_are_some():
     # rounds of other sizes than the target's: the sizes' own refreshes decide
     other = {c["name"]: c for c in check_targets(rows, FLOOR, paired={**paired, "small": 140})}
     assert (other["refresh_one"]["value"], other["refresh_one"]["limit"]) == (3.9, 4.0)
+
+
+def test_the_paired_rounds_alternate_which_size_is_refreshed_first(tmp_path, monkeypatch):
+    """A drift of the machine's speed must not fall on one size only: the small size first in rounds 0, 2, 4,
+    the large one first in rounds 1 and 3, for each kind of change; each size's rounds keep their change."""
+    import benchmarks.benchmark as bench
+
+    calls: list[tuple[int, int]] = []  # (size, change index)
+    for size_ in (14, 1400):
+        (tmp_path / f"raw-{size_}").mkdir()
+        (tmp_path / f"raw-{size_}" / "target.txt").write_bytes(b"before")
+    monkeypatch.setattr(bench, "refresh_target", lambda raw: raw / "target.txt")
+    monkeypatch.setattr(bench, "measure", lambda cmd, log, pss=False: {"exit_code": 0, "wall_s": 1.0, "cpu_s": 1.0})
+
+    def refresh(base, target, changed, log, pss=False):
+        calls.append((int(target.parent.name.removeprefix("raw-")), len(calls)))
+        return {"wall_s": 1.0, "cpu_s": 1.0}
+
+    monkeypatch.setattr(bench, "refresh", refresh)
+    out = bench.paired_refreshes([14, 1400], tmp_path, tmp_path, lambda line: None, repeat=1, rounds=5)
+    order = [size_ for size_, _ in calls]
+    one_kind = [14, 1400, 1400, 14, 14, 1400, 1400, 14, 14, 1400]
+    assert order == one_kind * 2
+    assert out["refresh_one"]["growth_s"] == 0.0 and out["rounds"] == 5
