@@ -141,10 +141,11 @@ def test_the_refresh_targets_go_by_the_rounds_run_in_turn_when_there_are_some():
 
 def test_the_paired_rounds_alternate_which_size_is_refreshed_first(tmp_path, monkeypatch):
     """A drift of the machine's speed must not fall on one size only: the small size first in rounds 0, 2, 4,
-    the large one first in rounds 1 and 3, for each kind of change; each size's rounds keep their change."""
+    the large one first in rounds 1 and 3, for each kind of change; each size gets every round's change, in
+    order (repeat 1: the bytes changes append 2 to 6 newlines)."""
     import benchmarks.benchmark as bench
 
-    calls: list[tuple[int, int]] = []  # (size, change index)
+    calls: list[tuple[int, bytes]] = []  # (size, the file as changed)
     for size_ in (14, 1400):
         (tmp_path / f"raw-{size_}").mkdir()
         (tmp_path / f"raw-{size_}" / "target.txt").write_bytes(b"before")
@@ -152,12 +153,14 @@ def test_the_paired_rounds_alternate_which_size_is_refreshed_first(tmp_path, mon
     monkeypatch.setattr(bench, "measure", lambda cmd, log, pss=False: {"exit_code": 0, "wall_s": 1.0, "cpu_s": 1.0})
 
     def refresh(base, target, changed, log, pss=False):
-        calls.append((int(target.parent.name.removeprefix("raw-")), len(calls)))
+        calls.append((int(target.parent.name.removeprefix("raw-")), changed))
         return {"wall_s": 1.0, "cpu_s": 1.0}
 
     monkeypatch.setattr(bench, "refresh", refresh)
     out = bench.paired_refreshes([14, 1400], tmp_path, tmp_path, lambda line: None, repeat=1, rounds=5)
-    order = [size_ for size_, _ in calls]
     one_kind = [14, 1400, 1400, 14, 14, 1400, 1400, 14, 14, 1400]
-    assert order == one_kind * 2
+    assert [size_ for size_, _ in calls] == one_kind * 2
+    for size_ in (14, 1400):
+        bytes_changes = [changed for s_, changed in calls[:10] if s_ == size_]
+        assert bytes_changes == [b"before" + b"\n" * n for n in range(2, 7)]
     assert out["refresh_one"]["growth_s"] == 0.0 and out["rounds"] == 5
