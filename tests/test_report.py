@@ -30,6 +30,7 @@ import qp_analytics.report.pages as pages_module
 from pipelines.cli.report import report
 from qp_analytics.marts.compute import value_column
 from qp_analytics.publication.release import current_release, publish_release
+from qp_analytics.report.ahead import PagesAhead
 from qp_analytics.report.charts import DELAY_BINS_MAX, ChartMemo, chart_footnote, chart_roadmap_delays, delay_bins
 from qp_analytics.report.formatting import plural, signature_text
 from qp_analytics.report.national import national_view
@@ -672,6 +673,46 @@ def test_a_national_page_drawn_by_a_worker_is_the_one_drawn_here(built, tmp_path
     theirs = pages_module.territories_in_worker(release.parent.parent, str(release), ids,
                                                 pages_module.Stamp.of(release_read))
     assert theirs == {t: (here.out_dir / "territoires" / f"{t}.html").read_text(encoding="utf-8") for t in ids}
+
+def _report_files(out: Path) -> dict[str, bytes]:
+    """The report's pages and its manifest, the manifest without the files' inodes and times."""
+    files = _snapshot(out)
+    manifest = json.loads(files.pop("report.json"))
+    for record in manifest["pages"].values():
+        record.pop("file")
+    return {**files, "report.json": json.dumps(manifest, sort_keys=True).encode()}
+
+
+@pytest.mark.parametrize("renamed", [None, "terr-010"])
+def test_pages_drawn_ahead_are_taken_only_where_they_are_the_pages_of_the_release(tmp_path, monkeypatch, renamed):
+    """Pages a worker drew ahead from the marts (before their release existed, with a placeholder release) are
+    taken where the release's marts are those, the release's id and day written in: the report is, byte for byte,
+    the one drawn without them, and this process draws no page. Marts differing from the release's by one
+    territory's name: the pages that show that name (its own, its two neighbours', the national page) are drawn
+    here again, and only those."""
+    frames, _ = many_marts(40)
+    marts_dir = tmp_path / "marts"
+    publish_release(marts_dir, frames, AS_OF, run_id="test")
+    plain = build_report(marts_dir, tmp_path / "plain")
+    marts = dict(load_release(marts_dir).marts)
+    if renamed:
+        evaluation = marts["mart_evaluation_territories"]
+        marts["mart_evaluation_territories"] = _set(evaluation, pl.col("territory_id") == renamed, name="Autre nom")
+    ahead = PagesAhead(marts, AS_OF, tmp_path / "ahead", chunk=8)
+    for future in ahead.futures:
+        future.result()  # all drawn before the report takes them
+    drawn_here: list[str] = []
+    territory, national = Renderer.territory, Renderer.national
+    monkeypatch.setattr(Renderer, "territory", lambda self, inputs, stamp: drawn_here.append(inputs.territory_id)
+                        or territory(self, inputs, stamp))
+    monkeypatch.setattr(Renderer, "national", lambda self, *args: drawn_here.append("index") or national(self, *args))
+    try:
+        taken = build_report(marts_dir, tmp_path / "ahead", ahead=ahead)
+    finally:
+        ahead.close()
+    assert _report_files(taken.out_dir) == _report_files(plain.out_dir)
+    assert sorted(drawn_here) == ([] if renamed is None else ["index", "terr-009", "terr-010", "terr-011"])
+
 
 # -- writing: atomic, partial, safe ------------------------------------------------------------------------
 

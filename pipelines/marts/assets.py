@@ -22,10 +22,12 @@ from pipelines.resources import QpSettings
 from pipelines.stages import materialise
 from qp_analytics.dictionary import columns_markdown, indicators_markdown, template_markdown
 from qp_analytics.marts.compute import NATIONAL, national_mart, sources_digests, territory_marts
+from qp_analytics.parallel import MIN_PARALLEL, worker_count
 from qp_analytics.publication.release import CORE as RELEASED_CORE
 from qp_analytics.publication.release import current_release, publish_release, unchanged_tables
 from qp_analytics.reading.territories import read_registry
-from qp_analytics.schema import MARTS
+from qp_analytics.report.ahead import run_takes_pages_ahead, start_pages_ahead
+from qp_analytics.schema import MARTS, release_name
 from qp_analytics.warehouse.database import Warehouse, id_list, markdown_table, table_digests
 from qp_analytics.warehouse.incremental import Stage, StageResult, StageRun, fingerprint, modules_version
 
@@ -63,7 +65,10 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
         return {t: fingerprint("marts", as_of.isoformat(), code, digest)
                 for t, digest in sources_digests(con, considered).items()}
 
+    recomputed: list[str] = []
+
     def computed(con, todo: list[str]) -> StageResult:  # SQL over the core tables, in the warehouse
+        recomputed.extend(todo)
         if not todo:
             return StageResult({name: MARTS[name].frame([]) for name in TERRITORY_MARTS}, [])
         return StageResult(territory_marts(con, todo, as_of), todo)
@@ -86,6 +91,14 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
                           metadata=mart_metadata, reprocess=settings.reprocess)
     results += materialise(context, warehouse, NATIONAL_STAGE, ids, read=national, metadata=mart_metadata)
     context.log.info(f"marts at as_of {as_of.isoformat()} for {len(ids)} territories")
+    if len(recomputed) >= MIN_PARALLEL and worker_count() > 1 and run_takes_pages_ahead():
+        # the territory pages these marts will show, drawn by a worker while the run checks and publishes them; read
+        # as published_marts reads them for the release
+        with warehouse.connect(read_only=True) as con:
+            frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
+        start_pages_ahead({release_name(name): frame if name == NATIONAL else
+                           frame.sort("territory_id", maintain_order=True) for name, frame in frames.items()},
+                          as_of, settings.report_path)
     yield from sorted(results, key=lambda r: list(MARTS).index(".".join(r.asset_key.path)))
 
 

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from pipelines.resources import QpSettings
 from qp_analytics.publication.release import current_release
+from qp_analytics.report.ahead import taken_ahead
 from qp_analytics.report.pages import build_report, shows_release
 
 PUBLISHED_MARTS = AssetKey(["published", "marts"])
@@ -43,7 +44,12 @@ def evaluation_report(context: AssetExecutionContext, settings: QpSettings) -> M
     # a run whose caller makes its release current afterwards (the command line, once the warehouse is committed)
     # leaves its report beside the current one, swapped in with the release (pipelines.run.pipeline)
     pending = release is not None and not settings.activate_release
-    result = build_report(settings.marts_dir, out, release=release, pending=pending)
+    ahead = taken_ahead()  # the territory pages the marts step had a worker draw meanwhile, if any
+    try:
+        result = build_report(settings.marts_dir, out, release=release, pending=pending, ahead=ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
     context.log.info(f"report of release {result.release} (as_of {result.as_of.isoformat()}): "
                      f"{len(result.pages)} pages {'ready for' if pending else 'in'} {out}")
     return MaterializeResult(metadata={

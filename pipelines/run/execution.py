@@ -27,15 +27,17 @@ def materialize(settings: dict, selected: list[str], echo: Callable[[str], None]
     from pipelines.resources import ProgressSink, QpSettings, progress_printer
     from qp_analytics.parallel import run_workers
     from qp_analytics.quality.suites import checks_ahead_in
+    from qp_analytics.report.ahead import pages_ahead_in_run
     from qp_analytics.report.charts import import_chart_modules
 
     if validator is not None:  # while the run waits for GX's import there, it imports the report's chart modules
         validator.while_importing(import_chart_modules)
 
     # one pool of workers for the run's steps, which start work ahead in it for the next ones; the checks its
-    # steps start ahead in the validator are let go when the run ends (before the warehouse they read is closed)
+    # steps start ahead in the validator, and the territory pages its marts step has drawn ahead for its report,
+    # are let go when the run ends (the checks before the warehouse they read is closed)
     with project_instance(quiet=True) as instance, run_workers(settings.get("workers")), \
-            checks_ahead_in(validator):
+            checks_ahead_in(validator), pages_ahead_in_run():
         return defs.resolve_job_def(evaluation_refresh.name).execute_in_process(
             instance=instance,
             resources={"settings": QpSettings(**settings, territories=selected), "warehouse": warehouse,

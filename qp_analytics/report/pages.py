@@ -31,6 +31,7 @@ from typing import Any
 
 from qp_analytics.parallel import MIN_PARALLEL, forkserver_context, worker_count
 from qp_analytics.reading.territories import is_territory_id
+from qp_analytics.report.ahead import PAGES_A_CHUNK, PagesAhead, pages_taken
 from qp_analytics.report.charts import ChartMemo
 from qp_analytics.report.formatting import (
     format_date,
@@ -63,7 +64,6 @@ __all__ = ["REPORT_MANIFEST", "FileWriter", "Renderer", "Release", "ReportError"
            "plural", "report_version", "shows_release", "signature_text"]
 
 NATIONAL_PAGE = "index.html"
-PAGES_A_CHUNK = 32  # territory pages the national page's worker may take at once (about 40 ms of drawing)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def national_content(release: Release, code_version: str) -> str | None:
 def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequence[str] | None = None,
                  release: str | Path | None = None, *, renderer: Renderer | None = None,
                  writer: FileWriter | None = None, code_version: str | None = None,
-                 pending: bool = False) -> ReportResult:
+                 pending: bool = False, ahead: "PagesAhead | None" = None) -> ReportResult:
     """Bring the evaluation report of one release of the marts in out_dir up to date.
 
     release: a release folder (`<marts_dir>/releases/<id>`) to render instead of the current one.
@@ -111,7 +111,10 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     renderer, writer, code_version: what draws the pages, what writes them, the code version stamped on them
     (default: this code's, report_version()).
     pending: the whole report is written beside out_dir (`pending_folder`) and left there, for the caller to put
-    in place once the release is made current (`swap_in`), or to discard (`discard_pending`)."""
+    in place once the release is made current (`swap_in`), or to discard (`discard_pending`).
+    ahead: territory pages a worker started drawing before the release was published (qp_analytics.report.ahead),
+    taken for a whole report drawn by the default renderer where they are the pages a drawing would give; the
+    caller closes it."""
     out = Path(out_dir)
     data = load_release(marts_dir, release)
     ids = sorted(data.marts["mart_evaluation_territories"]["territory_id"].to_list())
@@ -150,21 +153,31 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     charts = previous.get("charts", {})  # the national page's, as the manifest records them (ChartMemo)
     to_draw = [t for t, page in pages.items() if page not in kept]
     stamp = Stamp.of(data)
+    # the pages drawn ahead, or being drawn (the others' drawing is cancelled): taken below if they are these pages
+    takes_ahead = ahead is not None and whole and type(renderer) is Renderer
+    taken = ahead.take() if ahead is not None and takes_ahead else []
+    covered = {territory_id for ids, _ in taken for territory_id in ids}
     with contextlib.ExitStack() as later:
         national: Future | None = None
+        national_ahead: Future | None = None
         restamp = _national_restamped(out, previous, content, code, stamp) if whole and NATIONAL_PAGE not in kept \
             else None
         shared: dict[int, Future] = {}  # territory pages' chunks the worker may draw, by their index
-        chunks = [to_draw[i:i + PAGES_A_CHUNK] for i in range(0, len(to_draw), PAGES_A_CHUNK)]
+        here = [t for t in to_draw if t not in covered]
+        chunks = [here[i:i + PAGES_A_CHUNK] for i in range(0, len(here), PAGES_A_CHUNK)]
         if restamp is not None:  # the same marts as the page there (a document's bytes changed, say): no drawing
             drawn[NATIONAL_PAGE] = restamp
         elif whole and NATIONAL_PAGE not in kept:
-            if type(renderer) is Renderer and len(to_draw) >= MIN_PARALLEL and worker_count() > 1:
-                # drawn by a worker process (its charts: about a second) while this one draws the territories'; the
-                # worker then draws territory pages from the last chunk back, this process from the first on, each
-                # chunk by whichever comes to it first (one still waiting for the worker is taken back from it)
-                pool = later.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context()))
-                national = pool.submit(national_in_worker, marts_dir, str(data.folder), code, charts)
+            national_ahead = ahead.take_national() if ahead is not None and takes_ahead else None
+            if national_ahead is not None or \
+                    type(renderer) is Renderer and len(to_draw) >= MIN_PARALLEL and worker_count() > 1:
+                # drawn by a worker process (its charts: about a second; the worker that drew pages ahead, if it
+                # did, and it may have drawn this one) while this one draws the territories'; the worker then draws
+                # territory pages from the last chunk back, this process from the first on, each chunk by whichever
+                # comes to it first (one still waiting for the worker is taken back from it)
+                pool = _worker_pool(ahead if takes_ahead else None, later)
+                if national_ahead is None:
+                    national = pool.submit(national_in_worker, marts_dir, str(data.folder), code, charts)
                 shared = {i: pool.submit(territories_in_worker, marts_dir, str(data.folder), chunks[i], stamp)
                           for i in reversed(range(len(chunks)))}
             else:
@@ -176,6 +189,19 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
         for future in shared.values():
             if not future.cancelled():
                 drawn.update((pages[territory_id], page) for territory_id, page in future.result().items())
+        if ahead is not None and taken:  # the pages drawn ahead that are these pages; the others drawn here
+            usable = pages_taken(taken, digests, stamp, ahead.stamp)
+            missing = []
+            for territory_id in (t for t in to_draw if t in covered):
+                if pages[territory_id] in usable:
+                    drawn[pages[territory_id]] = usable[pages[territory_id]]
+                else:
+                    missing.append(territory_id)
+            for territory_id, inputs in sources.inputs(missing).items():
+                drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
+        if ahead is not None and national_ahead is not None:
+            done = ahead.national_taken(national_ahead, data, stamp)
+            drawn[NATIONAL_PAGE], charts = done or draw_national(data, sources.names, code, charts, renderer)
         if national is not None:
             drawn[NATIONAL_PAGE], charts = national.result()
 
@@ -248,6 +274,14 @@ def _national_restamped(out: Path, previous: dict[str, Any], content: str | None
     except (OSError, KeyError, TypeError, ValueError):
         return None
     return restamped(page, before, stamp)
+
+
+def _worker_pool(ahead: PagesAhead | None, later: contextlib.ExitStack) -> ProcessPoolExecutor:
+    """The worker the report hands drawing to: the one that drew pages ahead (its modules imported, the marts read),
+    unless it is gone; else a new one, let go when the report is drawn."""
+    if ahead is not None and ahead.usable():
+        return ahead.pool
+    return later.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context()))
 
 
 def draw_national(data: Release, names: dict[str, str], code_version: str, recorded_charts: Any,
