@@ -521,3 +521,34 @@ def test_a_stage_whose_worker_died_leaves_the_next_stage_a_pool_that_works():
             list(parallel.map_ordered(os._exit, [3] * 4, 2, min_parallel=1))
         assert run.pool is None and run.ahead == {}
         assert list(parallel.map_ordered(abs, [-1, -2, -3, -4], 2, min_parallel=1)) == [1, 2, 3, 4]
+
+
+def test_a_run_draws_its_report_pages_ahead_and_publishes_the_report_a_drawing_gives(tmp_path, raw_copy,
+                                                                                       monkeypatch):
+    """With the marts of enough territories computed (the 14 of data/raw, the threshold lowered here), the marts
+    step hands them to a worker that draws the report's pages while the run checks and publishes them, and the
+    report step takes them: the report the run puts in place is, page for page, the one drawn afterwards from the
+    same release by `build_report` alone."""
+    import pipelines.marts.assets as marts_assets
+    import qp_analytics.report.pages as pages_module
+    from qp_analytics.report import report_folder
+    from qp_analytics.report.pages import build_report
+
+    started, handed = [], []
+    real_start, real_take = marts_assets.start_pages_ahead, pages_module.PagesAhead.take
+    monkeypatch.setenv("QP_WORKERS", "2")
+    monkeypatch.setattr(marts_assets, "MIN_PARALLEL", 2)
+    monkeypatch.setattr(marts_assets, "start_pages_ahead",
+                        lambda marts, *args: started.append(sorted(marts)) or real_start(marts, *args))
+    monkeypatch.setattr(pages_module.PagesAhead, "take", lambda self: handed.append(1) or real_take(self))
+    marts = tmp_path / "marts"
+    summary = run_pipeline(raw_copy, tmp_path / "w.duckdb", marts, AS_OF, [], echo=lambda m: None)
+    assert summary.exit_code == 0, summary.render()
+    assert started == [sorted(name.split(".", 1)[1] for name in MARTS)] and handed == [1]
+    again = build_report(marts, tmp_path / "again")
+    published = report_folder(marts, None)
+    pages = sorted(p.relative_to(published).as_posix() for p in published.rglob("*.html"))
+    assert len(pages) == 15 and pages == sorted(p.relative_to(again.out_dir).as_posix()
+                                                for p in again.out_dir.rglob("*.html"))
+    for page in pages:
+        assert (published / page).read_bytes() == (again.out_dir / page).read_bytes(), page
