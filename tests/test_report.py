@@ -683,19 +683,20 @@ def _report_files(out: Path) -> dict[str, bytes]:
     return {**files, "report.json": json.dumps(manifest, sort_keys=True).encode()}
 
 
-@pytest.mark.parametrize("renamed", [None, "terr-010"])
+@pytest.mark.parametrize("renamed", [None, "terr-010", "another code"])
 def test_pages_drawn_ahead_are_taken_only_where_they_are_the_pages_of_the_release(tmp_path, monkeypatch, renamed):
     """Pages a worker drew ahead from the marts (before their release existed, with a placeholder release) are
     taken where the release's marts are those, the release's id and day written in: the report is, byte for byte,
     the one drawn without them, and this process draws no page. Marts differing from the release's by one
     territory's name: the pages that show that name (its own, its two neighbours', the national page) are drawn
-    here again, and only those."""
+    here again, and only those. A report drawn by another code version than the worker's: every page here."""
     frames, _ = many_marts(40)
     marts_dir = tmp_path / "marts"
     publish_release(marts_dir, frames, AS_OF, run_id="test")
-    plain = build_report(marts_dir, tmp_path / "plain")
+    code = "another code" if renamed == "another code" else None
+    plain = build_report(marts_dir, tmp_path / "plain", code_version=code)
     marts = dict(load_release(marts_dir).marts)
-    if renamed:
+    if renamed == "terr-010":
         evaluation = marts["mart_evaluation_territories"]
         marts["mart_evaluation_territories"] = _set(evaluation, pl.col("territory_id") == renamed, name="Autre nom")
     ahead = PagesAhead(marts, AS_OF, tmp_path / "ahead", chunk=8)
@@ -707,11 +708,13 @@ def test_pages_drawn_ahead_are_taken_only_where_they_are_the_pages_of_the_releas
                         or territory(self, inputs, stamp))
     monkeypatch.setattr(Renderer, "national", lambda self, *args: drawn_here.append("index") or national(self, *args))
     try:
-        taken = build_report(marts_dir, tmp_path / "ahead", ahead=ahead)
+        taken = build_report(marts_dir, tmp_path / "ahead", ahead=ahead, code_version=code)
     finally:
         ahead.close()
     assert _report_files(taken.out_dir) == _report_files(plain.out_dir)
-    assert sorted(drawn_here) == ([] if renamed is None else ["index", "terr-009", "terr-010", "terr-011"])
+    everything = sorted(["index", *(f"terr-{k:03d}" for k in range(40))])
+    assert sorted(drawn_here) == {None: [], "terr-010": ["index", "terr-009", "terr-010", "terr-011"],
+                                  "another code": everything}[renamed]
 
 
 # -- writing: atomic, partial, safe ------------------------------------------------------------------------

@@ -92,8 +92,8 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
     results += materialise(context, warehouse, NATIONAL_STAGE, ids, read=national, metadata=mart_metadata)
     context.log.info(f"marts at as_of {as_of.isoformat()} for {len(ids)} territories")
     if len(recomputed) >= MIN_PARALLEL and worker_count() > 1 and run_takes_pages_ahead():
-        # the territory pages these marts will show, drawn by a worker while the run checks and publishes them; read
-        # as published_marts reads them for the release
+        # the report's pages these marts will show, drawn by a worker while the run checks and publishes them; the
+        # marts read as published_marts reads them for the release
         with warehouse.connect(read_only=True) as con:
             frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
         start_pages_ahead({release_name(name): frame if name == NATIONAL else

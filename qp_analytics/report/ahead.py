@@ -1,20 +1,20 @@
-"""Territory pages drawn ahead: while a run checks and publishes its marts, a worker process draws the territory
-pages they will show, on the time the run leaves a core idle, for the report step to take.
+"""The report's pages drawn ahead: while a run checks and publishes its marts, a worker process draws the pages
+they will show, on the time the run leaves a core idle, for the report step to take.
 
-The marts step of an in-process run hands the marts a territory page reads (`start_pages_ahead`, as the release
-will hold them: `SELECT *`, sorted by territory) to one worker (forked from the project's forkserver, at the run's
-workers' niceness), which draws every page whose inputs differ from those the current report recorded, chunk by
-chunk, stamped with a placeholder release (an id no release has, this day). The report step takes them
-(`PagesAhead.take`): the chunks not started are cancelled and drawn by the report as usual; a page drawn ahead is
-used only if its digest (TerritorySources.digests: its rows, neighbours, names, evaluation date and the report's
-code) is the one the release gives it, with the release's id and day written in (`restamped`, as for a national
-page whose marts did not change). Any other page is drawn by the report: drawing ahead can make a page appear
-sooner, never different.
+The marts step of an in-process run hands every mart (`start_pages_ahead`, as the release will hold it: `SELECT *`,
+sorted by territory) to one worker (forked from the project's forkserver, at the run's workers' niceness), which
+draws the national page, then, chunk by chunk, every territory page whose inputs differ from those the current
+report recorded, all stamped with a placeholder release (an id no release has). The report step takes them
+(`PagesAhead.take`, `take_national`): what was not started is cancelled and drawn by the report as usual; a
+territory page drawn ahead is used only if its digest (TerritorySources.digests: its rows, neighbours, names,
+evaluation date and the report's code) is the one the release gives it, the national page only if every mart of
+the release equals the frame it was drawn from and the code is the report's; each with the release's id and day
+written in (`restamped`, as for a national page whose marts did not change). Any other page is drawn by the
+report: drawing ahead can make a page ready sooner, never different.
 
 Only for runs that recompute the marts of MIN_PARALLEL territories or more: below that, starting a worker costs
 more than the pages it would draw.
 """
-
 import contextlib
 import datetime as dt
 import os
@@ -27,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from qp_analytics.parallel import AHEAD_NICENESS, forkserver_context
-from qp_analytics.report.rendering import Renderer, Stamp
+from qp_analytics.report.rendering import Renderer, Stamp, restamped
 from qp_analytics.report.source import Release
 from qp_analytics.report.territory import TerritorySources, page_path
 
@@ -37,7 +37,8 @@ PLACEHOLDER_DAY = "00000000T000000000000Z"
 
 
 class PagesAhead:
-    """The territory pages of one set of marts, drawn by a worker process in chunks (`take` hands them over)."""
+    """The report's pages of one set of marts, drawn by a worker process: the national page, then the territories'
+    by chunks (`take_national` and `take` hand them over)."""
 
     def __init__(self, marts: Mapping[str, pl.DataFrame], as_of: dt.date, report_dir: Path,
                  chunk: int = PAGES_A_CHUNK):
@@ -62,20 +63,20 @@ class PagesAhead:
 
     def take_national(self) -> Future | None:
         """The national page drawn ahead, or being drawn (None: not started, now cancelled): the future of (the
-        page, its charts as the manifest records them), for `national_taken`."""
+        page, its charts as the manifest records them, the code version), for `national_taken`."""
         national, self.national = self.national, None
         return None if national is None or national.cancel() else national
 
-    def national_taken(self, future: Future, release: Release, stamp: Stamp) -> tuple[str, dict[str, Any]] | None:
-        """The national page drawn ahead, as the release's (`restamped`), if the release's marts are those it was
-        drawn from (every one, equal in columns, types, values and order); None otherwise (then it is drawn)."""
-        from qp_analytics.report.rendering import restamped
-
+    def national_taken(self, future: Future, release: Release, stamp: Stamp, code_version: str
+                       ) -> tuple[str, dict[str, Any]] | None:
+        """The national page drawn ahead, as the release's (`restamped`), if it was drawn by this code version from
+        the release's marts (every one, equal in columns, types, values and order); None otherwise (then it is
+        drawn)."""
         try:
-            page, charts = future.result()
+            page, charts, drawn_by = future.result()
         except Exception:  # a worker that failed or died: the report draws the page itself
             return None
-        if set(release.marts) != set(self.marts) or \
+        if drawn_by != code_version or set(release.marts) != set(self.marts) or \
                 not all(release.marts[name].equals(frame) for name, frame in self.marts.items()):
             return None
         page = restamped(page, self.stamp, stamp)
@@ -137,8 +138,6 @@ def pages_taken(taken: Sequence[tuple[list[str], Future]], digests: Mapping[str,
                 ahead_stamp: Stamp) -> dict[str, str]:
     """The pages drawn ahead that the report may use, by their path: a page whose digest is the one the release
     gives it (digests: by path), with the release's stamp written in. A chunk whose drawing failed gives none."""
-    from qp_analytics.report.rendering import restamped
-
     pages: dict[str, str] = {}
     for _, future in taken:
         try:
@@ -177,8 +176,9 @@ def _sources() -> tuple[TerritorySources, dict[str, str], dict[str, Any]]:
     return _WORKER["sources"], _WORKER["digests"], _WORKER["recorded"]
 
 
-def _draw_national() -> tuple[str, dict[str, Any]]:
-    """The national page of the marts (stamped with the placeholder release) and its charts, as draw_national."""
+def _draw_national() -> tuple[str, dict[str, Any], str]:
+    """The national page of the marts (stamped with the placeholder release) and its charts, as draw_national, and
+    the code version that drew them."""
     from qp_analytics.report.charts import ChartMemo
     from qp_analytics.report.writing import read_manifest, report_version
 
@@ -186,8 +186,9 @@ def _draw_national() -> tuple[str, dict[str, Any]]:
     stamp: Stamp = _WORKER["stamp"]
     published = dt.datetime.combine(stamp.published, dt.time(), dt.UTC) if stamp.published else None
     release = Release(Path(_WORKER["report_dir"]), stamp.release, stamp.as_of, published, _WORKER["marts"])
-    charts = ChartMemo(report_version(), read_manifest(Path(_WORKER["report_dir"])).get("charts", {}))
-    return Renderer().national(release, sources.names, charts), charts.drawn
+    code = report_version()
+    charts = ChartMemo(code, read_manifest(Path(_WORKER["report_dir"])).get("charts", {}))
+    return Renderer().national(release, sources.names, charts), charts.drawn, code
 
 
 def _draw_chunk(territory_ids: list[str]) -> dict[str, tuple[str, str]]:

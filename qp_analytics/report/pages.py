@@ -100,7 +100,7 @@ def national_content(release: Release, code_version: str) -> str | None:
 def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequence[str] | None = None,
                  release: str | Path | None = None, *, renderer: Renderer | None = None,
                  writer: FileWriter | None = None, code_version: str | None = None,
-                 pending: bool = False, ahead: "PagesAhead | None" = None) -> ReportResult:
+                 pending: bool = False, ahead: PagesAhead | None = None) -> ReportResult:
     """Bring the evaluation report of one release of the marts in out_dir up to date.
 
     release: a release folder (`<marts_dir>/releases/<id>`) to render instead of the current one.
@@ -112,9 +112,9 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     (default: this code's, report_version()).
     pending: the whole report is written beside out_dir (`pending_folder`) and left there, for the caller to put
     in place once the release is made current (`swap_in`), or to discard (`discard_pending`).
-    ahead: territory pages a worker started drawing before the release was published (qp_analytics.report.ahead),
-    taken for a whole report drawn by the default renderer where they are the pages a drawing would give; the
-    caller closes it."""
+    ahead: pages a worker started drawing before the release was published (qp_analytics.report.ahead), taken for a
+    whole report drawn by the default renderer where they are the pages a drawing would give; the caller closes
+    it."""
     out = Path(out_dir)
     data = load_release(marts_dir, release)
     ids = sorted(data.marts["mart_evaluation_territories"]["territory_id"].to_list())
@@ -200,7 +200,7 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
             for territory_id, inputs in sources.inputs(missing).items():
                 drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
         if ahead is not None and national_ahead is not None:
-            done = ahead.national_taken(national_ahead, data, stamp)
+            done = ahead.national_taken(national_ahead, data, stamp, code)
             drawn[NATIONAL_PAGE], charts = done or draw_national(data, sources.names, code, charts, renderer)
         if national is not None:
             drawn[NATIONAL_PAGE], charts = national.result()
