@@ -165,35 +165,33 @@ def _start_worker(marts: dict[str, pl.DataFrame], as_of: dt.date, report_dir: st
 
 
 def _sources() -> tuple[TerritorySources, dict[str, str], dict[str, Any]]:
-    """The worker's sources, the pages' digests and the current report's records (read once, on the first chunk)."""
+    """The worker's sources, the pages' digests and the current report's manifest (read once, by the first task)."""
     if "sources" not in _WORKER:
         from qp_analytics.report.writing import read_manifest, report_version
 
         sources = TerritorySources(_WORKER["marts"], _WORKER["as_of"])
-        _WORKER["sources"] = sources
-        _WORKER["digests"] = sources.digests(report_version())
-        _WORKER["recorded"] = read_manifest(Path(_WORKER["report_dir"])).get("pages", {})
-    return _WORKER["sources"], _WORKER["digests"], _WORKER["recorded"]
+        _WORKER.update(sources=sources, code=report_version(), manifest=read_manifest(Path(_WORKER["report_dir"])))
+        _WORKER["digests"] = sources.digests(_WORKER["code"])
+    return _WORKER["sources"], _WORKER["digests"], _WORKER["manifest"]
 
 
 def _draw_national() -> tuple[str, dict[str, Any], str]:
     """The national page of the marts (stamped with the placeholder release) and its charts, as draw_national, and
     the code version that drew them."""
     from qp_analytics.report.charts import ChartMemo
-    from qp_analytics.report.writing import read_manifest, report_version
 
-    sources, _, _ = _sources()
+    sources, _, manifest = _sources()
     stamp: Stamp = _WORKER["stamp"]
     published = dt.datetime.combine(stamp.published, dt.time(), dt.UTC) if stamp.published else None
     release = Release(Path(_WORKER["report_dir"]), stamp.release, stamp.as_of, published, _WORKER["marts"])
-    code = report_version()
-    charts = ChartMemo(code, read_manifest(Path(_WORKER["report_dir"])).get("charts", {}))
-    return Renderer().national(release, sources.names, charts), charts.drawn, code
+    charts = ChartMemo(_WORKER["code"], manifest.get("charts", {}))
+    return Renderer().national(release, sources.names, charts), charts.drawn, _WORKER["code"]
 
 
 def _draw_chunk(territory_ids: list[str]) -> dict[str, tuple[str, str]]:
     """These territories' pages whose digest the current report did not record: {id: (digest, page)}."""
-    sources, digests, recorded = _sources()
+    sources, digests, manifest = _sources()
+    recorded = manifest.get("pages", {})
     wanted = [t for t in territory_ids
               if not isinstance(recorded.get(page_path(t)), dict) or recorded[page_path(t)].get("inputs") != digests[t]]
     renderer = Renderer()
