@@ -1,8 +1,10 @@
 """Marts: the evaluation's indicators (DuckDB schema `marts`), then their publication as Parquet."""
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
+import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -95,11 +97,18 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
         # the report's pages these marts will show, drawn by a worker while the run checks and publishes them; the
         # marts read as published_marts reads them for the release
         with warehouse.connect(read_only=True) as con:
-            frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS}
-        start_pages_ahead({release_name(name): frame if name == NATIONAL else
-                           frame.sort("territory_id", maintain_order=True) for name, frame in frames.items()},
-                          as_of, settings.report_path)
+            frames = released_marts(con, MARTS)
+        start_pages_ahead({release_name(name): frame for name, frame in frames.items()}, as_of, settings.report_path)
     yield from sorted(results, key=lambda r: list(MARTS).index(".".join(r.asset_key.path)))
+
+
+def released_marts(con, names: Iterable[str]) -> dict[str, pl.DataFrame]:
+    """These marts' rows as a release holds them: by territory, each territory's in the order computed (its rows
+    are written together; the territories computed again in a run come last in the table); the national mart as
+    it is."""
+    frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in names}
+    return {name: frame if name == NATIONAL else frame.sort("territory_id", maintain_order=True)
+            for name, frame in frames.items()}
 
 
 @asset(
@@ -117,11 +126,7 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings, wareho
         digests = table_digests(con, [*MARTS, *RELEASED_CORE])
         # the tables the current release holds already (same rows, same writer): linked, not read and encoded
         kept = {} if settings.reprocess else unchanged_tables(settings.marts_dir, digests)
-        # a mart's rows by territory, each territory's in the order computed (its rows are written together; the
-        # territories computed again in a run come last in the table)
-        frames = {name: con.execute(f"SELECT * FROM {name}").pl() for name in MARTS if name not in kept}
-        frames = {name: frame if name == NATIONAL else frame.sort("territory_id", maintain_order=True)
-                  for name, frame in frames.items()}
+        frames = released_marts(con, [name for name in MARTS if name not in kept])
         # the core tables beside them, in the release's order (a territory's rows together)
         core = {name: con.execute(f"SELECT * FROM {name} ORDER BY ALL").pl() for name in RELEASED_CORE
                 if name not in kept}

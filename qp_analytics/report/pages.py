@@ -154,8 +154,8 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
     to_draw = [t for t, page in pages.items() if page not in kept]
     stamp = Stamp.of(data)
     # the pages drawn ahead, or being drawn (the others' drawing is cancelled): taken below if they are these pages
-    takes_ahead = ahead is not None and whole and type(renderer) is Renderer
-    taken = ahead.take() if ahead is not None and takes_ahead else []
+    ahead = ahead if whole and type(renderer) is Renderer else None
+    taken = ahead.take() if ahead is not None else []
     covered = {territory_id for ids, _ in taken for territory_id in ids}
     with contextlib.ExitStack() as later:
         national: Future | None = None
@@ -168,14 +168,14 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
         if restamp is not None:  # the same marts as the page there (a document's bytes changed, say): no drawing
             drawn[NATIONAL_PAGE] = restamp
         elif whole and NATIONAL_PAGE not in kept:
-            national_ahead = ahead.take_national() if ahead is not None and takes_ahead else None
+            national_ahead = ahead.take_national() if ahead is not None else None
             if national_ahead is not None or \
                     type(renderer) is Renderer and len(to_draw) >= MIN_PARALLEL and worker_count() > 1:
                 # drawn by a worker process (its charts: about a second; the worker that drew pages ahead, if it
                 # did, and it may have drawn this one) while this one draws the territories'; the worker then draws
                 # territory pages from the last chunk back, this process from the first on, each chunk by whichever
                 # comes to it first (one still waiting for the worker is taken back from it)
-                pool = _worker_pool(ahead if takes_ahead else None, later)
+                pool = _worker_pool(ahead, later)
                 if national_ahead is None:
                     national = pool.submit(national_in_worker, marts_dir, str(data.folder), code, charts)
                 shared = {i: pool.submit(territories_in_worker, marts_dir, str(data.folder), chunks[i], stamp)
