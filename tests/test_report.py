@@ -717,6 +717,35 @@ def test_pages_drawn_ahead_are_taken_only_where_they_are_the_pages_of_the_releas
                                   "another code": everything}[renamed]
 
 
+@pytest.mark.parametrize("worker", ["ready", "killed"])
+def test_a_worker_made_ready_draws_the_national_page_and_one_that_died_leaves_it_to_the_report(tmp_path,
+                                                                                              monkeypatch, worker):
+    """A worker made ready for a refresh (no page drawn ahead, its chart modules imported): the report hands it
+    the national page, and the report is byte for byte the one drawn without it. A worker killed before the report
+    hands it anything: this process draws every page, and the report is the same."""
+    frames, _ = many_marts(20)
+    marts_dir = tmp_path / "marts"
+    publish_release(marts_dir, frames, AS_OF, run_id="test")
+    plain = build_report(marts_dir, tmp_path / "plain")
+    ahead = PagesAhead(None, AS_OF, tmp_path / "ready")
+    assert ahead.take() == [] and ahead.take_national() is None
+    # the modules drawing imports, imported there (the one task a worker made ready is given)
+    assert [future.result() for future in ahead.futures] == [None] and ahead.usable()
+    if worker == "killed":
+        os.kill(ahead.pool.submit(os.getpid).result(), 9)
+        with pytest.raises(pages_module.BrokenExecutor):
+            ahead.pool.submit(os.getpid).result()
+    drawn_here: list[str] = []
+    national = Renderer.national
+    monkeypatch.setattr(Renderer, "national", lambda self, *args: drawn_here.append("index") or national(self, *args))
+    try:
+        taken = build_report(marts_dir, tmp_path / "ready", ahead=ahead)
+    finally:
+        ahead.close()
+    assert _report_files(taken.out_dir) == _report_files(plain.out_dir)
+    assert drawn_here == {"ready": [], "killed": ["index"]}[worker]
+
+
 # -- writing: atomic, partial, safe ------------------------------------------------------------------------
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

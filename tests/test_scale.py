@@ -552,3 +552,47 @@ def test_a_run_draws_its_report_pages_ahead_and_publishes_the_report_a_drawing_g
                                                 for p in again.out_dir.rglob("*.html"))
     for page in pages:
         assert (published / page).read_bytes() == (again.out_dir / page).read_bytes(), page
+
+
+def test_a_refresh_hands_its_national_page_to_a_worker_made_ready_and_publishes_the_report_a_drawing_gives(
+        tmp_path, raw_copy, monkeypatch):
+    """A refresh of one territory whose convention changed in content, in a process that has not imported the
+    chart modules (forced here: a run may import them while it waits for GX's import), makes a worker ready at its
+    marts step, and its report step hands that worker the national page: this process draws none, and the report
+    the run puts in place has each page as it was before the refresh (kept: the territory's inputs did not change)
+    or as `build_report` draws it afterwards from the same release, and the national page and the territory's are
+    drawn again."""
+    import pipelines.marts.assets as marts_assets
+    from qp_analytics.report import report_folder
+    from qp_analytics.report.pages import build_report
+    from qp_analytics.report.rendering import Renderer
+
+    monkeypatch.setenv("QP_WORKERS", "2")
+    marts, warehouse = tmp_path / "marts", tmp_path / "w.duckdb"
+    assert run_pipeline(raw_copy, warehouse, marts, AS_OF, [], echo=lambda m: None).exit_code == 0
+    published = report_folder(marts, None)
+    before = {p.relative_to(published).as_posix(): p.read_bytes() for p in published.rglob("*.html")}
+    convention = raw_copy / "conventions" / "grand-narbonne.txt"
+    text = convention.read_text(encoding="utf-8")
+    assert "délai de six (6) mois" in text
+    convention.write_text(text.replace("délai de six (6) mois", "délai de sept (7) mois", 1), encoding="utf-8")
+
+    started, drawn_here = [], []
+    real_start, national = marts_assets.start_pages_ahead, Renderer.national
+    monkeypatch.setattr(marts_assets, "chart_modules_imported", lambda: False)
+    monkeypatch.setattr(marts_assets, "start_pages_ahead",
+                        lambda marts, *args: started.append(marts) or real_start(marts, *args))
+    monkeypatch.setattr(Renderer, "national", lambda self, *args: drawn_here.append("index") or national(self, *args))
+    summary = run_pipeline(raw_copy, warehouse, marts, AS_OF, ["grand-narbonne"], echo=lambda m: None)
+    assert summary.exit_code == 0, summary.render()
+    assert started == [None] and drawn_here == []
+    monkeypatch.setattr(Renderer, "national", national)
+    again = build_report(marts, tmp_path / "again")
+    published = report_folder(marts, None)
+    pages = sorted(p.relative_to(published).as_posix() for p in published.rglob("*.html"))
+    assert len(pages) == 15 and pages == sorted(before) == sorted(p.relative_to(again.out_dir).as_posix()
+                                                                  for p in again.out_dir.rglob("*.html"))
+    redrawn = [page for page in pages if (published / page).read_bytes() != before[page]]
+    assert {"index.html", "territoires/grand-narbonne.html"} <= set(redrawn)
+    for page in redrawn:
+        assert (published / page).read_bytes() == (again.out_dir / page).read_bytes(), page

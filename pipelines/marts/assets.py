@@ -29,6 +29,7 @@ from qp_analytics.publication.release import CORE as RELEASED_CORE
 from qp_analytics.publication.release import current_release, publish_release, unchanged_tables
 from qp_analytics.reading.territories import read_registry
 from qp_analytics.report.ahead import run_takes_pages_ahead, start_pages_ahead
+from qp_analytics.report.charts import chart_modules_imported
 from qp_analytics.schema import MARTS, release_name
 from qp_analytics.warehouse.database import Warehouse, id_list, markdown_table, table_digests
 from qp_analytics.warehouse.incremental import Stage, StageResult, StageRun, fingerprint, modules_version
@@ -99,6 +100,11 @@ def marts(context: AssetExecutionContext, settings: QpSettings, warehouse: Resou
         with warehouse.connect(read_only=True) as con:
             frames = released_marts(con, MARTS)
         start_pages_ahead({release_name(name): frame for name, frame in frames.items()}, as_of, settings.report_path)
+    elif recomputed and worker_count() > 1 and run_takes_pages_ahead() and not chart_modules_imported():
+        # a few territories' marts (a refresh): the report draws a page or two and the national page, whose charts
+        # need modules this process has not imported. A worker imports them now, on the core the checks leave
+        # idle, and the report hands it the national page
+        start_pages_ahead(None, as_of, settings.report_path)
     yield from sorted(results, key=lambda r: list(MARTS).index(".".join(r.asset_key.path)))
 
 

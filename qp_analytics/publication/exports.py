@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from qp_analytics.parallel import forkserver_context, worker_count
 from qp_analytics.schema import Column, Table
@@ -164,7 +165,9 @@ def _draw_workbook(path: str, parts: list[tuple[str, str, list[tuple[str, str]]]
     with duckdb.connect() as con:
         for name, source, columns in parts:
             sql, kinds = _excel_select(Path(source), columns)
-            frame = con.execute(sql).pl()
+            # through the Arrow stream interface: the same frame as `.pl()`, without importing pyarrow in this
+            # process (0.15 s of a workbook's 0.8 at 1,400 territories)
+            frame = pl.DataFrame(con.sql(sql))
             if frame.height > _EXCEL_ROWS:
                 raise ValueError(f"{name}: more rows than an Excel sheet holds; use {name}.csv")
             sheet = name[:31]

@@ -27,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from qp_analytics.parallel import AHEAD_NICENESS, forkserver_context
+from qp_analytics.report.charts import import_chart_modules
 from qp_analytics.report.rendering import Renderer, Stamp, restamped
 from qp_analytics.report.source import Release
 from qp_analytics.report.territory import TerritorySources, page_path
@@ -40,17 +41,24 @@ class PagesAhead:
     """The report's pages of one set of marts, drawn by a worker process: the national page, then the territories'
     by chunks (`take_national` and `take` hand them over)."""
 
-    def __init__(self, marts: Mapping[str, pl.DataFrame], as_of: dt.date, report_dir: Path,
+    def __init__(self, marts: Mapping[str, pl.DataFrame] | None, as_of: dt.date, report_dir: Path,
                  chunk: int = PAGES_A_CHUNK):
+        """marts None: no page is drawn ahead; the worker only imports the charts' modules, ready for the report
+        to hand it the national page (`ready_to_draw`)."""
         self.stamp = Stamp(f"{PLACEHOLDER_DAY}-{uuid.uuid4().hex[:6]}", as_of, dt.datetime.now(dt.UTC).date())
-        ids = sorted(marts["mart_evaluation_territories"]["territory_id"].to_list())
+        self.marts = dict(marts or {})
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context(), initializer=_start_worker,
-                                        initargs=(dict(marts), as_of, str(report_dir), self.stamp))
-        self.marts = dict(marts)
+                                        initargs=(self.marts, as_of, str(report_dir), self.stamp))
+        self.national: Future | None = None
+        self.chunks: list[tuple[list[str], Future]] = []
+        if marts is None:
+            self.futures = [self.pool.submit(import_chart_modules)]
+            return
+        ids = sorted(marts["mart_evaluation_territories"]["territory_id"].to_list())
         # the national page first (its charts: about a second), then the territories' by chunks
-        self.national: Future | None = self.pool.submit(_draw_national)
-        self.chunks: list[tuple[list[str], Future]] = [
-            (ids[i:i + chunk], self.pool.submit(_draw_chunk, ids[i:i + chunk])) for i in range(0, len(ids), chunk)]
+        self.national = self.pool.submit(_draw_national)
+        self.chunks = [(ids[i:i + chunk], self.pool.submit(_draw_chunk, ids[i:i + chunk]))
+                       for i in range(0, len(ids), chunk)]
         self.futures = [self.national, *(future for _, future in self.chunks)]
 
     def take(self) -> list[tuple[list[str], Future]]:
@@ -114,9 +122,10 @@ def run_takes_pages_ahead() -> bool:
     return _RUN[0] is not False
 
 
-def start_pages_ahead(marts: Mapping[str, pl.DataFrame], as_of: dt.date, report_dir: Path) -> bool:
+def start_pages_ahead(marts: Mapping[str, pl.DataFrame] | None, as_of: dt.date, report_dir: Path) -> bool:
     """Start drawing these marts' territory pages ahead, for the run under way (`pages_ahead_in_run`); nothing
-    when there is none. marts: every mart, by its release name, as the release will hold it."""
+    when there is none. marts: every mart, by its release name, as the release will hold it; None: a worker made
+    ready to draw the national page, nothing drawn ahead (PagesAhead)."""
     if _RUN[0] is False:
         return False
     if isinstance(_RUN[0], PagesAhead):

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import re
+import sys
 import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -153,6 +154,11 @@ def import_chart_modules() -> None:
 
     for name in CHART_MODULES:
         importlib.import_module(name)
+
+
+def chart_modules_imported() -> bool:
+    """Whether this process has imported what drawing the charts imports (import_chart_modules)."""
+    return all(name in sys.modules for name in CHART_MODULES)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,26 +169,32 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
             drawn[NATIONAL_PAGE] = restamp
         elif whole and NATIONAL_PAGE not in kept:
             national_ahead = ahead.take_national() if ahead is not None else None
-            if national_ahead is not None or \
+            if national_ahead is not None or ahead is not None and ahead.usable() or \
                     type(renderer) is Renderer and len(to_draw) >= MIN_PARALLEL and worker_count() > 1:
                 # drawn by a worker process (its charts: about a second; the worker that drew pages ahead, if it
-                # did, and it may have drawn this one) while this one draws the territories'; the worker then draws
+                # did, and it may have drawn this one, or the one the run made ready, its chart modules imported,
+                # for a refresh) while this one draws the territories'; the worker then draws
                 # territory pages from the last chunk back, this process from the first on, each chunk by whichever
                 # comes to it first (one still waiting for the worker is taken back from it)
                 pool = _worker_pool(ahead, later)
-                if national_ahead is None:
-                    national = pool.submit(national_in_worker, marts_dir, str(data.folder), code, charts)
-                shared = {i: pool.submit(territories_in_worker, marts_dir, str(data.folder), chunks[i], stamp)
-                          for i in reversed(range(len(chunks)))}
+                with contextlib.suppress(BrokenExecutor):  # a worker that died (killed, say): drawn here instead
+                    if national_ahead is None:
+                        national = pool.submit(national_in_worker, marts_dir, str(data.folder), code, charts)
+                    for i in reversed(range(len(chunks))):
+                        shared[i] = pool.submit(territories_in_worker, marts_dir, str(data.folder), chunks[i], stamp)
             else:
                 drawn[NATIONAL_PAGE], charts = draw_national(data, sources.names, code, charts, renderer)
         for i, chunk in enumerate(chunks):
             if i not in shared or shared[i].cancel():
                 for territory_id, inputs in sources.inputs(chunk).items():
                     drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
-        for future in shared.values():
+        for i, future in shared.items():
             if not future.cancelled():
-                drawn.update((pages[territory_id], page) for territory_id, page in future.result().items())
+                try:
+                    drawn.update((pages[territory_id], page) for territory_id, page in future.result().items())
+                except BrokenExecutor:
+                    for territory_id, inputs in sources.inputs(chunks[i]).items():
+                        drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
         if ahead is not None and taken:  # the pages drawn ahead that are these pages; the others drawn here
             usable = pages_taken(taken, digests, stamp, ahead.stamp)
             missing = []
@@ -203,7 +209,10 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
             done = ahead.national_taken(national_ahead, data, stamp, code)
             drawn[NATIONAL_PAGE], charts = done or draw_national(data, sources.names, code, charts, renderer)
         if national is not None:
-            drawn[NATIONAL_PAGE], charts = national.result()
+            with contextlib.suppress(BrokenExecutor):
+                drawn[NATIONAL_PAGE], charts = national.result()
+        if whole and NATIONAL_PAGE not in kept and NATIONAL_PAGE not in drawn:  # its worker died before drawing it
+            drawn[NATIONAL_PAGE], charts = draw_national(data, sources.names, code, charts, renderer)
 
     drawn_stamp = {"release": data.release_id, "as_of": data.as_of.isoformat(), "code_version": code}
     national_record = {"content": content, "published": stamp.published.isoformat() if stamp.published else None}
