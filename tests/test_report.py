@@ -683,6 +683,27 @@ def _report_files(out: Path) -> dict[str, bytes]:
     return {**files, "report.json": json.dumps(manifest, sort_keys=True).encode()}
 
 
+def test_a_chunk_of_pages_gets_each_territorys_rows_in_the_marts_order_whatever_the_chunk(tmp_path):
+    """Each territory's late items and funding rows, as the inputs of any chunk of pages hold them (chunks in any
+    order, some repeated), are its rows of the mart in the mart's order: here the marts'
+    rows shuffled, so that their order is neither the territories' nor the one they were written in."""
+    frames, _ = many_marts(40)
+    marts = {release_name(name): frame for name, frame in frames.items()}
+    for name in ("mart_late_items", "mart_funding"):
+        marts[name] = marts[name].sample(fraction=1.0, shuffle=True, seed=7)
+    sources = TerritorySources(marts, AS_OF)
+    ids = sorted(marts["mart_evaluation_territories"]["territory_id"].to_list())
+    chunks = [ids[::-3], ids[5:9] + ids[5:6], [ids[-1], ids[0]], ids]
+    for chunk in chunks:
+        inputs = sources.inputs(chunk)
+        assert list(inputs) == list(dict.fromkeys(chunk))
+        for territory_id, page in inputs.items():
+            for name, rows in (("mart_late_items", page.late_items), ("mart_funding", page.funding)):
+                expected = [row for row in marts[name].to_dicts() if row["territory_id"] == territory_id]
+                assert repr(rows) == repr(expected), (territory_id, name)
+    assert any(page.late_items for page in sources.inputs(ids).values())
+
+
 @pytest.mark.parametrize("renamed", [None, "terr-010", "another code"])
 def test_pages_drawn_ahead_are_taken_only_where_they_are_the_pages_of_the_release(tmp_path, monkeypatch, renamed):
     """Pages a worker drew ahead from the marts (before their release existed, with a placeholder release) are
