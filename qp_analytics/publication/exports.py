@@ -166,7 +166,7 @@ def _draw_workbook(path: str, parts: list[tuple[str, str, list[tuple[str, str]]]
         for name, source, columns in parts:
             sql, kinds = _excel_select(Path(source), columns)
             # through the Arrow stream interface: the same frame as `.pl()`, without importing pyarrow in this
-            # process (0.15 s of a workbook's 0.8 at 1,400 territories)
+            # process (the frames of 1,400 territories' marts: 0.24 → 0.09 s)
             frame = pl.DataFrame(con.sql(sql))
             if frame.height > _EXCEL_ROWS:
                 raise ValueError(f"{name}: more rows than an Excel sheet holds; use {name}.csv")

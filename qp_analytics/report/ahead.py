@@ -13,7 +13,9 @@ written in (`restamped`, as for a national page whose marts did not change). Any
 report: drawing ahead can make a page ready sooner, never different.
 
 Only for runs that recompute the marts of MIN_PARALLEL territories or more: below that, starting a worker costs
-more than the pages it would draw.
+more than the pages it would draw. A run that recomputes fewer (a refresh), whose process has not imported the
+chart modules, starts a worker with no marts (`start_pages_ahead(None, …)`): it only imports them, and the report
+step hands it the national page, the one page whose drawing needs them.
 """
 import contextlib
 import datetime as dt
@@ -43,8 +45,8 @@ class PagesAhead:
 
     def __init__(self, marts: Mapping[str, pl.DataFrame] | None, as_of: dt.date, report_dir: Path,
                  chunk: int = PAGES_A_CHUNK):
-        """marts None: no page is drawn ahead; the worker only imports the charts' modules, ready for the report
-        to hand it the national page (`ready_to_draw`)."""
+        """marts None: no page is drawn ahead; the worker only imports the chart modules, ready for the report to
+        hand it the national page (`build_report`, through `pool`)."""
         self.stamp = Stamp(f"{PLACEHOLDER_DAY}-{uuid.uuid4().hex[:6]}", as_of, dt.datetime.now(dt.UTC).date())
         self.marts = dict(marts or {})
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=forkserver_context(), initializer=_start_worker,

@@ -75,8 +75,8 @@ def _rows_by_page(grouped: pl.DataFrame, key: str, spans: Mapping[str, tuple[int
                   ) -> dict[str, list[dict[str, Any]]]:
     """The rows of these pages' territories (by the key column), in their order in the frame. grouped: the frame
     with each territory's rows together and spans where they are (`TerritorySources._grouped`), so that a chunk of
-    pages costs its own rows: filtering the whole frame for each chunk of 32 pages took 0.36 s of a 1,400-territory
-    report, splitting it into a frame per territory three times as much."""
+    pages costs its own rows, not the whole frame's (filtering each source for each of a 1,400-territory report's
+    44 chunks: 0.084 s, the gathers 0.031 s; splitting it into a frame per territory costs more than either)."""
     indices = [i for page in dict.fromkeys(pages) if page in spans
                for i in range(spans[page][0], spans[page][0] + spans[page][1])]
     rows: dict[str, list[dict[str, Any]]] = {}
