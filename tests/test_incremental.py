@@ -197,3 +197,34 @@ def test_stages_recorded_together_replace_only_their_own_territories_fingerprint
             ("c", "t1", "c-t1-old"), ("c", "t2", "c-t2-old"), ("c", "t3", "c-t3-old")}
         record_stages(con, {})
         assert len(stored(con)) == 9
+
+
+
+def _log_empty(con) -> bool:
+    """Whether the database's write-ahead log is empty: everything written into its file by a checkpoint."""
+    return con.execute("SELECT wal_size FROM pragma_database_size()").fetchone()[0] in ("0 bytes", 0)
+
+
+def test_a_warehouse_held_open_is_checkpointed_on_a_thread_when_asked_and_closed_with_everything(tmp_path):
+    """checkpoint_now writes the changes into the file while the block goes on (the log emptied meanwhile), a write
+    made after it is kept, and the file closed holds every row; a warehouse not held open is left alone."""
+    import time
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.checkpoint_now()  # not held open: nothing to do
+    with warehouse.held_open():
+        with warehouse.transaction() as con:
+            con.execute("CREATE TABLE t AS SELECT range AS x FROM range(100000)")
+        with warehouse.connect() as con:
+            assert not _log_empty(con)
+            warehouse.checkpoint_now()
+            warehouse.checkpoint_now()  # once: the first one's thread is the one the block waits for
+            waited = time.monotonic()
+            while not _log_empty(con) and time.monotonic() - waited < 60:
+                time.sleep(0.01)
+            assert _log_empty(con)
+            with warehouse.transaction() as writing:
+                writing.execute("INSERT INTO t VALUES (-1)")
+            assert con.execute("SELECT count(*), min(x) FROM t").fetchone() == (100001, -1)
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*), sum(x) FROM t").fetchone() == (100001, 100000 * 99999 // 2 - 1)

@@ -138,6 +138,7 @@ def published_marts(context: AssetExecutionContext, settings: QpSettings, wareho
                 if name not in kept}
         as_of = con.execute("SELECT any_value(as_of) FROM marts.mart_timeliness").fetchone()[0] \
             or settings.as_of_date()
+    warehouse.checkpoint_now()  # the run's last write to it is behind (the marts' checks): written meanwhile
     before = current_release(settings.marts_dir)
     release = publish_release(settings.marts_dir, {**frames, **core}, as_of, run_id=context.run.run_id,
                               activate=settings.activate_release, reuse=not settings.reprocess, kept=kept,

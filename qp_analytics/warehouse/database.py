@@ -79,6 +79,7 @@ class Warehouse:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._open: duckdb.DuckDBPyConnection | None = None  # while held_open: the one connection
+        self._checkpoint: threading.Thread | None = None  # checkpoint_now's, joined before the database closes
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r}{', held open' if self.held else ''})"
@@ -101,7 +102,30 @@ class Warehouse:
             try:
                 yield self
             finally:
+                if self._checkpoint is not None:
+                    self._checkpoint.join()
+                    self._checkpoint = None
                 self._open = None
+
+    def checkpoint_now(self) -> None:
+        """While held open, once the run's last write is behind it: write the database's changes into its file on a
+        thread (DuckDB's CHECKPOINT, which lets go of Python's lock), while the run goes on, so that closing it has
+        nothing left to write (a refresh at 1,400 territories: 0.2 s). Nothing otherwise; should it fail, closing
+        the database checkpoints it as before."""
+        if self._open is None or self._checkpoint is not None:
+            return
+        cursor = self._open.cursor()
+
+        def checkpoint() -> None:
+            try:
+                cursor.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass  # another transaction writing meanwhile: the database is checkpointed when it closes
+            finally:
+                cursor.close()
+
+        self._checkpoint = threading.Thread(target=checkpoint, name="qp-warehouse-checkpoint")
+        self._checkpoint.start()
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
