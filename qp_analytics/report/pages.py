@@ -184,17 +184,19 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
                         shared[i] = pool.submit(territories_in_worker, marts_dir, str(data.folder), chunks[i], stamp)
             else:
                 drawn[NATIONAL_PAGE], charts = draw_national(data, sources.names, code, charts, renderer)
+        def draw_here(territory_ids: Sequence[str]) -> None:
+            for territory_id, inputs in sources.inputs(territory_ids).items():
+                drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
+
         for i, chunk in enumerate(chunks):
             if i not in shared or shared[i].cancel():
-                for territory_id, inputs in sources.inputs(chunk).items():
-                    drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
+                draw_here(chunk)
         for i, future in shared.items():
             if not future.cancelled():
                 try:
                     drawn.update((pages[territory_id], page) for territory_id, page in future.result().items())
                 except BrokenExecutor:
-                    for territory_id, inputs in sources.inputs(chunks[i]).items():
-                        drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
+                    draw_here(chunks[i])
         if ahead is not None and taken:  # the pages drawn ahead that are these pages; the others drawn here
             usable = pages_taken(taken, digests, stamp, ahead.stamp)
             missing = []
@@ -203,8 +205,7 @@ def build_report(marts_dir: str | Path, out_dir: str | Path, territories: Sequen
                     drawn[pages[territory_id]] = usable[pages[territory_id]]
                 else:
                     missing.append(territory_id)
-            for territory_id, inputs in sources.inputs(missing).items():
-                drawn[pages[territory_id]] = renderer.territory(inputs, stamp)
+            draw_here(missing)
         if ahead is not None and national_ahead is not None:
             done = ahead.national_taken(national_ahead, data, stamp, code)
             drawn[NATIONAL_PAGE], charts = done or draw_national(data, sources.names, code, charts, renderer)
